@@ -1,0 +1,3 @@
+//! Authentication: password schemes and bind checks.
+
+pub mod password;
