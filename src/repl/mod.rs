@@ -1,1 +1,3 @@
-//! repl
+//! Replication: CSN generation now; changelog, RUV and agreements later.
+
+pub mod csn;
