@@ -1,1 +1,364 @@
-//! directory
+//! The DIT as transactions: bind, compare, search and writes over the store,
+//! with schema checks, index maintenance and CSN stamping. Writes go through
+//! one writer thread that commits concurrent operations together (group
+//! commit) and acknowledges each only after the commit is durable.
+
+pub mod error;
+pub mod filter;
+pub mod index;
+mod search;
+mod time;
+mod write;
+mod writer;
+
+pub use error::{DirError, DirResult};
+pub use index::{IndexConfig, IndexKinds};
+pub use search::{Scope, SearchEnd, SearchEntry, SearchRequest};
+pub use time::generalized_time;
+pub use write::{ModOp, Modification, WriteOp};
+pub use writer::Origin;
+
+use crate::auth::password::{self, Scheme};
+use crate::model::{Csn, Dn};
+use crate::repl::csn::CsnGenerator;
+use crate::schema::{AttributeType, Schema};
+use crate::store::{Store, StoreRead, WriteTxn};
+use std::sync::{Arc, Mutex};
+
+const META_ROOT_PASSWORD: &str = "root_password";
+const META_LAST_CSN: &str = "last_csn";
+
+/// Attributes holding secrets: never readable or searchable by anyone but the root DN.
+const SECRET_ATTRIBUTES: &[&str] = &[
+    "userpassword",
+    "sambantpassword",
+    "sambalmpassword",
+    "sambapasswordhistory",
+    "sambacleartextpassword",
+    "sambapreviouscleartextpassword",
+];
+
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub suffixes: Vec<Dn>,
+    pub root_dn: Dn,
+    pub indexes: IndexConfig,
+    pub replica_id: u16,
+    /// Entries a non-root search may return (0 = unlimited).
+    pub size_limit: usize,
+    /// Seconds a non-root search may run (0 = unlimited).
+    pub time_limit: u64,
+    pub password_scheme: Scheme,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            suffixes: Vec::new(),
+            root_dn: Dn::parse("cn=Directory Manager").unwrap_or_default(),
+            indexes: IndexConfig::default(),
+            replica_id: 1,
+            size_limit: 500,
+            time_limit: 3600,
+            password_scheme: password::DEFAULT_SCHEME,
+        }
+    }
+}
+
+/// Who is asking: anonymous, an entry, or the root DN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub dn: Option<Dn>,
+    /// Normalised DN (empty for anonymous).
+    pub norm: String,
+    pub root: bool,
+}
+
+impl Identity {
+    pub fn anonymous() -> Identity {
+        Identity::default()
+    }
+    pub fn is_anonymous(&self) -> bool {
+        self.dn.is_none()
+    }
+}
+
+/// State shared by request handlers and the writer thread.
+pub(crate) struct Core {
+    pub(crate) store: Store,
+    pub(crate) schema: Arc<Schema>,
+    pub(crate) cfg: DirectoryConfig,
+    suffix_keys: Vec<Vec<u8>>,
+    root_norm: String,
+}
+
+pub struct Directory {
+    core: Arc<Core>,
+    writer: writer::WriterHandle,
+    csn: Arc<Mutex<CsnGenerator>>,
+}
+
+impl Core {
+    pub(crate) fn norm_dn(&self, dn: &Dn) -> String {
+        self.schema.normalize_dn(dn)
+    }
+
+    /// DN index key: normalised RDNs from the root down, each followed by NUL,
+    /// so every subtree is a key-prefix range.
+    pub(crate) fn dn_key(&self, dn: &Dn) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        for rdn in dn.rdns.iter().rev() {
+            let one = Dn {
+                rdns: vec![rdn.clone()],
+            };
+            key.extend_from_slice(self.schema.normalize_dn(&one).as_bytes());
+            key.push(0);
+        }
+        key
+    }
+
+    /// The suffix key holding `key`, if any.
+    pub(crate) fn suffix_of(&self, key: &[u8]) -> Option<&[u8]> {
+        self.suffix_keys
+            .iter()
+            .filter(|s| key.starts_with(s))
+            .max_by_key(|s| s.len())
+            .map(Vec::as_slice)
+    }
+
+    pub(crate) fn is_secret(&self, at: &AttributeType) -> bool {
+        SECRET_ATTRIBUTES.contains(&at.name().to_ascii_lowercase().as_str())
+    }
+
+    /// The nearest existing ancestor of `dn`, for matchedDN in noSuchObject.
+    pub(crate) fn matched(&self, txn: &dyn StoreRead, dn: &Dn) -> DirResult<Option<Dn>> {
+        let mut cur = dn.parent();
+        while let Some(p) = cur {
+            if p.is_root() {
+                return Ok(None);
+            }
+            if txn.id_by_dn(&self.dn_key(&p))?.is_some() {
+                return Ok(Some(p));
+            }
+            cur = p.parent();
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn no_such_object(&self, txn: &dyn StoreRead, dn: &Dn) -> DirError {
+        match self.matched(txn, dn) {
+            Ok(matched) => DirError::NoSuchObject {
+                dn: dn.to_string(),
+                matched,
+            },
+            Err(e) => e,
+        }
+    }
+}
+
+impl Directory {
+    /// Opens the directory over an opened store and starts the writer thread.
+    pub fn open(store: Store, schema: Arc<Schema>, cfg: DirectoryConfig) -> DirResult<Directory> {
+        let mut core = Core {
+            store,
+            schema,
+            cfg,
+            suffix_keys: Vec::new(),
+            root_norm: String::new(),
+        };
+        core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
+        core.root_norm = core.norm_dn(&core.cfg.root_dn);
+        let last = core
+            .store
+            .read()?
+            .meta(META_LAST_CSN)?
+            .and_then(|b| Csn::from_bytes(&b))
+            .unwrap_or(Csn::ZERO);
+        let csn = Arc::new(Mutex::new(CsnGenerator::new(core.cfg.replica_id, last)));
+        let core = Arc::new(core);
+        let writer = writer::start(core.clone(), csn.clone());
+        Ok(Directory { core, writer, csn })
+    }
+
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.core.schema
+    }
+
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.core.cfg
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.core.store
+    }
+
+    pub fn normalize_dn(&self, dn: &Dn) -> String {
+        self.core.norm_dn(dn)
+    }
+
+    pub fn last_csn(&self) -> Csn {
+        self.csn.lock().map(|g| g.last()).unwrap_or(Csn::ZERO)
+    }
+
+    pub fn is_root_dn(&self, dn: &Dn) -> bool {
+        self.core.norm_dn(dn) == self.core.root_norm
+    }
+
+    pub fn root_password_is_set(&self) -> DirResult<bool> {
+        Ok(self.core.store.read()?.meta(META_ROOT_PASSWORD)?.is_some())
+    }
+
+    /// Stores the root DN's password, hashed.
+    pub fn set_root_password(&self, clear: &[u8]) -> DirResult<()> {
+        let hashed = password::hash(self.core.cfg.password_scheme, clear);
+        let mut w = self.core.store.write()?;
+        w.put_meta(META_ROOT_PASSWORD, hashed.as_bytes())?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Simple bind. Unknown DNs, entries without a password and wrong
+    /// passwords all give the same answer so nothing leaks.
+    pub fn bind(&self, dn: &Dn, password: &[u8]) -> DirResult<Identity> {
+        let txn = self.core.store.read()?;
+        let norm = self.core.norm_dn(dn);
+        if norm == self.core.root_norm {
+            let stored = txn.meta(META_ROOT_PASSWORD)?;
+            return match stored {
+                Some(h) if password::verify(&h, password) => Ok(Identity {
+                    dn: Some(dn.clone()),
+                    norm,
+                    root: true,
+                }),
+                _ => Err(DirError::InvalidCredentials),
+            };
+        }
+        let Some(id) = txn.id_by_dn(&self.core.dn_key(dn))? else {
+            return Err(DirError::InvalidCredentials);
+        };
+        let Some(entry) = txn.entry(id)? else {
+            return Err(DirError::InvalidCredentials);
+        };
+        if entry
+            .values("userPassword")
+            .iter()
+            .any(|stored| password::verify(stored, password))
+        {
+            Ok(Identity {
+                dn: Some(entry.dn.clone()),
+                norm,
+                root: false,
+            })
+        } else {
+            Err(DirError::InvalidCredentials)
+        }
+    }
+
+    /// Compare (RFC 4511 §4.10): Ok(true)/Ok(false) for compareTrue/False.
+    pub fn compare(&self, who: &Identity, dn: &Dn, attr: &str, value: &[u8]) -> DirResult<bool> {
+        let core = &self.core;
+        let txn = core.store.read()?;
+        let at = core
+            .schema
+            .attribute(filter::base_attr_name(attr))
+            .ok_or_else(|| {
+                DirError::UndefinedAttributeType(format!("unknown attribute type '{attr}'"))
+            })?;
+        let Some(id) = txn.id_by_dn(&core.dn_key(dn))? else {
+            return Err(core.no_such_object(&txn, dn));
+        };
+        let Some(entry) = txn.entry(id)? else {
+            return Err(core.no_such_object(&txn, dn));
+        };
+        if core.is_secret(&at) && !who.root {
+            return Err(DirError::InsufficientAccess(format!(
+                "no compare access to attribute '{}'",
+                at.name()
+            )));
+        }
+        let values = entry.values(at.name());
+        if values.is_empty() {
+            return Err(DirError::NoSuchAttribute(format!(
+                "entry has no attribute '{}'",
+                at.name()
+            )));
+        }
+        if at.name().eq_ignore_ascii_case("userPassword") {
+            return Ok(values.iter().any(|v| password::verify(v, value)));
+        }
+        let assertion = core
+            .schema
+            .eq_normalize(&at, value)
+            .map_err(|v| match v.kind {
+                crate::schema::ViolationKind::InappropriateMatching => {
+                    DirError::InappropriateMatching(v.message)
+                }
+                _ => DirError::InvalidSyntax(v.message),
+            })?;
+        Ok(values.iter().any(|v| {
+            core.schema
+                .eq_normalize(&at, v)
+                .is_ok_and(|n| n == assertion)
+        }))
+    }
+
+    /// Submits a write and waits (asynchronously) for its durable commit.
+    pub async fn write(&self, who: &Identity, op: WriteOp) -> DirResult<()> {
+        self.writer.submit(who.clone(), op, Origin::Client).await
+    }
+
+    /// Blocking variant for non-async callers (tools, tests).
+    pub fn write_blocking(&self, who: &Identity, op: WriteOp) -> DirResult<()> {
+        self.writer.submit_blocking(who.clone(), op, Origin::Client)
+    }
+
+    /// Bulk load: applies adds in large transactions without the writer
+    /// thread (offline import). Returns the number of entries added.
+    pub fn bulk_add<I>(
+        &self,
+        entries: I,
+        batch: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> DirResult<u64>
+    where
+        I: Iterator<Item = DirResult<WriteOp>>,
+    {
+        let root = Identity {
+            dn: Some(self.core.cfg.root_dn.clone()),
+            norm: self.core.root_norm.clone(),
+            root: true,
+        };
+        let mut txn: WriteTxn<'static> = self.core.store.write()?;
+        let mut n = 0u64;
+        let mut gen = self
+            .csn
+            .lock()
+            .map_err(|_| DirError::Busy("CSN generator poisoned".into()))?;
+        for op in entries {
+            let op = op?;
+            let csn = gen.next(time::now_secs());
+            self.core.apply(&mut txn, &root, &op, csn, Origin::Import)?;
+            n += 1;
+            if n % batch as u64 == 0 {
+                txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+                txn.commit()?;
+                txn = self.core.store.write()?;
+                progress(n);
+            }
+        }
+        txn.put_meta(META_LAST_CSN, &gen.last().to_bytes())?;
+        txn.commit()?;
+        progress(n);
+        Ok(n)
+    }
+
+    pub fn search(
+        &self,
+        who: &Identity,
+        req: &SearchRequest<'_>,
+        cancelled: &dyn Fn() -> bool,
+        emit: &mut dyn FnMut(SearchEntry),
+    ) -> DirResult<SearchEnd> {
+        search::run(&self.core, who, req, cancelled, emit)
+    }
+}

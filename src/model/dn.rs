@@ -142,7 +142,15 @@ impl Dn {
                                 pos += 2;
                             } else if matches!(
                                 n,
-                                b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\'
+                                b' ' | b'"'
+                                    | b'#'
+                                    | b'+'
+                                    | b','
+                                    | b';'
+                                    | b'<'
+                                    | b'='
+                                    | b'>'
+                                    | b'\\'
                             ) {
                                 value.push(n);
                                 pos += 1;
@@ -397,7 +405,10 @@ mod tests {
         let moved = dn.rebase(2, &Dn::parse("ou=q,dc=y").unwrap());
         assert_eq!(moved.to_string(), "uid=a,ou=q,dc=y");
         assert_eq!(
-            Dn::parse("dc=x").unwrap().child(Rdn::single("ou", "p")).to_string(),
+            Dn::parse("dc=x")
+                .unwrap()
+                .child(Rdn::single("ou", "p"))
+                .to_string(),
             "ou=p,dc=x"
         );
     }
@@ -405,8 +416,12 @@ mod tests {
     #[test]
     fn normalization_sorts_multivalued_rdns() {
         let lower = |t: &str, v: &[u8]| (t.to_ascii_lowercase(), v.to_ascii_lowercase());
-        let a = Dn::parse("CN=A+UID=b,DC=X").unwrap().normalized_with(&lower);
-        let b = Dn::parse("uid=B+cn=a,dc=x").unwrap().normalized_with(&lower);
+        let a = Dn::parse("CN=A+UID=b,DC=X")
+            .unwrap()
+            .normalized_with(&lower);
+        let b = Dn::parse("uid=B+cn=a,dc=x")
+            .unwrap()
+            .normalized_with(&lower);
         assert_eq!(a, b);
         assert_eq!(a, "cn=a+uid=b,dc=x");
     }

@@ -73,7 +73,9 @@ mod tests {
         g.observe(Csn::new(200, 7, 9, 0), 150).unwrap();
         let d = g.next(150);
         assert!(d > Csn::new(200, 7, 9, 0) && d.rid == 3);
-        assert!(g.observe(Csn::new(150 + MAX_CLOCK_SKEW_SECS + 1, 0, 9, 0), 150).is_err());
+        assert!(g
+            .observe(Csn::new(150 + MAX_CLOCK_SKEW_SECS + 1, 0, 9, 0), 150)
+            .is_err());
         let mut g = CsnGenerator::new(1, Csn::new(5, u16::MAX, 1, 0));
         assert_eq!(g.next(5), Csn::new(6, 0, 1, 0));
     }

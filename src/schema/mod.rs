@@ -159,7 +159,11 @@ impl Schema {
     /// Normalised value under the attribute's equality rule, for equality
     /// comparisons and index keys. Err(InappropriateMatching) when the type
     /// has no equality rule; Err(InvalidAttributeSyntax) when the value cannot be normalised.
-    pub fn eq_normalize(&self, at: &AttributeType, value: &[u8]) -> Result<Vec<u8>, SchemaViolation> {
+    pub fn eq_normalize(
+        &self,
+        at: &AttributeType,
+        value: &[u8],
+    ) -> Result<Vec<u8>, SchemaViolation> {
         let _ = (at, value);
         todo!()
     }
@@ -177,7 +181,13 @@ impl Schema {
     /// Evaluates an extensible match (RFC 4511 §4.5.1.7.7) of `assertion` against
     /// `value` using `rule` (name or OID; None = the attribute's equality rule).
     /// None = Undefined (unknown rule, rule not applicable to the syntax).
-    pub fn extensible_match(&self, rule: Option<&str>, at: &AttributeType, assertion: &[u8], value: &[u8]) -> Option<bool> {
+    pub fn extensible_match(
+        &self,
+        rule: Option<&str>,
+        at: &AttributeType,
+        assertion: &[u8],
+        value: &[u8],
+    ) -> Option<bool> {
         let _ = (rule, at, assertion, value);
         todo!()
     }

@@ -51,7 +51,10 @@ impl<'a> Reader<'a> {
         let mut n = 0u64;
         let mut shift = 0;
         loop {
-            let b = *self.buf.get(self.pos).ok_or(DecodeError("truncated varint"))?;
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or(DecodeError("truncated varint"))?;
             self.pos += 1;
             if shift > 63 {
                 return Err(DecodeError("varint too long"));
@@ -65,8 +68,14 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError("length overflow"))?;
-        let s = self.buf.get(self.pos..end).ok_or(DecodeError("truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(DecodeError("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(DecodeError("truncated"))?;
         self.pos = end;
         Ok(s)
     }

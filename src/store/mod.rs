@@ -19,7 +19,10 @@ pub use encode::{decode_entry, encode_entry, DecodeError};
 
 use crate::model::Entry;
 use heed::types::{Bytes, Str, U64};
-use heed::{byteorder::BE, CommitOrAbort, Database, DatabaseFlags, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use heed::{
+    byteorder::BE, CommitOrAbort, Database, DatabaseFlags, Env, EnvOpenOptions, RoTxn, RwTxn,
+    WithoutTls,
+};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +41,9 @@ pub enum StoreError {
     Decode(#[from] DecodeError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("the data directory {0} is in use by another ferrodir process (stop the server first)")]
+    #[error(
+        "the data directory {0} is in use by another ferrodir process (stop the server first)"
+    )]
     Locked(PathBuf),
     #[error("the data directory has on-disk format version {found}; this ferrodir reads version {FORMAT_VERSION}")]
     FormatVersion { found: u32 },
@@ -118,7 +123,10 @@ impl Store {
             None
         };
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(opts.map_size).max_dbs(16).max_readers(4096);
+        options
+            .map_size(opts.map_size)
+            .max_dbs(16)
+            .max_readers(4096);
         if opts.no_sync {
             // SAFETY: NO_SYNC only changes durability; callers sync explicitly.
             unsafe {

@@ -1,0 +1,50 @@
+//! Errors of directory operations. Each variant maps to exactly one LDAP
+//! result code in `ops::result` (the single place where that mapping lives).
+
+use crate::model::Dn;
+use crate::schema::SchemaViolation;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("no such entry: {dn}")]
+    NoSuchObject { dn: String, matched: Option<Dn> },
+    #[error("entry already exists: {0}")]
+    AlreadyExists(String),
+    #[error("entry {0} has subordinates")]
+    NotAllowedOnNonLeaf(String),
+    #[error("{0}")]
+    Schema(#[from] SchemaViolation),
+    #[error("{0}")]
+    InvalidDn(String),
+    #[error("{0}")]
+    UndefinedAttributeType(String),
+    #[error("{0}")]
+    NoSuchAttribute(String),
+    #[error("{0}")]
+    AttributeOrValueExists(String),
+    #[error("{0}")]
+    NotAllowedOnRdn(String),
+    #[error("{0}")]
+    ConstraintViolation(String),
+    #[error("{0}")]
+    InvalidSyntax(String),
+    #[error("{0}")]
+    InappropriateMatching(String),
+    #[error("{0}")]
+    InsufficientAccess(String),
+    #[error("{0}")]
+    UnwillingToPerform(String),
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("{0}")]
+    AffectsMultipleDsas(String),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("storage error: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub type DirResult<T> = Result<T, DirError>;

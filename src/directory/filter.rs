@@ -1,0 +1,501 @@
+//! Search filters (RFC 4511 §4.5.1.7): three-valued evaluation against an
+//! entry, and index planning (which candidate ids an indexed filter allows).
+
+use super::index::{self, IndexConfig};
+use crate::model::Entry;
+use crate::schema::{AttributeType, Schema};
+use crate::store::{Result as StoreResult, StoreRead};
+use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstringFilter};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    True,
+    False,
+    Undefined,
+}
+
+impl Tri {
+    fn from_bool(b: bool) -> Tri {
+        if b {
+            Tri::True
+        } else {
+            Tri::False
+        }
+    }
+}
+
+/// What evaluation needs besides the filter and the entry.
+pub struct EvalContext<'a> {
+    pub schema: &'a Schema,
+    /// Attributes the requester may not search: terms on them are Undefined.
+    pub hidden: &'a dyn Fn(&AttributeType) -> bool,
+    /// Values of computed attributes (entryDN, hasSubordinates, ...), by lowercased name.
+    pub computed: &'a dyn Fn(&str, &Entry) -> Option<Vec<Vec<u8>>>,
+}
+
+/// Strips attribute options (`userCertificate;binary` -> `userCertificate`).
+pub fn base_attr_name(desc: &str) -> &str {
+    desc.split(';').next().unwrap_or(desc)
+}
+
+impl EvalContext<'_> {
+    fn resolve(&self, desc: &str) -> Option<Arc<AttributeType>> {
+        let at = self.schema.attribute(base_attr_name(desc))?;
+        if (self.hidden)(&at) {
+            None
+        } else {
+            Some(at)
+        }
+    }
+
+    fn values<'e>(&self, at: &AttributeType, entry: &'e Entry) -> Vec<std::borrow::Cow<'e, [u8]>> {
+        if let Some(a) = entry.get(at.name()) {
+            return a
+                .values
+                .iter()
+                .map(|v| std::borrow::Cow::Borrowed(v.bytes.as_slice()))
+                .collect();
+        }
+        // Entries may hold a value under an alias spelling; fall back to the computed ones.
+        for name in &at.names {
+            if let Some(a) = entry.get(name) {
+                return a
+                    .values
+                    .iter()
+                    .map(|v| std::borrow::Cow::Borrowed(v.bytes.as_slice()))
+                    .collect();
+            }
+        }
+        (self.computed)(&at.name().to_ascii_lowercase(), entry)
+            .unwrap_or_default()
+            .into_iter()
+            .map(std::borrow::Cow::Owned)
+            .collect()
+    }
+
+    pub fn eval(&self, f: &LdapFilter, entry: &Entry) -> Tri {
+        match f {
+            LdapFilter::And(list) => {
+                let mut result = Tri::True;
+                for sub in list {
+                    match self.eval(sub, entry) {
+                        Tri::False => return Tri::False,
+                        Tri::Undefined => result = Tri::Undefined,
+                        Tri::True => {}
+                    }
+                }
+                result
+            }
+            LdapFilter::Or(list) => {
+                let mut result = Tri::False;
+                for sub in list {
+                    match self.eval(sub, entry) {
+                        Tri::True => return Tri::True,
+                        Tri::Undefined => result = Tri::Undefined,
+                        Tri::False => {}
+                    }
+                }
+                result
+            }
+            LdapFilter::Not(inner) => match self.eval(inner, entry) {
+                Tri::True => Tri::False,
+                Tri::False => Tri::True,
+                Tri::Undefined => Tri::Undefined,
+            },
+            LdapFilter::Equality(attr, value) | LdapFilter::Approx(attr, value) => {
+                self.equality(attr, value.as_bytes(), entry)
+            }
+            LdapFilter::Present(attr) => {
+                let Some(at) = self.resolve(attr) else {
+                    return Tri::Undefined;
+                };
+                Tri::from_bool(!self.values(&at, entry).is_empty())
+            }
+            LdapFilter::Substring(attr, sub) => self.substring(attr, sub, entry),
+            LdapFilter::GreaterOrEqual(attr, value) => {
+                self.ordering(attr, value.as_bytes(), entry, true)
+            }
+            LdapFilter::LessOrEqual(attr, value) => {
+                self.ordering(attr, value.as_bytes(), entry, false)
+            }
+            LdapFilter::Extensible(mra) => self.extensible(mra, entry),
+        }
+    }
+
+    fn equality(&self, attr: &str, value: &[u8], entry: &Entry) -> Tri {
+        let Some(at) = self.resolve(attr) else {
+            return Tri::Undefined;
+        };
+        let Ok(assertion) = self.schema.eq_normalize(&at, value) else {
+            return Tri::Undefined;
+        };
+        let mut result = Tri::False;
+        for v in self.values(&at, entry) {
+            match self.schema.eq_normalize(&at, &v) {
+                Ok(n) if n == assertion => return Tri::True,
+                Ok(_) => {}
+                Err(_) => result = Tri::Undefined,
+            }
+        }
+        result
+    }
+
+    fn ordering(&self, attr: &str, value: &[u8], entry: &Entry, ge: bool) -> Tri {
+        let Some(at) = self.resolve(attr) else {
+            return Tri::Undefined;
+        };
+        if at.ordering.is_none() {
+            return Tri::Undefined;
+        }
+        let mut result = Tri::False;
+        for v in self.values(&at, entry) {
+            match self.schema.compare(&at, &v, value) {
+                Some(o) if (ge && o.is_ge()) || (!ge && o.is_le()) => return Tri::True,
+                Some(_) => {}
+                None => result = Tri::Undefined,
+            }
+        }
+        result
+    }
+
+    fn substring(&self, attr: &str, sub: &LdapSubstringFilter, entry: &Entry) -> Tri {
+        let Some(at) = self.resolve(attr) else {
+            return Tri::Undefined;
+        };
+        let Some(parts) = substring_parts(self.schema, &at, sub) else {
+            return Tri::Undefined;
+        };
+        for v in self.values(&at, entry) {
+            if let Some(n) = self.schema.substr_normalize(&at, &v) {
+                if parts.matches(&n) {
+                    return Tri::True;
+                }
+            }
+        }
+        Tri::False
+    }
+
+    fn extensible(&self, mra: &LdapMatchingRuleAssertion, entry: &Entry) -> Tri {
+        let rule = mra.matching_rule.as_deref();
+        let assertion = mra.match_value.as_bytes();
+        if let Some(r) = rule {
+            if !self.schema.has_matching_rule(r) {
+                return Tri::Undefined;
+            }
+        }
+        let mut result = Tri::False;
+        let mut check = |at: &AttributeType, v: &[u8]| -> bool {
+            match self.schema.extensible_match(rule, at, assertion, v) {
+                Some(true) => true,
+                Some(false) => false,
+                None => {
+                    result = Tri::Undefined;
+                    false
+                }
+            }
+        };
+        match &mra.type_ {
+            Some(t) => {
+                let Some(at) = self.resolve(t) else {
+                    return Tri::Undefined;
+                };
+                for v in self.values(&at, entry) {
+                    if check(&at, &v) {
+                        return Tri::True;
+                    }
+                }
+                if mra.dn_attributes {
+                    for rdn in &entry.dn.rdns {
+                        for ava in &rdn.avas {
+                            let same = self
+                                .schema
+                                .attribute(&ava.attr)
+                                .is_some_and(|a| a.oid == at.oid);
+                            if same && check(&at, &ava.value) {
+                                return Tri::True;
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                if rule.is_none() {
+                    return Tri::Undefined;
+                }
+                for a in &entry.attrs {
+                    let Some(at) = self.resolve(&a.name) else {
+                        continue;
+                    };
+                    for v in &a.values {
+                        if self.schema.extensible_match(rule, &at, assertion, &v.bytes)
+                            == Some(true)
+                        {
+                            return Tri::True;
+                        }
+                    }
+                }
+                if mra.dn_attributes {
+                    for rdn in &entry.dn.rdns {
+                        for ava in &rdn.avas {
+                            if let Some(at) = self.resolve(&ava.attr) {
+                                if self
+                                    .schema
+                                    .extensible_match(rule, &at, assertion, &ava.value)
+                                    == Some(true)
+                                {
+                                    return Tri::True;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+/// A substring assertion with every component normalised.
+pub struct SubstringParts {
+    pub initial: Option<Vec<u8>>,
+    pub any: Vec<Vec<u8>>,
+    pub final_: Option<Vec<u8>>,
+}
+
+pub fn substring_parts(
+    schema: &Schema,
+    at: &AttributeType,
+    sub: &LdapSubstringFilter,
+) -> Option<SubstringParts> {
+    let norm = |s: &str| schema.substr_normalize(at, s.as_bytes());
+    Some(SubstringParts {
+        initial: match &sub.initial {
+            Some(s) => Some(norm(s)?),
+            None => None,
+        },
+        any: sub
+            .any
+            .iter()
+            .map(|s| norm(s))
+            .collect::<Option<Vec<_>>>()?,
+        final_: match &sub.final_ {
+            Some(s) => Some(norm(s)?),
+            None => None,
+        },
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl SubstringParts {
+    pub fn matches(&self, value: &[u8]) -> bool {
+        let mut rest = value;
+        if let Some(i) = &self.initial {
+            match rest.strip_prefix(i.as_slice()) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        for a in &self.any {
+            match find(rest, a) {
+                Some(p) => rest = &rest[p + a.len()..],
+                None => return false,
+            }
+        }
+        match &self.final_ {
+            Some(f) => rest.ends_with(f),
+            None => true,
+        }
+    }
+}
+
+fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Candidate ids for `f` from the indexes: `Some(sorted ids)` is a superset
+/// of the matching entries, `None` means the filter cannot be answered from
+/// indexes (the caller scans the search scope).
+pub fn plan(
+    schema: &Schema,
+    cfg: &IndexConfig,
+    hidden: &dyn Fn(&AttributeType) -> bool,
+    txn: &dyn StoreRead,
+    f: &LdapFilter,
+) -> StoreResult<Option<Vec<u64>>> {
+    let resolve = |desc: &str| {
+        schema
+            .attribute(base_attr_name(desc))
+            .filter(|at| !hidden(at))
+    };
+    Ok(match f {
+        LdapFilter::And(list) => {
+            let mut acc: Option<Vec<u64>> = None;
+            for sub in list {
+                if let Some(ids) = plan(schema, cfg, hidden, txn, sub)? {
+                    acc = Some(match acc {
+                        None => ids,
+                        Some(prev) => intersect(&prev, &ids),
+                    });
+                    if acc.as_ref().is_some_and(Vec::is_empty) {
+                        break;
+                    }
+                }
+            }
+            acc
+        }
+        LdapFilter::Or(list) => {
+            let mut all = Vec::new();
+            for sub in list {
+                match plan(schema, cfg, hidden, txn, sub)? {
+                    Some(ids) => all.extend(ids),
+                    None => return Ok(None),
+                }
+            }
+            Some(sorted(all))
+        }
+        LdapFilter::Equality(attr, value) | LdapFilter::Approx(attr, value) => {
+            let Some(at) = resolve(attr) else {
+                // Undefined everywhere: nothing can match.
+                return Ok(Some(Vec::new()));
+            };
+            if !cfg.kinds(&at).eq {
+                return Ok(None);
+            }
+            match schema.eq_normalize(&at, value.as_bytes()) {
+                Ok(n) => Some(txn.index_ids(&index::eq_key(&at, &n))?),
+                Err(_) => Some(Vec::new()),
+            }
+        }
+        LdapFilter::Present(attr) => {
+            let Some(at) = resolve(attr) else {
+                return Ok(Some(Vec::new()));
+            };
+            if cfg.kinds(&at).pres {
+                Some(txn.index_ids(&index::pres_key(&at))?)
+            } else {
+                None
+            }
+        }
+        LdapFilter::Substring(attr, sub) => {
+            let Some(at) = resolve(attr) else {
+                return Ok(Some(Vec::new()));
+            };
+            if !cfg.kinds(&at).sub {
+                return Ok(None);
+            }
+            let Some(parts) = substring_parts(schema, &at, sub) else {
+                return Ok(Some(Vec::new()));
+            };
+            substring_candidates(&at, &parts, txn)?
+        }
+        _ => None,
+    })
+}
+
+fn substring_candidates(
+    at: &AttributeType,
+    parts: &SubstringParts,
+    txn: &dyn StoreRead,
+) -> StoreResult<Option<Vec<u64>>> {
+    let mut lists: Vec<Vec<u64>> = Vec::new();
+    let char_count = |v: &[u8]| {
+        std::str::from_utf8(v)
+            .map(|s| s.chars().count())
+            .unwrap_or(v.len())
+    };
+    if let Some(i) = parts.initial.as_ref().filter(|i| !i.is_empty()) {
+        let key = index::initial_key(at, i);
+        lists.push(if char_count(i) >= 3 {
+            txn.index_ids(&key)?
+        } else {
+            sorted(txn.index_prefix_ids(&key)?)
+        });
+        for k in index::trigram_keys(at, i) {
+            lists.push(txn.index_ids(&k)?);
+        }
+    }
+    if let Some(f) = parts.final_.as_ref().filter(|f| !f.is_empty()) {
+        let key = index::final_key(at, f);
+        lists.push(if char_count(f) >= 3 {
+            txn.index_ids(&key)?
+        } else {
+            sorted(txn.index_prefix_ids(&key)?)
+        });
+        for k in index::trigram_keys(at, f) {
+            lists.push(txn.index_ids(&k)?);
+        }
+    }
+    for a in &parts.any {
+        for k in index::trigram_keys(at, a) {
+            lists.push(txn.index_ids(&k)?);
+        }
+    }
+    if lists.is_empty() {
+        return Ok(None);
+    }
+    lists.sort_by_key(Vec::len);
+    let mut acc = lists.swap_remove(0);
+    for l in &lists {
+        if acc.is_empty() {
+            break;
+        }
+        acc = intersect(&acc, l);
+    }
+    Ok(Some(acc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substring_parts_match_in_order() {
+        let p = SubstringParts {
+            initial: Some(b"jo".to_vec()),
+            any: vec![b"n".to_vec(), b"s".to_vec()],
+            final_: Some(b"th".to_vec()),
+        };
+        assert!(p.matches(b"john smith"));
+        assert!(!p.matches(b"jo smith"));
+        assert!(!p.matches(b"john smit"));
+        let p = SubstringParts {
+            initial: Some(b"ab".to_vec()),
+            any: vec![],
+            final_: Some(b"ba".to_vec()),
+        };
+        // initial and final may not overlap
+        assert!(!p.matches(b"aba"));
+        assert!(p.matches(b"abba"));
+    }
+
+    #[test]
+    fn intersect_sorted() {
+        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5, 8]), vec![3, 5]);
+        assert_eq!(sorted(vec![3, 1, 3, 2]), vec![1, 2, 3]);
+    }
+}

@@ -1,0 +1,687 @@
+//! Add, delete, modify and modify-DN applied inside a write transaction.
+//! Every check happens before anything is written; the caller aborts the
+//! (nested) transaction on error, so a failed operation changes nothing.
+
+use super::writer::Origin;
+use super::{index, time, Core, DirError, DirResult, Identity, META_LAST_CSN};
+use crate::auth::password;
+use crate::model::{Attribute, Csn, Dn, Entry, Rdn, Value};
+use crate::schema::{AttributeType, ViolationKind};
+use crate::store::{StoreRead, WriteTxn};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModOp {
+    Add,
+    Delete,
+    Replace,
+    Increment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modification {
+    pub op: ModOp,
+    pub attr: String,
+    pub values: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    Add {
+        dn: Dn,
+        attrs: Vec<(String, Vec<Vec<u8>>)>,
+    },
+    Delete {
+        dn: Dn,
+    },
+    Modify {
+        dn: Dn,
+        mods: Vec<Modification>,
+    },
+    ModDn {
+        dn: Dn,
+        new_rdn: Rdn,
+        delete_old_rdn: bool,
+        new_superior: Option<Dn>,
+    },
+}
+
+impl WriteOp {
+    pub fn dn(&self) -> &Dn {
+        match self {
+            WriteOp::Add { dn, .. }
+            | WriteOp::Delete { dn }
+            | WriteOp::Modify { dn, .. }
+            | WriteOp::ModDn { dn, .. } => dn,
+        }
+    }
+}
+
+const INTEGER_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.27";
+
+fn schema_err(kind: ViolationKind, message: String) -> DirError {
+    DirError::Schema(crate::schema::SchemaViolation { kind, message })
+}
+
+impl Core {
+    pub(crate) fn apply(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        who: &Identity,
+        op: &WriteOp,
+        csn: Csn,
+        origin: Origin,
+    ) -> DirResult<()> {
+        self.check_write_access(who, op, origin)?;
+        let modifier = match &who.dn {
+            Some(dn) => dn.to_string(),
+            None => String::new(),
+        };
+        let stamp = Stamp {
+            csn,
+            time: time::generalized_time(u64::from(csn.time)),
+            modifier,
+            origin,
+        };
+        match op {
+            WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
+            WriteOp::Delete { dn } => self.delete(txn, dn)?,
+            WriteOp::Modify { dn, mods } => self.modify(txn, dn, mods, &stamp)?,
+            WriteOp::ModDn {
+                dn,
+                new_rdn,
+                delete_old_rdn,
+                new_superior,
+            } => self.moddn(
+                txn,
+                dn,
+                new_rdn,
+                *delete_old_rdn,
+                new_superior.as_ref(),
+                &stamp,
+            )?,
+        }
+        txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        Ok(())
+    }
+
+    /// Until access control rules exist (issue 3), only the root DN writes,
+    /// and any user may change their own password.
+    fn check_write_access(&self, who: &Identity, op: &WriteOp, origin: Origin) -> DirResult<()> {
+        if who.root || origin != Origin::Client {
+            return Ok(());
+        }
+        let Some(who_dn) = &who.dn else {
+            return Err(DirError::InsufficientAccess(
+                "anonymous clients may not modify the directory; bind first".into(),
+            ));
+        };
+        if let WriteOp::Modify { dn, mods } = op {
+            let own = self.norm_dn(dn) == who.norm;
+            if own
+                && mods.iter().all(|m| {
+                    super::filter::base_attr_name(&m.attr).eq_ignore_ascii_case("userPassword")
+                })
+            {
+                return Ok(());
+            }
+        }
+        Err(DirError::InsufficientAccess(format!(
+            "'{who_dn}' may not modify '{}': only the root DN may, except that users may change their own userPassword",
+            op.dn()
+        )))
+    }
+
+    fn resolve_attr(&self, name: &str) -> DirResult<Arc<AttributeType>> {
+        let base = super::filter::base_attr_name(name);
+        if base.len() != name.len() && !name[base.len()..].eq_ignore_ascii_case(";binary") {
+            return Err(DirError::UndefinedAttributeType(format!(
+                "attribute options are not supported: '{name}'"
+            )));
+        }
+        self.schema.attribute(base).ok_or_else(|| {
+            DirError::UndefinedAttributeType(format!("unknown attribute type '{name}'"))
+        })
+    }
+
+    fn is_password(at: &AttributeType) -> bool {
+        at.name().eq_ignore_ascii_case("userPassword")
+    }
+
+    /// Hashes clear-text userPassword values coming from clients or imports.
+    fn prepare_values(
+        &self,
+        at: &AttributeType,
+        values: &[Vec<u8>],
+        origin: Origin,
+    ) -> Vec<Vec<u8>> {
+        if Self::is_password(at) && origin != Origin::Replication {
+            values
+                .iter()
+                .map(|v| {
+                    if password::is_hashed(v) {
+                        v.clone()
+                    } else {
+                        password::hash(self.cfg.password_scheme, v).into_bytes()
+                    }
+                })
+                .collect()
+        } else {
+            values.to_vec()
+        }
+    }
+
+    /// Position of a value equal to `v` under the equality rule (bytes when there is none).
+    fn find_value(
+        &self,
+        at: &AttributeType,
+        values: &[Value],
+        v: &[u8],
+    ) -> DirResult<Option<usize>> {
+        match self.schema.eq_normalize(at, v) {
+            Ok(norm) => Ok(values.iter().position(|x| {
+                self.schema
+                    .eq_normalize(at, &x.bytes)
+                    .is_ok_and(|n| n == norm)
+            })),
+            Err(e) if e.kind == ViolationKind::InappropriateMatching => {
+                Ok(values.iter().position(|x| x.bytes == v))
+            }
+            Err(e) => Err(DirError::Schema(e)),
+        }
+    }
+
+    fn check_syntax_all(&self, at: &AttributeType, values: &[Vec<u8>]) -> DirResult<()> {
+        for v in values {
+            self.schema.check_syntax(at, v)?;
+        }
+        Ok(())
+    }
+
+    fn set_operational(&self, entry: &mut Entry, name: &str, value: String, csn: Csn) {
+        entry.set(name, vec![value.into_bytes()], csn);
+    }
+
+    fn index_update(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: u64,
+        old: Option<&Entry>,
+        new: Option<&Entry>,
+    ) -> DirResult<()> {
+        let cfg = &self.cfg.indexes;
+        let old_keys = old
+            .map(|e| index::entry_keys(&self.schema, cfg, e))
+            .unwrap_or_default();
+        let new_keys = new
+            .map(|e| index::entry_keys(&self.schema, cfg, e))
+            .unwrap_or_default();
+        for k in old_keys.difference(&new_keys) {
+            txn.index_del(k, id)?;
+        }
+        for k in new_keys.difference(&old_keys) {
+            txn.index_add(k, id)?;
+        }
+        Ok(())
+    }
+
+    fn parent_id(&self, txn: &WriteTxn<'_>, dn: &Dn, key: &[u8]) -> DirResult<u64> {
+        let suffix = self.suffix_of(key).ok_or_else(|| {
+            DirError::UnwillingToPerform(format!("no naming context holds '{dn}'"))
+        })?;
+        if key == suffix {
+            return Ok(0);
+        }
+        let parent = dn.parent().unwrap_or_default();
+        match txn.id_by_dn(&self.dn_key(&parent))? {
+            Some(id) => Ok(id),
+            None => Err(self.no_such_object(txn, &parent)),
+        }
+    }
+
+    fn add(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        dn: &Dn,
+        attrs: &[(String, Vec<Vec<u8>>)],
+        stamp: &Stamp,
+    ) -> DirResult<()> {
+        let key = self.dn_key(dn);
+        if txn.id_by_dn(&key)?.is_some() {
+            return Err(DirError::AlreadyExists(dn.to_string()));
+        }
+        let parent = self.parent_id(txn, dn, &key)?;
+        let mut entry = Entry::new(dn.clone());
+        for (name, values) in attrs {
+            let at = self.resolve_attr(name)?;
+            if values.is_empty() {
+                return Err(DirError::Protocol(format!(
+                    "attribute '{name}' has no values"
+                )));
+            }
+            if at.no_user_modification && stamp.origin == Origin::Client {
+                return Err(DirError::ConstraintViolation(format!(
+                    "attribute '{}' is not user-modifiable",
+                    at.name()
+                )));
+            }
+            self.check_syntax_all(&at, values)?;
+            let values = self.prepare_values(&at, values, stamp.origin);
+            let attr_name = at.name().to_string();
+            if entry.get(&attr_name).is_none() {
+                entry.attrs.push(Attribute {
+                    name: attr_name.clone(),
+                    values: Vec::new(),
+                });
+            }
+            for v in values {
+                let existing = entry
+                    .get(&attr_name)
+                    .map(|a| a.values.as_slice())
+                    .unwrap_or(&[]);
+                if self.find_value(&at, existing, &v)?.is_some() {
+                    return Err(DirError::AttributeOrValueExists(format!(
+                        "duplicate value in attribute '{attr_name}'"
+                    )));
+                }
+                if let Some(a) = entry.get_mut(&attr_name) {
+                    a.values.push(Value {
+                        bytes: v,
+                        csn: stamp.csn,
+                    });
+                }
+            }
+        }
+        let csn = stamp.csn;
+        // Imports keep the operational state they carry, so export -> import -> export is identical.
+        let keep = |e: &Entry, name: &str| stamp.origin != Origin::Client && e.has(name);
+        if !keep(&entry, "entryUUID") {
+            self.set_operational(
+                &mut entry,
+                "entryUUID",
+                uuid::Uuid::new_v4().to_string(),
+                csn,
+            );
+        }
+        for (name, value) in [
+            ("creatorsName", stamp.modifier.clone()),
+            ("createTimestamp", stamp.time.clone()),
+            ("modifiersName", stamp.modifier.clone()),
+            ("modifyTimestamp", stamp.time.clone()),
+            ("entryCSN", csn.to_string()),
+        ] {
+            if !keep(&entry, name) {
+                self.set_operational(&mut entry, name, value, csn);
+            }
+        }
+        self.schema.check_entry(&entry)?;
+        let structural = self.schema.structural_class(&entry)?;
+        self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
+        let uuid = entry_uuid(&entry)?;
+        if txn.id_by_uuid(&uuid)?.is_some() {
+            return Err(DirError::ConstraintViolation(format!(
+                "entryUUID of '{dn}' is already used by another entry"
+            )));
+        }
+        let id = txn.next_id()?;
+        txn.put_entry(id, &entry)?;
+        txn.put_dn(&key, id)?;
+        if parent != 0 {
+            txn.link_child(parent, id)?;
+        }
+        txn.put_uuid(&uuid, id)?;
+        self.index_update(txn, id, None, Some(&entry))
+    }
+
+    fn load(&self, txn: &WriteTxn<'_>, dn: &Dn) -> DirResult<(u64, Vec<u8>, Entry)> {
+        let key = self.dn_key(dn);
+        let Some(id) = txn.id_by_dn(&key)? else {
+            return Err(self.no_such_object(txn, dn));
+        };
+        let Some(entry) = txn.entry(id)? else {
+            return Err(self.no_such_object(txn, dn));
+        };
+        Ok((id, key, entry))
+    }
+
+    fn delete(&self, txn: &mut WriteTxn<'_>, dn: &Dn) -> DirResult<()> {
+        let (id, key, entry) = self.load(txn, dn)?;
+        if txn.has_children(id)? {
+            return Err(DirError::NotAllowedOnNonLeaf(dn.to_string()));
+        }
+        let parent = self.parent_id(txn, dn, &key)?;
+        txn.delete_entry(id)?;
+        txn.delete_dn(&key)?;
+        if parent != 0 {
+            txn.unlink_child(parent, id)?;
+        }
+        if let Ok(uuid) = entry_uuid(&entry) {
+            txn.delete_uuid(&uuid)?;
+        }
+        self.index_update(txn, id, Some(&entry), None)
+    }
+
+    fn modify(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        dn: &Dn,
+        mods: &[super::Modification],
+        stamp: &Stamp,
+    ) -> DirResult<()> {
+        let (id, _key, old) = self.load(txn, dn)?;
+        let mut new = old.clone();
+        let csn = stamp.csn;
+        for m in mods {
+            let at = self.resolve_attr(&m.attr)?;
+            let name = at.name().to_string();
+            if at.no_user_modification && stamp.origin == Origin::Client {
+                return Err(DirError::ConstraintViolation(format!(
+                    "attribute '{name}' is not user-modifiable"
+                )));
+            }
+            match m.op {
+                ModOp::Add => {
+                    if m.values.is_empty() {
+                        return Err(DirError::Protocol(format!(
+                            "modify/add of '{name}' needs at least one value"
+                        )));
+                    }
+                    self.check_syntax_all(&at, &m.values)?;
+                    for v in self.prepare_values(&at, &m.values, stamp.origin) {
+                        let existing = new.get(&name).map(|a| a.values.as_slice()).unwrap_or(&[]);
+                        if self.find_value(&at, existing, &v)?.is_some() {
+                            return Err(DirError::AttributeOrValueExists(format!(
+                                "attribute '{name}' already has value '{}'",
+                                String::from_utf8_lossy(&v)
+                            )));
+                        }
+                        match new.get_mut(&name) {
+                            Some(a) => a.values.push(Value { bytes: v, csn }),
+                            None => new.attrs.push(Attribute::new(name.clone(), vec![v], csn)),
+                        }
+                    }
+                }
+                ModOp::Delete => {
+                    if !new.has(&name) {
+                        return Err(DirError::NoSuchAttribute(format!(
+                            "entry has no attribute '{name}'"
+                        )));
+                    }
+                    if m.values.is_empty() {
+                        new.remove(&name);
+                        continue;
+                    }
+                    for v in &m.values {
+                        let existing = new.get(&name).map(|a| a.values.as_slice()).unwrap_or(&[]);
+                        let pos = if Self::is_password(&at) {
+                            existing
+                                .iter()
+                                .position(|x| x.bytes == *v || password::verify(&x.bytes, v))
+                        } else {
+                            self.find_value(&at, existing, v)?
+                        };
+                        let Some(pos) = pos else {
+                            return Err(DirError::NoSuchAttribute(format!(
+                                "attribute '{name}' has no value '{}'",
+                                String::from_utf8_lossy(v)
+                            )));
+                        };
+                        if let Some(a) = new.get_mut(&name) {
+                            a.values.remove(pos);
+                        }
+                    }
+                    if !new.has(&name) {
+                        new.remove(&name);
+                    }
+                }
+                ModOp::Replace => {
+                    self.check_syntax_all(&at, &m.values)?;
+                    let values = self.prepare_values(&at, &m.values, stamp.origin);
+                    let mut kept: Vec<Value> = Vec::new();
+                    for v in values {
+                        if self.find_value(&at, &kept, &v)?.is_some() {
+                            return Err(DirError::AttributeOrValueExists(format!(
+                                "duplicate value in replacement of '{name}'"
+                            )));
+                        }
+                        kept.push(Value { bytes: v, csn });
+                    }
+                    new.remove(&name);
+                    if !kept.is_empty() {
+                        new.attrs.push(Attribute {
+                            name: name.clone(),
+                            values: kept,
+                        });
+                    }
+                }
+                ModOp::Increment => self.increment(&mut new, &at, &m.values, csn)?,
+            }
+        }
+        self.check_rdn_kept(&new)?;
+        let old_structural = self.schema.structural_class(&old).ok();
+        let new_structural = self.schema.structural_class(&new)?;
+        if old_structural.is_some_and(|o| !o.eq_ignore_ascii_case(&new_structural)) {
+            return Err(schema_err(
+                ViolationKind::ObjectClassModsProhibited,
+                format!("the structural object class of '{dn}' cannot be changed"),
+            ));
+        }
+        self.stamp_modified(&mut new, stamp);
+        self.schema.check_entry(&new)?;
+        txn.put_entry(id, &new)?;
+        self.index_update(txn, id, Some(&old), Some(&new))
+    }
+
+    fn increment(
+        &self,
+        entry: &mut Entry,
+        at: &AttributeType,
+        values: &[Vec<u8>],
+        csn: Csn,
+    ) -> DirResult<()> {
+        let name = at.name();
+        if at.syntax.as_deref() != Some(INTEGER_SYNTAX) {
+            return Err(DirError::ConstraintViolation(format!(
+                "increment of '{name}': the attribute is not an integer"
+            )));
+        }
+        let [delta] = values else {
+            return Err(DirError::Protocol(format!(
+                "increment of '{name}' needs exactly one value"
+            )));
+        };
+        let delta: i128 = std::str::from_utf8(delta)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| {
+                DirError::InvalidSyntax(format!("increment of '{name}': value is not an integer"))
+            })?;
+        let Some(attr) = entry.get_mut(name) else {
+            return Err(DirError::NoSuchAttribute(format!(
+                "entry has no attribute '{name}' to increment"
+            )));
+        };
+        for v in &mut attr.values {
+            let cur: i128 = std::str::from_utf8(&v.bytes)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    DirError::ConstraintViolation(format!("value of '{name}' is not an integer"))
+                })?;
+            let next = cur.checked_add(delta).ok_or_else(|| {
+                DirError::ConstraintViolation(format!("increment of '{name}' overflows"))
+            })?;
+            v.bytes = next.to_string().into_bytes();
+            v.csn = csn;
+        }
+        Ok(())
+    }
+
+    fn check_rdn_kept(&self, entry: &Entry) -> DirResult<()> {
+        if let Some(rdn) = entry.dn.rdn() {
+            for ava in &rdn.avas {
+                let at = self.resolve_attr(&ava.attr)?;
+                let values = entry
+                    .get(at.name())
+                    .map(|a| a.values.as_slice())
+                    .unwrap_or(&[]);
+                if self.find_value(&at, values, &ava.value)?.is_none() {
+                    return Err(DirError::NotAllowedOnRdn(format!(
+                        "cannot remove the RDN value of '{}'",
+                        at.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stamp_modified(&self, entry: &mut Entry, stamp: &Stamp) {
+        let csn = stamp.csn;
+        self.set_operational(entry, "modifiersName", stamp.modifier.clone(), csn);
+        self.set_operational(entry, "modifyTimestamp", stamp.time.clone(), csn);
+        self.set_operational(entry, "entryCSN", csn.to_string(), csn);
+    }
+
+    fn moddn(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        dn: &Dn,
+        new_rdn: &Rdn,
+        delete_old_rdn: bool,
+        new_superior: Option<&Dn>,
+        stamp: &Stamp,
+    ) -> DirResult<()> {
+        let (id, old_key, old) = self.load(txn, dn)?;
+        let old_suffix = self.suffix_of(&old_key).map(<[u8]>::to_vec);
+        if old_suffix.as_deref() == Some(old_key.as_slice()) {
+            return Err(DirError::UnwillingToPerform(format!(
+                "'{dn}' is the root entry of a naming context and cannot be renamed"
+            )));
+        }
+        let old_parent = dn.parent().unwrap_or_default();
+        let new_parent = new_superior.cloned().unwrap_or_else(|| old_parent.clone());
+        let new_parent_key = self.dn_key(&new_parent);
+        let new_parent_id = match txn.id_by_dn(&new_parent_key)? {
+            Some(pid) => pid,
+            None => return Err(self.no_such_object(txn, &new_parent)),
+        };
+        let new_dn = new_parent.child(new_rdn.clone());
+        let new_key = self.dn_key(&new_dn);
+        if self.suffix_of(&new_key).map(<[u8]>::to_vec) != old_suffix {
+            return Err(DirError::AffectsMultipleDsas(format!(
+                "cannot move '{dn}' to another naming context"
+            )));
+        }
+        if new_key != old_key && new_key.starts_with(&old_key) {
+            return Err(DirError::UnwillingToPerform(format!(
+                "cannot move '{dn}' below itself"
+            )));
+        }
+        if new_key != old_key && txn.id_by_dn(&new_key)?.is_some() {
+            return Err(DirError::AlreadyExists(new_dn.to_string()));
+        }
+        let old_parent_id = txn.id_by_dn(&self.dn_key(&old_parent))?.unwrap_or(0);
+
+        let mut new = old.clone();
+        let csn = stamp.csn;
+        for ava in &new_rdn.avas {
+            let at = self.resolve_attr(&ava.attr)?;
+            self.schema.check_syntax(&at, &ava.value)?;
+            let values = new
+                .get(at.name())
+                .map(|a| a.values.as_slice())
+                .unwrap_or(&[]);
+            if self.find_value(&at, values, &ava.value)?.is_none() {
+                let v = Value {
+                    bytes: ava.value.clone(),
+                    csn,
+                };
+                match new.get_mut(at.name()) {
+                    Some(a) => a.values.push(v),
+                    None => new.attrs.push(Attribute {
+                        name: at.name().to_string(),
+                        values: vec![v],
+                    }),
+                }
+            }
+        }
+        if delete_old_rdn {
+            if let Some(old_rdn) = dn.rdn() {
+                for ava in &old_rdn.avas {
+                    let at = self.resolve_attr(&ava.attr)?;
+                    let in_new_rdn = new_rdn.avas.iter().any(|n| {
+                        self.schema
+                            .attribute(&n.attr)
+                            .is_some_and(|nat| nat.oid == at.oid)
+                            && self.schema.eq_normalize(&at, &n.value).ok()
+                                == self.schema.eq_normalize(&at, &ava.value).ok()
+                    });
+                    if in_new_rdn {
+                        continue;
+                    }
+                    let values = new
+                        .get(at.name())
+                        .map(|a| a.values.as_slice())
+                        .unwrap_or(&[]);
+                    if let Some(pos) = self.find_value(&at, values, &ava.value)? {
+                        if let Some(a) = new.get_mut(at.name()) {
+                            a.values.remove(pos);
+                        }
+                        if !new.has(at.name()) {
+                            new.remove(at.name());
+                        }
+                    }
+                }
+            }
+        }
+        new.dn = new_dn.clone();
+        self.stamp_modified(&mut new, stamp);
+        self.schema.check_entry(&new)?;
+
+        let descendants: Vec<(Vec<u8>, u64)> = txn
+            .subtree_keys(&old_key)?
+            .into_iter()
+            .filter(|(_, cid)| *cid != id)
+            .collect();
+        txn.put_entry(id, &new)?;
+        txn.delete_dn(&old_key)?;
+        txn.put_dn(&new_key, id)?;
+        if old_parent_id != new_parent_id {
+            if old_parent_id != 0 {
+                txn.unlink_child(old_parent_id, id)?;
+            }
+            txn.link_child(new_parent_id, id)?;
+        }
+        self.index_update(txn, id, Some(&old), Some(&new))?;
+        let depth = dn.rdns.len();
+        for (k, cid) in descendants {
+            let Some(mut child) = txn.entry(cid)? else {
+                continue;
+            };
+            child.dn = child.dn.rebase(depth, &new_dn);
+            let mut child_key = new_key.clone();
+            child_key.extend_from_slice(k.get(old_key.len()..).unwrap_or_default());
+            txn.put_entry(cid, &child)?;
+            txn.delete_dn(&k)?;
+            txn.put_dn(&child_key, cid)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a write stamps on the entries it touches.
+struct Stamp {
+    csn: Csn,
+    time: String,
+    modifier: String,
+    origin: Origin,
+}
+
+fn entry_uuid(entry: &Entry) -> DirResult<[u8; 16]> {
+    entry
+        .first_str("entryUUID")
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| *u.as_bytes())
+        .ok_or_else(|| DirError::InvalidSyntax("entryUUID is not a valid UUID".into()))
+}
