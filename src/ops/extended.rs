@@ -1,0 +1,125 @@
+//! Extended operations: Who am I? (RFC 4532) and Password Modify (RFC 3062).
+//! StartTLS is handled by the server layer, which owns the stream.
+
+use super::{parse_dn, result, Shared};
+use crate::auth::password;
+use crate::directory::{DirError, Identity, ModOp, Modification, WriteOp};
+use ldap3_proto::proto::{
+    LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest, LdapResult, LdapResultCode,
+    OID_PASSWORD_MODIFY, OID_WHOAMI,
+};
+
+pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+
+fn reply(res: LdapResult, value: Option<Vec<u8>>) -> LdapExtendedResponse {
+    LdapExtendedResponse { res, name: None, value }
+}
+
+pub async fn run(shared: &Shared, who: &Identity, req: LdapExtendedRequest) -> LdapExtendedResponse {
+    match req.name.as_str() {
+        OID_WHOAMI => {
+            let authz = match &who.dn {
+                Some(dn) => format!("dn:{dn}"),
+                None => String::new(),
+            };
+            reply(result::success(), Some(authz.into_bytes()))
+        }
+        OID_PASSWORD_MODIFY => password_modify(shared, who, &req).await,
+        other => reply(
+            result::result(
+                LdapResultCode::ProtocolError,
+                format!("unsupported extended operation {other}"),
+            ),
+            None,
+        ),
+    }
+}
+
+/// BER `SEQUENCE { [0] genPasswd }` of the Password Modify response.
+fn gen_passwd_value(pw: &str) -> Vec<u8> {
+    let inner_len = pw.len();
+    let mut v = Vec::with_capacity(inner_len + 4);
+    v.push(0x30);
+    v.push((inner_len + 2) as u8);
+    v.push(0x80);
+    v.push(inner_len as u8);
+    v.extend_from_slice(pw.as_bytes());
+    v
+}
+
+async fn password_modify(shared: &Shared, who: &Identity, req: &LdapExtendedRequest) -> LdapExtendedResponse {
+    let fail = |code, msg: &str| reply(result::result(code, msg), None);
+    let parsed = match &req.value {
+        None => LdapPasswordModifyRequest {
+            user_identity: None,
+            old_password: None,
+            new_password: None,
+        },
+        Some(_) => match LdapPasswordModifyRequest::try_from(req) {
+            Ok(p) => p,
+            Err(_) => return fail(LdapResultCode::ProtocolError, "malformed password modify request"),
+        },
+    };
+    let target = match parsed.user_identity.as_deref() {
+        Some(id) => match parse_dn(id.strip_prefix("dn:").unwrap_or(id)) {
+            Ok(dn) => dn,
+            Err(r) => return reply(r, None),
+        },
+        None => match &who.dn {
+            Some(dn) => dn.clone(),
+            None => {
+                return fail(
+                    LdapResultCode::UnwillingToPerform,
+                    "anonymous clients must bind or name the user whose password changes",
+                )
+            }
+        },
+    };
+    let dir = &shared.dir;
+    let is_self = who.dn.is_some() && dir.normalize_dn(&target) == who.norm;
+    if !who.root && !is_self {
+        return fail(
+            LdapResultCode::InsufficentAccessRights,
+            "only the user or the root DN may change this password",
+        );
+    }
+    if let Some(old) = &parsed.old_password {
+        let (d, t, o) = (dir.clone(), target.clone(), old.clone());
+        let ok = tokio::task::spawn_blocking(move || d.bind(&t, o.as_bytes()).is_ok())
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return fail(LdapResultCode::InvalidCredentials, "the old password is not correct");
+        }
+    }
+    let (new_password, generated) = match parsed.new_password {
+        Some(p) if p.is_empty() => {
+            return fail(LdapResultCode::ConstraintViolation, "the new password is empty")
+        }
+        Some(p) => (p, false),
+        None => (password::generate(), true),
+    };
+    let outcome = if dir.is_root_dn(&target) {
+        let (d, p) = (dir.clone(), new_password.clone());
+        tokio::task::spawn_blocking(move || d.set_root_password(p.as_bytes()))
+            .await
+            .unwrap_or_else(|e| Err(DirError::Busy(e.to_string())))
+    } else {
+        let op = WriteOp::Modify {
+            dn: target,
+            mods: vec![Modification {
+                op: ModOp::Replace,
+                attr: "userPassword".into(),
+                values: vec![new_password.clone().into_bytes()],
+            }],
+        };
+        dir.write(who, op).await
+    };
+    match outcome {
+        Ok(()) => reply(
+            result::success(),
+            generated.then(|| gen_passwd_value(&new_password)),
+        ),
+        Err(e) => reply(result::from_error(&e), None),
+    }
+}

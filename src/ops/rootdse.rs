@@ -1,0 +1,112 @@
+//! The root DSE (RFC 4512 §5.1) and the subschema subentry (cn=schema),
+//! served from memory.
+
+use super::controls::{OID_MANAGE_DSA_IT, OID_PAGED_RESULTS};
+use super::extended::OID_STARTTLS;
+use super::Shared;
+use crate::directory::filter::{EvalContext, Tri};
+use crate::model::{Attribute, Csn, Dn, Entry};
+use ldap3_proto::proto::{LdapFilter, LdapPartialAttribute, OID_PASSWORD_MODIFY, OID_WHOAMI};
+
+pub struct SyntheticAttr {
+    pub name: &'static str,
+    pub values: Vec<Vec<u8>>,
+    pub operational: bool,
+}
+
+fn attr(name: &'static str, operational: bool, values: Vec<Vec<u8>>) -> SyntheticAttr {
+    SyntheticAttr { name, values, operational }
+}
+
+fn texts<I: IntoIterator<Item = S>, S: Into<String>>(v: I) -> Vec<Vec<u8>> {
+    v.into_iter().map(|s| s.into().into_bytes()).collect()
+}
+
+pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
+    let cfg = shared.dir.config();
+    let mut extensions = vec![OID_WHOAMI, OID_PASSWORD_MODIFY];
+    if starttls {
+        extensions.push(OID_STARTTLS);
+    }
+    vec![
+        attr("objectClass", false, texts(["top", "extensibleObject"])),
+        attr("namingContexts", true, texts(cfg.suffixes.iter().map(|s| s.to_string()))),
+        attr("supportedLDAPVersion", true, texts(["3"])),
+        attr("supportedControl", true, texts([OID_PAGED_RESULTS, OID_MANAGE_DSA_IT])),
+        attr("supportedExtension", true, texts(extensions)),
+        attr(
+            "supportedFeatures",
+            true,
+            // all operational attributes (+), modify-increment, absolute true/false filters
+            texts(["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.1.14", "1.3.6.1.4.1.4203.1.5.3"]),
+        ),
+        attr("supportedSASLMechanisms", true, Vec::new()),
+        attr("subschemaSubentry", true, texts(["cn=schema"])),
+        attr("vendorName", true, texts([super::VENDOR_NAME])),
+        attr("vendorVersion", true, texts([format!("ferrodir {}", super::VENDOR_VERSION)])),
+    ]
+}
+
+pub fn subschema(shared: &Shared) -> Vec<SyntheticAttr> {
+    let mut out = vec![
+        attr("objectClass", false, texts(["top", "subschema", "ldapSubentry", "extensibleObject"])),
+        attr("cn", false, texts(["schema"])),
+        attr("entryDN", true, texts(["cn=schema"])),
+        attr("subschemaSubentry", true, texts(["cn=schema"])),
+    ];
+    for (name, values) in shared.dir.schema().subschema_attributes() {
+        let name: &'static str = match name.to_ascii_lowercase().as_str() {
+            "attributetypes" => "attributeTypes",
+            "objectclasses" => "objectClasses",
+            "ldapsyntaxes" => "ldapSyntaxes",
+            "matchingrules" => "matchingRules",
+            "matchingruleuse" => "matchingRuleUse",
+            _ => continue,
+        };
+        out.push(attr(name, true, values));
+    }
+    out
+}
+
+pub fn is_subschema_dn(dn: &Dn) -> bool {
+    dn.rdns.len() == 1
+        && dn.rdns[0].avas.len() == 1
+        && dn.rdns[0].avas[0].attr.eq_ignore_ascii_case("cn")
+        && dn.rdns[0].avas[0].value.eq_ignore_ascii_case(b"schema")
+}
+
+/// Whether the synthetic entry matches the search filter.
+pub fn matches(shared: &Shared, dn: &str, attrs: &[SyntheticAttr], filter: &LdapFilter) -> bool {
+    let entry = Entry {
+        dn: Dn::parse(dn).unwrap_or_default(),
+        attrs: attrs
+            .iter()
+            .map(|a| Attribute::new(a.name, a.values.clone(), Csn::ZERO))
+            .collect(),
+    };
+    let ctx = EvalContext {
+        schema: shared.dir.schema(),
+        hidden: &|_| false,
+        computed: &|_, _| None,
+    };
+    ctx.eval(filter, &entry) == Tri::True
+}
+
+/// Attribute selection for synthetic entries: user attributes for `*` (or
+/// no list), operational ones for `+` or by name.
+pub fn select(attrs: Vec<SyntheticAttr>, requested: &[String], types_only: bool) -> Vec<LdapPartialAttribute> {
+    let all_user = requested.is_empty() || requested.iter().any(|r| r == "*");
+    let all_oper = requested.iter().any(|r| r == "+");
+    attrs
+        .into_iter()
+        .filter(|a| !a.values.is_empty())
+        .filter(|a| {
+            (if a.operational { all_oper } else { all_user })
+                || requested.iter().any(|r| r.eq_ignore_ascii_case(a.name))
+        })
+        .map(|a| LdapPartialAttribute {
+            atype: a.name.to_string(),
+            vals: if types_only { Vec::new() } else { a.values },
+        })
+        .collect()
+}

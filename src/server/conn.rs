@@ -1,0 +1,223 @@
+//! One client connection: framing, idle timeouts, bind state, pipelined
+//! operations with abandon, and the access log.
+
+use super::ServerState;
+use crate::directory::Identity;
+use crate::ops::{self, filter_text, result, Outcome};
+use futures::{SinkExt, StreamExt};
+use ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResultCode};
+use ldap3_proto::LdapCodec;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
+
+type Outstanding = Arc<Mutex<HashMap<i32, Arc<AtomicBool>>>>;
+
+fn notice(code: LdapResultCode, message: &str) -> LdapMsg {
+    ops::msg(
+        0,
+        LdapOp::ExtendedResponse(LdapExtendedResponse {
+            res: result::result(code, message),
+            name: Some(OID_NOTICE_OF_DISCONNECTION.into()),
+            value: None,
+        }),
+    )
+}
+
+/// What the access log says about a request.
+fn describe(m: &LdapMsg) -> String {
+    match &m.op {
+        LdapOp::BindRequest(b) => format!("dn=\"{}\" method={}", b.dn, match b.cred {
+            ldap3_proto::proto::LdapBindCred::Simple(_) => "simple",
+            ldap3_proto::proto::LdapBindCred::SASL(_) => "sasl",
+            _ => "other",
+        }),
+        LdapOp::SearchRequest(s) => format!(
+            "base=\"{}\" scope={} filter=\"{}\" attrs=\"{}\"",
+            s.base,
+            s.scope.clone() as i64,
+            filter_text::to_string(&s.filter),
+            s.attrs.join(" ")
+        ),
+        LdapOp::AddRequest(a) => format!("dn=\"{}\"", a.dn),
+        LdapOp::ModifyRequest(r) => format!("dn=\"{}\"", r.dn),
+        LdapOp::DelRequest(dn) => format!("dn=\"{dn}\""),
+        LdapOp::ModifyDNRequest(r) => format!(
+            "dn=\"{}\" newrdn=\"{}\" newsuperior=\"{}\"",
+            r.dn,
+            r.newrdn,
+            r.new_superior.as_deref().unwrap_or("")
+        ),
+        LdapOp::CompareRequest(c) => format!("dn=\"{}\" attr={}", c.dn, c.atype),
+        LdapOp::ExtendedRequest(e) => format!("oid={}", e.name),
+        LdapOp::AbandonRequest(id) => format!("msgid={id}"),
+        _ => String::new(),
+    }
+}
+
+fn log_access(conn: u64, m: &LdapMsg, what: &str, outcome: Outcome, started: Instant) {
+    tracing::info!(
+        target: "ferrodir::access",
+        "conn={} msgid={} {} {} result={} entries={} etime={:.6}",
+        conn,
+        m.msgid,
+        ops::op_name(&m.op),
+        what,
+        outcome.code,
+        outcome.entries,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerState>) {
+    let limits = state.limits.clone();
+    let (rd, wr) = stream.into_split();
+    let mut reader = FramedRead::new(rd, LdapCodec::new(Some(limits.max_message_size), None));
+    let mut writer = FramedWrite::new(wr, LdapCodec::new(Some(usize::MAX / 4), None));
+    let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
+    let write_task = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            // Flush only when no more responses are queued: fewer syscalls under pipelining.
+            let r = if rx.is_empty() { writer.send(m).await } else { writer.feed(m).await };
+            if let Err(e) = r {
+                tracing::debug!(conn = conn_id, "write failed: {e}");
+                break;
+            }
+        }
+        let _ = writer.flush().await;
+    });
+
+    let outstanding: Outstanding = Arc::new(Mutex::new(HashMap::new()));
+    let mut identity = Identity::anonymous();
+    loop {
+        let idle = if identity.is_anonymous() {
+            limits.anonymous_idle_timeout
+        } else {
+            limits.idle_timeout
+        };
+        let next = tokio::time::timeout(Duration::from_secs(idle.max(1)), reader.next()).await;
+        let request = match next {
+            Err(_) => {
+                tracing::info!(conn = conn_id, "closing idle connection after {idle} s");
+                let _ = tx.send(notice(LdapResultCode::Unavailable, "idle timeout")).await;
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                tracing::warn!(conn = conn_id, "malformed LDAP message, closing connection: {e}");
+                let _ = tx
+                    .send(notice(LdapResultCode::ProtocolError, "malformed LDAP message"))
+                    .await;
+                break;
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        let started = Instant::now();
+        match request.op {
+            LdapOp::UnbindRequest => {
+                log_access(conn_id, &request, "", Outcome { code: 0, entries: 0 }, started);
+                break;
+            }
+            LdapOp::AbandonRequest(target) => {
+                if let Ok(map) = outstanding.lock() {
+                    if let Some(flag) = map.get(&target) {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                }
+                log_access(conn_id, &request, &describe(&request), Outcome { code: -1, entries: 0 }, started);
+            }
+            LdapOp::BindRequest(_) => {
+                let what = describe(&request);
+                let msgid = request.msgid;
+                let LdapOp::BindRequest(req) = request.op else {
+                    continue;
+                };
+                let shown = LdapMsg { msgid, op: LdapOp::UnbindRequest, ctrl: Vec::new() };
+                let (new_identity, res) = ops::bind::run(&state.shared, req).await;
+                identity = new_identity.unwrap_or_default();
+                let outcome = Outcome::of(&res);
+                let resp = ops::response_for(&LdapOp::BindRequest(Default::default()), res);
+                if let Some(op) = resp {
+                    let _ = tx.send(ops::msg(msgid, op)).await;
+                }
+                tracing::info!(
+                    target: "ferrodir::access",
+                    "conn={} msgid={} BIND {} result={} etime={:.6}",
+                    conn_id,
+                    shown.msgid,
+                    what,
+                    outcome.code,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            _ => {
+                let msgid = request.msgid;
+                let flag = Arc::new(AtomicBool::new(false));
+                let busy = match outstanding.lock() {
+                    Ok(mut map) => {
+                        if map.len() >= limits.max_outstanding {
+                            true
+                        } else {
+                            map.insert(msgid, flag.clone());
+                            false
+                        }
+                    }
+                    Err(_) => true,
+                };
+                if busy {
+                    let r = result::result(
+                        LdapResultCode::Busy,
+                        format!("more than {} operations in flight on this connection", limits.max_outstanding),
+                    );
+                    let outcome = Outcome::of(&r);
+                    if let Some(op) = ops::response_for(&request.op, r) {
+                        let _ = tx.send(ops::msg(msgid, op)).await;
+                    }
+                    log_access(conn_id, &request, &describe(&request), outcome, started);
+                    continue;
+                }
+                let what = describe(&request);
+                let shown = LdapMsg { msgid, op: clone_kind(&request.op), ctrl: Vec::new() };
+                let shared = state.shared.clone();
+                let who = identity.clone();
+                let sink = tx.clone();
+                let map = outstanding.clone();
+                tokio::spawn(async move {
+                    let outcome = ops::dispatch(shared, who, request, sink, flag).await;
+                    if let Ok(mut m) = map.lock() {
+                        m.remove(&msgid);
+                    }
+                    log_access(conn_id, &shown, &what, outcome, started);
+                });
+            }
+        }
+    }
+    // Stop whatever is still running for this client.
+    if let Ok(map) = outstanding.lock() {
+        for flag in map.values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+    drop(tx);
+    let _ = write_task.await;
+}
+
+/// A cheap stand-in carrying only the operation kind, for the access log line.
+fn clone_kind(op: &LdapOp) -> LdapOp {
+    match op {
+        LdapOp::SearchRequest(_) => LdapOp::SearchRequest(Default::default()),
+        LdapOp::AddRequest(_) => LdapOp::AddRequest(Default::default()),
+        LdapOp::ModifyRequest(_) => LdapOp::ModifyRequest(Default::default()),
+        LdapOp::DelRequest(_) => LdapOp::DelRequest(String::new()),
+        LdapOp::ModifyDNRequest(_) => LdapOp::ModifyDNRequest(Default::default()),
+        LdapOp::CompareRequest(_) => LdapOp::CompareRequest(Default::default()),
+        LdapOp::ExtendedRequest(_) => LdapOp::ExtendedRequest(Default::default()),
+        _ => LdapOp::UnbindRequest,
+    }
+}
