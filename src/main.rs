@@ -1,1 +1,440 @@
-fn main() {}
+//! The `ferrodir` command: serve, import, export, hash-password.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ferrodir::auth::password::{self, Scheme};
+use ferrodir::config::Config;
+use ferrodir::directory::{Directory, DirectoryConfig, Identity, WriteOp};
+use ferrodir::ldif::{self, LdifRecord};
+use ferrodir::model::Dn;
+use ferrodir::ops::Shared;
+use ferrodir::schema::Schema;
+use ferrodir::server;
+use ferrodir::store::{Store, StoreOptions, StoreRead};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const META_SUFFIXES: &str = "suffixes";
+
+#[derive(Parser)]
+#[command(name = "ferrodir", version, about = "An LDAPv3 directory server on LMDB with multi-master replication")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Load an LDIF file into a data directory (offline: the server must be stopped).
+    Import {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Naming context(s) of the data; default: those recorded, else the first entry's DN.
+        #[arg(long)]
+        suffix: Vec<String>,
+        /// Entries per transaction.
+        #[arg(long, default_value_t = 20_000)]
+        batch: usize,
+        file: PathBuf,
+    },
+    /// Write every entry as LDIF (a consistent snapshot; works while the server runs).
+    Export {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print a password hash for userPassword, like slappasswd.
+    HashPassword {
+        /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA.
+        #[arg(long, short = 'h', default_value = "PBKDF2-SHA512")]
+        scheme: String,
+        /// The password; read from standard input when absent.
+        password: Option<String>,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+struct ServeArgs {
+    /// TOML configuration file (see config/ferrodir.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (default ./ferrodir-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// LDAP listener address, repeatable (default 127.0.0.1:389).
+    #[arg(long)]
+    ldap: Vec<String>,
+    /// Naming context, repeatable (default dc=example,dc=com for a new data directory).
+    #[arg(long)]
+    suffix: Vec<String>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(mut args)) => {
+            args.config = args.config.or(cli.serve.config);
+            serve(args)
+        }
+        Some(Command::Import { data_dir, suffix, batch, file }) => import(&data_dir, &suffix, batch, &file),
+        Some(Command::Export { data_dir, output }) => export(&data_dir, output.as_deref()),
+        Some(Command::HashPassword { scheme, password }) => hash_password(&scheme, password),
+    };
+    if let Err(e) = result {
+        eprintln!("ferrodir: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(filter: &str) {
+    let env = tracing_subscriber::EnvFilter::try_from_env("FERRODIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(env).with_target(false).try_init();
+}
+
+fn parse_suffixes(list: &[String]) -> Result<Vec<Dn>> {
+    list.iter()
+        .map(|s| Dn::parse(s).map_err(|e| anyhow!("--suffix: {e}")))
+        .collect()
+}
+
+fn recorded_suffixes(store: &Store) -> Result<Vec<String>> {
+    Ok(store
+        .read()?
+        .meta(META_SUFFIXES)?
+        .map(|b| String::from_utf8_lossy(&b).lines().map(str::to_string).collect())
+        .unwrap_or_default())
+}
+
+fn record_suffixes(store: &Store, suffixes: &[Dn]) -> Result<()> {
+    let text: Vec<String> = suffixes.iter().map(Dn::to_string).collect();
+    let mut w = store.write()?;
+    w.put_meta(META_SUFFIXES, text.join("\n").as_bytes())?;
+    w.commit()?;
+    Ok(())
+}
+
+fn open_directory(cfg: &Config, store: Store, suffixes: Vec<Dn>) -> Result<Directory> {
+    let schema = Arc::new(Schema::builtin().context("loading the built-in schema")?);
+    let scheme = Scheme::from_name(&cfg.password_scheme)
+        .ok_or_else(|| anyhow!("unknown password_scheme {:?}", cfg.password_scheme))?;
+    let dcfg = DirectoryConfig {
+        suffixes,
+        root_dn: Dn::parse(&cfg.root_dn).map_err(|e| anyhow!("root_dn: {e}"))?,
+        indexes: cfg.index_config()?,
+        replica_id: cfg.replica_id,
+        size_limit: cfg.limits.size_limit,
+        time_limit: cfg.limits.time_limit,
+        password_scheme: scheme,
+    };
+    Ok(Directory::open(store, schema, dcfg)?)
+}
+
+/// Sets the root password on the first start: environment, then file, then
+/// a generated one printed once. Never a built-in password.
+fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
+    if dir.root_password_is_set()? {
+        return Ok(());
+    }
+    if let Ok(pw) = std::env::var("FERRODIR_ROOT_PASSWORD") {
+        if pw.is_empty() {
+            bail!("FERRODIR_ROOT_PASSWORD is set but empty");
+        }
+        dir.set_root_password(pw.as_bytes())?;
+        tracing::info!("root DN password set from FERRODIR_ROOT_PASSWORD");
+        return Ok(());
+    }
+    if let Some(path) = &cfg.root_password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading root_password_file {}", path.display()))?;
+        let pw = text.lines().next().unwrap_or("").to_string();
+        if pw.is_empty() {
+            bail!("root_password_file {} is empty", path.display());
+        }
+        dir.set_root_password(pw.as_bytes())?;
+        tracing::info!("root DN password set from {}", path.display());
+        return Ok(());
+    }
+    let pw = password::generate();
+    dir.set_root_password(pw.as_bytes())?;
+    println!(
+        "Generated password for {}: {pw}\n(shown once; change it with ldappasswd, or set FERRODIR_ROOT_PASSWORD before the first start)",
+        cfg.root_dn
+    );
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+/// The base entry created for a new suffix, chosen by its RDN type.
+fn base_entry(suffix: &Dn) -> Option<WriteOp> {
+    let ava = suffix.rdn()?.avas.first()?;
+    let value = ava.value.clone();
+    let attrs: Vec<(String, Vec<Vec<u8>>)> = match ava.attr.to_ascii_lowercase().as_str() {
+        "dc" => vec![
+            ("objectClass".into(), vec![b"top".to_vec(), b"domain".to_vec()]),
+            ("dc".into(), vec![value]),
+        ],
+        "o" => vec![
+            ("objectClass".into(), vec![b"top".to_vec(), b"organization".to_vec()]),
+            ("o".into(), vec![value]),
+        ],
+        "ou" => vec![
+            ("objectClass".into(), vec![b"top".to_vec(), b"organizationalUnit".to_vec()]),
+            ("ou".into(), vec![value]),
+        ],
+        "c" => vec![
+            ("objectClass".into(), vec![b"top".to_vec(), b"country".to_vec()]),
+            ("c".into(), vec![value]),
+        ],
+        _ => return None,
+    };
+    Some(WriteOp::Add { dn: suffix.clone(), attrs })
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    if !args.ldap.is_empty() {
+        cfg.ldap = args.ldap;
+    }
+    if !args.suffix.is_empty() {
+        cfg.suffixes = args.suffix;
+    }
+    init_logging(&cfg.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferrodir-worker")
+        .build()?;
+    runtime.block_on(run_server(cfg))
+}
+
+async fn run_server(cfg: Config) -> Result<()> {
+    // Bind first: a port problem is reported before anything is created on disk.
+    let listeners = server::bind_all(&cfg.ldap).await?;
+    let opts = StoreOptions {
+        map_size: cfg.map_size_mib << 20,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&cfg.data_dir, &opts)
+        .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
+    let fresh = store.read()?.entry_count()? == 0;
+    let mut suffix_text = cfg.suffixes.clone();
+    if suffix_text.is_empty() {
+        suffix_text = recorded_suffixes(&store)?;
+    }
+    if suffix_text.is_empty() {
+        suffix_text = vec!["dc=example,dc=com".into()];
+    }
+    let suffixes = parse_suffixes(&suffix_text)?;
+    record_suffixes(&store, &suffixes)?;
+    let dir = Arc::new(open_directory(&cfg, store, suffixes.clone())?);
+    ensure_root_password(&dir, &cfg)?;
+    if fresh {
+        let root = Identity { root: true, ..Identity::anonymous() };
+        for s in &suffixes {
+            if let Some(op) = base_entry(s) {
+                dir.write(&root, op).await.with_context(|| format!("creating base entry {s}"))?;
+                tracing::info!("created base entry {s}");
+            }
+        }
+    }
+    tracing::info!(
+        data_dir = %cfg.data_dir.display(),
+        suffixes = %suffix_text.join("; "),
+        "ferrodir {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    let shared = Arc::new(Shared {
+        dir: dir.clone(),
+        max_filter_depth: cfg.limits.max_filter_depth,
+    });
+    let state = server::ServerState::new(shared, cfg.limits.clone());
+    let mut tasks = Vec::new();
+    for l in listeners {
+        tasks.push(tokio::spawn(server::accept_loop(l, state.clone())));
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    for t in &tasks {
+        t.abort();
+    }
+    // Writes already acknowledged are committed; give in-flight ones a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {},
+                _ = i.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn import(data_dir: &Path, suffix_args: &[String], batch: usize, file: &Path) -> Result<()> {
+    init_logging("warn");
+    let cfg = Config::default();
+    let opts = StoreOptions {
+        no_sync: true,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(data_dir, &opts).with_context(|| format!("opening {}", data_dir.display()))?;
+    let reader = BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let mut records = ldif::LdifReader::new(reader).peekable();
+    let mut suffix_text: Vec<String> = suffix_args.to_vec();
+    if suffix_text.is_empty() {
+        suffix_text = recorded_suffixes(&store)?;
+    }
+    if suffix_text.is_empty() {
+        if let Some(Ok((_, LdifRecord::Entry { dn, .. }))) = records.peek() {
+            suffix_text.push(dn.clone());
+        }
+    }
+    if suffix_text.is_empty() {
+        bail!("no suffix: give --suffix or start the file with the base entry");
+    }
+    let suffixes = parse_suffixes(&suffix_text)?;
+    record_suffixes(&store, &suffixes)?;
+    let dir = open_directory(&cfg, store, suffixes)?;
+
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} entries  {per_sec}  {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let started = std::time::Instant::now();
+    let mut current_line = 0usize;
+    let ops = records.map(|r| {
+        let (line, rec) = r.map_err(|e| ferrodir::directory::DirError::Protocol(format!("{}: {e}", file.display())))?;
+        current_line = line;
+        match rec {
+            LdifRecord::Entry { dn, attrs } => {
+                let dn = Dn::parse(&dn).map_err(|e| {
+                    ferrodir::directory::DirError::InvalidDn(format!("{}:{line}: {e}", file.display()))
+                })?;
+                let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+                for (name, value) in attrs {
+                    match grouped.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                        Some((_, vals)) => vals.push(value),
+                        None => grouped.push((name, vec![value])),
+                    }
+                }
+                Ok(WriteOp::Add { dn, attrs: grouped })
+            }
+            LdifRecord::Change { .. } => Err(ferrodir::directory::DirError::Protocol(format!(
+                "{}:{line}: change records cannot be imported; apply them with ldapmodify",
+                file.display()
+            ))),
+        }
+    });
+    let mut progress = |n: u64| bar.set_position(n);
+    let result = dir.bulk_add(ops, batch.max(1), &mut progress);
+    bar.finish_and_clear();
+    dir.store().sync()?;
+    match result {
+        Ok(n) => {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "imported {n} entries in {secs:.2} s ({:.0} entries/s)",
+                n as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+        Err(e) => Err(anyhow!(
+            "import stopped at the record starting on line {current_line}: {e}\n(entries before it were imported in committed batches)"
+        )),
+    }
+}
+
+fn export(data_dir: &Path, output: Option<&Path>) -> Result<()> {
+    init_logging("warn");
+    let opts = StoreOptions {
+        exclusive: false,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(data_dir, &opts).with_context(|| format!("opening {}", data_dir.display()))?;
+    let suffixes = parse_suffixes(&recorded_suffixes(&store)?)?;
+    let dir = open_directory(&Config::default(), store, suffixes.clone())?;
+    let mut out: Box<dyn Write> = match output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    // One read transaction: the export is a consistent snapshot.
+    let txn = dir.store().read()?;
+    let mut text = String::with_capacity(4096);
+    let mut first = true;
+    for s in &suffixes {
+        let key = dir_key(&dir, s);
+        for (_, id) in txn.subtree_keys(&key)? {
+            let Some(entry) = txn.entry(id)? else { continue };
+            text.clear();
+            if !first {
+                text.push('\n');
+            }
+            first = false;
+            let attrs: Vec<(String, Vec<u8>)> = entry
+                .attrs
+                .iter()
+                .flat_map(|a| a.values.iter().map(|v| (a.name.clone(), v.bytes.clone())))
+                .collect();
+            ldif::write_entry(&mut text, &entry.dn.to_string(), &attrs);
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn dir_key(dir: &Directory, dn: &Dn) -> Vec<u8> {
+    let mut key = Vec::new();
+    for rdn in dn.rdns.iter().rev() {
+        key.extend_from_slice(dir.normalize_dn(&Dn { rdns: vec![rdn.clone()] }).as_bytes());
+        key.push(0);
+    }
+    key
+}
+
+fn hash_password(scheme: &str, given: Option<String>) -> Result<()> {
+    let scheme = Scheme::from_name(scheme.trim_matches(|c| c == '{' || c == '}'))
+        .ok_or_else(|| anyhow!("unknown scheme {scheme:?}"))?;
+    let pw = match given {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    if pw.is_empty() {
+        bail!("empty password");
+    }
+    println!("{}", password::hash(scheme, pw.as_bytes()));
+    Ok(())
+}

@@ -153,13 +153,14 @@ async fn send_result(sink: &Sink, msgid: i32, op: LdapOp) -> Outcome {
     outcome
 }
 
+pub fn bind_response(r: LdapResult) -> LdapOp {
+    LdapOp::BindResponse(ldap3_proto::proto::LdapBindResponse { res: r, saslcreds: None })
+}
+
 /// The response operation matching a request, carrying `r`.
 pub fn response_for(op: &LdapOp, r: LdapResult) -> Option<LdapOp> {
     Some(match op {
-        LdapOp::BindRequest(_) => LdapOp::BindResponse(ldap3_proto::proto::LdapBindResponse {
-            res: r,
-            saslcreds: None,
-        }),
+        LdapOp::BindRequest(_) => bind_response(r),
         LdapOp::SearchRequest(_) => LdapOp::SearchResultDone(r),
         LdapOp::ModifyRequest(_) => LdapOp::ModifyResponse(r),
         LdapOp::AddRequest(_) => LdapOp::AddResponse(r),

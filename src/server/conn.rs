@@ -61,13 +61,13 @@ fn describe(m: &LdapMsg) -> String {
     }
 }
 
-fn log_access(conn: u64, m: &LdapMsg, what: &str, outcome: Outcome, started: Instant) {
+fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, started: Instant) {
     tracing::info!(
         target: "ferrodir::access",
         "conn={} msgid={} {} {} result={} entries={} etime={:.6}",
         conn,
-        m.msgid,
-        ops::op_name(&m.op),
+        msgid,
+        kind,
         what,
         outcome.code,
         outcome.entries,
@@ -121,7 +121,7 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
         let started = Instant::now();
         match request.op {
             LdapOp::UnbindRequest => {
-                log_access(conn_id, &request, "", Outcome { code: 0, entries: 0 }, started);
+                log_access(conn_id, request.msgid, "UNBIND", "", Outcome { code: 0, entries: 0 }, started);
                 break;
             }
             LdapOp::AbandonRequest(target) => {
@@ -130,7 +130,7 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                         flag.store(true, Ordering::Relaxed);
                     }
                 }
-                log_access(conn_id, &request, &describe(&request), Outcome { code: -1, entries: 0 }, started);
+                log_access(conn_id, request.msgid, "ABANDON", &describe(&request), Outcome { code: -1, entries: 0 }, started);
             }
             LdapOp::BindRequest(_) => {
                 let what = describe(&request);
@@ -138,23 +138,12 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                 let LdapOp::BindRequest(req) = request.op else {
                     continue;
                 };
-                let shown = LdapMsg { msgid, op: LdapOp::UnbindRequest, ctrl: Vec::new() };
                 let (new_identity, res) = ops::bind::run(&state.shared, req).await;
                 identity = new_identity.unwrap_or_default();
                 let outcome = Outcome::of(&res);
-                let resp = ops::response_for(&LdapOp::BindRequest(Default::default()), res);
-                if let Some(op) = resp {
-                    let _ = tx.send(ops::msg(msgid, op)).await;
-                }
-                tracing::info!(
-                    target: "ferrodir::access",
-                    "conn={} msgid={} BIND {} result={} etime={:.6}",
-                    conn_id,
-                    shown.msgid,
-                    what,
-                    outcome.code,
-                    started.elapsed().as_secs_f64()
-                );
+                let resp = ops::bind_response(res);
+                let _ = tx.send(ops::msg(msgid, resp)).await;
+                log_access(conn_id, msgid, "BIND", &what, outcome, started);
             }
             _ => {
                 let msgid = request.msgid;
@@ -179,11 +168,11 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                     if let Some(op) = ops::response_for(&request.op, r) {
                         let _ = tx.send(ops::msg(msgid, op)).await;
                     }
-                    log_access(conn_id, &request, &describe(&request), outcome, started);
+                    log_access(conn_id, msgid, ops::op_name(&request.op), &describe(&request), outcome, started);
                     continue;
                 }
                 let what = describe(&request);
-                let shown = LdapMsg { msgid, op: clone_kind(&request.op), ctrl: Vec::new() };
+                let kind = ops::op_name(&request.op);
                 let shared = state.shared.clone();
                 let who = identity.clone();
                 let sink = tx.clone();
@@ -193,7 +182,7 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                     if let Ok(mut m) = map.lock() {
                         m.remove(&msgid);
                     }
-                    log_access(conn_id, &shown, &what, outcome, started);
+                    log_access(conn_id, msgid, kind, &what, outcome, started);
                 });
             }
         }
@@ -206,18 +195,4 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
     }
     drop(tx);
     let _ = write_task.await;
-}
-
-/// A cheap stand-in carrying only the operation kind, for the access log line.
-fn clone_kind(op: &LdapOp) -> LdapOp {
-    match op {
-        LdapOp::SearchRequest(_) => LdapOp::SearchRequest(Default::default()),
-        LdapOp::AddRequest(_) => LdapOp::AddRequest(Default::default()),
-        LdapOp::ModifyRequest(_) => LdapOp::ModifyRequest(Default::default()),
-        LdapOp::DelRequest(_) => LdapOp::DelRequest(String::new()),
-        LdapOp::ModifyDNRequest(_) => LdapOp::ModifyDNRequest(Default::default()),
-        LdapOp::CompareRequest(_) => LdapOp::CompareRequest(Default::default()),
-        LdapOp::ExtendedRequest(_) => LdapOp::ExtendedRequest(Default::default()),
-        _ => LdapOp::UnbindRequest,
-    }
 }

@@ -100,6 +100,7 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
         }
         let _ = stream.set_nodelay(true);
         let st = state.clone();
+        let local = local.clone();
         tokio::spawn(async move {
             tracing::info!(conn = conn_id, %peer, listener = %local, "connection opened");
             conn::handle(stream, conn_id, st.clone()).await;
