@@ -1,6 +1,12 @@
 //! RFC 2849 LDIF reader and writer.
 //!
 //! CONTRACT: the signatures below are used by the CLI (import/export) and tests.
+//!
+//! [`LdifReader`] streams records from any `BufRead`, keeping only the record
+//! being parsed in memory. After a bad record it yields the error and goes on
+//! with the next record, so an importer can report every bad record in one
+//! pass; only an I/O error ends the iteration. [`write_entry`] and
+//! [`write_change`] produce text the reader parses back to the same record.
 
 /// One attribute line: type (with options, as written) and raw value bytes.
 pub type LdifAttr = (String, Vec<u8>);
@@ -48,23 +54,7 @@ pub struct LdifError {
     pub message: String,
 }
 
-/// Streaming reader over any `BufRead`; yields records with the line number they start on.
-pub struct LdifReader<R> {
-    _inner: R,
-}
-
-impl<R: std::io::BufRead> LdifReader<R> {
-    pub fn new(inner: R) -> Self {
-        LdifReader { _inner: inner }
-    }
-}
-
-impl<R: std::io::BufRead> Iterator for LdifReader<R> {
-    type Item = Result<(usize, LdifRecord), LdifError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        todo!()
-    }
-}
+pub use reader::LdifReader;
 
 /// Parses a whole text (convenience for tests and small inputs).
 pub fn parse_str(text: &str) -> Result<Vec<LdifRecord>, LdifError> {
@@ -73,16 +63,10 @@ pub fn parse_str(text: &str) -> Result<Vec<LdifRecord>, LdifError> {
         .collect()
 }
 
-/// Writes one content record (no trailing blank line): `dn:` then each
-/// attribute; values that are not SAFE-STRINGs are base64 (`::`); lines are
-/// folded at 76 columns.
-pub fn write_entry(out: &mut String, dn: &str, attrs: &[LdifAttr]) {
-    let _ = (out, dn, attrs);
-    todo!()
-}
+pub use writer::{write_change, write_entry};
 
-/// Writes one change record.
-pub fn write_change(out: &mut String, dn: &str, change: &LdifChange) {
-    let _ = (out, dn, change);
-    todo!()
-}
+mod reader;
+mod writer;
+
+#[cfg(test)]
+mod tests;
