@@ -565,3 +565,203 @@ pub fn read_entry(url: &str, dn: &str, attrs: &[&str]) -> Option<LdifEntry> {
 pub fn bind_code(url: &str, dn: &str, pw: &str) -> i32 {
     code(&client("ldapwhoami", url, Who::User(dn, pw), &[], None))
 }
+
+// ---------------------------------------------------------------------------
+// A raw LDAP connection: ldap3_proto's codec over a blocking TcpStream, for
+// hand-made message sequences (pipelining, abandon, protocol abuse).
+
+pub mod raw {
+    use bytes::BytesMut;
+    use ldap3_proto::proto::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    use tokio_util::codec::{Decoder, Encoder};
+
+    pub struct RawConn {
+        pub stream: TcpStream,
+        codec: ldap3_proto::LdapCodec,
+        buf: BytesMut,
+    }
+
+    impl RawConn {
+        pub fn connect(port: u16) -> RawConn {
+            let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            stream.set_nodelay(true).ok();
+            RawConn {
+                stream,
+                codec: ldap3_proto::LdapCodec::new(Some(64 << 20), None),
+                buf: BytesMut::with_capacity(1 << 16),
+            }
+        }
+
+        /// Encodes messages without sending them.
+        pub fn encode(&mut self, msgs: Vec<LdapMsg>) -> Vec<u8> {
+            let mut out = BytesMut::new();
+            for m in msgs {
+                self.codec.encode(m, &mut out).expect("encode");
+            }
+            out.to_vec()
+        }
+
+        /// Sends all messages in a single write.
+        pub fn send_all(&mut self, msgs: Vec<LdapMsg>) {
+            let bytes = self.encode(msgs);
+            self.stream.write_all(&bytes).expect("write");
+        }
+
+        pub fn send(&mut self, msg: LdapMsg) {
+            self.send_all(vec![msg]);
+        }
+
+        /// The next message, or None on EOF / timeout.
+        pub fn recv(&mut self, timeout: Duration) -> Option<LdapMsg> {
+            let deadline = Instant::now() + timeout;
+            loop {
+                match self.codec.decode(&mut self.buf) {
+                    Ok(Some(m)) => return Some(m),
+                    Ok(None) => {}
+                    Err(e) => panic!("undecodable response: {e}"),
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return None;
+                }
+                self.stream.set_read_timeout(Some(deadline - now)).ok();
+                let mut chunk = [0u8; 65536];
+                match self.stream.read(&mut chunk) {
+                    Ok(0) => return None,
+                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                    Err(_) => return None,
+                }
+            }
+        }
+
+        /// Simple bind; returns the result code.
+        pub fn bind(&mut self, msgid: i32, dn: &str, pw: &str) -> LdapResultCode {
+            self.send(LdapMsg::new(
+                msgid,
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: dn.to_string(),
+                    cred: LdapBindCred::Simple(pw.to_string()),
+                }),
+            ));
+            match self.recv(Duration::from_secs(30)) {
+                Some(LdapMsg {
+                    msgid: id,
+                    op: LdapOp::BindResponse(r),
+                    ..
+                }) if id == msgid => r.res.code,
+                other => panic!("expected a bind response, got {other:?}"),
+            }
+        }
+
+        /// True when the server closed the connection (EOF or reset) within `timeout`;
+        /// messages received meanwhile (e.g. a notice of disconnection) are returned.
+        pub fn closed_within(&mut self, timeout: Duration) -> (bool, Vec<LdapMsg>) {
+            let deadline = Instant::now() + timeout;
+            let mut msgs = Vec::new();
+            loop {
+                while let Ok(Some(m)) = self.codec.decode(&mut self.buf) {
+                    msgs.push(m);
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return (false, msgs);
+                }
+                self.stream.set_read_timeout(Some(deadline - now)).ok();
+                let mut chunk = [0u8; 65536];
+                match self.stream.read(&mut chunk) {
+                    Ok(0) => return (true, msgs),
+                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut =>
+                    {
+                        return (false, msgs)
+                    }
+                    Err(_) => return (true, msgs),
+                }
+            }
+        }
+    }
+
+    pub fn search(
+        msgid: i32,
+        base: &str,
+        scope: LdapSearchScope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> LdapMsg {
+        LdapMsg::new(
+            msgid,
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: base.to_string(),
+                scope,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: false,
+                filter: ldap3_proto::parse_ldap_filter_str(filter).expect("filter"),
+                attrs: attrs.iter().map(|s| s.to_string()).collect(),
+            }),
+        )
+    }
+
+    pub fn add_request(msgid: i32, dn: &str, attrs: &[(&str, Vec<Vec<u8>>)]) -> LdapMsg {
+        LdapMsg::new(
+            msgid,
+            LdapOp::AddRequest(LdapAddRequest {
+                dn: dn.to_string(),
+                attributes: attrs
+                    .iter()
+                    .map(|(n, v)| LdapPartialAttribute {
+                        atype: n.to_string(),
+                        vals: v.clone(),
+                    })
+                    .collect(),
+            }),
+        )
+    }
+
+    /// Adds entries as the root DN over one connection, pipelined in bursts
+    /// of 100 requests (below the per-connection outstanding limit); asserts
+    /// every add succeeded.
+    pub fn bulk_add(port: u16, adds: Vec<(String, Vec<(&str, Vec<Vec<u8>>)>)>) {
+        let mut c = RawConn::connect(port);
+        assert_eq!(
+            c.bind(1, super::ROOT_DN, &super::root_password()),
+            LdapResultCode::Success
+        );
+        let mut id = 2;
+        for chunk in adds.chunks(100) {
+            let first = id;
+            let msgs: Vec<LdapMsg> = chunk
+                .iter()
+                .map(|(dn, attrs)| {
+                    id += 1;
+                    add_request(id - 1, dn, attrs)
+                })
+                .collect();
+            c.send_all(msgs);
+            for _ in first..id {
+                match c.recv(Duration::from_secs(60)) {
+                    Some(LdapMsg {
+                        op: LdapOp::AddResponse(r),
+                        msgid,
+                        ..
+                    }) => {
+                        assert_eq!(
+                            r.code,
+                            LdapResultCode::Success,
+                            "add #{msgid}: {}",
+                            r.message
+                        )
+                    }
+                    other => panic!("expected an add response, got {other:?}"),
+                }
+            }
+        }
+    }
+}
