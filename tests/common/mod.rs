@@ -709,6 +709,9 @@ pub mod raw {
         )
     }
 
+    /// An entry to add: DN and (attribute, values).
+    pub type NewEntry<'a> = (String, Vec<(&'a str, Vec<Vec<u8>>)>);
+
     pub fn add_request(msgid: i32, dn: &str, attrs: &[(&str, Vec<Vec<u8>>)]) -> LdapMsg {
         LdapMsg::new(
             msgid,
@@ -728,7 +731,7 @@ pub mod raw {
     /// Adds entries as the root DN over one connection, pipelined in bursts
     /// of 100 requests (below the per-connection outstanding limit); asserts
     /// every add succeeded.
-    pub fn bulk_add(port: u16, adds: Vec<(String, Vec<(&str, Vec<Vec<u8>>)>)>) {
+    pub fn bulk_add(port: u16, adds: Vec<NewEntry>) {
         let mut c = RawConn::connect(port);
         assert_eq!(
             c.bind(1, super::ROOT_DN, &super::root_password()),
