@@ -80,6 +80,22 @@ impl Server {
         Server::start_in(tmp, extra)
     }
 
+    /// A server set up (temporary data directory, port) but not launched:
+    /// for offline tools on the data directory before the first start.
+    pub fn unstarted(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let log = tmp.path().join("server.log");
+        Server {
+            child: None,
+            port: free_port(),
+            data,
+            _tmp: Some(tmp),
+            log,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     fn start_in(tmp: tempfile::TempDir, extra: &[&str]) -> Server {
         let data = tmp.path().join("data");
         let log = tmp.path().join("server.log");
@@ -362,6 +378,27 @@ impl Server {
             None => false,
         }
     }
+}
+
+/// Runs the ferrodir binary (import, export, hash-password, ...) to completion.
+pub fn ferrodir(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("FERRODIR_ROOT_PASSWORD")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("running ferrodir");
+    if let Some(input) = stdin {
+        if let Some(mut sin) = child.stdin.take() {
+            sin.write_all(input.as_bytes()).expect("stdin");
+        }
+    }
+    child.wait_with_output().expect("wait")
 }
 
 /// Who a client binds as.
