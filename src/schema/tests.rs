@@ -436,6 +436,50 @@ fn builtin_loads() {
     );
     s.check_entry(&e).unwrap_or_else(|v| panic!("{v}"));
     assert_eq!(s.structural_class(&e).unwrap(), "inetOrgPerson");
+    let typical: &[Entry] = &[
+        entry(
+            "dc=example,dc=com",
+            &[
+                ("objectClass", &["top", "dcObject", "organization"]),
+                ("dc", &["example"]),
+                ("o", &["Example Inc."]),
+            ],
+        ),
+        entry(
+            "cn=admins,ou=Groups,dc=example,dc=com",
+            &[
+                ("objectClass", &["groupOfNames", "posixGroup"]),
+                ("cn", &["admins"]),
+                ("gidNumber", &["500"]),
+                ("member", &["uid=bjensen,ou=People,dc=example,dc=com"]),
+                ("memberUid", &["bjensen"]),
+            ],
+        ),
+        entry(
+            "sambaDomainName=EXAMPLE,dc=example,dc=com",
+            &[
+                ("objectClass", &["sambaDomain"]),
+                ("sambaDomainName", &["EXAMPLE"]),
+                ("sambaSID", &["S-1-5-21-1-2-3"]),
+            ],
+        ),
+    ];
+    for t in typical {
+        s.check_entry(t).unwrap_or_else(|v| panic!("{}: {v}", t.dn));
+    }
+    // The subschema subentry itself passes the checks.
+    let mut sub = entry(
+        "cn=schema",
+        &[
+            ("objectClass", &["top", "ldapSubentry", "subschema"]),
+            ("cn", &["schema"]),
+        ],
+    );
+    for (name, values) in s.subschema_attributes() {
+        sub.attrs.push(Attribute::new(name, values, Csn::ZERO));
+    }
+    s.check_entry(&sub)
+        .unwrap_or_else(|v| panic!("cn=schema: {v}"));
     let round = subschema_ldif(&s);
     let again = Schema::from_texts(&[("round.ldif", &round)]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.attributes().len(), s.attributes().len());
@@ -463,11 +507,14 @@ fn syntax_ok(s: &Schema, syntax_oid: &str, v: &[u8]) -> bool {
     s.check_syntax(&at, v).is_ok()
 }
 
+/// Syntax OID suffix, valid values, invalid values.
+type SyntaxCase<'a> = (&'a str, &'a [&'a str], &'a [&'a [u8]]);
+
 #[test]
 fn syntaxes_accept_and_reject() {
     let s = base();
     let p = "1.3.6.1.4.1.1466.115.121.1.";
-    let cases: &[(&str, &[&str], &[&[u8]])] = &[
+    let cases: &[SyntaxCase] = &[
         ("15", &["x", "Babs Jensen", "café"], &[b"", b"\xff"]),
         ("26", &["", "a@b.c"], &["é".as_bytes()]),
         (
