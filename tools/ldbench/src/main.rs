@@ -164,7 +164,10 @@ fn do_gen(a: GenArgs) -> Result<()> {
     Ok(())
 }
 
-fn do_run(a: RunArgs) -> Result<()> {
+/// Exit status when a run completed no operation at all.
+const EXIT_NO_OPS: u8 = 2;
+
+fn do_run(a: RunArgs) -> Result<ExitCode> {
     let o = RunOptions {
         url: a.url,
         url2: a.url2,
@@ -208,17 +211,21 @@ fn do_run(a: RunArgs) -> Result<()> {
         Format::Table => print!("{}", rep.table()),
         Format::Json => println!("{json}"),
     }
-    Ok(())
+    Ok(if rep.ops == 0 {
+        ExitCode::from(EXIT_NO_OPS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Gen(a) => do_gen(a),
+        Cmd::Gen(a) => do_gen(a).map(|()| ExitCode::SUCCESS),
         Cmd::Run(a) => do_run(*a),
     };
     match r {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("ldbench: error: {e:#}");
             ExitCode::FAILURE
