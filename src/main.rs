@@ -18,7 +18,11 @@ use std::sync::Arc;
 const META_SUFFIXES: &str = "suffixes";
 
 #[derive(Parser)]
-#[command(name = "ferrodir", version, about = "An LDAPv3 directory server on LMDB with multi-master replication")]
+#[command(
+    name = "ferrodir",
+    version,
+    about = "An LDAPv3 directory server on LMDB with multi-master replication"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -84,7 +88,12 @@ fn main() {
             args.config = args.config.or(cli.serve.config);
             serve(args)
         }
-        Some(Command::Import { data_dir, suffix, batch, file }) => import(&data_dir, &suffix, batch, &file),
+        Some(Command::Import {
+            data_dir,
+            suffix,
+            batch,
+            file,
+        }) => import(&data_dir, &suffix, batch, &file),
         Some(Command::Export { data_dir, output }) => export(&data_dir, output.as_deref()),
         Some(Command::HashPassword { scheme, password }) => hash_password(&scheme, password),
     };
@@ -97,7 +106,10 @@ fn main() {
 fn init_logging(filter: &str) {
     let env = tracing_subscriber::EnvFilter::try_from_env("FERRODIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(env).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_target(false)
+        .try_init();
 }
 
 fn parse_suffixes(list: &[String]) -> Result<Vec<Dn>> {
@@ -110,7 +122,12 @@ fn recorded_suffixes(store: &Store) -> Result<Vec<String>> {
     Ok(store
         .read()?
         .meta(META_SUFFIXES)?
-        .map(|b| String::from_utf8_lossy(&b).lines().map(str::to_string).collect())
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default())
 }
 
@@ -179,24 +196,39 @@ fn base_entry(suffix: &Dn) -> Option<WriteOp> {
     let value = ava.value.clone();
     let attrs: Vec<(String, Vec<Vec<u8>>)> = match ava.attr.to_ascii_lowercase().as_str() {
         "dc" => vec![
-            ("objectClass".into(), vec![b"top".to_vec(), b"domain".to_vec()]),
+            (
+                "objectClass".into(),
+                vec![b"top".to_vec(), b"domain".to_vec()],
+            ),
             ("dc".into(), vec![value]),
         ],
         "o" => vec![
-            ("objectClass".into(), vec![b"top".to_vec(), b"organization".to_vec()]),
+            (
+                "objectClass".into(),
+                vec![b"top".to_vec(), b"organization".to_vec()],
+            ),
             ("o".into(), vec![value]),
         ],
         "ou" => vec![
-            ("objectClass".into(), vec![b"top".to_vec(), b"organizationalUnit".to_vec()]),
+            (
+                "objectClass".into(),
+                vec![b"top".to_vec(), b"organizationalUnit".to_vec()],
+            ),
             ("ou".into(), vec![value]),
         ],
         "c" => vec![
-            ("objectClass".into(), vec![b"top".to_vec(), b"country".to_vec()]),
+            (
+                "objectClass".into(),
+                vec![b"top".to_vec(), b"country".to_vec()],
+            ),
             ("c".into(), vec![value]),
         ],
         _ => return None,
     };
-    Some(WriteOp::Add { dn: suffix.clone(), attrs })
+    Some(WriteOp::Add {
+        dn: suffix.clone(),
+        attrs,
+    })
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
@@ -243,10 +275,15 @@ async fn run_server(cfg: Config) -> Result<()> {
     let dir = Arc::new(open_directory(&cfg, store, suffixes.clone())?);
     ensure_root_password(&dir, &cfg)?;
     if fresh {
-        let root = Identity { root: true, ..Identity::anonymous() };
+        let root = Identity {
+            root: true,
+            ..Identity::anonymous()
+        };
         for s in &suffixes {
             if let Some(op) = base_entry(s) {
-                dir.write(&root, op).await.with_context(|| format!("creating base entry {s}"))?;
+                dir.write(&root, op)
+                    .await
+                    .with_context(|| format!("creating base entry {s}"))?;
                 tracing::info!("created base entry {s}");
             }
         }
@@ -300,7 +337,8 @@ fn import(data_dir: &Path, suffix_args: &[String], batch: usize, file: &Path) ->
         no_sync: true,
         ..StoreOptions::default()
     };
-    let store = Store::open(data_dir, &opts).with_context(|| format!("opening {}", data_dir.display()))?;
+    let store =
+        Store::open(data_dir, &opts).with_context(|| format!("opening {}", data_dir.display()))?;
     let reader = BufReader::with_capacity(
         1 << 20,
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
@@ -330,16 +368,24 @@ fn import(data_dir: &Path, suffix_args: &[String], batch: usize, file: &Path) ->
     let started = std::time::Instant::now();
     let mut current_line = 0usize;
     let ops = records.map(|r| {
-        let (line, rec) = r.map_err(|e| ferrodir::directory::DirError::Protocol(format!("{}: {e}", file.display())))?;
+        let (line, rec) = r.map_err(|e| {
+            ferrodir::directory::DirError::Protocol(format!("{}: {e}", file.display()))
+        })?;
         current_line = line;
         match rec {
             LdifRecord::Entry { dn, attrs } => {
                 let dn = Dn::parse(&dn).map_err(|e| {
-                    ferrodir::directory::DirError::InvalidDn(format!("{}:{line}: {e}", file.display()))
+                    ferrodir::directory::DirError::InvalidDn(format!(
+                        "{}:{line}: {e}",
+                        file.display()
+                    ))
                 })?;
                 let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
                 for (name, value) in attrs {
-                    match grouped.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                    match grouped
+                        .iter_mut()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+                    {
                         Some((_, vals)) => vals.push(value),
                         None => grouped.push((name, vec![value])),
                     }
@@ -377,7 +423,8 @@ fn export(data_dir: &Path, output: Option<&Path>) -> Result<()> {
         exclusive: false,
         ..StoreOptions::default()
     };
-    let store = Store::open(data_dir, &opts).with_context(|| format!("opening {}", data_dir.display()))?;
+    let store =
+        Store::open(data_dir, &opts).with_context(|| format!("opening {}", data_dir.display()))?;
     let suffixes = parse_suffixes(&recorded_suffixes(&store)?)?;
     let dir = open_directory(&Config::default(), store, suffixes.clone())?;
     let mut out: Box<dyn Write> = match output {
@@ -393,7 +440,9 @@ fn export(data_dir: &Path, output: Option<&Path>) -> Result<()> {
     for s in &suffixes {
         let key = dir_key(&dir, s);
         for (_, id) in txn.subtree_keys(&key)? {
-            let Some(entry) = txn.entry(id)? else { continue };
+            let Some(entry) = txn.entry(id)? else {
+                continue;
+            };
             text.clear();
             if !first {
                 text.push('\n');
@@ -415,7 +464,12 @@ fn export(data_dir: &Path, output: Option<&Path>) -> Result<()> {
 fn dir_key(dir: &Directory, dn: &Dn) -> Vec<u8> {
     let mut key = Vec::new();
     for rdn in dn.rdns.iter().rev() {
-        key.extend_from_slice(dir.normalize_dn(&Dn { rdns: vec![rdn.clone()] }).as_bytes());
+        key.extend_from_slice(
+            dir.normalize_dn(&Dn {
+                rdns: vec![rdn.clone()],
+            })
+            .as_bytes(),
+        );
         key.push(0);
     }
     key

@@ -25,13 +25,16 @@ impl Tri {
     }
 }
 
+/// Values of computed attributes by lowercased name.
+pub type ComputedValues<'a> = dyn Fn(&str, &Entry) -> Option<Vec<Vec<u8>>> + 'a;
+
 /// What evaluation needs besides the filter and the entry.
 pub struct EvalContext<'a> {
     pub schema: &'a Schema,
     /// Attributes the requester may not search: terms on them are Undefined.
     pub hidden: &'a dyn Fn(&AttributeType) -> bool,
     /// Values of computed attributes (entryDN, hasSubordinates, ...), by lowercased name.
-    pub computed: &'a dyn Fn(&str, &Entry) -> Option<Vec<Vec<u8>>>,
+    pub computed: &'a ComputedValues<'a>,
 }
 
 /// Strips attribute options (`userCertificate;binary` -> `userCertificate`).

@@ -339,7 +339,7 @@ impl Directory {
             let csn = gen.next(time::now_secs());
             self.core.apply(&mut txn, &root, &op, csn, Origin::Import)?;
             n += 1;
-            if n % batch as u64 == 0 {
+            if n.is_multiple_of(batch as u64) {
                 txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
                 txn.commit()?;
                 txn = self.core.store.write()?;

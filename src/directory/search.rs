@@ -96,12 +96,15 @@ pub(super) fn run(
     let mut size_limit = req.size_limit;
     let mut time_limit = req.time_limit;
     // Paged searches are bounded per page, so the server-wide size limit does not cut them short.
-    if !who.root && req.page.is_none() {
-        if core.cfg.size_limit > 0 && (size_limit == 0 || size_limit > core.cfg.size_limit) {
-            size_limit = core.cfg.size_limit;
-        }
+    if !who.root
+        && req.page.is_none()
+        && core.cfg.size_limit > 0
+        && (size_limit == 0 || size_limit > core.cfg.size_limit)
+    {
+        size_limit = core.cfg.size_limit;
     }
-    if !who.root && core.cfg.time_limit > 0 && (time_limit == 0 || time_limit > core.cfg.time_limit) {
+    if !who.root && core.cfg.time_limit > 0 && (time_limit == 0 || time_limit > core.cfg.time_limit)
+    {
         time_limit = core.cfg.time_limit;
     }
 

@@ -114,7 +114,7 @@ impl Dn {
                     pos += 1;
                 }
                 let hex = &input[hstart..pos];
-                if hex.is_empty() || hex.len() % 2 != 0 {
+                if hex.is_empty() || !hex.len().is_multiple_of(2) {
                     return Err(err("invalid hex string value"));
                 }
                 let raw = decode_hex(hex).ok_or_else(|| err("invalid hex string value"))?;
@@ -233,7 +233,7 @@ impl Dn {
     /// A normalised string form: `norm` maps each (attribute type, value) to a
     /// canonical type name and a normalised value. RDN components are sorted so
     /// `a=1+b=2` and `b=2+a=1` compare equal.
-    pub fn normalized_with(&self, norm: &dyn Fn(&str, &[u8]) -> (String, Vec<u8>)) -> String {
+    pub fn normalized_with(&self, norm: &AvaNormalizer<'_>) -> String {
         let mut out = String::new();
         for (i, rdn) in self.rdns.iter().enumerate() {
             if i > 0 {
@@ -245,7 +245,10 @@ impl Dn {
     }
 }
 
-pub fn normalized_rdn(rdn: &Rdn, norm: &dyn Fn(&str, &[u8]) -> (String, Vec<u8>)) -> String {
+/// Maps an AVA (type, value) to its canonical type name and normalised value.
+pub type AvaNormalizer<'a> = dyn Fn(&str, &[u8]) -> (String, Vec<u8>) + 'a;
+
+pub fn normalized_rdn(rdn: &Rdn, norm: &AvaNormalizer<'_>) -> String {
     let mut parts: Vec<String> = rdn
         .avas
         .iter()

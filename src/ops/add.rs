@@ -9,7 +9,11 @@ pub async fn run(shared: &Shared, who: &Identity, req: LdapAddRequest) -> LdapRe
         Ok(dn) => dn,
         Err(r) => return r,
     };
-    let attrs = req.attributes.into_iter().map(|a| (a.atype, a.vals)).collect();
+    let attrs = req
+        .attributes
+        .into_iter()
+        .map(|a| (a.atype, a.vals))
+        .collect();
     match shared.dir.write(who, WriteOp::Add { dn, attrs }).await {
         Ok(()) => result::success(),
         Err(e) => result::from_error(&e),

@@ -13,7 +13,10 @@ pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, Ld
             None,
             result::result(
                 LdapResultCode::ProtocolError,
-                format!("LDAP version {} is not supported; use version 3", req.version),
+                format!(
+                    "LDAP version {} is not supported; use version 3",
+                    req.version
+                ),
             ),
         );
     }
@@ -31,7 +34,10 @@ pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, Ld
         _ => {
             return (
                 None,
-                result::result(LdapResultCode::AuthMethodNotSupported, "unsupported authentication method"),
+                result::result(
+                    LdapResultCode::AuthMethodNotSupported,
+                    "unsupported authentication method",
+                ),
             )
         }
     };
@@ -41,7 +47,10 @@ pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, Ld
         }
         return (
             None,
-            result::result(LdapResultCode::UnwillingToPerform, "a password was given without a bind DN"),
+            result::result(
+                LdapResultCode::UnwillingToPerform,
+                "a password was given without a bind DN",
+            ),
         );
     }
     let dn = match parse_dn(&req.dn) {
@@ -63,9 +72,15 @@ pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, Ld
         Ok(Ok(identity)) => (Some(identity), result::success()),
         Ok(Err(DirError::InvalidCredentials)) => {
             tracing::info!(dn = %req.dn, "bind failed: invalid credentials");
-            (None, result::result(LdapResultCode::InvalidCredentials, "invalid credentials"))
+            (
+                None,
+                result::result(LdapResultCode::InvalidCredentials, "invalid credentials"),
+            )
         }
         Ok(Err(e)) => (None, result::from_error(&e)),
-        Err(e) => (None, result::result(LdapResultCode::Other, format!("bind task failed: {e}"))),
+        Err(e) => (
+            None,
+            result::result(LdapResultCode::Other, format!("bind task failed: {e}")),
+        ),
     }
 }

@@ -11,7 +11,8 @@ pub async fn run(shared: &Shared, who: &Identity, req: LdapCompareRequest) -> Ld
     };
     let dir = shared.dir.clone();
     let who = who.clone();
-    let outcome = tokio::task::spawn_blocking(move || dir.compare(&who, &dn, &req.atype, &req.val)).await;
+    let outcome =
+        tokio::task::spawn_blocking(move || dir.compare(&who, &dn, &req.atype, &req.val)).await;
     match outcome {
         Ok(Ok(true)) => result::result(LdapResultCode::CompareTrue, ""),
         Ok(Ok(false)) => result::result(LdapResultCode::CompareFalse, ""),

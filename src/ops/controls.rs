@@ -22,29 +22,29 @@ pub fn parse(ctrls: &[LdapControl]) -> Result<RequestControls, String> {
                 out.paged = Some((*size, cookie.clone()));
             }
             LdapControl::ManageDsaIT { .. } => out.manage_dsa_it = true,
-            LdapControl::Unknown { oid, criticality, .. } => {
-                if *criticality {
-                    return Err(oid.clone());
-                }
-            }
-            LdapControl::SyncRequest { criticality: true, .. } => {
-                return Err("1.3.6.1.4.1.4203.1.9.1.1".into())
-            }
+            LdapControl::Unknown {
+                oid,
+                criticality: true,
+                ..
+            } => return Err(oid.clone()),
+            LdapControl::SyncRequest {
+                criticality: true, ..
+            } => return Err("1.3.6.1.4.1.4203.1.9.1.1".into()),
             LdapControl::PasswordPolicyRequest { criticality: true } => {
                 return Err("1.3.6.1.4.1.42.2.27.8.5.1".into())
             }
-            LdapControl::SearchOptions { criticality: true, .. } => {
-                return Err("1.2.840.113556.1.4.1340".into())
-            }
+            LdapControl::SearchOptions {
+                criticality: true, ..
+            } => return Err("1.2.840.113556.1.4.1340".into()),
             LdapControl::ShowDeleted { criticality: true } => {
                 return Err("1.2.840.113556.1.4.417".into())
             }
-            LdapControl::SdFlags { criticality: true, .. } => {
-                return Err("1.2.840.113556.1.4.801".into())
-            }
-            LdapControl::ExtendedDn { criticality: true, .. } => {
-                return Err("1.2.840.113556.1.4.529".into())
-            }
+            LdapControl::SdFlags {
+                criticality: true, ..
+            } => return Err("1.2.840.113556.1.4.801".into()),
+            LdapControl::ExtendedDn {
+                criticality: true, ..
+            } => return Err("1.2.840.113556.1.4.529".into()),
             _ => {}
         }
     }

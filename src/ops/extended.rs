@@ -5,17 +5,25 @@ use super::{parse_dn, result, Shared};
 use crate::auth::password;
 use crate::directory::{DirError, Identity, ModOp, Modification, WriteOp};
 use ldap3_proto::proto::{
-    LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest, LdapResult, LdapResultCode,
-    OID_PASSWORD_MODIFY, OID_WHOAMI,
+    LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest, LdapResult,
+    LdapResultCode, OID_PASSWORD_MODIFY, OID_WHOAMI,
 };
 
 pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 
 fn reply(res: LdapResult, value: Option<Vec<u8>>) -> LdapExtendedResponse {
-    LdapExtendedResponse { res, name: None, value }
+    LdapExtendedResponse {
+        res,
+        name: None,
+        value,
+    }
 }
 
-pub async fn run(shared: &Shared, who: &Identity, req: LdapExtendedRequest) -> LdapExtendedResponse {
+pub async fn run(
+    shared: &Shared,
+    who: &Identity,
+    req: LdapExtendedRequest,
+) -> LdapExtendedResponse {
     match req.name.as_str() {
         OID_WHOAMI => {
             let authz = match &who.dn {
@@ -47,7 +55,11 @@ fn gen_passwd_value(pw: &str) -> Vec<u8> {
     v
 }
 
-async fn password_modify(shared: &Shared, who: &Identity, req: &LdapExtendedRequest) -> LdapExtendedResponse {
+async fn password_modify(
+    shared: &Shared,
+    who: &Identity,
+    req: &LdapExtendedRequest,
+) -> LdapExtendedResponse {
     let fail = |code, msg: &str| reply(result::result(code, msg), None);
     let parsed = match &req.value {
         None => LdapPasswordModifyRequest {
@@ -57,7 +69,12 @@ async fn password_modify(shared: &Shared, who: &Identity, req: &LdapExtendedRequ
         },
         Some(_) => match LdapPasswordModifyRequest::try_from(req) {
             Ok(p) => p,
-            Err(_) => return fail(LdapResultCode::ProtocolError, "malformed password modify request"),
+            Err(_) => {
+                return fail(
+                    LdapResultCode::ProtocolError,
+                    "malformed password modify request",
+                )
+            }
         },
     };
     let target = match parsed.user_identity.as_deref() {
@@ -89,12 +106,18 @@ async fn password_modify(shared: &Shared, who: &Identity, req: &LdapExtendedRequ
             .await
             .unwrap_or(false);
         if !ok {
-            return fail(LdapResultCode::InvalidCredentials, "the old password is not correct");
+            return fail(
+                LdapResultCode::InvalidCredentials,
+                "the old password is not correct",
+            );
         }
     }
     let (new_password, generated) = match parsed.new_password {
         Some(p) if p.is_empty() => {
-            return fail(LdapResultCode::ConstraintViolation, "the new password is empty")
+            return fail(
+                LdapResultCode::ConstraintViolation,
+                "the new password is empty",
+            )
         }
         Some(p) => (p, false),
         None => (password::generate(), true),

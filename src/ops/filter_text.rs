@@ -24,7 +24,11 @@ fn write_filter(out: &mut String, f: &LdapFilter) {
     out.push('(');
     match f {
         LdapFilter::And(l) | LdapFilter::Or(l) => {
-            out.push(if matches!(f, LdapFilter::And(_)) { '&' } else { '|' });
+            out.push(if matches!(f, LdapFilter::And(_)) {
+                '&'
+            } else {
+                '|'
+            });
             for sub in l {
                 write_filter(out, sub);
             }

@@ -9,8 +9,8 @@ pub mod controls;
 pub mod delete;
 pub mod extended;
 pub mod filter_text;
-pub mod modify;
 pub mod moddn;
+pub mod modify;
 pub mod result;
 pub mod rootdse;
 pub mod search;
@@ -147,14 +147,20 @@ async fn send_result(sink: &Sink, msgid: i32, op: LdapOp) -> Outcome {
         | LdapOp::ModifyDNResponse(r)
         | LdapOp::CompareResult(r)
         | LdapOp::SearchResultDone(r) => Outcome::of(r),
-        _ => Outcome { code: 0, entries: 0 },
+        _ => Outcome {
+            code: 0,
+            entries: 0,
+        },
     };
     let _ = sink.send(msg(msgid, op)).await;
     outcome
 }
 
 pub fn bind_response(r: LdapResult) -> LdapOp {
-    LdapOp::BindResponse(ldap3_proto::proto::LdapBindResponse { res: r, saslcreds: None })
+    LdapOp::BindResponse(ldap3_proto::proto::LdapBindResponse {
+        res: r,
+        saslcreds: None,
+    })
 }
 
 /// The response operation matching a request, carrying `r`.

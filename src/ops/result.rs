@@ -53,7 +53,10 @@ pub fn code_of(e: &DirError) -> LdapResultCode {
 /// The LDAP result for a failed operation, with matchedDN for noSuchObject.
 pub fn from_error(e: &DirError) -> LdapResult {
     let mut r = result(code_of(e), e.to_string());
-    if let DirError::NoSuchObject { matched: Some(m), .. } = e {
+    if let DirError::NoSuchObject {
+        matched: Some(m), ..
+    } = e
+    {
         r.matcheddn = m.to_string();
     }
     if let DirError::Store(inner) = e {

@@ -15,7 +15,11 @@ pub struct SyntheticAttr {
 }
 
 fn attr(name: &'static str, operational: bool, values: Vec<Vec<u8>>) -> SyntheticAttr {
-    SyntheticAttr { name, values, operational }
+    SyntheticAttr {
+        name,
+        values,
+        operational,
+    }
 }
 
 fn texts<I: IntoIterator<Item = S>, S: Into<String>>(v: I) -> Vec<Vec<u8>> {
@@ -30,26 +34,46 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
     }
     vec![
         attr("objectClass", false, texts(["top", "extensibleObject"])),
-        attr("namingContexts", true, texts(cfg.suffixes.iter().map(|s| s.to_string()))),
+        attr(
+            "namingContexts",
+            true,
+            texts(cfg.suffixes.iter().map(|s| s.to_string())),
+        ),
         attr("supportedLDAPVersion", true, texts(["3"])),
-        attr("supportedControl", true, texts([OID_PAGED_RESULTS, OID_MANAGE_DSA_IT])),
+        attr(
+            "supportedControl",
+            true,
+            texts([OID_PAGED_RESULTS, OID_MANAGE_DSA_IT]),
+        ),
         attr("supportedExtension", true, texts(extensions)),
         attr(
             "supportedFeatures",
             true,
             // all operational attributes (+), modify-increment, absolute true/false filters
-            texts(["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.1.14", "1.3.6.1.4.1.4203.1.5.3"]),
+            texts([
+                "1.3.6.1.4.1.4203.1.5.1",
+                "1.3.6.1.1.14",
+                "1.3.6.1.4.1.4203.1.5.3",
+            ]),
         ),
         attr("supportedSASLMechanisms", true, Vec::new()),
         attr("subschemaSubentry", true, texts(["cn=schema"])),
         attr("vendorName", true, texts([super::VENDOR_NAME])),
-        attr("vendorVersion", true, texts([format!("ferrodir {}", super::VENDOR_VERSION)])),
+        attr(
+            "vendorVersion",
+            true,
+            texts([format!("ferrodir {}", super::VENDOR_VERSION)]),
+        ),
     ]
 }
 
 pub fn subschema(shared: &Shared) -> Vec<SyntheticAttr> {
     let mut out = vec![
-        attr("objectClass", false, texts(["top", "subschema", "ldapSubentry", "extensibleObject"])),
+        attr(
+            "objectClass",
+            false,
+            texts(["top", "subschema", "ldapSubentry", "extensibleObject"]),
+        ),
         attr("cn", false, texts(["schema"])),
         attr("entryDN", true, texts(["cn=schema"])),
         attr("subschemaSubentry", true, texts(["cn=schema"])),
@@ -94,7 +118,11 @@ pub fn matches(shared: &Shared, dn: &str, attrs: &[SyntheticAttr], filter: &Ldap
 
 /// Attribute selection for synthetic entries: user attributes for `*` (or
 /// no list), operational ones for `+` or by name.
-pub fn select(attrs: Vec<SyntheticAttr>, requested: &[String], types_only: bool) -> Vec<LdapPartialAttribute> {
+pub fn select(
+    attrs: Vec<SyntheticAttr>,
+    requested: &[String],
+    types_only: bool,
+) -> Vec<LdapPartialAttribute> {
     let all_user = requested.is_empty() || requested.iter().any(|r| r == "*");
     let all_oper = requested.iter().any(|r| r == "+");
     attrs

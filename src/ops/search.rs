@@ -44,7 +44,13 @@ fn entry_msg(msgid: i32, e: SearchEntry) -> ldap3_proto::proto::LdapMsg {
     )
 }
 
-async fn done(sink: &Sink, msgid: i32, r: LdapResult, ctrl: Vec<LdapControl>, entries: usize) -> Outcome {
+async fn done(
+    sink: &Sink,
+    msgid: i32,
+    r: LdapResult,
+    ctrl: Vec<LdapControl>,
+    entries: usize,
+) -> Outcome {
     let outcome = Outcome {
         code: r.code.clone() as i32,
         entries,
@@ -73,7 +79,10 @@ pub async fn run(
         LdapSearchScope::OneLevel => Scope::One,
         LdapSearchScope::Subtree => Scope::Sub,
         LdapSearchScope::Children => {
-            let r = result::result(LdapResultCode::UnwillingToPerform, "the children scope is not supported");
+            let r = result::result(
+                LdapResultCode::UnwillingToPerform,
+                "the children scope is not supported",
+            );
             return done(&sink, msgid, r, Vec::new(), 0).await;
         }
     };
@@ -93,7 +102,14 @@ pub async fn run(
     let synthetic = if base.is_root() && scope == Scope::Base {
         Some(("", rootdse::root_dse(&shared, false)))
     } else if rootdse::is_subschema_dn(&base) {
-        Some(("cn=schema", if scope == Scope::One { Vec::new() } else { rootdse::subschema(&shared) }))
+        Some((
+            "cn=schema",
+            if scope == Scope::One {
+                Vec::new()
+            } else {
+                rootdse::subschema(&shared)
+            },
+        ))
     } else {
         None
     };
@@ -104,7 +120,10 @@ pub async fn run(
             let _ = sink
                 .send(msg(
                     msgid,
-                    LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: dn.to_string(), attributes }),
+                    LdapOp::SearchResultEntry(LdapSearchResultEntry {
+                        dn: dn.to_string(),
+                        attributes,
+                    }),
                 ))
                 .await;
             n = 1;
@@ -130,7 +149,10 @@ pub async fn run(
         };
         if *size <= 0 {
             // A zero page size abandons the paged search (RFC 2696 §3).
-            let ctrl = vec![LdapControl::SimplePagedResults { size: 0, cookie: Vec::new() }];
+            let ctrl = vec![LdapControl::SimplePagedResults {
+                size: 0,
+                cookie: Vec::new(),
+            }];
             return done(&sink, msgid, result::success(), ctrl, 0).await;
         }
         page = Some((*size as usize, after));
@@ -161,7 +183,9 @@ pub async fn run(
     })
     .await;
     match searched {
-        Ok(Ok(SearchEnd::Done { entries })) => done(&sink, msgid, result::success(), Vec::new(), entries).await,
+        Ok(Ok(SearchEnd::Done { entries })) => {
+            done(&sink, msgid, result::success(), Vec::new(), entries).await
+        }
         Ok(Ok(SearchEnd::SizeLimit { entries })) => {
             let r = result::result(LdapResultCode::SizeLimitExceeded, "size limit exceeded");
             done(&sink, msgid, r, Vec::new(), entries).await
@@ -183,7 +207,10 @@ pub async fn run(
             done(&sink, msgid, result::success(), ctrl, entries).await
         }
         // An abandoned operation gets no response (RFC 4511 §4.11).
-        Ok(Ok(SearchEnd::Abandoned)) => Outcome { code: -1, entries: 0 },
+        Ok(Ok(SearchEnd::Abandoned)) => Outcome {
+            code: -1,
+            entries: 0,
+        },
         Ok(Err(e)) => done(&sink, msgid, result::from_error(&e), Vec::new(), 0).await,
         Err(e) => {
             let r = result::result(LdapResultCode::Other, format!("search task failed: {e}"));

@@ -3,6 +3,20 @@
 //!
 //! CONTRACT: the signatures in this file are used by `directory/` and `ops/`.
 //! Implementations may add items but must keep these.
+//!
+//! Loading: `attributeTypes`, `objectClasses`, `ldapSyntaxes`,
+//! `matchingRules` (and `matchingRuleUse`, checked then ignored) values are
+//! read from LDIF (folding, comments, base64, `olc` prefixes and `{n}` ordering
+//! prefixes accepted). References are resolved after all files are read;
+//! unknown SUP/MUST/MAY/matching rule references, duplicate OIDs and
+//! duplicate names are errors naming file and line. Syntaxes and matching
+//! rules are implemented in code (`syntax.rs`, `matching.rs`); a rule declared
+//! only in a file is served but compares exact bytes; a syntax the code does
+//! not know accepts any value.
+//!
+//! Simplifications: string preparation has no NFKC step; substring
+//! components are trimmed like values (so `(cn=john *)` also matches
+//! "johnny"); attribute options other than `binary` are not supported.
 
 mod check;
 mod matching;

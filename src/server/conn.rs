@@ -33,11 +33,15 @@ fn notice(code: LdapResultCode, message: &str) -> LdapMsg {
 /// What the access log says about a request.
 fn describe(m: &LdapMsg) -> String {
     match &m.op {
-        LdapOp::BindRequest(b) => format!("dn=\"{}\" method={}", b.dn, match b.cred {
-            ldap3_proto::proto::LdapBindCred::Simple(_) => "simple",
-            ldap3_proto::proto::LdapBindCred::SASL(_) => "sasl",
-            _ => "other",
-        }),
+        LdapOp::BindRequest(b) => format!(
+            "dn=\"{}\" method={}",
+            b.dn,
+            match b.cred {
+                ldap3_proto::proto::LdapBindCred::Simple(_) => "simple",
+                ldap3_proto::proto::LdapBindCred::SASL(_) => "sasl",
+                _ => "other",
+            }
+        ),
         LdapOp::SearchRequest(s) => format!(
             "base=\"{}\" scope={} filter=\"{}\" attrs=\"{}\"",
             s.base,
@@ -84,7 +88,11 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
     let write_task = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             // Flush only when no more responses are queued: fewer syscalls under pipelining.
-            let r = if rx.is_empty() { writer.send(m).await } else { writer.feed(m).await };
+            let r = if rx.is_empty() {
+                writer.send(m).await
+            } else {
+                writer.feed(m).await
+            };
             if let Err(e) = r {
                 tracing::debug!(conn = conn_id, "write failed: {e}");
                 break;
@@ -105,14 +113,22 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
         let request = match next {
             Err(_) => {
                 tracing::info!(conn = conn_id, "closing idle connection after {idle} s");
-                let _ = tx.send(notice(LdapResultCode::Unavailable, "idle timeout")).await;
+                let _ = tx
+                    .send(notice(LdapResultCode::Unavailable, "idle timeout"))
+                    .await;
                 break;
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                tracing::warn!(conn = conn_id, "malformed LDAP message, closing connection: {e}");
+                tracing::warn!(
+                    conn = conn_id,
+                    "malformed LDAP message, closing connection: {e}"
+                );
                 let _ = tx
-                    .send(notice(LdapResultCode::ProtocolError, "malformed LDAP message"))
+                    .send(notice(
+                        LdapResultCode::ProtocolError,
+                        "malformed LDAP message",
+                    ))
                     .await;
                 break;
             }
@@ -121,7 +137,17 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
         let started = Instant::now();
         match request.op {
             LdapOp::UnbindRequest => {
-                log_access(conn_id, request.msgid, "UNBIND", "", Outcome { code: 0, entries: 0 }, started);
+                log_access(
+                    conn_id,
+                    request.msgid,
+                    "UNBIND",
+                    "",
+                    Outcome {
+                        code: 0,
+                        entries: 0,
+                    },
+                    started,
+                );
                 break;
             }
             LdapOp::AbandonRequest(target) => {
@@ -130,7 +156,17 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                         flag.store(true, Ordering::Relaxed);
                     }
                 }
-                log_access(conn_id, request.msgid, "ABANDON", &describe(&request), Outcome { code: -1, entries: 0 }, started);
+                log_access(
+                    conn_id,
+                    request.msgid,
+                    "ABANDON",
+                    &describe(&request),
+                    Outcome {
+                        code: -1,
+                        entries: 0,
+                    },
+                    started,
+                );
             }
             LdapOp::BindRequest(_) => {
                 let what = describe(&request);
@@ -162,13 +198,23 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                 if busy {
                     let r = result::result(
                         LdapResultCode::Busy,
-                        format!("more than {} operations in flight on this connection", limits.max_outstanding),
+                        format!(
+                            "more than {} operations in flight on this connection",
+                            limits.max_outstanding
+                        ),
                     );
                     let outcome = Outcome::of(&r);
                     if let Some(op) = ops::response_for(&request.op, r) {
                         let _ = tx.send(ops::msg(msgid, op)).await;
                     }
-                    log_access(conn_id, msgid, ops::op_name(&request.op), &describe(&request), outcome, started);
+                    log_access(
+                        conn_id,
+                        msgid,
+                        ops::op_name(&request.op),
+                        &describe(&request),
+                        outcome,
+                        started,
+                    );
                     continue;
                 }
                 let what = describe(&request);

@@ -51,11 +51,10 @@ pub async fn bind_all(addrs: &[String]) -> Result<Vec<TcpListener>, ServerError>
             Ok(l) => listeners.push(l),
             Err(source) => {
                 let hint = match source.kind() {
-                    std::io::ErrorKind::PermissionDenied => format!(
-                        "\n  ports below 1024 need root or CAP_NET_BIND_SERVICE \
+                    std::io::ErrorKind::PermissionDenied => "\n  ports below 1024 need root or CAP_NET_BIND_SERVICE \
                          (setcap cap_net_bind_service=+ep $(which ferrodir)), \
                          or use an unprivileged port: --ldap 127.0.0.1:3389"
-                    ),
+                        .to_string(),
                     std::io::ErrorKind::AddrInUse => format!(
                         "\n  another process already listens on {a}; stop it or choose another port, \
                          e.g. --ldap 127.0.0.1:3389"

@@ -1,1 +1,336 @@
-fn main() {}
+//! ldbench: a load generator for any LDAPv3 server, and a deterministic
+//! LDIF generator for its data. See docs/BENCHMARKS.md.
+
+mod gen;
+mod ldap;
+mod report;
+mod run;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use gen::{GenOptions, GroupStyle, PasswordScheme};
+use run::{RunOptions, Workload};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ldbench",
+    version,
+    about = "LDAPv3 load generator and data generator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Write a deterministic LDIF data set.
+    Gen(GenArgs),
+    /// Run a workload against a server and report throughput and latency.
+    Run(Box<RunArgs>),
+}
+
+#[derive(Args, Debug)]
+struct GenArgs {
+    /// Number of users uid=user1..userN,ou=people.
+    #[arg(long, default_value_t = 10_000)]
+    entries: u64,
+    /// Number of groups (default: entries/100, at least 1).
+    #[arg(long)]
+    groups: Option<u64>,
+    /// Members per group.
+    #[arg(long, default_value_t = 20)]
+    members: u64,
+    #[arg(long, default_value = "dc=example,dc=com")]
+    suffix: String,
+    #[arg(long, value_enum, default_value_t = PasswordScheme::Ssha)]
+    password_scheme: PasswordScheme,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Object classes of the groups.
+    #[arg(long, value_enum, default_value_t = GroupStyle::Extensible)]
+    group_style: GroupStyle,
+    /// Output file ("-" for standard output).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Server to load, ldap://HOST:PORT.
+    #[arg(long)]
+    url: String,
+    /// repl-lag: the replica to watch.
+    #[arg(long)]
+    url2: Option<String>,
+    #[arg(long, value_enum)]
+    workload: Workload,
+    /// Concurrent connections (each with one outstanding operation).
+    #[arg(long, short = 'c', default_value_t = 4)]
+    connections: usize,
+    /// Measured time in seconds (after --warmup).
+    #[arg(long, conflicts_with = "ops")]
+    duration: Option<f64>,
+    /// Number of operations to measure (instead of --duration).
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Seconds of unmeasured load before the measured window.
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// DN to bind as before operations (all but `bind`); writes need one.
+    #[arg(long)]
+    bind_dn: Option<String>,
+    #[arg(long, env = "LDBENCH_BIND_PASSWORD", hide_env_values = true)]
+    bind_password: Option<String>,
+    /// Users in the data set (uid=user1..userN), as given to `gen`.
+    #[arg(long, default_value_t = 10_000)]
+    entries: u64,
+    #[arg(long, default_value = "dc=example,dc=com")]
+    base: String,
+    /// Run id for names of added entries (add/delete/repl-lag); default: time-based.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// mixed: the fraction of operations that are modifies.
+    #[arg(long, default_value_t = 0.1)]
+    write_ratio: f64,
+    /// search-page: page size.
+    #[arg(long, default_value_t = 100)]
+    page_size: i64,
+    /// search-page: pages read per operation.
+    #[arg(long, default_value_t = 5)]
+    pages: u32,
+    /// repl-lag: writes per second (open loop).
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// repl-lag: how often --url2 is polled, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    poll_interval_ms: u64,
+    /// delete without --run-id: entries to pre-create (default: --ops or 1000).
+    #[arg(long)]
+    precreate: Option<u64>,
+    /// Per-operation timeout in seconds (then: error, reconnect).
+    #[arg(long, default_value_t = 10.0)]
+    op_timeout: f64,
+    /// Generator threads (1 = a single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Output format on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// No progress or first-error messages on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn do_gen(a: GenArgs) -> Result<()> {
+    let opts = GenOptions {
+        entries: a.entries,
+        groups: a.groups.unwrap_or((a.entries / 100).max(1)),
+        members_per_group: a.members,
+        suffix: a.suffix,
+        password_scheme: a.password_scheme,
+        seed: a.seed,
+        group_style: a.group_style,
+    };
+    if a.output.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+        gen::generate(&opts, &mut w)?;
+        w.flush()?;
+    } else {
+        let f =
+            File::create(&a.output).with_context(|| format!("create {}", a.output.display()))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        gen::generate(&opts, &mut w)?;
+        w.flush()?;
+    }
+    Ok(())
+}
+
+/// Exit status when a run completed no operation at all.
+const EXIT_NO_OPS: u8 = 2;
+
+fn do_run(a: RunArgs) -> Result<ExitCode> {
+    let o = RunOptions {
+        url: a.url,
+        url2: a.url2,
+        workload: a.workload,
+        connections: a.connections.max(1),
+        duration: a.duration,
+        ops: a.ops,
+        warmup: a.warmup,
+        seed: a.seed,
+        bind_dn: a.bind_dn,
+        bind_password: a.bind_password,
+        entries: a.entries,
+        base: a.base,
+        run_id: a.run_id,
+        write_ratio: a.write_ratio,
+        page_size: a.page_size,
+        pages: a.pages,
+        rate: a.rate,
+        poll_interval_ms: a.poll_interval_ms,
+        precreate: a.precreate,
+        op_timeout: a.op_timeout,
+        threads: a.threads.max(1),
+        quiet: a.quiet,
+    };
+    let rt = if o.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(o.threads)
+            .enable_all()
+            .build()?
+    };
+    let rep = rt.block_on(run::run(o))?;
+    let json = serde_json::to_string_pretty(&rep)?;
+    if let Some(p) = &a.json {
+        std::fs::write(p, format!("{json}\n")).with_context(|| format!("write {}", p.display()))?;
+    }
+    match a.format {
+        Format::Table => print!("{}", rep.table()),
+        Format::Json => println!("{json}"),
+    }
+    Ok(if rep.ops == 0 {
+        ExitCode::from(EXIT_NO_OPS)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Gen(a) => do_gen(a).map(|()| ExitCode::SUCCESS),
+        Cmd::Run(a) => do_run(*a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ldbench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ldbench").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parse_run() {
+        let c = parse(&[
+            "run",
+            "--url",
+            "ldap://127.0.0.1:1389",
+            "--workload",
+            "search-eq",
+            "--connections",
+            "8",
+            "--duration",
+            "2.5",
+            "--bind-dn",
+            "cn=admin,dc=example,dc=com",
+            "--bind-password",
+            "x",
+            "--json",
+            "/tmp/x.json",
+        ])
+        .expect("parses");
+        let Cmd::Run(r) = c.cmd else {
+            panic!("not run")
+        };
+        assert_eq!(r.workload, Workload::SearchEq);
+        assert_eq!(r.connections, 8);
+        assert_eq!(r.duration, Some(2.5));
+        assert_eq!(r.ops, None);
+        assert_eq!(r.write_ratio, 0.1);
+        assert_eq!(r.page_size, 100);
+        assert_eq!(r.pages, 5);
+        assert_eq!(r.threads, 1);
+    }
+
+    #[test]
+    fn parse_workloads() {
+        for w in [
+            "bind",
+            "search-eq",
+            "search-sub",
+            "search-page",
+            "add",
+            "modify",
+            "delete",
+            "mixed",
+            "repl-lag",
+        ] {
+            let c = parse(&["run", "--url", "ldap://h:1", "--workload", w, "--ops", "5"]);
+            assert!(c.is_ok(), "{w}");
+        }
+        assert!(parse(&[
+            "run",
+            "--url",
+            "ldap://h:1",
+            "--workload",
+            "nope",
+            "--ops",
+            "1"
+        ])
+        .is_err());
+        // --duration and --ops are exclusive
+        assert!(parse(&[
+            "run",
+            "--url",
+            "ldap://h:1",
+            "--workload",
+            "bind",
+            "--ops",
+            "1",
+            "--duration",
+            "1"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn parse_gen() {
+        let c = parse(&["gen", "--entries", "100", "--seed", "7", "-o", "x.ldif"]).expect("parses");
+        let Cmd::Gen(g) = c.cmd else {
+            panic!("not gen")
+        };
+        assert_eq!(g.entries, 100);
+        assert_eq!(g.seed, 7);
+        assert_eq!(g.suffix, "dc=example,dc=com");
+        assert_eq!(g.password_scheme, PasswordScheme::Ssha);
+        assert!(parse(&["gen", "--entries", "x", "-o", "f"]).is_err());
+    }
+}
