@@ -1844,3 +1844,178 @@ fn writes_need_rights() {
     assert_eq!(b.get("mail"), vec!["bob@example.com"]);
     assert!(read_entry(&url, BOB, &["1.1"]).is_some());
 }
+
+// ---------------------------------------------------------------------------
+// Attribute and class inheritance, DN forms, extended operations
+
+#[test]
+fn search_filter_on_supertype() {
+    let s = sample_plus_extra();
+    // RFC 4511 4.5.1.7: an assertion on a supertype also matches its
+    // subtypes; cn is a subtype of name (RFC 4519).
+    assert_finds(&s, "(name=alice liddell)", &[ALICE]);
+    assert_finds(&s, "(name=Bob*)", &[BOB]);
+}
+
+#[test]
+fn search_filter_objectclass_superclasses() {
+    let s = sample_plus_extra();
+    // An entry of class inetOrgPerson is also an organizationalPerson, a
+    // person and top (OpenLDAP's objectSubClassMatch; 389-ds stores the
+    // superclasses), so objectClass filters on superclasses match it.
+    assert_finds(&s, "(objectClass=person)", &[ALICE, BOB, CAROL]);
+    assert_finds(
+        &s,
+        "(objectClass=organizationalPerson)",
+        &[ALICE, BOB, CAROL],
+    );
+    assert_eq!(
+        find(&s, "(objectClass=top)").len(),
+        7,
+        "every entry is of class top"
+    );
+}
+
+#[test]
+fn search_requesting_supertype_returns_subtypes() {
+    let s = Server::with_sample();
+    // RFC 4511 4.5.1.8: an attribute description in the list also selects its subtypes.
+    let e = read_entry(&s.url(), ALICE, &["name"]).expect("alice");
+    assert!(
+        e.get("cn").contains(&"Alice Liddell".to_string()),
+        "requesting 'name' should return cn: {e:?}"
+    );
+    assert!(
+        e.get("sn").contains(&"Liddell".to_string()),
+        "requesting 'name' should return sn: {e:?}"
+    );
+}
+
+#[test]
+fn dn_escapes_unicode_and_case() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let ldif = format!(
+        "dn: cn=Smith\\, John,{PEOPLE}\nobjectClass: inetOrgPerson\ncn: Smith, John\nsn: Smith\n\n\
+         dn: cn=J\u{fc}rgen \u{d6}l\u{df},{PEOPLE}\nobjectClass: inetOrgPerson\ncn: J\u{fc}rgen \u{d6}l\u{df}\nsn: \u{d6}l\u{df}\n\n\
+         dn: cn=a\\+b\\=c,{PEOPLE}\nobjectClass: inetOrgPerson\ncn: a+b=c\nsn: x\n"
+    );
+    assert_code(
+        &ldapadd_root(&url, &ldif),
+        0,
+        "entries with escaped and non-ASCII RDNs",
+    );
+    // The same DN in other spellings.
+    for spelling in [
+        format!("cn=Smith\\2C John,{PEOPLE}"),
+        format!("CN=smith\\, JOHN , OU=People,DC=Example,DC=COM"),
+        format!("cn=j\u{fc}rgen \u{f6}l\u{df},{PEOPLE}"),
+        format!("cn=J\u{dc}RGEN \u{d6}L\u{df},{PEOPLE}"),
+        format!("cn=a\\2Bb\\3Dc,{PEOPLE}"),
+    ] {
+        assert!(
+            read_entry(&url, &spelling, &["1.1"]).is_some(),
+            "base search on {spelling:?}"
+        );
+    }
+    assert_finds_url(
+        &url,
+        "(cn=Smith, John)",
+        &[&format!("cn=Smith\\, John,{PEOPLE}")],
+    );
+    // RFC 4514 allows either `\=` or `=` inside a value: compare by count here.
+    assert_eq!(find_root(&url, "(cn=a+b=c)").len(), 1, "(cn=a+b=c)");
+    assert_finds_url(
+        &url,
+        "(cn=j\u{fc}rgen*)",
+        &[&format!("cn=J\u{fc}rgen \u{d6}l\u{df},{PEOPLE}")],
+    );
+    // Rename of an escaped RDN, and a case-only rename (same normalized DN).
+    let o = client(
+        "ldapmodrdn",
+        &url,
+        Who::Root,
+        &[
+            "-r",
+            &format!("cn=Smith\\, John,{PEOPLE}"),
+            "cn=Smith\\, Jane",
+        ],
+        None,
+    );
+    assert_code(&o, 0, "rename escaped RDN");
+    let e = read_entry(&url, &format!("cn=Smith\\, Jane,{PEOPLE}"), &["cn"]).expect("renamed");
+    assert_eq!(e.get("cn"), vec!["Smith, Jane"]);
+    let o = client("ldapmodrdn", &url, Who::Root, &["-r", BOB, "uid=Bob"], None);
+    assert_code(&o, 0, "case-only rename");
+    let o = search_root(&url, SUFFIX, &["(uid=bob)", "uid"]);
+    let es = entries(&o);
+    assert_eq!(es.len(), 1, "{}", out(&o));
+    assert_eq!(
+        es[0].dn,
+        format!("uid=Bob,{PEOPLE}"),
+        "the DN shows the new spelling"
+    );
+    assert_eq!(es[0].get("uid").len(), 1, "{:?}", es[0]);
+    assert_eq!(
+        bind_code(&url, BOB, BOB_PW),
+        0,
+        "bind with the old spelling of the DN"
+    );
+    assert_code(
+        &client(
+            "ldapdelete",
+            &url,
+            Who::Root,
+            &[&format!("cn=a\\2bb\\3dc,{PEOPLE}")],
+            None,
+        ),
+        0,
+        "delete by hex-escaped DN",
+    );
+}
+
+fn assert_finds_url(url: &str, filter: &str, want: &[&str]) {
+    assert_eq!(
+        find_root(url, filter),
+        sorted_lower(want),
+        "filter {filter}"
+    );
+}
+
+#[test]
+fn extended_operations() {
+    let s = Server::with_sample();
+    let url = s.url();
+    // An unknown extended operation: protocolError (RFC 4511 4.12).
+    let o = client("ldapexop", &url, Who::Anon, &["1.2.3.4"], None);
+    assert_ne!(code(&o), 0);
+    assert!(
+        err(&o).contains("Protocol error (2)"),
+        "unknown extended op: {}",
+        err(&o)
+    );
+    // StartTLS is not offered without TLS configured: -ZZ fails, the server stays up.
+    let o = client("ldapwhoami", &url, Who::Anon, &["-ZZ"], None);
+    assert_ne!(code(&o), 0, "StartTLS must not pretend to succeed");
+    let o = search_as(&url, Who::Anon, "", &["-s", "base", "supportedExtension"]);
+    let ext = entries(&o)[0].get("supportedExtension");
+    assert!(
+        !ext.contains(&"1.3.6.1.4.1.1466.20037".to_string()),
+        "StartTLS advertised but not supported: {ext:?}"
+    );
+    // WhoAmI through ldapexop.
+    let o = client(
+        "ldapexop",
+        &url,
+        Who::User(ALICE, ALICE_PW),
+        &["whoami"],
+        None,
+    );
+    assert_code(&o, 0, "ldapexop whoami");
+    assert_eq!(out(&o).trim(), format!("dn:{ALICE}"));
+    assert_code(
+        &client("ldapwhoami", &url, Who::Anon, &[], None),
+        0,
+        "server healthy",
+    );
+}
