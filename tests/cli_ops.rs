@@ -1908,7 +1908,7 @@ fn dn_escapes_unicode_and_case() {
     // The same DN in other spellings.
     for spelling in [
         format!("cn=Smith\\2C John,{PEOPLE}"),
-        format!("CN=smith\\, JOHN , OU=People,DC=Example,DC=COM"),
+        "CN=smith\\, JOHN , OU=People,DC=Example,DC=COM".to_string(),
         format!("cn=j\u{fc}rgen \u{f6}l\u{df},{PEOPLE}"),
         format!("cn=J\u{dc}RGEN \u{d6}L\u{df},{PEOPLE}"),
         format!("cn=a\\2Bb\\3Dc,{PEOPLE}"),
