@@ -15,6 +15,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// mimalloc: the request path allocates many small short-lived buffers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const META_SUFFIXES: &str = "suffixes";
 
 #[derive(Parser)]

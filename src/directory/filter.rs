@@ -91,6 +91,9 @@ impl EvalContext<'_> {
         entry: &'e Entry,
         out: &mut Vec<std::borrow::Cow<'e, [u8]>>,
     ) {
+        if !self.schema.has_subtypes(at) {
+            return;
+        }
         for a in &entry.attrs {
             if a.name.eq_ignore_ascii_case(at.name()) {
                 continue;

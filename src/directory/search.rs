@@ -314,9 +314,13 @@ fn select(
         // Asking for a supertype (e.g. `name`) returns its subtypes (RFC 4511 §4.5.1.8).
         let wanted = if operational { all_oper } else { all_user }
             || explicit.contains(&lname)
-            || at.as_ref().is_some_and(|at| {
-                at.sup.is_some() && explicit_types.iter().any(|sup| schema.is_subtype(at, sup))
-            });
+            || (!explicit_types.is_empty()
+                && at.as_ref().is_some_and(|at| {
+                    at.sup.is_some()
+                        && explicit_types
+                            .iter()
+                            .any(|sup| schema.has_subtypes(sup) && schema.is_subtype(at, sup))
+                }));
         if !wanted {
             continue;
         }
