@@ -104,7 +104,9 @@ impl Core {
             self.seal_credentials(txn, &target)?;
             self.validate_config_entry(txn, &target)?;
         }
-        if let Some(suffix) = self.replicated_suffix_of(&key) {
+        // An offline import initialises a replica; consumers get it by total init.
+        let replicated = origin != Origin::Import;
+        if let Some(suffix) = self.replicated_suffix_of(&key).filter(|_| replicated) {
             let record = ChangeRecord {
                 csn,
                 uuid,
@@ -364,13 +366,15 @@ impl Core {
             )));
         }
         let id = txn.next_id()?;
-        txn.put_entry(id, &entry)?;
+        txn.put_new_entry(id, &entry)?;
         txn.put_dn(&key, id)?;
         if parent != 0 {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.index_update(txn, id, None, Some(&entry))?;
+        for k in index::entry_keys(&self.schema, &self.cfg.indexes, &entry) {
+            txn.index_add_new(&k, id)?;
+        }
         Ok((uuid, Change::Add { entry }))
     }
 
