@@ -82,7 +82,10 @@ fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, s
 pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerState>) {
     let limits = state.limits.clone();
     let (rd, wr) = stream.into_split();
-    let mut reader = FramedRead::new(rd, LdapCodec::new(Some(limits.max_message_size), None));
+    let mut reader = FramedRead::new(
+        rd,
+        super::framing::GuardedCodec::new(limits.max_message_size),
+    );
     let mut writer = FramedWrite::new(wr, LdapCodec::new(Some(usize::MAX / 4), None));
     let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
     let write_task = tokio::spawn(async move {
