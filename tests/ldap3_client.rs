@@ -496,16 +496,16 @@ fn password_modify() {
         .extended(PasswordModify {
             user_id: None,
             old_pass: Some(ALICE_PW),
-            new_pass: Some("alice-2"),
+            new_pass: Some("alice-two"),
         })
         .expect("passmod");
     assert_eq!(r.1.rc, 0, "{:?}", r.1);
-    assert_eq!(bind_code(&s.url(), ALICE, "alice-2"), 0);
+    assert_eq!(bind_code(&s.url(), ALICE, "alice-two"), 0);
     // Generated password comes back in the response.
     let (exop, res) = c
         .extended(PasswordModify {
             user_id: Some(ALICE),
-            old_pass: Some("alice-2"),
+            old_pass: Some("alice-two"),
             new_pass: None,
         })
         .expect("passmod")

@@ -59,6 +59,9 @@ impl Core {
         origin: Origin,
     ) -> DirResult<()> {
         self.check_write_access(who, op, origin)?;
+        if origin == Origin::Client && !who.root {
+            self.check_password_length(op)?;
+        }
         let modifier = match &who.dn {
             Some(dn) => dn.to_string(),
             None => String::new(),
@@ -117,6 +120,37 @@ impl Core {
             self.record_change(txn, &suffix, &record)?;
         }
         txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        Ok(())
+    }
+
+    /// Password policy: users may not set clear-text passwords shorter than the minimum.
+    fn check_password_length(&self, op: &WriteOp) -> DirResult<()> {
+        let min = self.cfg.password_policy.min_length;
+        let values: Vec<&Vec<u8>> = match op {
+            WriteOp::Add { attrs, .. } => attrs
+                .iter()
+                .filter(|(n, _)| {
+                    super::filter::base_attr_name(n).eq_ignore_ascii_case("userPassword")
+                })
+                .flat_map(|(_, v)| v.iter())
+                .collect(),
+            WriteOp::Modify { mods, .. } => mods
+                .iter()
+                .filter(|m| m.op != ModOp::Delete)
+                .filter(|m| {
+                    super::filter::base_attr_name(&m.attr).eq_ignore_ascii_case("userPassword")
+                })
+                .flat_map(|m| m.values.iter())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for v in values {
+            if !password::is_hashed(v) && String::from_utf8_lossy(v).chars().count() < min {
+                return Err(DirError::ConstraintViolation(format!(
+                    "the password is too short: the password policy requires at least {min} characters"
+                )));
+            }
+        }
         Ok(())
     }
 
