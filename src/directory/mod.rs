@@ -28,16 +28,6 @@ use std::sync::{Arc, Mutex};
 const META_ROOT_PASSWORD: &str = "root_password";
 const META_LAST_CSN: &str = "last_csn";
 
-/// Attributes holding secrets: never readable or searchable by anyone but the root DN.
-const SECRET_ATTRIBUTES: &[&str] = &[
-    "userpassword",
-    "sambantpassword",
-    "sambalmpassword",
-    "sambapasswordhistory",
-    "sambacleartextpassword",
-    "sambapreviouscleartextpassword",
-];
-
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
     pub suffixes: Vec<Dn>,
@@ -90,6 +80,8 @@ pub(crate) struct Core {
     pub(crate) cfg: DirectoryConfig,
     suffix_keys: Vec<Vec<u8>>,
     root_norm: String,
+    /// Access-control settings kept outside the data (replication identities).
+    pub(crate) acl: crate::acl::AccessControl,
 }
 
 pub struct Directory {
@@ -126,8 +118,10 @@ impl Core {
             .map(Vec::as_slice)
     }
 
+    /// Secret attributes: readable and searchable only by the root DN and
+    /// the replication identities, whatever the ACIs say.
     pub(crate) fn is_secret(&self, at: &AttributeType) -> bool {
-        SECRET_ATTRIBUTES.contains(&at.name().to_ascii_lowercase().as_str())
+        crate::acl::is_secret(at.name())
     }
 
     /// The nearest existing ancestor of `dn`, for matchedDN in noSuchObject.
@@ -165,6 +159,7 @@ impl Directory {
             cfg,
             suffix_keys: Vec::new(),
             root_norm: String::new(),
+            acl: crate::acl::AccessControl::default(),
         };
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
         core.root_norm = core.norm_dn(&core.cfg.root_dn);
@@ -190,6 +185,11 @@ impl Directory {
 
     pub fn store(&self) -> &Store {
         &self.core.store
+    }
+
+    /// Access-control settings kept outside the data (replication identities).
+    pub fn access_control(&self) -> &crate::acl::AccessControl {
+        &self.core.acl
     }
 
     pub fn normalize_dn(&self, dn: &Dn) -> String {
@@ -270,9 +270,18 @@ impl Directory {
         let Some(entry) = txn.entry(id)? else {
             return Err(core.no_such_object(&txn, dn));
         };
-        if core.is_secret(&at) && !who.root {
+        let dn_key = |d: &Dn| core.dn_key(d);
+        let res = crate::acl::Resolver {
+            schema: &core.schema,
+            dn_key: &dn_key,
+        };
+        let checker = crate::acl::Checker::new(res, &txn, who, &core.acl);
+        if !checker
+            .access(&entry)?
+            .allows(crate::acl::Rights::COMPARE, at.name())
+        {
             return Err(DirError::InsufficientAccess(format!(
-                "no compare access to attribute '{}'",
+                "no compare access to attribute '{}' of '{dn}'",
                 at.name()
             )));
         }
