@@ -54,11 +54,15 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Print a password hash for userPassword, like slappasswd.
+    /// Print a password hash for userPassword, like slappasswd (-h SCHEME as there).
+    #[command(disable_help_flag = true)]
     HashPassword {
         /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA.
         #[arg(long, short = 'h', default_value = "PBKDF2-SHA512")]
         scheme: String,
+        /// Print help.
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
         /// The password; read from standard input when absent.
         password: Option<String>,
     },
@@ -95,7 +99,9 @@ fn main() {
             file,
         }) => import(&data_dir, &suffix, batch, &file),
         Some(Command::Export { data_dir, output }) => export(&data_dir, output.as_deref()),
-        Some(Command::HashPassword { scheme, password }) => hash_password(&scheme, password),
+        Some(Command::HashPassword {
+            scheme, password, ..
+        }) => hash_password(&scheme, password),
     };
     if let Err(e) = result {
         eprintln!("ferrodir: {e:#}");

@@ -6,8 +6,8 @@
 //! membership, so a search over many entries below the same containers pays
 //! for the ACIs and the groups once.
 
+use super::is_secret;
 use super::parse::{parse_aci, Aci, BindRule, Resolver, Rights, TargetAttr, UserRef};
-use super::{is_secret, AccessControl};
 use crate::directory::filter::{EvalContext, Tri};
 use crate::directory::Identity;
 use crate::model::{Dn, Entry, Rdn};
@@ -152,27 +152,20 @@ impl Target<'_, '_> {
 }
 
 impl<'a> Checker<'a> {
+    /// `replication`: whether `who` is one of the replication identities.
     pub fn new(
         res: Resolver<'a>,
         txn: &'a dyn StoreRead,
         who: &Identity,
-        acl: &AccessControl,
+        replication: bool,
     ) -> Checker<'a> {
-        let who_key = who.dn.as_ref().map(|d| (res.dn_key)(d));
-        let replication = match &who_key {
-            Some(k) if !who.root => acl
-                .replication_identities()
-                .iter()
-                .any(|d| (res.dn_key)(d) == *k),
-            _ => false,
-        };
         Checker {
             res,
             txn,
             who_depth: who.dn.as_ref().map_or(0, |d| d.rdns.len()),
-            who_key,
+            who_key: who.dn.as_ref().map(|d| (res.dn_key)(d)),
             root: who.root,
-            replication,
+            replication: replication && !who.root && who.dn.is_some(),
             chains: RefCell::new(HashMap::new()),
             groups: RefCell::new(HashMap::new()),
         }

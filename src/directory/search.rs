@@ -100,7 +100,7 @@ pub(super) fn run(
         },
         &txn,
         who,
-        &core.acl,
+        core.is_replication_identity(who),
     );
     // Index planning runs before any entry is seen: it can only hide what is
     // hidden everywhere (secrets). Per entry, a filter term on an attribute
@@ -144,6 +144,13 @@ pub(super) fn run(
             None => return Err(core.no_such_object(&txn, &req.base)),
         }
     };
+
+    let config_key = core.config_key();
+    if !who.root && bases.iter().any(|(_, key, _)| key.starts_with(&config_key)) {
+        return Err(super::DirError::InsufficientAccess(
+            "only the root DN may read cn=config".into(),
+        ));
+    }
 
     let current_id = Cell::new(0u64);
     let computed = |name: &str, e: &Entry| computed_value(name, e, current_id.get(), &txn);
@@ -196,7 +203,7 @@ pub(super) fn run(
                 return Ok(SearchEnd::TimeLimit { entries });
             }
         }
-        let Some(entry) = txn.entry(id)? else {
+        let Some(mut entry) = txn.entry(id)? else {
             continue;
         };
         if scoped_by_index && !in_scope(core, &entry, id, req.scope, &bases) {
@@ -221,6 +228,13 @@ pub(super) fn run(
                     next: Some(after_last(&candidates, n)),
                 });
             }
+        }
+        if entry
+            .values("objectClass")
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(b"nsDS5ReplicationAgreement"))
+        {
+            add_agreement_status(core, &mut entry);
         }
         emit(select(core, &txn, &entry, id, req, &readable));
         entries += 1;
@@ -262,6 +276,19 @@ fn in_scope(
         })
 }
 
+fn add_agreement_status(core: &Core, entry: &mut Entry) {
+    let norm = core.norm_dn(&entry.dn);
+    let status = core
+        .status
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&norm).cloned())
+        .unwrap_or_default();
+    for (name, values) in super::repl::status_attributes(&status) {
+        entry.set(&name, values, crate::model::Csn::ZERO);
+    }
+}
+
 /// Builds the returned attributes: `*` (or nothing) = user attributes, `+` =
 /// operational ones, explicit names, `1.1` = none.
 fn select(
@@ -276,6 +303,7 @@ fn select(
     let mut all_user = req.attrs.is_empty();
     let mut all_oper = false;
     let mut explicit: Vec<String> = Vec::new();
+    let mut explicit_types = Vec::new();
     for a in req.attrs {
         match a.as_str() {
             "*" => all_user = true,
@@ -284,6 +312,7 @@ fn select(
             name => {
                 if let Some(at) = schema.attribute(filter::base_attr_name(name)) {
                     explicit.push(at.name().to_ascii_lowercase());
+                    explicit_types.push(at);
                 }
             }
         }
@@ -298,10 +327,16 @@ fn select(
             Some(at) => (at.name().to_ascii_lowercase(), at.is_operational()),
             None => (attr.name.to_ascii_lowercase(), false),
         };
-        if !readable(&lname) {
+        // Agreement credentials are write-only over LDAP, even for the root DN.
+        if !readable(&lname) || lname == "nsds5replicacredentials" {
             continue;
         }
-        let wanted = if operational { all_oper } else { all_user } || explicit.contains(&lname);
+        // Asking for a supertype (e.g. `name`) returns its subtypes (RFC 4511 §4.5.1.8).
+        let wanted = if operational { all_oper } else { all_user }
+            || explicit.contains(&lname)
+            || at.as_ref().is_some_and(|at| {
+                at.sup.is_some() && explicit_types.iter().any(|sup| schema.is_subtype(at, sup))
+            });
         if !wanted {
             continue;
         }

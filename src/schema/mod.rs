@@ -713,6 +713,49 @@ impl Schema {
     }
 
     /// All object classes, in load order.
+    /// Whether `sub` is `sup` or inherits from it through SUP (RFC 4512 §2.5.1).
+    pub fn is_subtype(&self, sub: &AttributeType, sup: &AttributeType) -> bool {
+        let mut current = Some(sub.oid.clone());
+        let mut hops = 0;
+        while let Some(oid) = current {
+            if oid == sup.oid {
+                return true;
+            }
+            hops += 1;
+            if hops > 32 {
+                return false;
+            }
+            current = self
+                .attribute(&oid)
+                .and_then(|at| at.sup.clone())
+                .and_then(|s| self.attribute(&s))
+                .map(|at| at.oid.clone());
+        }
+        false
+    }
+
+    /// The named classes plus every superclass, by primary name, in first-seen order.
+    pub fn with_superclasses(&self, names: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut stack: Vec<String> = names.iter().rev().map(|s| s.to_string()).collect();
+        while let Some(n) = stack.pop() {
+            let Some(oc) = self.object_class(&n) else {
+                if !out.iter().any(|o| o.eq_ignore_ascii_case(&n)) {
+                    out.push(n);
+                }
+                continue;
+            };
+            if out.iter().any(|o| o.eq_ignore_ascii_case(oc.name())) {
+                continue;
+            }
+            out.push(oc.name().to_string());
+            for s in oc.sup.iter().rev() {
+                stack.push(s.clone());
+            }
+        }
+        out
+    }
+
     pub fn object_classes(&self) -> Vec<Arc<ObjectClass>> {
         self.classes.clone()
     }
