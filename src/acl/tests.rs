@@ -220,6 +220,11 @@ fn rejects_invalid_acis_with_a_reason() {
             "unknown attribute type 'cn)(version 3.0; acl'",
         ),
     ];
+    // The offset points at the offending word.
+    let msg = parse_err(
+        r#"(targetattr="cn")(version 3.0; acl "typo"; allow (raed) userdn="ldap:///anyone";)"#,
+    );
+    assert!(msg.ends_with("(at offset 50)"), "{msg}");
     for (text, want) in cases {
         let msg = parse_err(text);
         assert!(msg.contains(want), "{text:?}: got {msg:?}, want {want:?}");
