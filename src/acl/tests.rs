@@ -301,6 +301,7 @@ impl Fixture {
             suffixes: vec![dn(SUFFIX)],
             // A fast scheme: these tests are about access, not hashing.
             password_scheme: crate::auth::password::Scheme::Ssha512,
+            size_limit: 0,
             ..DirectoryConfig::default()
         };
         let dir = Directory::open(store, Arc::new(schema()), cfg).unwrap();
