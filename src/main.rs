@@ -299,6 +299,7 @@ async fn run_server(cfg: Config) -> Result<()> {
             }
         }
     }
+    ensure_default_acis(&dir, &suffixes).await?;
     tracing::info!(
         data_dir = %cfg.data_dir.display(),
         suffixes = %suffix_text.join("; "),
@@ -501,5 +502,55 @@ fn hash_password(scheme: &str, given: Option<String>) -> Result<()> {
         bail!("empty password");
     }
     println!("{}", password::hash(scheme, pw.as_bytes()));
+    Ok(())
+}
+
+/// Gives each suffix the default access rules once: a base entry without
+/// any `aci` gets them (new, imported or from an older release); an admin
+/// who removes them later is not overridden, as the meta record says it was done.
+async fn ensure_default_acis(dir: &Directory, suffixes: &[Dn]) -> Result<()> {
+    let root = Identity {
+        root: true,
+        ..Identity::anonymous()
+    };
+    for s in suffixes {
+        let marker = format!("default_acis:{}", dir.normalize_dn(s));
+        if dir.store().read()?.meta(&marker)?.is_some() {
+            continue;
+        }
+        let has_aci = {
+            let txn = dir.store().read()?;
+            match txn.id_by_dn(&dir_key(dir, s))? {
+                Some(id) => txn.entry(id)?.map(|e| e.has("aci")),
+                None => None,
+            }
+        };
+        match has_aci {
+            None => continue, // no base entry yet: decide when it exists
+            Some(false) => {
+                let op = WriteOp::Modify {
+                    dn: s.clone(),
+                    mods: vec![ferrodir::model::Modification {
+                        op: ferrodir::model::ModOp::Add,
+                        attr: "aci".into(),
+                        values: ferrodir::acl::default_acis(s)
+                            .into_iter()
+                            .map(String::into_bytes)
+                            .collect(),
+                    }],
+                };
+                dir.write(&root, op)
+                    .await
+                    .with_context(|| format!("adding default access rules to {s}"))?;
+                tracing::info!(
+                    "added the default access rules to {s} (see docs/access-control.md)"
+                );
+            }
+            Some(true) => {}
+        }
+        let mut w = dir.store().write()?;
+        w.put_meta(&marker, b"1")?;
+        w.commit()?;
+    }
     Ok(())
 }

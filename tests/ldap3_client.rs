@@ -633,6 +633,20 @@ fn pipelining_raw() {
     let s = Server::with_sample();
     add_people(&s, 20);
     let mut c = RawConn::connect(s.port);
+    // employeeNumber is not among the anonymously readable attributes: bind as root first.
+    c.send(LdapMsg::new(
+        1,
+        LdapOp::BindRequest(ldap3_proto::proto::LdapBindRequest {
+            version: 3,
+            dn: ROOT_DN.to_string(),
+            cred: ldap3_proto::proto::LdapBindCred::Simple(root_password()),
+        }),
+    ));
+    let bound = c.recv(Duration::from_secs(10)).expect("bind response");
+    assert!(
+        matches!(&bound.op, LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success),
+        "{bound:?}"
+    );
     let mut msgs = Vec::new();
     for i in 0..20 {
         msgs.push(search(

@@ -31,16 +31,6 @@ use std::sync::{Arc, Mutex};
 const META_ROOT_PASSWORD: &str = "root_password";
 const META_LAST_CSN: &str = "last_csn";
 
-/// Attributes holding secrets: never readable or searchable by anyone but the root DN.
-const SECRET_ATTRIBUTES: &[&str] = &[
-    "userpassword",
-    "sambantpassword",
-    "sambalmpassword",
-    "sambapasswordhistory",
-    "sambacleartextpassword",
-    "sambapreviouscleartextpassword",
-];
-
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
     pub suffixes: Vec<Dn>,
@@ -96,6 +86,8 @@ pub(crate) struct Core {
     /// Suffixes and cn=config, as DN keys.
     suffix_keys: Vec<Vec<u8>>,
     root_norm: String,
+    /// Access-control settings kept outside the data (replication identities).
+    pub(crate) acl: crate::acl::AccessControl,
     pub(crate) secrets: secrets::Secrets,
     pub(crate) repl: std::sync::RwLock<repl::ReplState>,
     pub(crate) status: Mutex<repl::StatusMap>,
@@ -143,8 +135,30 @@ impl Core {
             .map(Vec::as_slice)
     }
 
+    /// Secret attributes: readable and searchable only by the root DN and
+    /// the replication identities, whatever the ACIs say.
     pub(crate) fn is_secret(&self, at: &AttributeType) -> bool {
-        SECRET_ATTRIBUTES.contains(&at.name().to_ascii_lowercase().as_str())
+        crate::acl::is_secret(at.name())
+    }
+
+    /// Replication identities (ACI keyword `ldap:///replication`; they read
+    /// secrets): every replica's nsDS5ReplicaBindDN, plus the DNs set through
+    /// `Directory::access_control()`.
+    pub(crate) fn is_replication_identity(&self, who: &Identity) -> bool {
+        if who.root || who.is_anonymous() {
+            return false;
+        }
+        let configured = self.repl.read().is_ok_and(|r| {
+            r.replicas
+                .iter()
+                .any(|replica| replica.bind_dns.contains(&who.norm))
+        });
+        configured
+            || self
+                .acl
+                .replication_identities()
+                .iter()
+                .any(|d| self.norm_dn(d) == who.norm)
     }
 
     /// The nearest existing ancestor of `dn`, for matchedDN in noSuchObject.
@@ -183,6 +197,7 @@ impl Directory {
             cfg,
             suffix_keys: Vec::new(),
             root_norm: String::new(),
+            acl: crate::acl::AccessControl::default(),
             secrets,
             repl: std::sync::RwLock::new(repl::ReplState::default()),
             status: Mutex::new(repl::StatusMap::new()),
@@ -223,6 +238,11 @@ impl Directory {
 
     pub fn store(&self) -> &Store {
         &self.core.store
+    }
+
+    /// Access-control settings kept outside the data (replication identities).
+    pub fn access_control(&self) -> &crate::acl::AccessControl {
+        &self.core.acl
     }
 
     pub fn normalize_dn(&self, dn: &Dn) -> String {
@@ -325,9 +345,18 @@ impl Directory {
         let Some(entry) = txn.entry(id)? else {
             return Err(core.no_such_object(&txn, dn));
         };
-        if core.is_secret(&at) && !who.root {
+        let dn_key = |d: &Dn| core.dn_key(d);
+        let res = crate::acl::Resolver {
+            schema: &core.schema,
+            dn_key: &dn_key,
+        };
+        let checker = crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));
+        if !checker
+            .access(&entry)?
+            .allows(crate::acl::Rights::COMPARE, at.name())
+        {
             return Err(DirError::InsufficientAccess(format!(
-                "no compare access to attribute '{}'",
+                "no compare access to attribute '{}' of '{dn}'",
                 at.name()
             )));
         }

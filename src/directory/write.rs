@@ -58,7 +58,7 @@ impl Core {
         csn: Csn,
         origin: Origin,
     ) -> DirResult<()> {
-        self.check_write_access(who, op, origin)?;
+        self.check_write_access(txn, who, op, origin)?;
         if origin == Origin::Client && !who.root {
             self.check_password_length(op)?;
         }
@@ -178,31 +178,29 @@ impl Core {
         Ok(())
     }
 
-    /// Until access control rules exist (issue 3), only the root DN writes,
-    /// and any user may change their own password.
-    fn check_write_access(&self, who: &Identity, op: &WriteOp, origin: Origin) -> DirResult<()> {
+    /// Access control (src/acl): `aci` values must parse (also on import),
+    /// then the ACIs decide client writes. The root DN, offline imports and
+    /// replication sessions are not subject to ACIs.
+    fn check_write_access(
+        &self,
+        txn: &WriteTxn<'_>,
+        who: &Identity,
+        op: &WriteOp,
+        origin: Origin,
+    ) -> DirResult<()> {
+        let dn_key = |d: &Dn| self.dn_key(d);
+        let res = crate::acl::Resolver {
+            schema: &self.schema,
+            dn_key: &dn_key,
+        };
+        if origin != Origin::Replication {
+            crate::acl::validate_write(&res, op)?;
+        }
         if who.root || origin != Origin::Client {
             return Ok(());
         }
-        let Some(who_dn) = &who.dn else {
-            return Err(DirError::InsufficientAccess(
-                "anonymous clients may not modify the directory; bind first".into(),
-            ));
-        };
-        if let WriteOp::Modify { dn, mods } = op {
-            let own = self.norm_dn(dn) == who.norm;
-            if own
-                && mods.iter().all(|m| {
-                    super::filter::base_attr_name(&m.attr).eq_ignore_ascii_case("userPassword")
-                })
-            {
-                return Ok(());
-            }
-        }
-        Err(DirError::InsufficientAccess(format!(
-            "'{who_dn}' may not modify '{}': only the root DN may, except that users may change their own userPassword",
-            op.dn()
-        )))
+        let checker = crate::acl::Checker::new(res, txn, who, self.is_replication_identity(who));
+        crate::acl::authorize_write(&checker, who, op)
     }
 
     fn resolve_attr(&self, name: &str) -> DirResult<Arc<AttributeType>> {
