@@ -1125,11 +1125,10 @@ pub(crate) fn status_attributes(s: &AgreementStatus) -> Vec<(String, Vec<Vec<u8>
 /// "initialising P%", "error: <reason>", "starting".
 pub fn state_text(s: &AgreementStatus) -> String {
     if let Some((done, total)) = s.init_progress {
-        let pct = if total == 0 {
-            100
-        } else {
-            (done.saturating_mul(100) / total).min(100)
-        };
+        let pct = done
+            .saturating_mul(100)
+            .checked_div(total)
+            .map_or(100, |p| p.min(100));
         return format!("initialising {pct}%");
     }
     let st = s.last_update_status.as_str();

@@ -535,11 +535,9 @@ async fn total_init_inner(
 }
 
 pub fn percent(done: u64, total: u64) -> u64 {
-    if total == 0 {
-        100
-    } else {
-        (done.saturating_mul(100) / total).min(100)
-    }
+    done.saturating_mul(100)
+        .checked_div(total)
+        .map_or(100, |p| p.min(100))
 }
 
 /// Tries an agreement's consumer as the Test button of other products does:
