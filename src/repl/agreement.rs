@@ -403,6 +403,33 @@ async fn send_changes(
     last.ok_or_else(|| SessionError::Answer("no changes were sent".into()))
 }
 
+/// Sends a page of entries, split when its encoding is too large for one request.
+async fn send_entries(
+    client: &mut Client,
+    suffix: &str,
+    entries: Vec<crate::model::Entry>,
+) -> Result<(), SessionError> {
+    let mut pending = vec![entries];
+    while let Some(mut entries) = pending.pop() {
+        let req = TotalEntriesRequest {
+            suffix: suffix.to_string(),
+            entries,
+        };
+        let payload = req.encode();
+        entries = req.entries;
+        if payload.len() > MAX_REQUEST_BYTES && entries.len() > 1 {
+            let second = entries.split_off(entries.len() / 2);
+            pending.push(second);
+            pending.push(entries);
+            continue;
+        }
+        client
+            .extended("total update entries", proto::OID_TOTAL_ENTRIES, payload)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Seconds between the newest change held here and the consumer's newest
 /// (0 when the consumer holds everything).
 fn lag_seconds(supplier: &Ruv, consumer: &Ruv) -> u64 {
@@ -491,23 +518,21 @@ async fn total_init_inner(
     let mut sent = 0u64;
     loop {
         let (d, s, a) = (dir.clone(), cfg.suffix.clone(), after.take());
+        let t_read = std::time::Instant::now();
         let (entries, next) =
             tokio::task::spawn_blocking(move || d.entries_for_init(&s, a.as_deref(), INIT_PAGE))
                 .await
                 .map_err(|e| SessionError::Config(format!("entry reader failed: {e}")))??;
         let n = entries.len() as u64;
         if n > 0 {
-            let req = TotalEntriesRequest {
-                suffix: suffix.clone(),
-                entries,
-            };
-            client
-                .extended(
-                    "total update entries",
-                    proto::OID_TOTAL_ENTRIES,
-                    req.encode(),
-                )
-                .await?;
+            let read = t_read.elapsed();
+            let t_send = std::time::Instant::now();
+            send_entries(client, &suffix, entries).await?;
+            tracing::debug!(
+                "total init page of {n} entries: read {:.1} ms, sent and applied {:.1} ms",
+                read.as_secs_f64() * 1e3,
+                t_send.elapsed().as_secs_f64() * 1e3
+            );
             sent += n;
             let shown_total = total.max(sent);
             dir.update_agreement_status(&cfg.dn, |s| {
