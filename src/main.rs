@@ -15,6 +15,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// mimalloc: the request path allocates many small short-lived buffers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const META_SUFFIXES: &str = "suffixes";
 
 #[derive(Parser)]
@@ -54,11 +58,15 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Print a password hash for userPassword, like slappasswd.
+    /// Print a password hash for userPassword, like slappasswd (-h SCHEME as there).
+    #[command(disable_help_flag = true)]
     HashPassword {
         /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA.
         #[arg(long, short = 'h', default_value = "PBKDF2-SHA512")]
         scheme: String,
+        /// Print help.
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
         /// The password; read from standard input when absent.
         password: Option<String>,
     },
@@ -98,7 +106,9 @@ fn main() {
             file,
         }) => import(&data_dir, &suffix, batch, &file),
         Some(Command::Export { data_dir, output }) => export(&data_dir, output.as_deref()),
-        Some(Command::HashPassword { scheme, password }) => hash_password(&scheme, password),
+        Some(Command::HashPassword {
+            scheme, password, ..
+        }) => hash_password(&scheme, password),
         Some(Command::Repl(cmd)) => repl_command(cmd),
     };
     if let Err(e) = result {
@@ -155,6 +165,7 @@ fn open_directory(cfg: &Config, store: Store, suffixes: Vec<Dn>) -> Result<Direc
         size_limit: cfg.limits.size_limit,
         time_limit: cfg.limits.time_limit,
         password_scheme: scheme,
+        password_policy: ferrodir::directory::policy::PasswordPolicy::default(),
     };
     Ok(Directory::open(store, schema, dcfg)?)
 }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod policy;
 pub mod repl;
 mod search;
 pub mod secrets;
@@ -51,6 +52,7 @@ pub struct DirectoryConfig {
     /// Seconds a non-root search may run (0 = unlimited).
     pub time_limit: u64,
     pub password_scheme: Scheme,
+    pub password_policy: policy::PasswordPolicy,
 }
 
 impl Default for DirectoryConfig {
@@ -63,6 +65,7 @@ impl Default for DirectoryConfig {
             size_limit: 500,
             time_limit: 3600,
             password_scheme: password::DEFAULT_SCHEME,
+            password_policy: policy::PasswordPolicy::default(),
         }
     }
 }
@@ -103,6 +106,7 @@ pub(crate) struct Core {
     pub(crate) notify: tokio::sync::watch::Sender<u64>,
     /// Supplier URLs seen in replication sessions, by normalised suffix.
     pub(crate) learned_referrals: Mutex<std::collections::HashMap<String, String>>,
+    pub(crate) lockouts: policy::Lockouts,
 }
 
 pub struct Directory {
@@ -186,6 +190,7 @@ impl Directory {
             config_pending: std::sync::atomic::AtomicBool::new(false),
             notify: tokio::sync::watch::channel(0u64).0,
             learned_referrals: Mutex::new(std::collections::HashMap::new()),
+            lockouts: policy::Lockouts::default(),
         };
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
         let config_key = core.config_key();
@@ -261,24 +266,46 @@ impl Directory {
                 _ => Err(DirError::InvalidCredentials),
             };
         }
-        let Some(id) = txn.id_by_dn(&self.core.dn_key(dn))? else {
+        let now = std::time::Instant::now();
+        if let Some(secs) = self.core.lockouts.locked_for(&norm, now) {
+            // Same answer as a wrong password, so the lock tells an attacker nothing.
+            tracing::warn!(dn = %dn, "bind refused: account locked for another {secs} s after failed binds");
             return Err(DirError::InvalidCredentials);
+        }
+        let verified = match txn.id_by_dn(&self.core.dn_key(dn))? {
+            Some(id) => txn.entry(id)?.filter(|entry| {
+                entry
+                    .values("userPassword")
+                    .iter()
+                    .any(|stored| password::verify(stored, password))
+            }),
+            None => None,
         };
-        let Some(entry) = txn.entry(id)? else {
-            return Err(DirError::InvalidCredentials);
-        };
-        if entry
-            .values("userPassword")
-            .iter()
-            .any(|stored| password::verify(stored, password))
-        {
-            Ok(Identity {
-                dn: Some(entry.dn.clone()),
-                norm,
-                root: false,
-            })
-        } else {
-            Err(DirError::InvalidCredentials)
+        match verified {
+            Some(entry) => {
+                self.core.lockouts.success(&norm);
+                Ok(Identity {
+                    dn: Some(entry.dn.clone()),
+                    norm,
+                    root: false,
+                })
+            }
+            None => {
+                if self
+                    .core
+                    .lockouts
+                    .failure(&self.core.cfg.password_policy, &norm, now)
+                {
+                    let policy = &self.core.cfg.password_policy;
+                    tracing::warn!(
+                        dn = %dn,
+                        "account locked for {} s after {} failed binds",
+                        policy.lockout_duration.as_secs(),
+                        policy.lockout_threshold
+                    );
+                }
+                Err(DirError::InvalidCredentials)
+            }
         }
     }
 

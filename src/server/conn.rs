@@ -82,7 +82,10 @@ fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, s
 pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerState>) {
     let limits = state.limits.clone();
     let (rd, wr) = stream.into_split();
-    let mut reader = FramedRead::new(rd, LdapCodec::new(Some(limits.max_message_size), None));
+    let mut reader = FramedRead::new(
+        rd,
+        super::framing::GuardedCodec::new(limits.max_message_size),
+    );
     let mut writer = FramedWrite::new(wr, LdapCodec::new(Some(usize::MAX / 4), None));
     let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
     let write_task = tokio::spawn(async move {
@@ -124,6 +127,8 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                     conn = conn_id,
                     "malformed LDAP message, closing connection: {e}"
                 );
+                // Requests received before the bad bytes still get their answers.
+                drain_outstanding(&outstanding, Duration::from_secs(5)).await;
                 let _ = tx
                     .send(notice(
                         LdapResultCode::ProtocolError,
@@ -241,4 +246,16 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
     }
     drop(tx);
     let _ = write_task.await;
+}
+
+/// Waits (bounded) until every operation in flight on the connection has answered.
+async fn drain_outstanding(outstanding: &Outstanding, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let empty = outstanding.lock().map(|m| m.is_empty()).unwrap_or(true);
+        if empty {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -3,6 +3,7 @@
 //! per connection keeping responses whole.
 
 mod conn;
+pub mod framing;
 
 use crate::config::Limits;
 use crate::ops::Shared;
