@@ -70,6 +70,9 @@ enum Command {
         /// The password; read from standard input when absent.
         password: Option<String>,
     },
+    /// Replication: agreement status, connection test.
+    #[command(subcommand)]
+    Repl(ReplCommand),
 }
 
 #[derive(Args, Clone, Default)]
@@ -106,6 +109,7 @@ fn main() {
         Some(Command::HashPassword {
             scheme, password, ..
         }) => hash_password(&scheme, password),
+        Some(Command::Repl(cmd)) => repl_command(cmd),
     };
     if let Err(e) = result {
         eprintln!("ferrodir: {e:#}");
@@ -310,6 +314,7 @@ async fn run_server(cfg: Config) -> Result<()> {
         dir: dir.clone(),
         max_filter_depth: cfg.limits.max_filter_depth,
     });
+    let _replication = start_replication(&dir, &cfg.ldap);
     let state = server::ServerState::new(shared, cfg.limits.clone());
     let mut tasks = Vec::new();
     for l in listeners {
@@ -553,4 +558,282 @@ async fn ensure_default_acis(dir: &Directory, suffixes: &[Dn]) -> Result<()> {
         w.commit()?;
     }
     Ok(())
+}
+
+// ---- replication: the agreement runner and `ferrodir repl` ----------------
+
+/// Starts the supplier side of replication; `ldap` is the listener list,
+/// whose first address becomes the URL consumers refer writes to.
+fn start_replication(dir: &Arc<Directory>, ldap: &[String]) -> tokio::task::JoinHandle<()> {
+    let addr = ldap
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:389".into());
+    let url = match addr.parse::<std::net::SocketAddr>() {
+        Ok(sa) if sa.ip().is_unspecified() => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into());
+            format!("ldap://{host}:{}", sa.port())
+        }
+        _ => format!("ldap://{addr}"),
+    };
+    ferrodir::repl::agreement::spawn_runner(dir.clone(), url)
+}
+
+#[derive(Subcommand)]
+enum ReplCommand {
+    /// Show each agreement: consumer, state (in sync / behind N changes /
+    /// initialising P% / error), lag, last update and last init.
+    Status {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// Machine-readable output (a JSON array, one object per agreement).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test agreements like a "Test" button: the server connects and binds to
+    /// each consumer with the agreement's credentials. Prints Pass or Fail: <reason>;
+    /// exit code 0 when all pass, 1 otherwise.
+    Test {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// DN of the agreement to test (default: all agreements).
+        #[arg(long)]
+        agreement: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ReplConn {
+    /// Server to ask (the supplier).
+    #[arg(long, default_value = "ldap://127.0.0.1:389")]
+    url: String,
+    #[arg(long, default_value = "cn=Directory Manager")]
+    bind_dn: String,
+    /// File whose first line is the password (default: $FERRODIR_ROOT_PASSWORD).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+}
+
+fn repl_command(cmd: ReplCommand) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let ok = rt.block_on(async {
+        match cmd {
+            ReplCommand::Status { conn, json } => repl_status(&conn, json).await.map(|_| true),
+            ReplCommand::Test { conn, agreement } => repl_test(&conn, agreement.as_deref()).await,
+        }
+    })?;
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn repl_connect(conn: &ReplConn) -> Result<ferrodir::repl::client::Client> {
+    let password = match &conn.password_file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        None => std::env::var("FERRODIR_ROOT_PASSWORD").map_err(|_| {
+            anyhow!("no password: give --password-file or set FERRODIR_ROOT_PASSWORD")
+        })?,
+    };
+    let mut client =
+        ferrodir::repl::client::Client::connect_url(&conn.url, std::time::Duration::from_secs(10))
+            .await?;
+    client.simple_bind(&conn.bind_dn, &password).await?;
+    Ok(client)
+}
+
+const AGREEMENT_CLASS: &str = "nsDS5ReplicationAgreement";
+
+async fn repl_agreements(
+    client: &mut ferrodir::repl::client::Client,
+) -> Result<Vec<ferrodir::repl::client::Entry>> {
+    Ok(client
+        .search(
+            ferrodir::directory::repl::MAPPING_TREE_DN,
+            ("objectClass", Some(AGREEMENT_CLASS)),
+            &["*"],
+        )
+        .await?)
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// "20260101120000Z" -> "2026-01-01 12:00:00Z"; the epoch means never.
+fn show_time(t: Option<String>) -> String {
+    match t {
+        None => "never".into(),
+        Some(t) if t.starts_with("1970") => "never".into(),
+        Some(t) if t.len() >= 15 && t.is_ascii() => format!(
+            "{}-{}-{} {}:{}:{}Z",
+            &t[0..4],
+            &t[4..6],
+            &t[6..8],
+            &t[8..10],
+            &t[10..12],
+            &t[12..14]
+        ),
+        Some(t) => t,
+    }
+}
+
+async fn repl_status(conn: &ReplConn, json: bool) -> Result<()> {
+    let mut client = repl_connect(conn).await?;
+    let entries = repl_agreements(&mut client).await?;
+    client.unbind().await;
+    let mut rows = Vec::new();
+    for e in &entries {
+        let consumer = format!(
+            "{}:{}",
+            e.first("nsDS5ReplicaHost").unwrap_or_default(),
+            e.first("nsDS5ReplicaPort").unwrap_or_else(|| "389".into())
+        );
+        let mut state = e
+            .first("ferrodirReplicationState")
+            .unwrap_or_else(|| "unknown".into());
+        if e.first("nsds5ReplicaEnabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("off"))
+        {
+            state = "disabled".into();
+        }
+        rows.push(vec![
+            ("agreement", e.dn.clone()),
+            ("supplier", conn.url.clone()),
+            ("consumer", consumer),
+            (
+                "transport",
+                e.first("nsDS5ReplicaTransportInfo")
+                    .unwrap_or_else(|| "LDAP".into()),
+            ),
+            ("suffix", e.first("nsDS5ReplicaRoot").unwrap_or_default()),
+            ("state", state),
+            (
+                "lag_seconds",
+                e.first("ferrodirReplicationLag").unwrap_or_default(),
+            ),
+            (
+                "changes_sent",
+                e.first("nsds5replicaChangesSentSinceStartup")
+                    .unwrap_or_default(),
+            ),
+            (
+                "last_update",
+                show_time(e.first("nsds5replicaLastUpdateEnd")),
+            ),
+            (
+                "last_update_status",
+                e.first("nsds5replicaLastUpdateStatus").unwrap_or_default(),
+            ),
+            ("last_init", show_time(e.first("nsds5replicaLastInitEnd"))),
+            (
+                "last_init_status",
+                e.first("nsds5replicaLastInitStatus").unwrap_or_default(),
+            ),
+        ]);
+    }
+    let mut out = String::new();
+    if json {
+        out.push('[');
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            for (j, (k, v)) in row.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                let numeric = matches!(*k, "lag_seconds" | "changes_sent");
+                let value = if numeric && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                    v.clone()
+                } else if numeric {
+                    "null".into()
+                } else {
+                    json_str(v)
+                };
+                out.push_str(&format!("{}:{value}", json_str(k)));
+            }
+            out.push('}');
+        }
+        out.push_str("]\n");
+    } else if rows.is_empty() {
+        out.push_str("no replication agreements on this server\n");
+    } else {
+        for row in &rows {
+            for (k, v) in row {
+                let shown = match *k {
+                    "supplier" => format!("{v} (this server)"),
+                    "lag_seconds" if v.is_empty() => "unknown".into(),
+                    _ => v.clone(),
+                };
+                if *k == "agreement" {
+                    out.push_str(&format!("{shown}\n"));
+                } else if !shown.is_empty() {
+                    out.push_str(&format!("  {:<19} {shown}\n", k.replace('_', " ")));
+                }
+            }
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+async fn repl_test(conn: &ReplConn, agreement: Option<&str>) -> Result<bool> {
+    let mut client = repl_connect(conn).await?;
+    let targets: Vec<String> = match agreement {
+        Some(dn) => vec![dn.to_string()],
+        None => repl_agreements(&mut client)
+            .await?
+            .into_iter()
+            .map(|e| e.dn)
+            .collect(),
+    };
+    if targets.is_empty() {
+        println!("Fail: no replication agreements on this server");
+        return Ok(false);
+    }
+    let mut all_pass = true;
+    for dn in &targets {
+        let verdict = match client
+            .extended(
+                "test agreement",
+                ferrodir::repl::agreement::OID_TEST_AGREEMENT,
+                ferrodir::ops::replication::encode_test_request(dn),
+            )
+            .await
+        {
+            Ok(v) => String::from_utf8_lossy(&v).to_string(),
+            Err(e) => format!("Fail: {e}"),
+        };
+        all_pass &= verdict.starts_with("Pass");
+        if targets.len() == 1 {
+            println!("{verdict}");
+        } else {
+            println!("{dn}: {verdict}");
+        }
+    }
+    client.unbind().await;
+    Ok(all_pass)
 }

@@ -634,6 +634,23 @@ impl Core {
                 self.remove_raw(txn, id, &entry)?;
             }
         }
+        // Changes recorded before the init belong to the old data set: a
+        // later session must not send them anywhere.
+        let mut from: Vec<u8> = Csn::ZERO.to_bytes().to_vec();
+        loop {
+            let batch = txn.changelog_from(&from, 512)?;
+            let Some((last, _)) = batch.last() else { break };
+            from = last.clone();
+            from.push(0);
+            for (k, v) in &batch {
+                let in_suffix = decode_change(v)
+                    .map(|rec| self.dn_key(&rec.dn).starts_with(suffix_key))
+                    .unwrap_or(true);
+                if in_suffix {
+                    txn.delete_changelog(k)?;
+                }
+            }
+        }
         self.store_ruv(txn, suffix_key, &Ruv::new(generation))?;
         Ok(())
     }
@@ -1087,5 +1104,50 @@ pub(crate) fn status_attributes(s: &AgreementStatus) -> Vec<(String, Vec<Vec<u8>
             vec![lag.to_string().into_bytes()],
         ));
     }
+    out.push((
+        "ferrodirReplicationState".into(),
+        vec![state_text(s).into_bytes()],
+    ));
+    out.push((
+        "ferrodirReplicationBehind".into(),
+        vec![s.behind.to_string().into_bytes()],
+    ));
+    if let Some((done, total)) = s.init_progress {
+        out.push((
+            "ferrodirInitProgress".into(),
+            vec![format!("{done}/{total}").into_bytes()],
+        ));
+    }
     out
+}
+
+/// One-line state of an agreement: "in sync", "behind N changes",
+/// "initialising P%", "error: <reason>", "starting".
+pub fn state_text(s: &AgreementStatus) -> String {
+    if let Some((done, total)) = s.init_progress {
+        let pct = done
+            .saturating_mul(100)
+            .checked_div(total)
+            .map_or(100, |p| p.min(100));
+        return format!("initialising {pct}%");
+    }
+    let st = s.last_update_status.as_str();
+    if st.is_empty() {
+        return "starting".into();
+    }
+    if let Some(rest) = st.strip_prefix("Error (0) ") {
+        if rest.starts_with("agreement disabled") {
+            return "disabled".into();
+        }
+        if s.behind == 0 && !s.update_in_progress {
+            return "in sync".into();
+        }
+        return format!("behind {} changes", s.behind.max(1));
+    }
+    let reason = st
+        .strip_prefix("Error (")
+        .and_then(|r| r.split_once(") "))
+        .map(|(_, m)| m)
+        .unwrap_or(st);
+    format!("error: {reason}")
 }
