@@ -504,7 +504,7 @@ impl Core {
                             apply_mod_with_state(&mut new, m, rec.csn);
                         }
                         txn.put_entry(id, &new)?;
-                        self.reindex(txn, id, Some(&old), Some(&new))?;
+                        self.index_update(txn, id, Some(&old), Some(&new))?;
                     }
                 }
             }
@@ -549,29 +549,6 @@ impl Core {
         Ok(true)
     }
 
-    fn reindex(
-        &self,
-        txn: &mut WriteTxn<'_>,
-        id: u64,
-        old: Option<&Entry>,
-        new: Option<&Entry>,
-    ) -> DirResult<()> {
-        let cfg = &self.cfg.indexes;
-        let old_keys = old
-            .map(|e| index::entry_keys(&self.schema, cfg, e))
-            .unwrap_or_default();
-        let new_keys = new
-            .map(|e| index::entry_keys(&self.schema, cfg, e))
-            .unwrap_or_default();
-        for k in old_keys.difference(&new_keys) {
-            txn.index_del(k, id)?;
-        }
-        for k in new_keys.difference(&old_keys) {
-            txn.index_add(k, id)?;
-        }
-        Ok(())
-    }
-
     /// Stores an entry exactly as given (state included): replication and total init.
     pub(crate) fn insert_raw(&self, txn: &mut WriteTxn<'_>, entry: Entry) -> DirResult<()> {
         let key = self.dn_key(&entry.dn);
@@ -601,7 +578,7 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.reindex(txn, id, None, Some(&entry))
+        self.index_update(txn, id, None, Some(&entry))
     }
 
     fn remove_raw(&self, txn: &mut WriteTxn<'_>, id: u64, entry: &Entry) -> DirResult<()> {
@@ -616,7 +593,7 @@ impl Core {
         if let Ok(uuid) = super::write::entry_uuid(entry) {
             txn.delete_uuid(&uuid)?;
         }
-        self.reindex(txn, id, Some(entry), None)
+        self.index_update(txn, id, Some(entry), None)
     }
 
     /// Total init, first step: empties the suffix and adopts the supplier's generation.
@@ -991,21 +968,18 @@ impl super::Directory {
     ) -> DirResult<(Vec<Entry>, Option<Vec<u8>>)> {
         let key = self.suffix_key_checked(suffix)?;
         let txn = self.core.store.read()?;
-        let mut out = Vec::new();
+        // One more than asked tells whether another page follows.
+        let keys = txn.subtree_keys_after(&key, after, limit + 1)?;
+        let more = keys.len() > limit;
+        let mut out = Vec::with_capacity(limit.min(keys.len()));
         let mut last = None;
-        for (k, id) in txn.subtree_keys(&key)? {
-            if after.is_some_and(|a| k.as_slice() <= a) {
-                continue;
-            }
-            if out.len() >= limit {
-                return Ok((out, last));
-            }
+        for (k, id) in keys.into_iter().take(limit) {
             if let Some(e) = txn.entry(id)? {
                 out.push(e);
             }
             last = Some(k);
         }
-        Ok((out, None))
+        Ok((out, if more { last } else { None }))
     }
 
     /// Number of entries in a suffix (for init progress).

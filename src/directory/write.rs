@@ -273,7 +273,7 @@ impl Core {
         entry.set(name, vec![value.into_bytes()], csn);
     }
 
-    fn index_update(
+    pub(crate) fn index_update(
         &self,
         txn: &mut WriteTxn<'_>,
         id: u64,

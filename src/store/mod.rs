@@ -282,6 +282,30 @@ pub trait StoreRead {
         Ok(out)
     }
 
+    /// Up to `limit` (DN key, id) pairs of the subtree at `prefix` whose key
+    /// sorts after `after` (None: from the start): pages of a subtree walk.
+    fn subtree_keys_after(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, u64)>> {
+        let (t, d) = self.parts();
+        let start = match after {
+            Some(a) => std::ops::Bound::Excluded(a),
+            None => std::ops::Bound::Included(prefix),
+        };
+        let mut out = Vec::new();
+        for item in d.dn.range(t, &(start, std::ops::Bound::Unbounded))? {
+            let (k, id) = item?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), id));
+        }
+        Ok(out)
+    }
+
     fn children(&self, id: u64) -> Result<Vec<u64>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
