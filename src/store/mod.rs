@@ -14,7 +14,7 @@
 //! - `meta`: format version, generator state, RUVs ...
 
 pub mod changelog;
-mod encode;
+pub(crate) mod encode;
 
 pub use encode::{decode_entry, encode_entry, DecodeError};
 
