@@ -6,7 +6,9 @@
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod repl;
 mod search;
+pub mod secrets;
 mod time;
 mod write;
 mod writer;
@@ -88,8 +90,19 @@ pub(crate) struct Core {
     pub(crate) store: Store,
     pub(crate) schema: Arc<Schema>,
     pub(crate) cfg: DirectoryConfig,
+    /// Suffixes and cn=config, as DN keys.
     suffix_keys: Vec<Vec<u8>>,
     root_norm: String,
+    pub(crate) secrets: secrets::Secrets,
+    pub(crate) repl: std::sync::RwLock<repl::ReplState>,
+    pub(crate) status: Mutex<repl::StatusMap>,
+    /// Set by the writer when a commit carries changelog records / config changes.
+    pub(crate) changes_pending: std::sync::atomic::AtomicBool,
+    pub(crate) config_pending: std::sync::atomic::AtomicBool,
+    /// Bumped after each commit that replication peers may care about.
+    pub(crate) notify: tokio::sync::watch::Sender<u64>,
+    /// Supplier URLs seen in replication sessions, by normalised suffix.
+    pub(crate) learned_referrals: Mutex<std::collections::HashMap<String, String>>,
 }
 
 pub struct Directory {
@@ -159,15 +172,30 @@ impl Core {
 impl Directory {
     /// Opens the directory over an opened store and starts the writer thread.
     pub fn open(store: Store, schema: Arc<Schema>, cfg: DirectoryConfig) -> DirResult<Directory> {
+        let secrets = secrets::Secrets::open(store.path()).map_err(crate::store::StoreError::Io)?;
         let mut core = Core {
             store,
             schema,
             cfg,
             suffix_keys: Vec::new(),
             root_norm: String::new(),
+            secrets,
+            repl: std::sync::RwLock::new(repl::ReplState::default()),
+            status: Mutex::new(repl::StatusMap::new()),
+            changes_pending: std::sync::atomic::AtomicBool::new(false),
+            config_pending: std::sync::atomic::AtomicBool::new(false),
+            notify: tokio::sync::watch::channel(0u64).0,
+            learned_referrals: Mutex::new(std::collections::HashMap::new()),
         };
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
+        let config_key = core.config_key();
+        core.suffix_keys.push(config_key);
         core.root_norm = core.norm_dn(&core.cfg.root_dn);
+        core.bootstrap_config()?;
+        let state = core.load_repl_state(&core.store.read()?)?;
+        if let Ok(mut r) = core.repl.write() {
+            *r = state;
+        }
         let last = core
             .store
             .read()?
@@ -304,12 +332,22 @@ impl Directory {
 
     /// Submits a write and waits (asynchronously) for its durable commit.
     pub async fn write(&self, who: &Identity, op: WriteOp) -> DirResult<()> {
-        self.writer.submit(who.clone(), op, Origin::Client).await
+        self.writer
+            .submit_work(writer::Work::Op {
+                who: who.clone(),
+                op,
+                origin: Origin::Client,
+            })
+            .await
     }
 
     /// Blocking variant for non-async callers (tools, tests).
     pub fn write_blocking(&self, who: &Identity, op: WriteOp) -> DirResult<()> {
-        self.writer.submit_blocking(who.clone(), op, Origin::Client)
+        self.writer.submit_blocking(writer::Work::Op {
+            who: who.clone(),
+            op,
+            origin: Origin::Client,
+        })
     }
 
     /// Bulk load: applies adds in large transactions without the writer
@@ -360,5 +398,32 @@ impl Directory {
         emit: &mut dyn FnMut(SearchEntry),
     ) -> DirResult<SearchEnd> {
         search::run(&self.core, who, req, cancelled, emit)
+    }
+}
+
+impl Core {
+    /// After each group commit: reload replication config and wake supplier sessions.
+    pub(crate) fn after_commit(&self) {
+        use std::sync::atomic::Ordering;
+        let config = self.config_pending.swap(false, Ordering::Relaxed);
+        let changes = self.changes_pending.swap(false, Ordering::Relaxed);
+        if config {
+            match self
+                .store
+                .read()
+                .map_err(DirError::from)
+                .and_then(|t| self.load_repl_state(&t))
+            {
+                Ok(state) => {
+                    if let Ok(mut r) = self.repl.write() {
+                        *r = state;
+                    }
+                }
+                Err(e) => tracing::error!("reloading replication configuration: {e}"),
+            }
+        }
+        if config || changes {
+            self.notify.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 }

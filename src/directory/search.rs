@@ -126,6 +126,13 @@ pub(super) fn run(
         }
     };
 
+    let config_key = core.config_key();
+    if !who.root && bases.iter().any(|(_, key, _)| key.starts_with(&config_key)) {
+        return Err(super::DirError::InsufficientAccess(
+            "only the root DN may read cn=config".into(),
+        ));
+    }
+
     let current_id = Cell::new(0u64);
     let computed = |name: &str, e: &Entry| computed_value(name, e, current_id.get(), &txn);
     let ctx = EvalContext {
@@ -177,7 +184,7 @@ pub(super) fn run(
                 return Ok(SearchEnd::TimeLimit { entries });
             }
         }
-        let Some(entry) = txn.entry(id)? else {
+        let Some(mut entry) = txn.entry(id)? else {
             continue;
         };
         if scoped_by_index && !in_scope(core, &entry, id, req.scope, &bases) {
@@ -197,6 +204,13 @@ pub(super) fn run(
                     next: Some(after_last(&candidates, n)),
                 });
             }
+        }
+        if entry
+            .values("objectClass")
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(b"nsDS5ReplicationAgreement"))
+        {
+            add_agreement_status(core, &mut entry);
         }
         emit(select(core, &txn, &entry, id, req, &hidden));
         entries += 1;
@@ -236,6 +250,19 @@ fn in_scope(
                 key.starts_with(base_key) && entry.dn.rdns.len() == base_dn.rdns.len() + 1
             }
         })
+}
+
+fn add_agreement_status(core: &Core, entry: &mut Entry) {
+    let norm = core.norm_dn(&entry.dn);
+    let status = core
+        .status
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&norm).cloned())
+        .unwrap_or_default();
+    for (name, values) in super::repl::status_attributes(&status) {
+        entry.set(&name, values, crate::model::Csn::ZERO);
+    }
 }
 
 /// Builds the returned attributes: `*` (or nothing) = user attributes, `+` =
@@ -278,7 +305,8 @@ fn select(
             ),
             None => (attr.name.to_ascii_lowercase(), false, false),
         };
-        if is_hidden {
+        // Agreement credentials are write-only over LDAP, even for the root DN.
+        if is_hidden || lname == "nsds5replicacredentials" {
             continue;
         }
         let wanted = if operational { all_oper } else { all_user } || explicit.contains(&lname);

@@ -5,25 +5,11 @@
 use super::writer::Origin;
 use super::{index, time, Core, DirError, DirResult, Identity, META_LAST_CSN};
 use crate::auth::password;
-use crate::model::{Attribute, Csn, Dn, Entry, Rdn, Value};
+use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, Rdn, Value};
+pub use crate::model::{ModOp, Modification};
 use crate::schema::{AttributeType, ViolationKind};
 use crate::store::{StoreRead, WriteTxn};
 use std::sync::Arc;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModOp {
-    Add,
-    Delete,
-    Replace,
-    Increment,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Modification {
-    pub op: ModOp,
-    pub attr: String,
-    pub values: Vec<Vec<u8>>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
@@ -83,7 +69,7 @@ impl Core {
             modifier,
             origin,
         };
-        match op {
+        let (uuid, change) = match op {
             WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
             WriteOp::Delete { dn } => self.delete(txn, dn)?,
             WriteOp::Modify { dn, mods } => self.modify(txn, dn, mods, &stamp)?,
@@ -100,8 +86,59 @@ impl Core {
                 new_superior.as_ref(),
                 &stamp,
             )?,
+        };
+        let key = self.dn_key(op.dn());
+        if self.suffix_of(&key) == Some(self.config_key().as_slice()) {
+            let target = match op {
+                WriteOp::ModDn {
+                    new_rdn,
+                    new_superior,
+                    dn,
+                    ..
+                } => new_superior
+                    .clone()
+                    .unwrap_or_else(|| dn.parent().unwrap_or_default())
+                    .child(new_rdn.clone()),
+                other => other.dn().clone(),
+            };
+            self.seal_credentials(txn, &target)?;
+            self.validate_config_entry(txn, &target)?;
+        }
+        if let Some(suffix) = self.replicated_suffix_of(&key) {
+            let record = ChangeRecord {
+                csn,
+                uuid,
+                dn: op.dn().clone(),
+                modifier: stamp.modifier.clone(),
+                change,
+            };
+            self.record_change(txn, &suffix, &record)?;
         }
         txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        Ok(())
+    }
+
+    /// Agreement credentials never stay in clear text in the store.
+    fn seal_credentials(&self, txn: &mut WriteTxn<'_>, dn: &Dn) -> DirResult<()> {
+        let Some(id) = txn.id_by_dn(&self.dn_key(dn))? else {
+            return Ok(());
+        };
+        let Some(mut entry) = txn.entry(id)? else {
+            return Ok(());
+        };
+        let Some(attr) = entry.get_mut("nsDS5ReplicaCredentials") else {
+            return Ok(());
+        };
+        let mut changed = false;
+        for v in &mut attr.values {
+            if !super::secrets::Secrets::is_sealed(&v.bytes) {
+                v.bytes = self.secrets.seal(&v.bytes)?;
+                changed = true;
+            }
+        }
+        if changed {
+            txn.put_entry(id, &entry)?;
+        }
         Ok(())
     }
 
@@ -245,7 +282,7 @@ impl Core {
         dn: &Dn,
         attrs: &[(String, Vec<Vec<u8>>)],
         stamp: &Stamp,
-    ) -> DirResult<()> {
+    ) -> DirResult<([u8; 16], Change)> {
         let key = self.dn_key(dn);
         if txn.id_by_dn(&key)?.is_some() {
             return Err(DirError::AlreadyExists(dn.to_string()));
@@ -330,7 +367,8 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.index_update(txn, id, None, Some(&entry))
+        self.index_update(txn, id, None, Some(&entry))?;
+        Ok((uuid, Change::Add { entry }))
     }
 
     fn load(&self, txn: &WriteTxn<'_>, dn: &Dn) -> DirResult<(u64, Vec<u8>, Entry)> {
@@ -344,7 +382,7 @@ impl Core {
         Ok((id, key, entry))
     }
 
-    fn delete(&self, txn: &mut WriteTxn<'_>, dn: &Dn) -> DirResult<()> {
+    fn delete(&self, txn: &mut WriteTxn<'_>, dn: &Dn) -> DirResult<([u8; 16], Change)> {
         let (id, key, entry) = self.load(txn, dn)?;
         if txn.has_children(id)? {
             return Err(DirError::NotAllowedOnNonLeaf(dn.to_string()));
@@ -355,10 +393,10 @@ impl Core {
         if parent != 0 {
             txn.unlink_child(parent, id)?;
         }
-        if let Ok(uuid) = entry_uuid(&entry) {
-            txn.delete_uuid(&uuid)?;
-        }
-        self.index_update(txn, id, Some(&entry), None)
+        let uuid = entry_uuid(&entry)?;
+        txn.delete_uuid(&uuid)?;
+        self.index_update(txn, id, Some(&entry), None)?;
+        Ok((uuid, Change::Delete))
     }
 
     fn modify(
@@ -367,10 +405,12 @@ impl Core {
         dn: &Dn,
         mods: &[super::Modification],
         stamp: &Stamp,
-    ) -> DirResult<()> {
+    ) -> DirResult<([u8; 16], Change)> {
         let (id, _key, old) = self.load(txn, dn)?;
         let mut new = old.clone();
         let csn = stamp.csn;
+        // The modifications as applied (hashed passwords, canonical names), for the changelog.
+        let mut applied: Vec<Modification> = Vec::with_capacity(mods.len() + 3);
         for m in mods {
             let at = self.resolve_attr(&m.attr)?;
             let name = at.name().to_string();
@@ -387,7 +427,13 @@ impl Core {
                         )));
                     }
                     self.check_syntax_all(&at, &m.values)?;
-                    for v in self.prepare_values(&at, &m.values, stamp.origin) {
+                    let prepared = self.prepare_values(&at, &m.values, stamp.origin);
+                    applied.push(Modification {
+                        op: ModOp::Add,
+                        attr: name.clone(),
+                        values: prepared.clone(),
+                    });
+                    for v in prepared {
                         let existing = new.get(&name).map(|a| a.values.as_slice()).unwrap_or(&[]);
                         if self.find_value(&at, existing, &v)?.is_some() {
                             return Err(DirError::AttributeOrValueExists(format!(
@@ -409,8 +455,14 @@ impl Core {
                     }
                     if m.values.is_empty() {
                         new.remove(&name);
+                        applied.push(Modification {
+                            op: ModOp::Delete,
+                            attr: name.clone(),
+                            values: Vec::new(),
+                        });
                         continue;
                     }
+                    let mut removed = Vec::new();
                     for v in &m.values {
                         let existing = new.get(&name).map(|a| a.values.as_slice()).unwrap_or(&[]);
                         let pos = if Self::is_password(&at) {
@@ -427,16 +479,26 @@ impl Core {
                             )));
                         };
                         if let Some(a) = new.get_mut(&name) {
-                            a.values.remove(pos);
+                            removed.push(a.values.remove(pos).bytes);
                         }
                     }
                     if !new.has(&name) {
                         new.remove(&name);
                     }
+                    applied.push(Modification {
+                        op: ModOp::Delete,
+                        attr: name.clone(),
+                        values: removed,
+                    });
                 }
                 ModOp::Replace => {
                     self.check_syntax_all(&at, &m.values)?;
                     let values = self.prepare_values(&at, &m.values, stamp.origin);
+                    applied.push(Modification {
+                        op: ModOp::Replace,
+                        attr: name.clone(),
+                        values: values.clone(),
+                    });
                     let mut kept: Vec<Value> = Vec::new();
                     for v in values {
                         if self.find_value(&at, &kept, &v)?.is_some() {
@@ -454,7 +516,14 @@ impl Core {
                         });
                     }
                 }
-                ModOp::Increment => self.increment(&mut new, &at, &m.values, csn)?,
+                ModOp::Increment => {
+                    self.increment(&mut new, &at, &m.values, csn)?;
+                    applied.push(Modification {
+                        op: ModOp::Increment,
+                        attr: name.clone(),
+                        values: m.values.clone(),
+                    });
+                }
             }
         }
         self.check_rdn_kept(&new)?;
@@ -469,7 +538,15 @@ impl Core {
         self.stamp_modified(&mut new, stamp);
         self.schema.check_entry(&new)?;
         txn.put_entry(id, &new)?;
-        self.index_update(txn, id, Some(&old), Some(&new))
+        self.index_update(txn, id, Some(&old), Some(&new))?;
+        for name in ["modifiersName", "modifyTimestamp", "entryCSN"] {
+            applied.push(Modification {
+                op: ModOp::Replace,
+                attr: name.to_string(),
+                values: new.values(name).into_iter().map(<[u8]>::to_vec).collect(),
+            });
+        }
+        Ok((entry_uuid(&old)?, Change::Modify { mods: applied }))
     }
 
     fn increment(
@@ -517,6 +594,19 @@ impl Core {
         Ok(())
     }
 
+    pub(crate) fn moddn_for_replication(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        dn: &Dn,
+        new_rdn: &Rdn,
+        delete_old_rdn: bool,
+        new_superior: Option<&Dn>,
+        stamp: &Stamp,
+    ) -> DirResult<()> {
+        self.moddn(txn, dn, new_rdn, delete_old_rdn, new_superior, stamp)
+            .map(|_| ())
+    }
+
     fn check_rdn_kept(&self, entry: &Entry) -> DirResult<()> {
         if let Some(rdn) = entry.dn.rdn() {
             for ava in &rdn.avas {
@@ -551,7 +641,7 @@ impl Core {
         delete_old_rdn: bool,
         new_superior: Option<&Dn>,
         stamp: &Stamp,
-    ) -> DirResult<()> {
+    ) -> DirResult<([u8; 16], Change)> {
         let (id, old_key, old) = self.load(txn, dn)?;
         let old_suffix = self.suffix_of(&old_key).map(<[u8]>::to_vec);
         if old_suffix.as_deref() == Some(old_key.as_slice()) {
@@ -666,19 +756,33 @@ impl Core {
             txn.delete_dn(&k)?;
             txn.put_dn(&child_key, cid)?;
         }
-        Ok(())
+        let new_superior = match new_superior {
+            Some(_) => match txn.entry(new_parent_id)? {
+                Some(parent) => Some(entry_uuid(&parent)?),
+                None => None,
+            },
+            None => None,
+        };
+        Ok((
+            entry_uuid(&old)?,
+            Change::ModDn {
+                new_rdn: new_rdn.clone(),
+                delete_old_rdn,
+                new_superior,
+            },
+        ))
     }
 }
 
 /// What a write stamps on the entries it touches.
-struct Stamp {
-    csn: Csn,
-    time: String,
-    modifier: String,
-    origin: Origin,
+pub(crate) struct Stamp {
+    pub(crate) csn: Csn,
+    pub(crate) time: String,
+    pub(crate) modifier: String,
+    pub(crate) origin: Origin,
 }
 
-fn entry_uuid(entry: &Entry) -> DirResult<[u8; 16]> {
+pub(crate) fn entry_uuid(entry: &Entry) -> DirResult<[u8; 16]> {
     entry
         .first_str("entryUUID")
         .and_then(|s| uuid::Uuid::parse_str(s).ok())

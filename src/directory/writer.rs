@@ -6,13 +6,15 @@
 
 use super::write::WriteOp;
 use super::{time, Core, DirError, DirResult, Identity};
+use crate::model::{ChangeRecord, Entry};
 use crate::repl::csn::CsnGenerator;
-use crate::store::StoreError;
+use crate::repl::ruv::Ruv;
+use crate::store::{StoreError, WriteTxn};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// Largest number of operations committed together.
+/// Largest number of jobs committed together.
 const MAX_BATCH: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +27,35 @@ pub enum Origin {
     Replication,
 }
 
+/// What the writer thread does for one job.
+pub(crate) enum Work {
+    /// A client (or import) operation.
+    Op {
+        who: Identity,
+        op: WriteOp,
+        origin: Origin,
+    },
+    /// Changes from a supplier, applied together (all or none).
+    Replicated {
+        suffix_key: Vec<u8>,
+        records: Vec<ChangeRecord>,
+    },
+    /// Total init: empty the suffix and adopt the supplier's generation.
+    TotalBegin {
+        suffix_key: Vec<u8>,
+        generation: String,
+    },
+    TotalEntries {
+        entries: Vec<Entry>,
+    },
+    TotalEnd {
+        suffix_key: Vec<u8>,
+        ruv: Ruv,
+    },
+}
+
 struct Job {
-    who: Identity,
-    op: WriteOp,
-    origin: Origin,
+    work: Work,
     reply: oneshot::Sender<DirResult<()>>,
 }
 
@@ -41,37 +68,18 @@ fn stopped() -> DirError {
 }
 
 impl WriterHandle {
-    fn send(
-        &self,
-        who: Identity,
-        op: WriteOp,
-        origin: Origin,
-    ) -> DirResult<oneshot::Receiver<DirResult<()>>> {
+    fn send(&self, work: Work) -> DirResult<oneshot::Receiver<DirResult<()>>> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job {
-                who,
-                op,
-                origin,
-                reply,
-            })
-            .map_err(|_| stopped())?;
+        self.tx.send(Job { work, reply }).map_err(|_| stopped())?;
         Ok(rx)
     }
 
-    pub(super) async fn submit(&self, who: Identity, op: WriteOp, origin: Origin) -> DirResult<()> {
-        self.send(who, op, origin)?.await.map_err(|_| stopped())?
+    pub(super) async fn submit_work(&self, work: Work) -> DirResult<()> {
+        self.send(work)?.await.map_err(|_| stopped())?
     }
 
-    pub(super) fn submit_blocking(
-        &self,
-        who: Identity,
-        op: WriteOp,
-        origin: Origin,
-    ) -> DirResult<()> {
-        self.send(who, op, origin)?
-            .blocking_recv()
-            .map_err(|_| stopped())?
+    pub(super) fn submit_blocking(&self, work: Work) -> DirResult<()> {
+        self.send(work)?.blocking_recv().map_err(|_| stopped())?
     }
 }
 
@@ -97,6 +105,7 @@ fn run(core: &Core, csn: &Mutex<CsnGenerator>, rx: &mpsc::Receiver<Job>) {
             }
         }
         let results = commit_batch(core, csn, &batch);
+        core.after_commit();
         for (job, result) in batch.into_iter().zip(results) {
             // The client may have gone away; its result is then simply dropped.
             let _ = job.reply.send(result);
@@ -121,15 +130,8 @@ fn commit_batch(core: &Core, csn: &Mutex<CsnGenerator>, batch: &[Job]) -> Vec<Di
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        let stamp = match csn.lock() {
-            Ok(mut g) => g.next(time::now_secs()),
-            Err(_) => {
-                results.push(Err(DirError::Busy("CSN generator unavailable".into())));
-                continue;
-            }
-        };
         let result = match txn.nested() {
-            Ok(mut child) => match core.apply(&mut child, &job.who, &job.op, stamp, job.origin) {
+            Ok(mut child) => match run_work(core, csn, &mut child, &job.work) {
                 Ok(()) => child.commit().map_err(DirError::from),
                 Err(e) => {
                     child.abort();
@@ -143,5 +145,55 @@ fn commit_batch(core: &Core, csn: &Mutex<CsnGenerator>, batch: &[Job]) -> Vec<Di
     match txn.commit() {
         Ok(()) => results,
         Err(e) => failed_all(format!("commit failed: {e}")),
+    }
+}
+
+fn run_work(
+    core: &Core,
+    csn: &Mutex<CsnGenerator>,
+    txn: &mut WriteTxn<'_>,
+    work: &Work,
+) -> DirResult<()> {
+    let now = time::now_secs();
+    let generator = || {
+        csn.lock()
+            .map_err(|_| DirError::Busy("CSN generator unavailable".into()))
+    };
+    match work {
+        Work::Op { who, op, origin } => {
+            let stamp = {
+                let mut g = generator()?;
+                g.set_rid(core.local_rid());
+                g.next(now)
+            };
+            core.apply(txn, who, op, stamp, *origin)
+        }
+        Work::Replicated {
+            suffix_key,
+            records,
+        } => {
+            for rec in records {
+                generator()?
+                    .observe(rec.csn, now)
+                    .map_err(|e| DirError::UnwillingToPerform(e.to_string()))?;
+                core.apply_replicated(txn, suffix_key, rec)?;
+            }
+            Ok(())
+        }
+        Work::TotalBegin {
+            suffix_key,
+            generation,
+        } => core.total_begin(txn, suffix_key, generation),
+        Work::TotalEntries { entries } => {
+            for e in entries {
+                core.insert_raw(txn, e.clone())?;
+            }
+            Ok(())
+        }
+        Work::TotalEnd { suffix_key, ruv } => {
+            // A far-future CSN from a peer is refused by the generator, not adopted.
+            let _ = generator()?.observe(ruv.max_csn(), now);
+            core.total_end(txn, suffix_key, ruv)
+        }
     }
 }

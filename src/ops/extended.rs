@@ -33,6 +33,7 @@ pub async fn run(
             reply(result::success(), Some(authz.into_bytes()))
         }
         OID_PASSWORD_MODIFY => password_modify(shared, who, &req).await,
+        oid if super::replication::handles(oid) => super::replication::run(shared, who, req).await,
         other => reply(
             result::result(
                 LdapResultCode::ProtocolError,

@@ -11,6 +11,7 @@ pub mod extended;
 pub mod filter_text;
 pub mod moddn;
 pub mod modify;
+pub mod replication;
 pub mod result;
 pub mod rootdse;
 pub mod search;
@@ -93,19 +94,31 @@ pub async fn dispatch(
             search::run(shared, who, msgid, req, ctrls, sink, cancelled).await
         }
         LdapOp::AddRequest(req) => {
-            let r = add::run(&shared, &who, req).await;
+            let r = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
+                Some(r) => r,
+                None => add::run(&shared, &who, req).await,
+            };
             send_result(&sink, msgid, LdapOp::AddResponse(r)).await
         }
         LdapOp::ModifyRequest(req) => {
-            let r = modify::run(&shared, &who, req).await;
+            let r = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
+                Some(r) => r,
+                None => modify::run(&shared, &who, req).await,
+            };
             send_result(&sink, msgid, LdapOp::ModifyResponse(r)).await
         }
         LdapOp::DelRequest(dn) => {
-            let r = delete::run(&shared, &who, &dn).await;
+            let r = match read_only_refusal(&shared, &dn, ctrls.manage_dsa_it) {
+                Some(r) => r,
+                None => delete::run(&shared, &who, &dn).await,
+            };
             send_result(&sink, msgid, LdapOp::DelResponse(r)).await
         }
         LdapOp::ModifyDNRequest(req) => {
-            let r = moddn::run(&shared, &who, req).await;
+            let r = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
+                Some(r) => r,
+                None => moddn::run(&shared, &who, req).await,
+            };
             send_result(&sink, msgid, LdapOp::ModifyDNResponse(r)).await
         }
         LdapOp::CompareRequest(req) => {
@@ -137,6 +150,26 @@ pub async fn dispatch(
             outcome
         }
     }
+}
+
+/// Writes to a read-only replica are referred to the supplier (RFC 4511
+/// §4.1.10); with ManageDsaIT the client asked not to be referred, so the
+/// write is refused instead.
+fn read_only_refusal(shared: &Shared, dn: &str, manage_dsa_it: bool) -> Option<LdapResult> {
+    let dn = Dn::parse(dn).ok()?;
+    let urls = shared.dir.write_referral(&dn)?;
+    if urls.is_empty() || manage_dsa_it {
+        return Some(result::result(
+            LdapResultCode::UnwillingToPerform,
+            format!("'{dn}' is held by a read-only replica; write to its supplier"),
+        ));
+    }
+    let mut r = result::result(
+        LdapResultCode::Referral,
+        "this is a read-only replica; write to the supplier",
+    );
+    r.referral = urls;
+    Some(r)
 }
 
 async fn send_result(sink: &Sink, msgid: i32, op: LdapOp) -> Outcome {

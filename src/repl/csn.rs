@@ -25,6 +25,11 @@ impl CsnGenerator {
         CsnGenerator { rid, last }
     }
 
+    /// The replica ID can change when a replica entry is configured over LDAP.
+    pub fn set_rid(&mut self, rid: u16) {
+        self.rid = rid;
+    }
+
     pub fn last(&self) -> Csn {
         self.last
     }

@@ -1,3 +1,6 @@
-//! Replication: CSN generation now; changelog, RUV and agreements later.
+//! Replication. The core (CSN generator, RUV) is pure and used by the
+//! directory's write path; sessions and agreements sit above the directory.
 
 pub mod csn;
+pub mod proto;
+pub mod ruv;

@@ -13,6 +13,7 @@
 //! - `changelog`: changelog key -> change record (written by replication)
 //! - `meta`: format version, generator state, RUVs ...
 
+pub mod changelog;
 mod encode;
 
 pub use encode::{decode_entry, encode_entry, DecodeError};

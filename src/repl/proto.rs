@@ -1,0 +1,226 @@
+//! Payloads of ferrodir's replication extended operations. OIDs live under
+//! the project's 2.25 arc (ITU-T X.667, no registration needed). Every
+//! payload starts with the protocol version so peers of different releases
+//! can tell what they are talking to.
+
+use crate::model::{ChangeRecord, Entry};
+use crate::repl::ruv::Ruv;
+use crate::store::changelog::{decode_change, encode_change, Cursor};
+use crate::store::{decode_entry, encode_entry, DecodeError};
+
+pub const PROTOCOL_VERSION: u8 = 1;
+pub const OID_START: &str = "2.25.283765197135925208705784076489341859982.3.1";
+pub const OID_CHANGES: &str = "2.25.283765197135925208705784076489341859982.3.2";
+pub const OID_TOTAL_ENTRIES: &str = "2.25.283765197135925208705784076489341859982.3.3";
+pub const OID_TOTAL_END: &str = "2.25.283765197135925208705784076489341859982.3.4";
+
+/// All replication OIDs (for supportedExtension).
+pub const ALL_OIDS: [&str; 4] = [OID_START, OID_CHANGES, OID_TOTAL_ENTRIES, OID_TOTAL_END];
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn check_version(c: &mut Cursor<'_>) -> Result<(), DecodeError> {
+    match c.byte()? {
+        PROTOCOL_VERSION => Ok(()),
+        _ => Err(DecodeError("unsupported replication protocol version")),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRequest {
+    pub suffix: String,
+    pub supplier_rid: u16,
+    pub generation: String,
+    /// Begin a total init (the consumer empties the suffix first).
+    pub total: bool,
+    /// Where writes to a read-only consumer should be referred to.
+    pub supplier_url: String,
+}
+
+impl StartRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![PROTOCOL_VERSION];
+        put_bytes(&mut out, self.suffix.as_bytes());
+        out.extend_from_slice(&self.supplier_rid.to_be_bytes());
+        put_bytes(&mut out, self.generation.as_bytes());
+        out.push(u8::from(self.total));
+        put_bytes(&mut out, self.supplier_url.as_bytes());
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut c = Cursor::new(b);
+        check_version(&mut c)?;
+        let suffix = c.text()?.to_string();
+        let rid = c.take(2)?;
+        let supplier_rid = u16::from_be_bytes([rid[0], rid[1]]);
+        let generation = c.text()?.to_string();
+        let total = c.byte()? != 0;
+        let supplier_url = c.text()?.to_string();
+        Ok(StartRequest {
+            suffix,
+            supplier_rid,
+            generation,
+            total,
+            supplier_url,
+        })
+    }
+}
+
+/// Response of start, changes and total-end: the consumer's RUV.
+pub fn encode_ruv_response(ruv: &Ruv) -> Vec<u8> {
+    let mut out = vec![PROTOCOL_VERSION];
+    put_bytes(&mut out, &ruv.encode());
+    out
+}
+
+pub fn decode_ruv_response(b: &[u8]) -> Result<Ruv, DecodeError> {
+    let mut c = Cursor::new(b);
+    check_version(&mut c)?;
+    Ruv::decode(c.bytes()?).map_err(|_| DecodeError("bad RUV"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangesRequest {
+    pub suffix: String,
+    pub records: Vec<ChangeRecord>,
+}
+
+impl ChangesRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![PROTOCOL_VERSION];
+        put_bytes(&mut out, self.suffix.as_bytes());
+        put_varint(&mut out, self.records.len() as u64);
+        for r in &self.records {
+            put_bytes(&mut out, &encode_change(r));
+        }
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut c = Cursor::new(b);
+        check_version(&mut c)?;
+        let suffix = c.text()?.to_string();
+        let n = c.varint()? as usize;
+        let mut records = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            records.push(decode_change(c.bytes()?)?);
+        }
+        Ok(ChangesRequest { suffix, records })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalEntriesRequest {
+    pub suffix: String,
+    pub entries: Vec<Entry>,
+}
+
+impl TotalEntriesRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![PROTOCOL_VERSION];
+        put_bytes(&mut out, self.suffix.as_bytes());
+        put_varint(&mut out, self.entries.len() as u64);
+        for e in &self.entries {
+            put_bytes(&mut out, &encode_entry(e));
+        }
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut c = Cursor::new(b);
+        check_version(&mut c)?;
+        let suffix = c.text()?.to_string();
+        let n = c.varint()? as usize;
+        let mut entries = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            entries.push(decode_entry(c.bytes()?)?);
+        }
+        Ok(TotalEntriesRequest { suffix, entries })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalEndRequest {
+    pub suffix: String,
+    pub ruv: Ruv,
+}
+
+impl TotalEndRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![PROTOCOL_VERSION];
+        put_bytes(&mut out, self.suffix.as_bytes());
+        put_bytes(&mut out, &self.ruv.encode());
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut c = Cursor::new(b);
+        check_version(&mut c)?;
+        let suffix = c.text()?.to_string();
+        let ruv = Ruv::decode(c.bytes()?).map_err(|_| DecodeError("bad RUV"))?;
+        Ok(TotalEndRequest { suffix, ruv })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Change, Csn, Dn};
+
+    #[test]
+    fn payloads_round_trip_and_reject_other_versions() {
+        let start = StartRequest {
+            suffix: "dc=example,dc=com".into(),
+            supplier_rid: 7,
+            generation: "g1".into(),
+            total: true,
+            supplier_url: "ldap://127.0.0.1:3389".into(),
+        };
+        assert_eq!(StartRequest::decode(&start.encode()).unwrap(), start);
+        let mut bad = start.encode();
+        bad[0] = 99;
+        assert!(StartRequest::decode(&bad).is_err());
+        let mut ruv = Ruv::new("g1");
+        ruv.update(Csn::new(5, 0, 7, 0));
+        assert_eq!(
+            decode_ruv_response(&encode_ruv_response(&ruv)).unwrap(),
+            ruv
+        );
+        let req = ChangesRequest {
+            suffix: "dc=x".into(),
+            records: vec![ChangeRecord {
+                csn: Csn::new(5, 0, 7, 0),
+                uuid: [1; 16],
+                dn: Dn::parse("cn=a,dc=x").unwrap(),
+                modifier: String::new(),
+                change: Change::Delete,
+            }],
+        };
+        assert_eq!(ChangesRequest::decode(&req.encode()).unwrap(), req);
+        let end = TotalEndRequest {
+            suffix: "dc=x".into(),
+            ruv,
+        };
+        assert_eq!(TotalEndRequest::decode(&end.encode()).unwrap(), end);
+        let entries = TotalEntriesRequest {
+            suffix: "dc=x".into(),
+            entries: vec![Entry::new(Dn::parse("dc=x").unwrap())],
+        };
+        assert_eq!(
+            TotalEntriesRequest::decode(&entries.encode()).unwrap(),
+            entries
+        );
+    }
+}
