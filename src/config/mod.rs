@@ -235,7 +235,8 @@ mod tests {
         assert!(!off.security.require_secure_binds);
         assert!(Config::default().security.require_secure_binds);
         let tls: Config =
-            toml::from_str("[tls]\nclient_auth = \"required\"\ncert_map_attribute = \"uid\"").unwrap();
+            toml::from_str("[tls]\nclient_auth = \"required\"\ncert_map_attribute = \"uid\"")
+                .unwrap();
         assert_eq!(tls.tls.client_auth, ClientAuth::Required);
         assert!(toml::from_str::<Config>("[tls]\nclient_auth = \"maybe\"").is_err());
         let bad: Config = toml::from_str("[indexes]\nuid = \"eq,fast\"").unwrap();

@@ -183,7 +183,9 @@ async fn external(
         Err(e) => return fail(LdapResultCode::Other, format!("bind task failed: {e}")),
     };
     // An authorization identity is honoured only when it names the same entry.
-    let authzid = String::from_utf8_lossy(&sasl.credentials).trim().to_string();
+    let authzid = String::from_utf8_lossy(&sasl.credentials)
+        .trim()
+        .to_string();
     if !authzid.is_empty() {
         let same = authzid
             .strip_prefix("dn:")
@@ -248,7 +250,9 @@ pub fn map_certificate(
         }
     }
     let (Some(attr), Some(cn)) = (attr, cn) else {
-        return Err(format!("no entry has the certificate subject DN {subject:?}"));
+        return Err(format!(
+            "no entry has the certificate subject DN {subject:?}"
+        ));
     };
     let filter = LdapFilter::Equality(attr.to_string(), cn.to_string());
     let mut matches = Vec::new();
@@ -279,7 +283,10 @@ mod tests {
             ..BindContext::default()
         };
         assert!(confidentiality_required(&remote, true));
-        assert!(!confidentiality_required(&remote, false), "anonymous binds stay allowed");
+        assert!(
+            !confidentiality_required(&remote, false),
+            "anonymous binds stay allowed"
+        );
         let tls = BindContext {
             encrypted: true,
             ..remote.clone()

@@ -52,7 +52,11 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
     if starttls || tls_on {
         extensions.push(OID_STARTTLS);
     }
-    let sasl: Vec<&str> = if external { vec!["EXTERNAL"] } else { Vec::new() };
+    let sasl: Vec<&str> = if external {
+        vec!["EXTERNAL"]
+    } else {
+        Vec::new()
+    };
     vec![
         attr("objectClass", false, texts(["top", "extensibleObject"])),
         attr(

@@ -146,8 +146,8 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
         Err(_) => {
             tracing::warn!(
                 conn = ctx.id,
-                peer = %ctx.peer,
-                "TLS handshake failed: no handshake within {} s (tls_handshake_timeout)",
+                "TLS handshake failed from {}: no handshake within {} s (tls_handshake_timeout)",
+                ctx.peer,
                 limit.as_secs()
             );
             return;
@@ -155,8 +155,8 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
         Ok(Err(e)) => {
             tracing::warn!(
                 conn = ctx.id,
-                peer = %ctx.peer,
-                "TLS handshake failed: {}",
+                "TLS handshake failed from {}: {}",
+                ctx.peer,
                 tls::describe_handshake_error(&e)
             );
             return;
@@ -171,8 +171,14 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
         .unwrap_or_default();
     tracing::info!(
         conn = ctx.id,
-        version = ?server.protocol_version(),
-        cipher = ?server.negotiated_cipher_suite().map(|c| c.suite()),
+        version = server
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+        cipher = server
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
         client_cert = client.subject.as_deref().unwrap_or("none"),
         "TLS established"
     );
@@ -278,16 +284,24 @@ where
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                tracing::warn!(
-                    conn = conn_id,
-                    "malformed or oversized LDAP message, closing connection: {e}"
-                );
-                let _ = tx
-                    .send(notice(
-                        LdapResultCode::ProtocolError,
-                        "malformed LDAP message",
-                    ))
-                    .await;
+                let why = match e.kind() {
+                    std::io::ErrorKind::OutOfMemory => format!(
+                        "LDAP message larger than {} bytes (max_message_size)",
+                        limits.max_message_size
+                    ),
+                    std::io::ErrorKind::Other => "malformed LDAP message".to_string(),
+                    _ => {
+                        // Transport trouble (reset, TLS alert, EOF without close_notify).
+                        tracing::info!(
+                            conn = conn_id,
+                            "connection lost: {}",
+                            tls::describe_handshake_error(&e)
+                        );
+                        break;
+                    }
+                };
+                tracing::warn!(conn = conn_id, "{why}, closing connection");
+                let _ = tx.send(notice(LdapResultCode::ProtocolError, &why)).await;
                 break;
             }
             Ok(Some(Ok(m))) => m,

@@ -82,10 +82,7 @@ impl ServerState {
         let open = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
         if open > self.limits.max_connections {
             self.connections.fetch_sub(1, Ordering::SeqCst);
-            return Err(format!(
-                "{} connections open (max_connections)",
-                open - 1
-            ));
+            return Err(format!("{} connections open (max_connections)", open - 1));
         }
         let mut map = match self.per_ip.lock() {
             Ok(m) => m,
@@ -174,10 +171,12 @@ pub async fn bind_one(a: &str) -> Result<TcpListener, ServerError> {
     let addr: SocketAddr = a.parse().map_err(|_| ServerError::Address(a.to_string()))?;
     TcpListener::bind(addr).await.map_err(|source| {
         let hint = match source.kind() {
-            std::io::ErrorKind::PermissionDenied => "\n  ports below 1024 need root or CAP_NET_BIND_SERVICE \
+            std::io::ErrorKind::PermissionDenied => {
+                "\n  ports below 1024 need root or CAP_NET_BIND_SERVICE \
                  (setcap cap_net_bind_service=+ep $(which ferrodir)), \
                  or use an unprivileged port: --ldap 127.0.0.1:3389 --ldaps 127.0.0.1:3636"
-                .to_string(),
+                    .to_string()
+            }
             std::io::ErrorKind::AddrInUse => format!(
                 "\n  another process already listens on {a}; stop it or choose another port, \
                  e.g. --ldap 127.0.0.1:3389"
@@ -259,6 +258,8 @@ pub async fn serve_listener(listener: TcpListener, state: Arc<ServerState>, kind
 async fn run_connection(stream: TcpStream, ctx: &conn::ConnCtx, kind: ListenerKind) {
     match kind {
         ListenerKind::Ldap => conn::handle_plain(stream, ctx).await,
-        ListenerKind::Ldaps => conn::handle_tls(stream, ctx, crate::directory::Identity::anonymous()).await,
+        ListenerKind::Ldaps => {
+            conn::handle_tls(stream, ctx, crate::directory::Identity::anonymous()).await
+        }
     }
 }

@@ -197,9 +197,7 @@ pub fn ensure_generated(dir: &Path) -> Result<bool, TlsError> {
     issuer_params.distinguished_name = issuer_dn;
     let issuer = rcgen::Issuer::new(issuer_params, &ca_key_pair);
     let key = rcgen::KeyPair::generate().map_err(gen_err)?;
-    let cert = server_params()?
-        .signed_by(&key, &issuer)
-        .map_err(gen_err)?;
+    let cert = server_params()?.signed_by(&key, &issuer).map_err(gen_err)?;
     write_private(&srv_key, key.serialize_pem().as_bytes())?;
     // The chain: server certificate, then the CA.
     let ca_pem = fs::read_to_string(&ca_cert).map_err(|e| file_err(&ca_cert, e))?;
@@ -253,7 +251,10 @@ fn load_certified_key(
     ck.keys_match().map_err(|e| {
         file_err(
             cert,
-            format!("the certificate does not match the key in {}: {e}", key.display()),
+            format!(
+                "the certificate does not match the key in {}: {e}",
+                key.display()
+            ),
         )
     })?;
     Ok(ck)
@@ -276,7 +277,11 @@ impl ResolvesServerCert for CertResolver {
 struct Stamp(Option<(SystemTime, u64)>);
 
 fn stamp(path: &Path) -> Stamp {
-    Stamp(fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+    Stamp(
+        fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len()))),
+    )
 }
 
 /// The TLS side of the server: one per process, shared by every listener.
@@ -320,9 +325,7 @@ fn build_config(
             } else {
                 vb
             };
-            builder.with_client_cert_verifier(
-                vb.build().map_err(|e| file_err(ca, e))?,
-            )
+            builder.with_client_cert_verifier(vb.build().map_err(|e| file_err(ca, e))?)
         }
     };
     let mut cfg = builder.with_cert_resolver(resolver);
@@ -375,7 +378,9 @@ impl TlsContext {
                     "client_auth = \"required\" needs [tls] ca_file (no instance CA exists)".into(),
                 ));
             }
-            tracing::warn!("client certificates are not asked for: no [tls] ca_file and no instance CA");
+            tracing::warn!(
+                "client certificates are not asked for: no [tls] ca_file and no instance CA"
+            );
         }
         check_key_permissions(&files.key);
         let provider = provider();
@@ -480,7 +485,9 @@ impl TlsContext {
                 cert = %self.files.cert.display(),
                 "TLS certificates reloaded ({why})"
             ),
-            Err(e) => tracing::warn!("TLS reload ({why}) failed, keeping the previous certificates: {e}"),
+            Err(e) => {
+                tracing::warn!("TLS reload ({why}) failed, keeping the previous certificates: {e}")
+            }
         }
     }
 
@@ -614,13 +621,13 @@ pub fn peer_cert(der: &[u8]) -> PeerCert {
     }
 }
 
-/// A readable reason for a failed handshake.
+/// A readable reason for a failed handshake (or a TLS error later on).
 pub fn describe_handshake_error(e: &std::io::Error) -> String {
     use rustls::{CertificateError, Error as E};
     let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
         return match e.kind() {
             std::io::ErrorKind::UnexpectedEof => {
-                "the client closed the connection during the handshake".into()
+                "the client closed the connection without TLS close_notify (did it reject the server certificate? clients need the CA: LDAPTLS_CACERT)".into()
             }
             _ => e.to_string(),
         };
@@ -675,21 +682,23 @@ mod tests {
             let mode = fs::metadata(dir.join(key)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
-        let ck = load_certified_key(&dir.join(SERVER_CERT), &dir.join(SERVER_KEY), &provider())
-            .unwrap();
+        let ck =
+            load_certified_key(&dir.join(SERVER_CERT), &dir.join(SERVER_KEY), &provider()).unwrap();
         assert_eq!(ck.cert.len(), 2);
         // A lost server certificate is reissued by the same CA.
         let ca_before = fs::read(dir.join(CA_CERT)).unwrap();
         fs::remove_file(dir.join(SERVER_CERT)).unwrap();
         assert!(ensure_generated(&dir).unwrap());
         assert_eq!(fs::read(dir.join(CA_CERT)).unwrap(), ca_before);
-        let ck = load_certified_key(&dir.join(SERVER_CERT), &dir.join(SERVER_KEY), &provider())
-            .unwrap();
+        let ck =
+            load_certified_key(&dir.join(SERVER_CERT), &dir.join(SERVER_KEY), &provider()).unwrap();
         let leaf = peer_cert(ck.cert[0].as_ref());
         assert!(leaf.subject.unwrap().contains("O=ferrodir"));
         // The generated chain verifies against the generated CA.
         let mut roots = RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_file(dir.join(CA_CERT)).unwrap()).unwrap();
+        roots
+            .add(CertificateDer::from_pem_file(dir.join(CA_CERT)).unwrap())
+            .unwrap();
         let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
             Arc::new(roots),
             provider(),
@@ -716,7 +725,10 @@ mod tests {
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         let mut dn = rcgen::DistinguishedName::new();
         // rcgen keeps one value per type; repeated DCs are covered by tests/tls.rs.
-        dn.push(rcgen::DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]), "example");
+        dn.push(
+            rcgen::DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]),
+            "example",
+        );
         dn.push(rcgen::DnType::OrganizationalUnitName, "people");
         dn.push(rcgen::DnType::CommonName, "Alice, Jr.");
         p.distinguished_name = dn;
@@ -735,6 +747,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("k");
         write_private(&p, b"x").unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
