@@ -150,11 +150,11 @@ pub fn raise_nofile_limit() -> Option<u64> {
                 rlim_max: lim.rlim_max,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                return Some(want.rlim_cur as u64);
+                return Some(want.rlim_cur);
             }
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 /// Binds every listener before serving any, so a bad address fails the start.
