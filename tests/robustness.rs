@@ -27,7 +27,10 @@ fn start_with_config(config: &str, extra: &[&str]) -> (Server, tempfile::TempDir
     let mut args = vec!["--config", p.to_str().expect("utf8 path")];
     args.extend_from_slice(extra);
     let s = Server::start_with(&args);
-    wait_until(|| s.log_text().contains("listening for LDAP"), "the listener");
+    wait_until(
+        || s.log_text().contains("listening for LDAP"),
+        "the listener",
+    );
     (s, dir)
 }
 
@@ -215,7 +218,10 @@ fn five_thousand_idle_connections_leave_the_server_responsive() {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0);
-    assert!(fds >= N, "the server holds {fds} descriptors for {N} connections");
+    assert!(
+        fds >= N,
+        "the server holds {fds} descriptors for {N} connections"
+    );
     let during = rss_mib(&s);
     assert!(
         during < 500,
@@ -228,7 +234,10 @@ fn five_thousand_idle_connections_leave_the_server_responsive() {
     );
     quick_search_ok(&s);
     let after = rss_mib(&s);
-    assert!(after < 500, "server RSS {after} MiB after the connections closed");
+    assert!(
+        after < 500,
+        "server RSS {after} MiB after the connections closed"
+    );
     assert!(!s.log_text().contains("panicked"));
 }
 
@@ -277,10 +286,7 @@ fn silent_anonymous_clients_time_out_and_bound_ones_wait_longer() {
 fn tls_handshakes_time_out() {
     let ldaps = free_port();
     let addr = format!("127.0.0.1:{ldaps}");
-    let (s, _cfg) = start_with_config(
-        "[limits]\ntls_handshake_timeout = 1\n",
-        &["--ldaps", &addr],
-    );
+    let (s, _cfg) = start_with_config("[limits]\ntls_handshake_timeout = 1\n", &["--ldaps", &addr]);
     wait_until(|| s.log_text().contains("listening for LDAPS"), "LDAPS");
     let mut silent = TcpStream::connect(("127.0.0.1", ldaps)).expect("connect");
     silent

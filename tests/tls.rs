@@ -242,7 +242,7 @@ impl<S: Read + Write> Wire<S> {
     fn new(io: S) -> Wire<S> {
         Wire {
             io,
-            codec: LdapCodec::new(None, None),
+            codec: LdapCodec::new(Some(16 << 20), None),
             buf: BytesMut::new(),
         }
     }
@@ -950,4 +950,71 @@ fn tls_disabled_means_no_starttls_and_no_certificates() {
         .expect("run");
     assert!(!o.status.success());
     assert!(err(&o).contains("enabled = false"), "{}", err(&o));
+}
+
+#[test]
+fn starttls_is_refused_while_operations_are_outstanding() {
+    let s = TlsServer::start(None);
+    let tcp = connect(s.srv.port);
+    // A small receive window: the server's writes block, so the searches
+    // below stay outstanding while the StartTLS request is read.
+    let small: libc::c_int = 65536;
+    // SAFETY: setsockopt with a valid descriptor and an int option value.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let mut w = Wire::new(tcp);
+    const SEARCHES: i32 = 300;
+    for id in 1..=SEARCHES {
+        w.send(LdapMsg::new(
+            id,
+            LdapOp::SearchRequest(ldap3_proto::proto::LdapSearchRequest {
+                base: "cn=schema".into(),
+                scope: ldap3_proto::proto::LdapSearchScope::Base,
+                aliases: ldap3_proto::proto::LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: false,
+                filter: ldap3_proto::proto::LdapFilter::Present("objectClass".into()),
+                attrs: vec!["+".into()],
+            }),
+        ));
+    }
+    w.send(LdapMsg::new(
+        SEARCHES + 1,
+        LdapOp::ExtendedRequest(LdapExtendedRequest {
+            name: OID_STARTTLS.into(),
+            value: None,
+        }),
+    ));
+    let mut done = 0;
+    let (code, message) = loop {
+        let m = w.recv();
+        match m.op {
+            LdapOp::ExtendedResponse(r) => {
+                assert_eq!(m.msgid, SEARCHES + 1);
+                break (r.res.code, r.res.message);
+            }
+            LdapOp::SearchResultDone(_) => done += 1,
+            _ => {}
+        }
+    };
+    assert_eq!(code, LdapResultCode::OperationsError, "{message}");
+    assert!(message.contains("outstanding"), "{message}");
+    assert!(done < SEARCHES, "every search had finished before StartTLS");
+    // The connection carries on in clear; once idle, StartTLS works.
+    while done < SEARCHES {
+        if let LdapOp::SearchResultDone(_) = w.recv().op {
+            done += 1;
+        }
+    }
+    let (code, msg, _) = w.extended(SEARCHES + 2, OID_STARTTLS);
+    assert_eq!(code, LdapResultCode::Success, "{msg}");
 }

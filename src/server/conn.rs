@@ -187,6 +187,13 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
     let _ = session(tls_stream, ctx, identity, Some(info)).await;
 }
 
+/// A connection whose operations are still running or whose responses are
+/// still being written is not idle (a stalled writer ends by write_timeout).
+fn busy_writing(outstanding: &Outstanding, tx: &mpsc::Sender<LdapMsg>) -> bool {
+    let running = outstanding.lock().map(|m| !m.is_empty()).unwrap_or(false);
+    running || tx.capacity() < tx.max_capacity()
+}
+
 /// Whether the peer address counts as local (loopback, also IPv4-mapped).
 fn is_loopback(addr: &SocketAddr) -> bool {
     match addr.ip() {
@@ -275,6 +282,7 @@ where
             _ = tx.closed() => break,
         };
         let request = match next {
+            Err(_) if busy_writing(&outstanding, &tx) => continue,
             Err(_) => {
                 tracing::info!(conn = conn_id, "closing idle connection after {idle} s");
                 let _ = tx
