@@ -15,6 +15,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// mimalloc: the request path allocates many small short-lived buffers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const META_SUFFIXES: &str = "suffixes";
 
 #[derive(Parser)]
@@ -54,11 +58,15 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Print a password hash for userPassword, like slappasswd.
+    /// Print a password hash for userPassword, like slappasswd (-h SCHEME as there).
+    #[command(disable_help_flag = true)]
     HashPassword {
         /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA.
         #[arg(long, short = 'h', default_value = "PBKDF2-SHA512")]
         scheme: String,
+        /// Print help.
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
         /// The password; read from standard input when absent.
         password: Option<String>,
     },
@@ -100,7 +108,9 @@ fn main() {
             file,
         }) => import(&data_dir, &suffix, batch, &file),
         Some(Command::Export { data_dir, output }) => export(&data_dir, output.as_deref()),
-        Some(Command::HashPassword { scheme, password }) => hash_password(&scheme, password),
+        Some(Command::HashPassword {
+            scheme, password, ..
+        }) => hash_password(&scheme, password),
     };
     if let Err(e) = result {
         eprintln!("ferrodir: {e:#}");

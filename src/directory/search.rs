@@ -279,6 +279,7 @@ fn select(
     let mut all_user = req.attrs.is_empty();
     let mut all_oper = false;
     let mut explicit: Vec<String> = Vec::new();
+    let mut explicit_types = Vec::new();
     for a in req.attrs {
         match a.as_str() {
             "*" => all_user = true,
@@ -287,6 +288,7 @@ fn select(
             name => {
                 if let Some(at) = schema.attribute(filter::base_attr_name(name)) {
                     explicit.push(at.name().to_ascii_lowercase());
+                    explicit_types.push(at);
                 }
             }
         }
@@ -309,7 +311,16 @@ fn select(
         if is_hidden || lname == "nsds5replicacredentials" {
             continue;
         }
-        let wanted = if operational { all_oper } else { all_user } || explicit.contains(&lname);
+        // Asking for a supertype (e.g. `name`) returns its subtypes (RFC 4511 §4.5.1.8).
+        let wanted = if operational { all_oper } else { all_user }
+            || explicit.contains(&lname)
+            || (!explicit_types.is_empty()
+                && at.as_ref().is_some_and(|at| {
+                    at.sup.is_some()
+                        && explicit_types
+                            .iter()
+                            .any(|sup| schema.has_subtypes(sup) && schema.is_subtype(at, sup))
+                }));
         if !wanted {
             continue;
         }

@@ -104,7 +104,9 @@ impl Core {
             self.seal_credentials(txn, &target)?;
             self.validate_config_entry(txn, &target)?;
         }
-        if let Some(suffix) = self.replicated_suffix_of(&key) {
+        // An offline import initialises a replica; consumers get it by total init.
+        let replicated = origin != Origin::Import;
+        if let Some(suffix) = self.replicated_suffix_of(&key).filter(|_| replicated) {
             let record = ChangeRecord {
                 csn,
                 uuid,
@@ -351,9 +353,12 @@ impl Core {
                 self.set_operational(&mut entry, name, value, csn);
             }
         }
+        self.expand_object_classes(&mut entry, csn);
         self.schema.check_entry(&entry)?;
         let structural = self.schema.structural_class(&entry)?;
-        self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
+        if !keep(&entry, "structuralObjectClass") {
+            self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
+        }
         let uuid = entry_uuid(&entry)?;
         if txn.id_by_uuid(&uuid)?.is_some() {
             return Err(DirError::ConstraintViolation(format!(
@@ -361,13 +366,15 @@ impl Core {
             )));
         }
         let id = txn.next_id()?;
-        txn.put_entry(id, &entry)?;
+        txn.put_new_entry(id, &entry)?;
         txn.put_dn(&key, id)?;
         if parent != 0 {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.index_update(txn, id, None, Some(&entry))?;
+        for k in index::entry_keys(&self.schema, &self.cfg.indexes, &entry) {
+            txn.index_add_new(&k, id)?;
+        }
         Ok((uuid, Change::Add { entry }))
     }
 
@@ -526,6 +533,7 @@ impl Core {
                 }
             }
         }
+        self.expand_object_classes(&mut new, csn);
         self.check_rdn_kept(&new)?;
         let old_structural = self.schema.structural_class(&old).ok();
         let new_structural = self.schema.structural_class(&new)?;
@@ -539,6 +547,15 @@ impl Core {
         self.schema.check_entry(&new)?;
         txn.put_entry(id, &new)?;
         self.index_update(txn, id, Some(&old), Some(&new))?;
+        let classes = new.values("objectClass");
+        if classes != old.values("objectClass") {
+            // Superclasses added on the way must reach consumers too.
+            applied.push(Modification {
+                op: ModOp::Replace,
+                attr: "objectClass".into(),
+                values: classes.into_iter().map(<[u8]>::to_vec).collect(),
+            });
+        }
         for name in ["modifiersName", "modifyTimestamp", "entryCSN"] {
             applied.push(Modification {
                 op: ModOp::Replace,
@@ -605,6 +622,28 @@ impl Core {
     ) -> DirResult<()> {
         self.moddn(txn, dn, new_rdn, delete_old_rdn, new_superior, stamp)
             .map(|_| ())
+    }
+
+    /// Stores every superclass of the entry's classes, as 389-ds does, so
+    /// `(objectClass=person)` finds inetOrgPerson entries through the index.
+    fn expand_object_classes(&self, entry: &mut Entry, csn: Csn) {
+        let Some(attr) = entry.get_mut("objectClass") else {
+            return;
+        };
+        let names: Vec<String> = attr
+            .values
+            .iter()
+            .map(|v| String::from_utf8_lossy(&v.bytes).into_owned())
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        for class in self.schema.with_superclasses(&refs) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&class)) {
+                attr.values.push(Value {
+                    bytes: class.into_bytes(),
+                    csn,
+                });
+            }
+        }
     }
 
     fn check_rdn_kept(&self, entry: &Entry) -> DirResult<()> {

@@ -219,7 +219,10 @@ where
     let state = &ctx.state;
     let limits = state.limits.clone();
     let (rd, wr) = tokio::io::split(stream);
-    let mut reader = FramedRead::new(rd, LdapCodec::new(Some(limits.max_message_size), None));
+    let mut reader = FramedRead::new(
+        rd,
+        super::framing::GuardedCodec::new(limits.max_message_size),
+    );
     let mut writer = FramedWrite::new(wr, LdapCodec::new(Some(usize::MAX / 4), None));
     let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
     let write_limit = Duration::from_secs(limits.write_timeout.max(1));
@@ -292,14 +295,14 @@ where
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                let why = match e.kind() {
-                    std::io::ErrorKind::OutOfMemory => format!(
+                let why = match classify_read_error(&e) {
+                    ReadError::Oversized => format!(
                         "LDAP message larger than {} bytes (max_message_size)",
                         limits.max_message_size
                     ),
-                    std::io::ErrorKind::Other => "malformed LDAP message".to_string(),
-                    _ => {
-                        // Transport trouble (reset, TLS alert, EOF without close_notify).
+                    ReadError::Malformed => format!("malformed LDAP message: {e}"),
+                    ReadError::Transport => {
+                        // Reset, TLS alert, EOF without close_notify: nobody to answer.
                         tracing::info!(
                             conn = conn_id,
                             "connection lost: {}",
@@ -309,6 +312,8 @@ where
                     }
                 };
                 tracing::warn!(conn = conn_id, "{why}, closing connection");
+                // Requests received before the bad bytes still get their answers.
+                drain_outstanding(&outstanding, Duration::from_secs(5)).await;
                 let _ = tx.send(notice(LdapResultCode::ProtocolError, &why)).await;
                 break;
             }
@@ -482,4 +487,45 @@ where
     let mut wr = writer.into_inner();
     let _ = tokio::time::timeout(Duration::from_secs(2), wr.shutdown()).await;
     SessionEnd::Closed
+}
+
+/// Waits (bounded) until every operation in flight on the connection has answered.
+async fn drain_outstanding(outstanding: &Outstanding, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let empty = outstanding.lock().map(|m| m.is_empty()).unwrap_or(true);
+        if empty {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+enum ReadError {
+    /// Larger than max_message_size (the codec's buffer limit).
+    Oversized,
+    /// Bytes that are not LDAP: the client gets a notice of disconnection.
+    Malformed,
+    /// The transport failed (TCP or TLS): nobody to answer.
+    Transport,
+}
+
+fn classify_read_error(e: &std::io::Error) -> ReadError {
+    use std::io::ErrorKind as K;
+    if e
+        .get_ref()
+        .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+    {
+        return ReadError::Transport;
+    }
+    match e.kind() {
+        K::OutOfMemory => ReadError::Oversized,
+        K::UnexpectedEof
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::BrokenPipe
+        | K::TimedOut
+        | K::NotConnected => ReadError::Transport,
+        _ => ReadError::Malformed,
+    }
 }

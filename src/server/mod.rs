@@ -4,6 +4,7 @@
 //! LDAPS listeners handshake first; both share the connection code.
 
 mod conn;
+pub mod framing;
 pub mod tls;
 
 use crate::config::{Limits, Security};

@@ -464,6 +464,35 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
+    /// Index insertion for a newly created entry: its id is the largest in
+    /// the store, so it goes at the end of the key's duplicates (APPENDDUP
+    /// skips the search inside large posting lists).
+    pub fn index_add_new(&mut self, key: &[u8], id: u64) -> Result<()> {
+        match self
+            .dbs
+            .index
+            .put_with_flags(&mut self.txn, heed::PutFlags::APPEND_DUP, key, &id)
+        {
+            Ok(()) => Ok(()),
+            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => self.index_add(key, id),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores a newly created entry, whose id is the largest (LMDB append).
+    pub fn put_new_entry(&mut self, id: u64, entry: &Entry) -> Result<()> {
+        let encoded = encode_entry(entry);
+        match self
+            .dbs
+            .entries
+            .put_with_flags(&mut self.txn, heed::PutFlags::APPEND, &id, &encoded)
+        {
+            Ok(()) => Ok(()),
+            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => self.put_entry(id, entry),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn index_del(&mut self, key: &[u8], id: u64) -> Result<()> {
         self.dbs
             .index
