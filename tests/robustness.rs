@@ -234,6 +234,7 @@ fn five_thousand_idle_connections_leave_the_server_responsive() {
     );
     quick_search_ok(&s);
     let after = rss_mib(&s);
+    eprintln!("server RSS: {before} MiB at start, {during} MiB with {N} idle connections, {after} MiB after");
     assert!(
         after < 500,
         "server RSS {after} MiB after the connections closed"

@@ -219,9 +219,11 @@ where
     let state = &ctx.state;
     let limits = state.limits.clone();
     let (rd, wr) = tokio::io::split(stream);
-    let mut reader = FramedRead::new(
+    // Small initial buffers (they grow on demand): idle connections stay cheap.
+    let mut reader = FramedRead::with_capacity(
         rd,
         super::framing::GuardedCodec::new(limits.max_message_size),
+        1024,
     );
     let mut writer = FramedWrite::new(wr, LdapCodec::new(Some(usize::MAX / 4), None));
     let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
@@ -512,8 +514,7 @@ enum ReadError {
 
 fn classify_read_error(e: &std::io::Error) -> ReadError {
     use std::io::ErrorKind as K;
-    if e
-        .get_ref()
+    if e.get_ref()
         .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
     {
         return ReadError::Transport;
