@@ -83,9 +83,14 @@ struct ServeArgs {
     /// Data directory (default ./ferrodir-data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// LDAP listener address, repeatable (default 127.0.0.1:389).
+    /// LDAP listener address, repeatable (default 127.0.0.1:389). Listeners
+    /// given here replace the configured ones (LDAP and LDAPS).
     #[arg(long)]
     ldap: Vec<String>,
+    /// LDAPS listener address, repeatable (default 127.0.0.1:636 when it can
+    /// be bound). Listeners given here replace the configured ones.
+    #[arg(long)]
+    ldaps: Vec<String>,
     /// Naming context, repeatable (default dc=example,dc=com for a new data directory).
     #[arg(long)]
     suffix: Vec<String>,
@@ -123,6 +128,8 @@ fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_target(false)
+        // Colour codes only on a terminal, never in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -254,8 +261,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     if let Some(d) = args.data_dir {
         cfg.data_dir = d;
     }
-    if !args.ldap.is_empty() {
+    if !args.ldap.is_empty() || !args.ldaps.is_empty() {
         cfg.ldap = args.ldap;
+        cfg.ldaps = Some(args.ldaps);
     }
     if !args.suffix.is_empty() {
         cfg.suffixes = args.suffix;
@@ -269,8 +277,16 @@ fn serve(args: ServeArgs) -> Result<()> {
 }
 
 async fn run_server(cfg: Config) -> Result<()> {
+    server::tls::install_provider();
+    if let Some(n) = server::raise_nofile_limit() {
+        tracing::debug!("open file limit: {n}");
+    }
     // Bind first: a port problem is reported before anything is created on disk.
     let listeners = server::bind_all(&cfg.ldap).await?;
+    let ldaps_listeners = bind_ldaps(&cfg).await?;
+    if listeners.is_empty() && ldaps_listeners.is_empty() {
+        bail!("no listener: give --ldap or --ldaps (or ldap/ldaps in the configuration)");
+    }
     let opts = StoreOptions {
         map_size: cfg.map_size_mib << 20,
         ..StoreOptions::default()
@@ -315,10 +331,45 @@ async fn run_server(cfg: Config) -> Result<()> {
         max_filter_depth: cfg.limits.max_filter_depth,
     });
     let _replication = start_replication(&dir, &cfg.ldap);
-    let state = server::ServerState::new(shared, cfg.limits.clone());
+    let tls = if cfg.tls.enabled {
+        let ctx = server::TlsContext::setup(&cfg.tls, &cfg.data_dir)?;
+        if let Some(ca) = &ctx.files().generated_ca {
+            tracing::info!(
+                "instance CA: {} (clients: LDAPTLS_CACERT={} or TLS_CACERT in ldap.conf)",
+                ca.display(),
+                ca.display()
+            );
+        }
+        Some(ctx)
+    } else {
+        None
+    };
+    let state = server::ServerState::new(
+        shared,
+        server::ServerOptions {
+            limits: cfg.limits.clone(),
+            security: cfg.security.clone(),
+            tls: tls.clone(),
+            cert_map_attribute: cfg.tls.cert_map_attribute.clone(),
+        },
+    );
     let mut tasks = Vec::new();
+    if let Some(t) = tls {
+        tasks.push(tokio::spawn(t.watch()));
+    }
     for l in listeners {
-        tasks.push(tokio::spawn(server::accept_loop(l, state.clone())));
+        tasks.push(tokio::spawn(server::serve_listener(
+            l,
+            state.clone(),
+            server::ListenerKind::Ldap,
+        )));
+    }
+    for l in ldaps_listeners {
+        tasks.push(tokio::spawn(server::serve_listener(
+            l,
+            state.clone(),
+            server::ListenerKind::Ldaps,
+        )));
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -328,6 +379,32 @@ async fn run_server(cfg: Config) -> Result<()> {
     // Writes already acknowledged are committed; give in-flight ones a moment.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     Ok(())
+}
+
+/// Binds the LDAPS listeners. The embedded default (no `ldaps` configured)
+/// is best effort: a port it cannot bind is a warning, not a failed start.
+async fn bind_ldaps(cfg: &Config) -> Result<Vec<tokio::net::TcpListener>> {
+    let (addrs, best_effort) = match &cfg.ldaps {
+        Some(list) => (list.clone(), false),
+        None => (vec![ferrodir::config::DEFAULT_LDAPS.to_string()], true),
+    };
+    if !cfg.tls.enabled {
+        if !best_effort && !addrs.is_empty() {
+            bail!("LDAPS listeners are configured but [tls] enabled = false");
+        }
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for a in &addrs {
+        match server::bind_one(a).await {
+            Ok(l) => out.push(l),
+            Err(e) if best_effort => {
+                tracing::warn!("default LDAPS listener not started: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
 }
 
 async fn shutdown_signal() {
