@@ -576,7 +576,7 @@ fn users_change_their_own_password_only() {
     // Without any ACI the built-in rule still lets a user change their own password...
     f.modify(&f.root(), SUFFIX, ModOp::Delete, "aci", &[])
         .unwrap();
-    f.modify(&alice, ALICE, ModOp::Replace, "userPassword", &["again"])
+    f.modify(&alice, ALICE, ModOp::Replace, "userPassword", &["again-and-again"])
         .unwrap();
     // ...unless an explicit deny says otherwise.
     f.add_aci(
@@ -834,7 +834,7 @@ fn group_write_on_a_subtree_and_entry_rights() {
     // alice (member) writes, adds, renames, deletes; bob cannot.
     f.modify(&alice, BOB, ModOp::Replace, "mail", &["b@new"])
         .unwrap();
-    f.modify(&alice, BOB, ModOp::Replace, "userPassword", &["reset"])
+    f.modify(&alice, BOB, ModOp::Replace, "userPassword", &["reset-by-admin"])
         .unwrap();
     assert!(insufficient(f.modify(
         &bob,
