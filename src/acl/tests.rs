@@ -283,7 +283,7 @@ fn person(uid: &str) -> Vec<(&'static str, String)> {
         ("uidNumber", "1000".into()),
         ("gidNumber", "1000".into()),
         ("homeDirectory", format!("/home/{uid}")),
-        ("userPassword", format!("{uid}-pw")),
+        ("userPassword", format!("{uid}-password")),
         ("shadowLastChange", "19000".into()),
         ("employeeNumber", "42".into()),
     ]
@@ -480,7 +480,7 @@ fn defaults_public_attributes_only_and_secrets_never() {
         for probe in [
             "(userPassword=*)",
             "(userPassword={SSHA}*)",
-            "(userPassword=alice-pw)",
+            "(userPassword=alice-password)",
             "(!(userPassword=x))",
             "(shadowLastChange>=0)",
             "(employeeNumber=42)",
@@ -492,7 +492,7 @@ fn defaults_public_attributes_only_and_secrets_never() {
             who,
             ALICE,
             "userPassword",
-            "alice-pw"
+            "alice-password"
         )));
         assert!(insufficient(f.compare(who, ALICE, "employeeNumber", "42")));
         assert_eq!(f.compare(who, ALICE, "cn", "alice user").ok(), Some(true));
@@ -510,7 +510,8 @@ fn defaults_public_attributes_only_and_secrets_never() {
         .attrs_of(&root, ALICE, &["*"])
         .contains(&"userpassword".to_string()));
     assert_eq!(
-        f.compare(&root, ALICE, "userPassword", "alice-pw").ok(),
+        f.compare(&root, ALICE, "userPassword", "alice-password")
+            .ok(),
         Some(true)
     );
 }
@@ -535,7 +536,7 @@ fn secrets_stay_hidden_even_when_an_aci_grants_them() {
         &anon,
         ALICE,
         "userPassword",
-        "alice-pw"
+        "alice-password"
     )));
 }
 
@@ -576,8 +577,14 @@ fn users_change_their_own_password_only() {
     // Without any ACI the built-in rule still lets a user change their own password...
     f.modify(&f.root(), SUFFIX, ModOp::Delete, "aci", &[])
         .unwrap();
-    f.modify(&alice, ALICE, ModOp::Replace, "userPassword", &["again-and-again"])
-        .unwrap();
+    f.modify(
+        &alice,
+        ALICE,
+        ModOp::Replace,
+        "userPassword",
+        &["again-and-again"],
+    )
+    .unwrap();
     // ...unless an explicit deny says otherwise.
     f.add_aci(
         ALICE,
@@ -685,7 +692,8 @@ fn replication_identity() {
         .attrs_of(&repl, ALICE, &["*"])
         .contains(&"shadowlastchange".to_string()));
     assert_eq!(
-        f.compare(&repl, ALICE, "userPassword", "alice-pw").ok(),
+        f.compare(&repl, ALICE, "userPassword", "alice-password")
+            .ok(),
         Some(true)
     );
     // Writes are up to the ACIs; the keyword names it.
@@ -834,8 +842,14 @@ fn group_write_on_a_subtree_and_entry_rights() {
     // alice (member) writes, adds, renames, deletes; bob cannot.
     f.modify(&alice, BOB, ModOp::Replace, "mail", &["b@new"])
         .unwrap();
-    f.modify(&alice, BOB, ModOp::Replace, "userPassword", &["reset-by-admin"])
-        .unwrap();
+    f.modify(
+        &alice,
+        BOB,
+        ModOp::Replace,
+        "userPassword",
+        &["reset-by-admin"],
+    )
+    .unwrap();
     assert!(insufficient(f.modify(
         &bob,
         CAROL,
