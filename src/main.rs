@@ -172,7 +172,7 @@ fn open_directory(cfg: &Config, store: Store, suffixes: Vec<Dn>) -> Result<Direc
         size_limit: cfg.limits.size_limit,
         time_limit: cfg.limits.time_limit,
         password_scheme: scheme,
-        password_policy: ferrodir::directory::policy::PasswordPolicy::default(),
+        password_policy: cfg.security.password_policy(),
     };
     Ok(Directory::open(store, schema, dcfg)?)
 }

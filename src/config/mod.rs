@@ -137,12 +137,34 @@ pub struct Security {
     /// Refuse simple binds with a password over unencrypted connections
     /// from non-loopback addresses (confidentialityRequired, 13).
     pub require_secure_binds: bool,
+    /// Shortest password a user may set (the root DN is exempt; 0 = none).
+    pub min_password_length: usize,
+    /// Failed binds within `lockout_window` seconds that lock an account (0 = never).
+    pub lockout_threshold: u32,
+    /// Seconds an account stays locked.
+    pub lockout_duration: u64,
+    pub lockout_window: u64,
 }
 
 impl Default for Security {
     fn default() -> Self {
         Security {
             require_secure_binds: true,
+            min_password_length: 8,
+            lockout_threshold: 5,
+            lockout_duration: 600,
+            lockout_window: 600,
+        }
+    }
+}
+
+impl Security {
+    pub fn password_policy(&self) -> crate::directory::policy::PasswordPolicy {
+        crate::directory::policy::PasswordPolicy {
+            min_length: self.min_password_length,
+            lockout_threshold: self.lockout_threshold,
+            lockout_duration: std::time::Duration::from_secs(self.lockout_duration),
+            failure_window: std::time::Duration::from_secs(self.lockout_window),
         }
     }
 }
