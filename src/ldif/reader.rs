@@ -359,13 +359,32 @@ fn read_url(url: &[u8], attr: &str, line: usize) -> Result<Vec<u8>, LdifError> {
         )
     })?;
     let path = path_from_bytes(path);
-    std::fs::read(&path).map_err(|e| {
-        err(
+    let mut value = Vec::new();
+    // Bounded: a URL may name /dev/zero or a huge file.
+    std::fs::File::open(&path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_URL_VALUE + 1), &mut value)
+        })
+        .map_err(|e| {
+            err(
+                line,
+                format!("cannot read '{}' for '{attr}': {e}", path.display()),
+            )
+        })?;
+    if value.len() as u64 > MAX_URL_VALUE {
+        return Err(err(
             line,
-            format!("cannot read '{}' for '{attr}': {e}", path.display()),
-        )
-    })
+            format!(
+                "'{}' for '{attr}' is larger than {MAX_URL_VALUE} bytes",
+                path.display()
+            ),
+        ));
+    }
+    Ok(value)
 }
+
+/// Largest value read from a `file://` URL (the server's default maximum message).
+const MAX_URL_VALUE: u64 = 16 << 20;
 
 #[cfg(unix)]
 fn path_from_bytes(bytes: Vec<u8>) -> std::path::PathBuf {

@@ -697,3 +697,10 @@ fn modify_block_attribute_must_be_an_attribute_description() {
     let ok = parse_str("dn: uid=a,dc=x\nchangetype: modify\nreplace: userCertificate;binary\n-\n");
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[test]
+fn url_values_are_bounded() {
+    // Found by fuzzing: a URL naming an endless file read until memory ran out.
+    let e = parse_str("dn: cn=a,dc=x\njpegPhoto:< file:///dev/zero\n").unwrap_err();
+    assert!(e.message.contains("larger than"), "{e}");
+}
