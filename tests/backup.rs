@@ -162,6 +162,7 @@ fn backup_while_writing_then_restore() {
     assert_eq!(backup::read_manifest(&out).unwrap(), info);
     assert!(out.join("data.mdb").is_file());
     assert_eq!(mode(&out), 0o700);
+    assert_eq!(mode(&out.join("data.mdb")), 0o600);
     assert_eq!(mode(&out.join("instance.key")), 0o600);
     assert_eq!(mode(&out.join("tls/server.key")), 0o600);
     assert_eq!(mode(&out.join("tls/server.crt")), 0o644);

@@ -120,6 +120,8 @@ pub fn backup_store(store: &Store, out: &Path) -> Result<BackupInfo> {
     create_private_dir(out)?;
     let data = out.join(DATA_FILE);
     store.copy_to(&data)?;
+    // Password hashes are in it: owner only (the directory is 0700 already).
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o600)).map_err(io_err(&data))?;
     File::open(&data)
         .and_then(|f| f.sync_all())
         .map_err(io_err(&data))?;
