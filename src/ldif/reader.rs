@@ -256,6 +256,13 @@ fn strip_fill(v: &[u8]) -> &[u8] {
     v.get(n..).unwrap_or_default()
 }
 
+fn valid_attr_desc(name: &[u8]) -> bool {
+    name.first().is_some_and(u8::is_ascii_alphanumeric)
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b';' | b'.' | b'_'))
+}
+
 fn split_line<'a>(text: &'a [u8], line: usize) -> Result<Parsed<'a>, LdifError> {
     let Some(colon) = text.iter().position(|&b| b == b':') else {
         return Err(err(
@@ -265,13 +272,8 @@ fn split_line<'a>(text: &'a [u8], line: usize) -> Result<Parsed<'a>, LdifError> 
     };
     let (name, rest) = text.split_at(colon);
     let rest = rest.get(1..).unwrap_or_default();
-    let valid_name = !name.is_empty()
-        && name.first().is_some_and(u8::is_ascii_alphanumeric)
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b';' | b'.' | b'_'));
     let name = match std::str::from_utf8(name) {
-        Ok(n) if valid_name => n,
+        Ok(n) if valid_attr_desc(name) => n,
         _ => {
             return Err(err(
                 line,
@@ -357,13 +359,32 @@ fn read_url(url: &[u8], attr: &str, line: usize) -> Result<Vec<u8>, LdifError> {
         )
     })?;
     let path = path_from_bytes(path);
-    std::fs::read(&path).map_err(|e| {
-        err(
+    let mut value = Vec::new();
+    // Bounded: a URL may name /dev/zero or a huge file.
+    std::fs::File::open(&path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_URL_VALUE + 1), &mut value)
+        })
+        .map_err(|e| {
+            err(
+                line,
+                format!("cannot read '{}' for '{attr}': {e}", path.display()),
+            )
+        })?;
+    if value.len() as u64 > MAX_URL_VALUE {
+        return Err(err(
             line,
-            format!("cannot read '{}' for '{attr}': {e}", path.display()),
-        )
-    })
+            format!(
+                "'{}' for '{attr}' is larger than {MAX_URL_VALUE} bytes",
+                path.display()
+            ),
+        ));
+    }
+    Ok(value)
 }
+
+/// Largest value read from a `file://` URL (the server's default maximum message).
+const MAX_URL_VALUE: u64 = 16 << 20;
 
 #[cfg(unix)]
 fn path_from_bytes(bytes: Vec<u8>) -> std::path::PathBuf {
@@ -529,7 +550,7 @@ fn modify_blocks<'a>(
             Raw::Plain(v) => std::str::from_utf8(v.trim_ascii()).ok(),
             Raw::Base64(_) | Raw::Url(_) => None,
         }
-        .filter(|a| !a.is_empty())
+        .filter(|a| valid_attr_desc(a.as_bytes()))
         .ok_or_else(|| {
             err(
                 line,

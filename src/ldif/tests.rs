@@ -686,3 +686,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn modify_block_attribute_must_be_an_attribute_description() {
+    // Found by fuzzing: any text was accepted as the attribute of a modify
+    // block, and the writer's output for it did not parse back.
+    let text = "dn: uid=a,dc=x\nchangetype: modify\nreplace: s\u{1}g: b\n-\n";
+    let e = parse_str(text).unwrap_err();
+    assert!(e.message.contains("must name an attribute"), "{e}");
+    let ok = parse_str("dn: uid=a,dc=x\nchangetype: modify\nreplace: userCertificate;binary\n-\n");
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[test]
+fn url_values_are_bounded() {
+    // Found by fuzzing: a URL naming an endless file read until memory ran out.
+    let e = parse_str("dn: cn=a,dc=x\njpegPhoto:< file:///dev/zero\n").unwrap_err();
+    assert!(e.message.contains("larger than"), "{e}");
+}

@@ -122,6 +122,9 @@ impl Dn {
                 while pos < bytes.len() && bytes[pos] == b' ' {
                     pos += 1;
                 }
+                if pos < bytes.len() && !matches!(bytes[pos], b',' | b'+' | b';') {
+                    return Err(err("unexpected character after hex string value"));
+                }
             } else {
                 // `trailing` counts unescaped spaces at the end, which are insignificant.
                 let mut trailing = 0usize;
@@ -399,6 +402,16 @@ mod tests {
             assert!(Dn::parse(bad).is_err(), "{bad} should fail");
         }
         assert!(Dn::parse("").unwrap().is_root());
+    }
+
+    #[test]
+    fn rejects_garbage_after_hex_value() {
+        // Found by fuzzing: the byte after a hex value was taken as a
+        // separator, and a multi-byte character there made parse panic.
+        assert!(Dn::parse("cn=#0402\u{323}=i,dc=y").is_err());
+        assert!(Dn::parse("cn=#0402x,dc=y").is_err());
+        assert_eq!(Dn::parse("cn=#0402 ,dc=y").unwrap().rdns.len(), 2);
+        assert_eq!(Dn::parse("cn=#0402+uid=a").unwrap().rdns[0].avas.len(), 2);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - `changelog`: changelog key -> change record (written by replication)
 //! - `meta`: format version, generator state, RUVs ...
 
+pub mod backup;
 pub mod changelog;
 pub(crate) mod encode;
 
