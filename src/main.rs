@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ferrodir::auth::password::{self, Scheme};
 use ferrodir::config::Config;
-use ferrodir::directory::{Directory, DirectoryConfig, Identity, WriteOp};
+use ferrodir::directory::{Directory, DirectoryConfig, WriteOp};
 use ferrodir::ldif::{self, LdifRecord};
 use ferrodir::model::Dn;
 use ferrodir::ops::Shared;
@@ -57,6 +57,22 @@ enum Command {
         /// Output file (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Copy a data directory while the server runs (consistent LMDB snapshot).
+    Backup {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Backup directory to create (must not exist or be empty).
+        out: PathBuf,
+    },
+    /// Put a backup in place (the server must be stopped).
+    Restore {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Replace a non-empty data directory.
+        #[arg(long)]
+        force: bool,
+        backup: PathBuf,
     },
     /// Print a password hash for userPassword, like slappasswd (-h SCHEME as there).
     #[command(disable_help_flag = true)]
@@ -114,6 +130,31 @@ fn main() {
         Some(Command::HashPassword {
             scheme, password, ..
         }) => hash_password(&scheme, password),
+        Some(Command::Backup { data_dir, out }) => ferrodir::store::backup::backup(&data_dir, &out)
+            .map(|info| {
+                eprintln!(
+                    "backed up {} entries ({} bytes) of {} to {}",
+                    info.entries,
+                    info.data_bytes,
+                    data_dir.display(),
+                    out.display()
+                )
+            })
+            .map_err(anyhow::Error::from),
+        Some(Command::Restore {
+            data_dir,
+            force,
+            backup,
+        }) => ferrodir::store::backup::restore(&backup, &data_dir, force)
+            .map(|info| {
+                eprintln!(
+                    "restored {} entries from {} into {}",
+                    info.entries,
+                    backup.display(),
+                    data_dir.display()
+                )
+            })
+            .map_err(anyhow::Error::from),
         Some(Command::Repl(cmd)) => repl_command(cmd),
     };
     if let Err(e) = result {
@@ -306,10 +347,7 @@ async fn run_server(cfg: Config) -> Result<()> {
     let dir = Arc::new(open_directory(&cfg, store, suffixes.clone())?);
     ensure_root_password(&dir, &cfg)?;
     if fresh {
-        let root = Identity {
-            root: true,
-            ..Identity::anonymous()
-        };
+        let root = dir.root_identity();
         for s in &suffixes {
             if let Some(op) = base_entry(s) {
                 dir.write(&root, op)
@@ -591,10 +629,7 @@ fn hash_password(scheme: &str, given: Option<String>) -> Result<()> {
 /// any `aci` gets them (new, imported or from an older release); an admin
 /// who removes them later is not overridden, as the meta record says it was done.
 async fn ensure_default_acis(dir: &Directory, suffixes: &[Dn]) -> Result<()> {
-    let root = Identity {
-        root: true,
-        ..Identity::anonymous()
-    };
+    let root = dir.root_identity();
     for s in suffixes {
         let marker = format!("default_acis:{}", dir.normalize_dn(s));
         if dir.store().read()?.meta(&marker)?.is_some() {

@@ -253,6 +253,15 @@ impl Directory {
         self.csn.lock().map(|g| g.last()).unwrap_or(Csn::ZERO)
     }
 
+    /// The root DN's identity, for the server's own writes (base entries, defaults).
+    pub fn root_identity(&self) -> Identity {
+        Identity {
+            dn: Some(self.core.cfg.root_dn.clone()),
+            norm: self.core.root_norm.clone(),
+            root: true,
+        }
+    }
+
     pub fn is_root_dn(&self, dn: &Dn) -> bool {
         self.core.norm_dn(dn) == self.core.root_norm
     }
