@@ -454,46 +454,60 @@ pub fn plan(
     })
 }
 
+/// Posting lists longer than this are left out of a substring intersection:
+/// a trigram shared by most entries ("use" in "User N") narrows nothing and
+/// reading it costs more than checking the candidates the others leave.
+const SELECTIVE_CAP: usize = 5_000;
+
 fn substring_candidates(
     at: &AttributeType,
     parts: &SubstringParts,
     txn: &dyn StoreRead,
 ) -> StoreResult<Option<Vec<u64>>> {
-    let mut lists: Vec<Vec<u64>> = Vec::new();
-    let char_count = |v: &[u8]| {
-        std::str::from_utf8(v)
-            .map(|s| s.chars().count())
-            .unwrap_or(v.len())
-    };
+    let char_count =
+        |v: &[u8]| std::str::from_utf8(v).map(|s| s.chars().count()).unwrap_or(v.len());
+    // (key, exact?) pairs; prefix keys are read with a prefix scan.
+    let mut keys: Vec<(Vec<u8>, bool)> = Vec::new();
     if let Some(i) = parts.initial.as_ref().filter(|i| !i.is_empty()) {
-        let key = index::initial_key(at, i);
-        lists.push(if char_count(i) >= 3 {
-            txn.index_ids(&key)?
-        } else {
-            sorted(txn.index_prefix_ids(&key)?)
-        });
-        for k in index::trigram_keys(at, i) {
-            lists.push(txn.index_ids(&k)?);
-        }
+        keys.push((index::initial_key(at, i), char_count(i) >= 3));
+        keys.extend(index::trigram_keys(at, i).into_iter().map(|k| (k, true)));
     }
     if let Some(f) = parts.final_.as_ref().filter(|f| !f.is_empty()) {
-        let key = index::final_key(at, f);
-        lists.push(if char_count(f) >= 3 {
-            txn.index_ids(&key)?
-        } else {
-            sorted(txn.index_prefix_ids(&key)?)
-        });
-        for k in index::trigram_keys(at, f) {
-            lists.push(txn.index_ids(&k)?);
-        }
+        keys.push((index::final_key(at, f), char_count(f) >= 3));
+        keys.extend(index::trigram_keys(at, f).into_iter().map(|k| (k, true)));
     }
     for a in &parts.any {
-        for k in index::trigram_keys(at, a) {
-            lists.push(txn.index_ids(&k)?);
+        keys.extend(index::trigram_keys(at, a).into_iter().map(|k| (k, true)));
+    }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    keys.sort();
+    keys.dedup();
+    let mut lists: Vec<Vec<u64>> = Vec::new();
+    let mut skipped: Vec<(Vec<u8>, bool)> = Vec::new();
+    for (key, exact) in keys {
+        let list = if exact {
+            txn.index_ids_capped(&key, SELECTIVE_CAP)?
+        } else {
+            let ids = sorted(txn.index_prefix_ids(&key)?);
+            (ids.len() <= SELECTIVE_CAP).then_some(ids)
+        };
+        match list {
+            Some(ids) if ids.is_empty() => return Ok(Some(Vec::new())),
+            Some(ids) => lists.push(ids),
+            None => skipped.push((key, exact)),
         }
     }
     if lists.is_empty() {
-        return Ok(None);
+        // Nothing selective: the full lists still beat scanning the scope.
+        for (key, exact) in skipped {
+            lists.push(if exact {
+                txn.index_ids(&key)?
+            } else {
+                sorted(txn.index_prefix_ids(&key)?)
+            });
+        }
     }
     lists.sort_by_key(Vec::len);
     let mut acc = lists.swap_remove(0);

@@ -347,6 +347,22 @@ pub trait StoreRead {
         Ok(ids)
     }
 
+    /// Ids under one index key, ascending, or None when there are more than
+    /// `cap` (the key does not narrow a search enough to be worth reading).
+    fn index_ids_capped(&self, key: &[u8], cap: usize) -> Result<Option<Vec<u64>>> {
+        let (t, d) = self.parts();
+        let mut ids = Vec::new();
+        if let Some(iter) = d.index.get_duplicates(t, key)? {
+            for item in iter {
+                if ids.len() >= cap {
+                    return Ok(None);
+                }
+                ids.push(item?.1);
+            }
+        }
+        Ok(Some(ids))
+    }
+
     /// Ids under every index key starting with `prefix` (unsorted, may repeat).
     fn index_prefix_ids(&self, prefix: &[u8]) -> Result<Vec<u64>> {
         let (t, d) = self.parts();
