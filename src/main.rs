@@ -368,7 +368,7 @@ async fn run_server(cfg: Config) -> Result<()> {
         dir: dir.clone(),
         max_filter_depth: cfg.limits.max_filter_depth,
     });
-    let _replication = start_replication(&dir, &cfg.ldap);
+    let _replication = start_replication(&dir, &cfg)?;
     let tls = if cfg.tls.enabled {
         let ctx = server::TlsContext::setup(&cfg.tls, &cfg.data_dir)?;
         if let Some(ca) = &ctx.files().generated_ca {
@@ -674,10 +674,16 @@ async fn ensure_default_acis(dir: &Directory, suffixes: &[Dn]) -> Result<()> {
 
 // ---- replication: the agreement runner and `ferrodir repl` ----------------
 
-/// Starts the supplier side of replication; `ldap` is the listener list,
-/// whose first address becomes the URL consumers refer writes to.
-fn start_replication(dir: &Arc<Directory>, ldap: &[String]) -> tokio::task::JoinHandle<()> {
-    let addr = ldap
+/// Starts the supplier side of replication; the first LDAP listener becomes
+/// the URL consumers refer writes to. TLS agreements use the `[replication]`
+/// trust settings.
+fn start_replication(dir: &Arc<Directory>, cfg: &Config) -> Result<tokio::task::JoinHandle<()>> {
+    let settings =
+        ferrodir::repl::agreement::resolve_tls_settings(&cfg.replication, &cfg.tls, &cfg.data_dir)
+            .map_err(|e| anyhow!(e))?;
+    ferrodir::repl::agreement::set_tls_settings(settings);
+    let addr = cfg
+        .ldap
         .first()
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:389".into());
@@ -690,7 +696,7 @@ fn start_replication(dir: &Arc<Directory>, ldap: &[String]) -> tokio::task::Join
         }
         _ => format!("ldap://{addr}"),
     };
-    ferrodir::repl::agreement::spawn_runner(dir.clone(), url)
+    Ok(ferrodir::repl::agreement::spawn_runner(dir.clone(), url))
 }
 
 #[derive(Subcommand)]

@@ -47,6 +47,7 @@ pub struct Config {
     pub limits: Limits,
     pub tls: TlsConfig,
     pub security: Security,
+    pub replication: ReplicationConfig,
     /// Attribute indexes: attribute name -> "eq", "pres", "sub" combinations.
     /// When given, replaces the default set.
     pub indexes: Option<BTreeMap<String, String>>,
@@ -169,6 +170,22 @@ impl Security {
     }
 }
 
+/// Trust and identity of this server when it connects to consumers over
+/// LDAPS or StartTLS (supplier side of replication agreements).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// CA certificates (PEM) consumers' certificates must chain to. Absent:
+    /// [tls] ca_file, else the instance CA (<data_dir>/tls/ca.pem).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM chain) for SSLCLIENTAUTH agreements. Absent:
+    /// the server's own certificate ([tls] cert_file, else the generated
+    /// <data_dir>/tls/server.pem).
+    pub client_cert_file: Option<PathBuf>,
+    /// Its private key (PEM); goes with client_cert_file.
+    pub client_key_file: Option<PathBuf>,
+}
+
 /// The embedded default LDAPS listener.
 pub const DEFAULT_LDAPS: &str = "127.0.0.1:636";
 
@@ -205,6 +222,7 @@ impl Default for Config {
             limits: Limits::default(),
             tls: TlsConfig::default(),
             security: Security::default(),
+            replication: ReplicationConfig::default(),
             indexes: None,
             log: "info".into(),
         }
@@ -261,6 +279,10 @@ mod tests {
                 .unwrap();
         assert_eq!(tls.tls.client_auth, ClientAuth::Required);
         assert!(toml::from_str::<Config>("[tls]\nclient_auth = \"maybe\"").is_err());
+        assert_eq!(cfg.replication.ca_file, None);
+        let r: Config = toml::from_str("[replication]\nca_file = \"/x/ca.pem\"").unwrap();
+        assert_eq!(r.replication.ca_file, Some(PathBuf::from("/x/ca.pem")));
+        assert!(toml::from_str::<Config>("[replication]\nbogus = 1").is_err());
         let bad: Config = toml::from_str("[indexes]\nuid = \"eq,fast\"").unwrap();
         assert!(bad.index_config().is_err());
     }

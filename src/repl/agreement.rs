@@ -10,16 +10,18 @@
 //! generation needs a total init (nsds5BeginReplicaRefresh: start), which
 //! sends every entry of the suffix in pages and then the supplier's RUV.
 
+use crate::config::{ReplicationConfig, TlsConfig};
 use crate::directory::repl::{AgreementConfig, BindMethod, Transport};
 use crate::directory::{DirError, Directory};
 use crate::model::{ChangeRecord, Dn};
-use crate::repl::client::{Client, ClientError};
+use crate::repl::client::{Client, ClientError, TlsSettings};
 use crate::repl::proto::{
     self, ChangesRequest, StartRequest, TotalEndRequest, TotalEntriesRequest,
 };
 use crate::repl::ruv::Ruv;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -81,6 +83,67 @@ fn describe_transport(t: Transport) -> &'static str {
         Transport::Ldap => "LDAP (no TLS)",
         Transport::Ldaps => "LDAPS (TLS from the first byte)",
         Transport::StartTls => "LDAP with StartTLS",
+    }
+}
+
+/// Trust and client identity for TLS agreements, set once at start.
+static TLS_SETTINGS: RwLock<Option<TlsSettings>> = RwLock::new(None);
+
+/// Which files agreements use for TLS: the CA bundle is `[replication]
+/// ca_file`, else `[tls] ca_file`, else the instance CA
+/// `<data_dir>/tls/ca.pem`; the client certificate (SSLCLIENTAUTH) is
+/// `[replication] client_cert_file`/`client_key_file`, else `[tls]
+/// cert_file`/`key_file`, else the generated `<data_dir>/tls/server.pem`
+/// and `server.key`.
+pub fn resolve_tls_settings(
+    repl: &ReplicationConfig,
+    tls: &TlsConfig,
+    data_dir: &Path,
+) -> Result<TlsSettings, String> {
+    // The instance PKI's file names (server/tls.rs; not imported: server
+    // sits above repl).
+    let tls_dir = data_dir.join("tls");
+    let ca_file = repl
+        .ca_file
+        .clone()
+        .or_else(|| tls.ca_file.clone())
+        .unwrap_or_else(|| tls_dir.join("ca.pem"));
+    let client_cert = match (&repl.client_cert_file, &repl.client_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (None, None) => match (&tls.cert_file, &tls.key_file) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            _ => (tls_dir.join("server.pem"), tls_dir.join("server.key")),
+        },
+        _ => return Err(
+            "[replication] client_cert_file and client_key_file go together: give both or neither"
+                .into(),
+        ),
+    };
+    Ok(TlsSettings {
+        ca_file: Some(ca_file),
+        client_cert: Some(client_cert),
+    })
+}
+
+/// Sets the TLS settings every agreement (and `ferrodir repl test`) uses.
+pub fn set_tls_settings(settings: TlsSettings) {
+    if let Ok(mut g) = TLS_SETTINGS.write() {
+        *g = Some(settings);
+    }
+}
+
+fn tls_settings() -> TlsSettings {
+    TLS_SETTINGS
+        .read()
+        .ok()
+        .and_then(|g| g.clone())
+        .unwrap_or_default()
+}
+
+fn bind_method_name(m: BindMethod) -> &'static str {
+    match m {
+        BindMethod::Simple => "SIMPLE",
+        BindMethod::SslClientAuth => "SSLCLIENTAUTH (SASL EXTERNAL)",
     }
 }
 
@@ -180,17 +243,31 @@ fn local_rid(dir: &Directory, suffix: &Dn) -> Result<u16, SessionError> {
 
 async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, local_url: String) {
     let name = name_of(&cfg);
+    let trust = match (cfg.transport, tls_settings().ca_file) {
+        (Transport::Ldap, _) => String::new(),
+        (_, Some(ca)) => format!(", consumer certificate verified against {}", ca.display()),
+        (_, None) => ", no CA bundle configured".into(),
+    };
     tracing::info!(
-        "agreement {name}: {} to {}:{} for '{}'",
+        "agreement {name}: {} to {}:{} for '{}', bind {}{trust}",
         describe_transport(cfg.transport),
         cfg.host,
         cfg.port,
-        cfg.suffix
+        cfg.suffix,
+        bind_method_name(cfg.bind_method)
     );
     let mut backoff = Duration::from_secs(1);
+    let mut logged_security = String::new();
     loop {
         let mut progressed = false;
-        let err = session(&dir, &cfg, &local_url, &mut progressed).await;
+        let err = session(
+            &dir,
+            &cfg,
+            &local_url,
+            &mut progressed,
+            &mut logged_security,
+        )
+        .await;
         if progressed {
             backoff = Duration::from_secs(1);
         }
@@ -236,16 +313,37 @@ async fn wait_for_init(dir: &Directory, cfg: &AgreementConfig) {
     }
 }
 
+/// Connects (TLS as configured, the consumer's certificate verified) and
+/// binds: SIMPLE with the agreement's credentials, or SSLCLIENTAUTH with
+/// this server's client certificate and SASL EXTERNAL.
 async fn connect(cfg: &AgreementConfig) -> Result<Client, SessionError> {
-    if cfg.bind_method == BindMethod::SslClientAuth {
-        return Err(SessionError::Config(
-            "nsDS5ReplicaBindMethod SSLCLIENTAUTH needs TLS, which this build does not support yet; use SIMPLE".into(),
-        ));
+    let mut tls = tls_settings();
+    match cfg.bind_method {
+        BindMethod::Simple => tls.client_cert = None,
+        BindMethod::SslClientAuth => {
+            if cfg.transport == Transport::Ldap {
+                return Err(SessionError::Config(
+                    "nsDS5ReplicaBindMethod SSLCLIENTAUTH needs nsDS5ReplicaTransportInfo LDAPS or StartTLS (a client certificate is only sent over TLS)".into(),
+                ));
+            }
+            if tls.client_cert.is_none() {
+                return Err(SessionError::Config(
+                    "SSLCLIENTAUTH: no client certificate configured ([replication] client_cert_file)".into(),
+                ));
+            }
+        }
     }
-    let mut client = Client::connect(&cfg.host, cfg.port, cfg.transport, CONNECT_TIMEOUT).await?;
-    let password = std::str::from_utf8(&cfg.credentials)
-        .map_err(|_| SessionError::Config("nsDS5ReplicaCredentials is not UTF-8 text".into()))?;
-    client.simple_bind(&cfg.bind_dn, password).await?;
+    let mut client =
+        Client::connect(&cfg.host, cfg.port, cfg.transport, &tls, CONNECT_TIMEOUT).await?;
+    match cfg.bind_method {
+        BindMethod::Simple => {
+            let password = std::str::from_utf8(&cfg.credentials).map_err(|_| {
+                SessionError::Config("nsDS5ReplicaCredentials is not UTF-8 text".into())
+            })?;
+            client.simple_bind(&cfg.bind_dn, password).await?;
+        }
+        BindMethod::SslClientAuth => client.external_bind().await?,
+    }
     Ok(client)
 }
 
@@ -273,8 +371,9 @@ async fn session(
     cfg: &AgreementConfig,
     local_url: &str,
     progressed: &mut bool,
+    logged_security: &mut String,
 ) -> SessionError {
-    match session_inner(dir, cfg, local_url, progressed).await {
+    match session_inner(dir, cfg, local_url, progressed, logged_security).await {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -285,9 +384,20 @@ async fn session_inner(
     cfg: &AgreementConfig,
     local_url: &str,
     progressed: &mut bool,
+    logged_security: &mut String,
 ) -> Result<std::convert::Infallible, SessionError> {
     let rid = local_rid(dir, &cfg.suffix)?;
     let mut client = connect(cfg).await?;
+    let security = client.security(cfg.transport);
+    if *logged_security != security {
+        tracing::info!(
+            "agreement {}: connected to {} over {security}, bound with {}",
+            name_of(cfg),
+            client.addr(),
+            bind_method_name(cfg.bind_method)
+        );
+        *logged_security = security;
+    }
     let suffix = cfg.suffix.to_string();
     let mut rx = dir.subscribe();
     loop {

@@ -1,19 +1,38 @@
 //! A small async LDAP client over `ldap3_proto`'s codec: what a supplier
-//! needs to push changes (connect, simple bind, extended operations, unbind)
-//! plus a plain search for the admin tooling. Every step has a timeout and
-//! every failure names the step, so an agreement's status says what broke.
-//! Nothing here panics on a bad peer: it becomes a `ClientError`.
+//! needs to push changes (connect over LDAP, LDAPS or StartTLS, simple or
+//! SASL EXTERNAL bind, extended operations, unbind) plus a plain search for
+//! the admin tooling. Every step has a timeout and every failure names the
+//! step, so an agreement's status says what broke. Nothing here panics on a
+//! bad peer: it becomes a `ClientError`.
+//!
+//! TLS is rustls with the ring provider (given explicitly, TLS 1.2 and 1.3),
+//! the peer's chain verified against a CA bundle and its host name (or IP
+//! address, as an IP SAN) by rustls' WebPKI verifier.
 
 use crate::directory::repl::Transport;
 use futures::{SinkExt, StreamExt};
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapFilter, LdapMsg,
-    LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchScope,
+    LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchScope, SaslCredentials,
 };
 use ldap3_proto::LdapCodec;
+use rustls::client::WebPkiServerVerifier;
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 use tokio_util::codec::Framed;
+
+/// The StartTLS extended operation (RFC 4511 §4.14).
+pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 
 /// Largest response accepted (entries with big values, RUVs).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -42,8 +61,8 @@ pub enum ClientError {
     Protocol { step: String, reason: String },
     #[error("{step}: no answer within {secs} s")]
     Timeout { step: String, secs: u64 },
-    #[error("transport {0} is not yet supported by this build (TLS support is pending); use LDAP")]
-    Unsupported(String),
+    #[error("TLS settings: {0}")]
+    TlsSetup(String),
 }
 
 impl ClientError {
@@ -99,39 +118,224 @@ impl Entry {
     }
 }
 
+/// Trust anchors and (optionally) the client certificate for TLS transports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// CA certificates (PEM) the peer's certificate must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// Certificate chain and private key (PEM) presented to the peer; None:
+    /// no client certificate.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// What a TLS session settled on, for logs and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// "TLS 1.2" or "TLS 1.3".
+    pub version: String,
+    /// The name (or address) the peer's certificate was verified for.
+    pub verified_name: String,
+    /// Whether a client certificate was presented.
+    pub client_cert: bool,
+}
+
+/// Plain TCP, or TLS over it.
+#[allow(clippy::large_enum_variant)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate (PEM) found", path.display()));
+    }
+    Ok(certs)
+}
+
+/// A rustls client configuration: ring provider, TLS 1.2/1.3, WebPKI
+/// verification against `settings.ca_file`, the client certificate if any.
+fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca = settings.ca_file.as_deref().ok_or_else(|| {
+        "no CA bundle to verify the peer with (set [replication] ca_file or [tls] ca_file)"
+            .to_string()
+    })?;
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(ca)? {
+        roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| format!("{}: {e}", ca.display()))?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_webpki_verifier(verifier);
+    let config = match &settings.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = load_certs(cert)?;
+            let key_der =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| format!("client certificate {}: {e}", cert.display()))?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// Why a TLS handshake with a server failed, in words an operator can act on.
+fn describe_tls_error(e: &std::io::Error, host: &str, settings: &TlsSettings) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                "the server closed the connection during the TLS handshake (does it serve TLS on this port?)".into()
+            }
+            _ => e.to_string(),
+        };
+    };
+    let ca = settings
+        .ca_file
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    match inner {
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => format!(
+                "certificate verify failed: unknown CA (the server's certificate does not chain to a CA in {ca})"
+            ),
+            C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+                "certificate verify failed: host name mismatch (the server's certificate is not valid for '{host}')"
+            ),
+            C::Expired | C::ExpiredContext { .. } => {
+                "certificate verify failed: expired (the server's certificate has expired)".into()
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "certificate verify failed: not valid yet (check the clocks)".into()
+            }
+            C::Revoked => "certificate verify failed: revoked".into(),
+            C::BadSignature => "certificate verify failed: bad signature".into(),
+            other => format!("certificate verify failed: {other:?}"),
+        },
+        E::AlertReceived(a) => {
+            let why = match a {
+                A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::CertificateRequired
+                | A::UnsupportedCertificate => {
+                    " (the server does not accept this side's client certificate: is it issued by a CA the server trusts, with clientAuth usage?)"
+                }
+                A::CertificateExpired => " (the server says the client certificate expired)",
+                A::ProtocolVersion | A::HandshakeFailure => {
+                    " (no common protocol version or cipher: TLS 1.2 and 1.3 only)"
+                }
+                _ => "",
+            };
+            format!("the server refused the handshake with alert {a:?}{why}")
+        }
+        E::InvalidMessage(m) => format!("not a TLS server (invalid message {m:?})"),
+        other => other.to_string(),
+    }
+}
+
 pub struct Client {
-    framed: Framed<TcpStream, LdapCodec>,
+    framed: Framed<Stream, LdapCodec>,
     next_id: i32,
     addr: String,
     /// Timeout of each request/response exchange.
     op_timeout: Duration,
+    tls: Option<TlsInfo>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("addr", &self.addr).finish()
+        f.debug_struct("Client")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .finish()
     }
 }
 
+fn codec() -> LdapCodec {
+    LdapCodec::new(Some(MAX_MESSAGE), None)
+}
+
 impl Client {
-    /// Opens a connection. Only plain LDAP is available in this build; LDAPS
-    /// and StartTLS are refused with `Unsupported` before anything is sent,
-    /// so credentials never travel in clear text by accident.
+    /// Opens a connection: plain LDAP, LDAPS (TLS from the first byte) or
+    /// LDAP upgraded with StartTLS. With TLS the server's certificate must
+    /// chain to `tls.ca_file` and name `host` (a DNS name, or an IP address
+    /// as an IP SAN); otherwise nothing is sent but the StartTLS request.
     pub async fn connect(
         host: &str,
         port: u16,
         transport: Transport,
+        tls: &TlsSettings,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        match transport {
-            Transport::Ldap => {}
-            Transport::Ldaps => return Err(ClientError::Unsupported("LDAPS".into())),
-            Transport::StartTls => return Err(ClientError::Unsupported("StartTLS".into())),
-        }
         let addr = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
+        };
+        let tls_err = |reason: String| ClientError::Tls {
+            addr: addr.clone(),
+            reason,
+        };
+        // Everything that can be checked before connecting is.
+        let tls_parts = match transport {
+            Transport::Ldap => None,
+            Transport::Ldaps | Transport::StartTls => {
+                let config = client_config(tls).map_err(ClientError::TlsSetup)?;
+                let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                    tls_err(format!("'{host}' is not a valid host name or address: {e}"))
+                })?;
+                Some((TlsConnector::from(config), name))
+            }
         };
         let stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
             .await
@@ -144,15 +348,110 @@ impl Client {
                 reason: e.to_string(),
             })?;
         let _ = stream.set_nodelay(true);
-        Ok(Client {
-            framed: Framed::new(stream, LdapCodec::new(Some(MAX_MESSAGE), None)),
+        let mut client = Client {
+            framed: Framed::new(Stream::Plain(stream), codec()),
             next_id: 1,
-            addr,
+            addr: addr.clone(),
             op_timeout: Duration::from_secs(300),
+            tls: None,
+        };
+        let Some((connector, name)) = tls_parts else {
+            return Ok(client);
+        };
+        if transport == Transport::StartTls {
+            client.op_timeout = timeout;
+            client.start_tls_request().await?;
+            client.op_timeout = Duration::from_secs(300);
+        }
+        let parts = client.framed.into_parts();
+        if !parts.read_buf.is_empty() {
+            return Err(tls_err(
+                "the server sent data after the StartTLS response, before the handshake".into(),
+            ));
+        }
+        let Stream::Plain(tcp) = parts.io else {
+            return Err(tls_err("TLS is already active on this connection".into()));
+        };
+        let verified_name = host.to_string();
+        let tls_stream = tokio::time::timeout(timeout, connector.connect(name, tcp))
+            .await
+            .map_err(|_| {
+                tls_err(format!(
+                    "TLS handshake: no answer within {} s",
+                    timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| tls_err(describe_tls_error(&e, host, tls)))?;
+        let (_, session) = tls_stream.get_ref();
+        let version = match session.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_string(),
+            Some(other) => format!("{other:?}"),
+            None => "TLS".to_string(),
+        };
+        let client_cert = tls.client_cert.is_some();
+        Ok(Client {
+            framed: Framed::new(Stream::Tls(Box::new(tls_stream)), codec()),
+            next_id: client.next_id,
+            addr: client.addr,
+            op_timeout: client.op_timeout,
+            tls: Some(TlsInfo {
+                version,
+                verified_name,
+                client_cert,
+            }),
         })
     }
 
-    /// Parses `ldap://host[:port][/...]` (LDAP only for now).
+    /// Sends StartTLS in clear and requires success.
+    async fn start_tls_request(&mut self) -> Result<(), ClientError> {
+        let step = "StartTLS";
+        let id = self
+            .send(
+                step,
+                LdapOp::ExtendedRequest(LdapExtendedRequest {
+                    name: OID_STARTTLS.to_string(),
+                    value: None,
+                }),
+            )
+            .await?;
+        match self.recv(step, id).await? {
+            LdapOp::ExtendedResponse(r) if r.res.code == LdapResultCode::Success => Ok(()),
+            LdapOp::ExtendedResponse(r) => Err(ClientError::result(step, &r.res)),
+            other => Err(unexpected(step, &other)),
+        }
+    }
+
+    /// The TLS session, if any.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// One line describing the transport security, e.g.
+    /// "LDAPS (TLS 1.3, verified consumer.example.com)".
+    pub fn security(&self, transport: Transport) -> String {
+        match (&self.tls, transport) {
+            (None, _) => "LDAP (no TLS)".into(),
+            (Some(t), tr) => format!(
+                "{} ({}, verified {}{})",
+                if tr == Transport::StartTls {
+                    "StartTLS"
+                } else {
+                    "LDAPS"
+                },
+                t.version,
+                t.verified_name,
+                if t.client_cert {
+                    ", client certificate presented"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+
+    /// Parses `ldap://host[:port][/...]` or `ldaps://…`. For LDAPS the CA
+    /// bundle is `LDAPTLS_CACERT` (as for OpenLDAP's tools).
     pub async fn connect_url(url: &str, timeout: Duration) -> Result<Client, ClientError> {
         let (transport, rest, default_port) = if let Some(r) = url.strip_prefix("ldap://") {
             (Transport::Ldap, r, 389)
@@ -170,7 +469,16 @@ impl Client {
                 addr: url.to_string(),
                 reason: "bad host:port".into(),
             })?;
-        Client::connect(&host, port, transport, timeout).await
+        let tls = TlsSettings {
+            ca_file: std::env::var_os("LDAPTLS_CACERT").map(PathBuf::from),
+            client_cert: None,
+        };
+        if transport == Transport::Ldaps && tls.ca_file.is_none() {
+            return Err(ClientError::TlsSetup(
+                "ldaps:// needs the CA certificate in LDAPTLS_CACERT".into(),
+            ));
+        }
+        Client::connect(&host, port, transport, &tls, timeout).await
     }
 
     pub fn addr(&self) -> &str {
@@ -262,6 +570,39 @@ impl Client {
             LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success => Ok(()),
             LdapOp::BindResponse(r) => Err(ClientError::Bind {
                 dn: dn.to_string(),
+                code: r.res.code.clone() as i32,
+                name: code_name(&r.res.code),
+                message: r.res.message,
+            }),
+            other => Err(unexpected("bind", &other)),
+        }
+    }
+
+    /// SASL EXTERNAL bind: the server maps the client certificate presented
+    /// during the TLS handshake to an entry.
+    pub async fn external_bind(&mut self) -> Result<(), ClientError> {
+        if self.tls.as_ref().is_none_or(|t| !t.client_cert) {
+            return Err(ClientError::TlsSetup(
+                "SASL EXTERNAL needs TLS with a client certificate".into(),
+            ));
+        }
+        let id = self
+            .send(
+                "bind",
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: String::new(),
+                    cred: LdapBindCred::SASL(SaslCredentials {
+                        mechanism: "EXTERNAL".into(),
+                        credentials: Vec::new(),
+                    }),
+                }),
+            )
+            .await?;
+        match self.recv("bind", id).await? {
+            LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success => Ok(()),
+            LdapOp::BindResponse(r) => Err(ClientError::Bind {
+                dn: "SASL EXTERNAL (client certificate)".into(),
                 code: r.res.code.clone() as i32,
                 name: code_name(&r.res.code),
                 message: r.res.message,
@@ -408,11 +749,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tls_transports_are_refused_clearly() {
-        let e = Client::connect("127.0.0.1", 1, Transport::Ldaps, Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("LDAPS is not yet supported"), "{e}");
+    async fn tls_without_a_ca_is_refused_before_connecting() {
+        let e = Client::connect(
+            "127.0.0.1",
+            1,
+            Transport::Ldaps,
+            &TlsSettings::default(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("no CA bundle"), "{e}");
     }
 
     #[tokio::test]
@@ -422,9 +769,15 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let e = Client::connect("127.0.0.1", port, Transport::Ldap, Duration::from_secs(2))
-            .await
-            .unwrap_err();
+        let e = Client::connect(
+            "127.0.0.1",
+            port,
+            Transport::Ldap,
+            &TlsSettings::default(),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
         assert!(e.to_string().starts_with("connect to 127.0.0.1:"), "{e}");
     }
 }
