@@ -464,8 +464,11 @@ fn substring_candidates(
     parts: &SubstringParts,
     txn: &dyn StoreRead,
 ) -> StoreResult<Option<Vec<u64>>> {
-    let char_count =
-        |v: &[u8]| std::str::from_utf8(v).map(|s| s.chars().count()).unwrap_or(v.len());
+    let char_count = |v: &[u8]| {
+        std::str::from_utf8(v)
+            .map(|s| s.chars().count())
+            .unwrap_or(v.len())
+    };
     // (key, exact?) pairs; prefix keys are read with a prefix scan.
     let mut keys: Vec<(Vec<u8>, bool)> = Vec::new();
     if let Some(i) = parts.initial.as_ref().filter(|i| !i.is_empty()) {

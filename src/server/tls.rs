@@ -161,7 +161,11 @@ fn server_params() -> Result<rcgen::CertificateParams, TlsError> {
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // ClientAuth too: replicas present this certificate for SSLCLIENTAUTH agreements.
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     p.use_authority_key_identifier_extension = true;
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::days(1);
