@@ -459,6 +459,10 @@ pub fn plan(
 /// reading it costs more than checking the candidates the others leave.
 const SELECTIVE_CAP: usize = 5_000;
 
+/// Candidate count below which reading further posting lists costs more
+/// than checking the candidates against the filter.
+const ENOUGH_NARROW: usize = 64;
+
 fn substring_candidates(
     at: &AttributeType,
     parts: &SubstringParts,
@@ -485,11 +489,18 @@ fn substring_candidates(
     if keys.is_empty() {
         return Ok(None);
     }
-    keys.sort();
-    keys.dedup();
+    // Later characters of an assertion ("1234" in "User 1234") are usually
+    // rarer than its start, so read those first and stop once few candidates remain.
+    keys.reverse();
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
     let mut lists: Vec<Vec<u64>> = Vec::new();
     let mut skipped: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut narrowest = usize::MAX;
     for (key, exact) in keys {
+        if narrowest <= ENOUGH_NARROW {
+            break;
+        }
         let list = if exact {
             txn.index_ids_capped(&key, SELECTIVE_CAP)?
         } else {
@@ -498,7 +509,14 @@ fn substring_candidates(
         };
         match list {
             Some(ids) if ids.is_empty() => return Ok(Some(Vec::new())),
-            Some(ids) => lists.push(ids),
+            Some(ids) => {
+                let merged = match lists.first() {
+                    Some(prev) => intersect(prev, &ids),
+                    None => ids,
+                };
+                narrowest = merged.len();
+                lists = vec![merged];
+            }
             None => skipped.push((key, exact)),
         }
     }
