@@ -496,16 +496,16 @@ fn password_modify() {
         .extended(PasswordModify {
             user_id: None,
             old_pass: Some(ALICE_PW),
-            new_pass: Some("alice-2"),
+            new_pass: Some("alice-two"),
         })
         .expect("passmod");
     assert_eq!(r.1.rc, 0, "{:?}", r.1);
-    assert_eq!(bind_code(&s.url(), ALICE, "alice-2"), 0);
+    assert_eq!(bind_code(&s.url(), ALICE, "alice-two"), 0);
     // Generated password comes back in the response.
     let (exop, res) = c
         .extended(PasswordModify {
             user_id: Some(ALICE),
-            old_pass: Some("alice-2"),
+            old_pass: Some("alice-two"),
             new_pass: None,
         })
         .expect("passmod")
@@ -633,6 +633,20 @@ fn pipelining_raw() {
     let s = Server::with_sample();
     add_people(&s, 20);
     let mut c = RawConn::connect(s.port);
+    // employeeNumber is not among the anonymously readable attributes: bind as root first.
+    c.send(LdapMsg::new(
+        1,
+        LdapOp::BindRequest(ldap3_proto::proto::LdapBindRequest {
+            version: 3,
+            dn: ROOT_DN.to_string(),
+            cred: ldap3_proto::proto::LdapBindCred::Simple(root_password()),
+        }),
+    ));
+    let bound = c.recv(Duration::from_secs(10)).expect("bind response");
+    assert!(
+        matches!(&bound.op, LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success),
+        "{bound:?}"
+    );
     let mut msgs = Vec::new();
     for i in 0..20 {
         msgs.push(search(

@@ -26,6 +26,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Plain LDAP listeners, e.g. "127.0.0.1:389" or "[::1]:389".
     pub ldap: Vec<String>,
+    /// LDAPS listeners (TLS from the first byte). Absent: the embedded
+    /// default 127.0.0.1:636, which is skipped with a warning when it cannot
+    /// be bound; an explicit list must bind.
+    pub ldaps: Option<Vec<String>>,
     /// Naming contexts served. Empty: those recorded in the data directory,
     /// or dc=example,dc=com for a new one.
     pub suffixes: Vec<String>,
@@ -41,6 +45,8 @@ pub struct Config {
     /// Maximum LMDB map size in MiB (virtual; the file grows as needed).
     pub map_size_mib: usize,
     pub limits: Limits,
+    pub tls: TlsConfig,
+    pub security: Security,
     /// Attribute indexes: attribute name -> "eq", "pres", "sub" combinations.
     /// When given, replaces the default set.
     pub indexes: Option<BTreeMap<String, String>>,
@@ -67,7 +73,104 @@ pub struct Limits {
     pub time_limit: u64,
     /// Deepest filter nesting accepted.
     pub max_filter_depth: usize,
+    /// Open connections from one source address at most.
+    pub max_connections_per_ip: usize,
+    /// Seconds a TLS handshake (LDAPS or after StartTLS) may take.
+    pub tls_handshake_timeout: u64,
+    /// Seconds a response may wait for the client to read it before the
+    /// connection is closed (a client that never reads cannot pin memory).
+    pub write_timeout: u64,
 }
+
+/// Who must present a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No certificate is asked for; SASL EXTERNAL is not offered.
+    None,
+    /// A certificate is asked for and verified when sent; clients without one still connect.
+    Optional,
+    /// Handshakes without a valid client certificate fail.
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// false: no LDAPS, no StartTLS, no certificates generated.
+    pub enabled: bool,
+    /// Server certificate chain (PEM, leaf first). Absent: a certificate
+    /// issued by an instance CA generated in <data_dir>/tls/.
+    pub cert_file: Option<PathBuf>,
+    /// The server certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to.
+    /// Absent: the generated instance CA, when there is one.
+    pub ca_file: Option<PathBuf>,
+    pub client_auth: ClientAuth,
+    /// SASL EXTERNAL: when no entry has the certificate's subject DN, look
+    /// for exactly one entry with (<attribute>=<certificate CN>) under the
+    /// suffixes. Absent: exact DN match only.
+    pub cert_map_attribute: Option<String>,
+    /// Seconds between checks of the certificate files for changes
+    /// (0: reload on SIGHUP only).
+    pub reload_interval: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: true,
+            cert_file: None,
+            key_file: None,
+            ca_file: None,
+            client_auth: ClientAuth::Optional,
+            cert_map_attribute: None,
+            reload_interval: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Security {
+    /// Refuse simple binds with a password over unencrypted connections
+    /// from non-loopback addresses (confidentialityRequired, 13).
+    pub require_secure_binds: bool,
+    /// Shortest password a user may set (the root DN is exempt; 0 = none).
+    pub min_password_length: usize,
+    /// Failed binds within `lockout_window` seconds that lock an account (0 = never).
+    pub lockout_threshold: u32,
+    /// Seconds an account stays locked.
+    pub lockout_duration: u64,
+    pub lockout_window: u64,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            require_secure_binds: true,
+            min_password_length: 8,
+            lockout_threshold: 5,
+            lockout_duration: 600,
+            lockout_window: 600,
+        }
+    }
+}
+
+impl Security {
+    pub fn password_policy(&self) -> crate::directory::policy::PasswordPolicy {
+        crate::directory::policy::PasswordPolicy {
+            min_length: self.min_password_length,
+            lockout_threshold: self.lockout_threshold,
+            lockout_duration: std::time::Duration::from_secs(self.lockout_duration),
+            failure_window: std::time::Duration::from_secs(self.lockout_window),
+        }
+    }
+}
+
+/// The embedded default LDAPS listener.
+pub const DEFAULT_LDAPS: &str = "127.0.0.1:636";
 
 impl Default for Limits {
     fn default() -> Self {
@@ -80,6 +183,9 @@ impl Default for Limits {
             size_limit: 500,
             time_limit: 3600,
             max_filter_depth: 64,
+            max_connections_per_ip: 1000,
+            tls_handshake_timeout: 10,
+            write_timeout: 60,
         }
     }
 }
@@ -89,6 +195,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("ferrodir-data"),
             ldap: vec!["127.0.0.1:389".into()],
+            ldaps: None,
             suffixes: Vec::new(),
             root_dn: "cn=Directory Manager".into(),
             root_password_file: None,
@@ -96,6 +203,8 @@ impl Default for Config {
             password_scheme: "PBKDF2-SHA512".into(),
             map_size_mib: 64 * 1024,
             limits: Limits::default(),
+            tls: TlsConfig::default(),
+            security: Security::default(),
             indexes: None,
             log: "info".into(),
         }
@@ -139,6 +248,19 @@ mod tests {
         assert_eq!(cfg.root_dn, "cn=Directory Manager");
         assert!(cfg.index_config().unwrap().attrs.contains_key("uid"));
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
+        assert_eq!(cfg.ldaps, None);
+        let l: Config = toml::from_str("ldaps = [\"127.0.0.1:6636\"]").unwrap();
+        assert_eq!(l.ldaps, Some(vec!["127.0.0.1:6636".to_string()]));
+        assert_eq!(cfg.tls.client_auth, ClientAuth::Optional);
+        assert!(cfg.security.require_secure_binds);
+        let off: Config = toml::from_str("[security]\nrequire_secure_binds = false").unwrap();
+        assert!(!off.security.require_secure_binds);
+        assert!(Config::default().security.require_secure_binds);
+        let tls: Config =
+            toml::from_str("[tls]\nclient_auth = \"required\"\ncert_map_attribute = \"uid\"")
+                .unwrap();
+        assert_eq!(tls.tls.client_auth, ClientAuth::Required);
+        assert!(toml::from_str::<Config>("[tls]\nclient_auth = \"maybe\"").is_err());
         let bad: Config = toml::from_str("[indexes]\nuid = \"eq,fast\"").unwrap();
         assert!(bad.index_config().is_err());
     }

@@ -54,11 +54,19 @@ impl EvalContext<'_> {
 
     fn values<'e>(&self, at: &AttributeType, entry: &'e Entry) -> Vec<std::borrow::Cow<'e, [u8]>> {
         if let Some(a) = entry.get(at.name()) {
-            return a
+            let mut vals: Vec<std::borrow::Cow<'e, [u8]>> = a
                 .values
                 .iter()
                 .map(|v| std::borrow::Cow::Borrowed(v.bytes.as_slice()))
                 .collect();
+            self.add_subtype_values(at, entry, &mut vals);
+            return vals;
+        }
+        // A filter on a supertype (e.g. `name`) also matches its subtypes (cn, sn ...).
+        let mut vals = Vec::new();
+        self.add_subtype_values(at, entry, &mut vals);
+        if !vals.is_empty() {
+            return vals;
         }
         // Entries may hold a value under an alias spelling; fall back to the computed ones.
         for name in &at.names {
@@ -75,6 +83,32 @@ impl EvalContext<'_> {
             .into_iter()
             .map(std::borrow::Cow::Owned)
             .collect()
+    }
+
+    fn add_subtype_values<'e>(
+        &self,
+        at: &AttributeType,
+        entry: &'e Entry,
+        out: &mut Vec<std::borrow::Cow<'e, [u8]>>,
+    ) {
+        if !self.schema.has_subtypes(at) {
+            return;
+        }
+        for a in &entry.attrs {
+            if a.name.eq_ignore_ascii_case(at.name()) {
+                continue;
+            }
+            let Some(sub) = self.schema.attribute(&a.name) else {
+                continue;
+            };
+            if sub.sup.is_some() && !(self.hidden)(&sub) && self.schema.is_subtype(&sub, at) {
+                out.extend(
+                    a.values
+                        .iter()
+                        .map(|v| std::borrow::Cow::Borrowed(v.bytes.as_slice())),
+                );
+            }
+        }
     }
 
     pub fn eval(&self, f: &LdapFilter, entry: &Entry) -> Tri {

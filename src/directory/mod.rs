@@ -6,6 +6,7 @@
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod policy;
 pub mod repl;
 mod search;
 pub mod secrets;
@@ -30,16 +31,6 @@ use std::sync::{Arc, Mutex};
 const META_ROOT_PASSWORD: &str = "root_password";
 const META_LAST_CSN: &str = "last_csn";
 
-/// Attributes holding secrets: never readable or searchable by anyone but the root DN.
-const SECRET_ATTRIBUTES: &[&str] = &[
-    "userpassword",
-    "sambantpassword",
-    "sambalmpassword",
-    "sambapasswordhistory",
-    "sambacleartextpassword",
-    "sambapreviouscleartextpassword",
-];
-
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
     pub suffixes: Vec<Dn>,
@@ -51,6 +42,7 @@ pub struct DirectoryConfig {
     /// Seconds a non-root search may run (0 = unlimited).
     pub time_limit: u64,
     pub password_scheme: Scheme,
+    pub password_policy: policy::PasswordPolicy,
 }
 
 impl Default for DirectoryConfig {
@@ -63,6 +55,7 @@ impl Default for DirectoryConfig {
             size_limit: 500,
             time_limit: 3600,
             password_scheme: password::DEFAULT_SCHEME,
+            password_policy: policy::PasswordPolicy::default(),
         }
     }
 }
@@ -93,6 +86,8 @@ pub(crate) struct Core {
     /// Suffixes and cn=config, as DN keys.
     suffix_keys: Vec<Vec<u8>>,
     root_norm: String,
+    /// Access-control settings kept outside the data (replication identities).
+    pub(crate) acl: crate::acl::AccessControl,
     pub(crate) secrets: secrets::Secrets,
     pub(crate) repl: std::sync::RwLock<repl::ReplState>,
     pub(crate) status: Mutex<repl::StatusMap>,
@@ -103,6 +98,7 @@ pub(crate) struct Core {
     pub(crate) notify: tokio::sync::watch::Sender<u64>,
     /// Supplier URLs seen in replication sessions, by normalised suffix.
     pub(crate) learned_referrals: Mutex<std::collections::HashMap<String, String>>,
+    pub(crate) lockouts: policy::Lockouts,
 }
 
 pub struct Directory {
@@ -139,8 +135,30 @@ impl Core {
             .map(Vec::as_slice)
     }
 
+    /// Secret attributes: readable and searchable only by the root DN and
+    /// the replication identities, whatever the ACIs say.
     pub(crate) fn is_secret(&self, at: &AttributeType) -> bool {
-        SECRET_ATTRIBUTES.contains(&at.name().to_ascii_lowercase().as_str())
+        crate::acl::is_secret(at.name())
+    }
+
+    /// Replication identities (ACI keyword `ldap:///replication`; they read
+    /// secrets): every replica's nsDS5ReplicaBindDN, plus the DNs set through
+    /// `Directory::access_control()`.
+    pub(crate) fn is_replication_identity(&self, who: &Identity) -> bool {
+        if who.root || who.is_anonymous() {
+            return false;
+        }
+        let configured = self.repl.read().is_ok_and(|r| {
+            r.replicas
+                .iter()
+                .any(|replica| replica.bind_dns.contains(&who.norm))
+        });
+        configured
+            || self
+                .acl
+                .replication_identities()
+                .iter()
+                .any(|d| self.norm_dn(d) == who.norm)
     }
 
     /// The nearest existing ancestor of `dn`, for matchedDN in noSuchObject.
@@ -179,6 +197,7 @@ impl Directory {
             cfg,
             suffix_keys: Vec::new(),
             root_norm: String::new(),
+            acl: crate::acl::AccessControl::default(),
             secrets,
             repl: std::sync::RwLock::new(repl::ReplState::default()),
             status: Mutex::new(repl::StatusMap::new()),
@@ -186,6 +205,7 @@ impl Directory {
             config_pending: std::sync::atomic::AtomicBool::new(false),
             notify: tokio::sync::watch::channel(0u64).0,
             learned_referrals: Mutex::new(std::collections::HashMap::new()),
+            lockouts: policy::Lockouts::default(),
         };
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
         let config_key = core.config_key();
@@ -220,12 +240,26 @@ impl Directory {
         &self.core.store
     }
 
+    /// Access-control settings kept outside the data (replication identities).
+    pub fn access_control(&self) -> &crate::acl::AccessControl {
+        &self.core.acl
+    }
+
     pub fn normalize_dn(&self, dn: &Dn) -> String {
         self.core.norm_dn(dn)
     }
 
     pub fn last_csn(&self) -> Csn {
         self.csn.lock().map(|g| g.last()).unwrap_or(Csn::ZERO)
+    }
+
+    /// The root DN's identity, for the server's own writes (base entries, defaults).
+    pub fn root_identity(&self) -> Identity {
+        Identity {
+            dn: Some(self.core.cfg.root_dn.clone()),
+            norm: self.core.root_norm.clone(),
+            root: true,
+        }
     }
 
     pub fn is_root_dn(&self, dn: &Dn) -> bool {
@@ -261,24 +295,46 @@ impl Directory {
                 _ => Err(DirError::InvalidCredentials),
             };
         }
-        let Some(id) = txn.id_by_dn(&self.core.dn_key(dn))? else {
+        let now = std::time::Instant::now();
+        if let Some(secs) = self.core.lockouts.locked_for(&norm, now) {
+            // Same answer as a wrong password, so the lock tells an attacker nothing.
+            tracing::warn!(dn = %dn, "bind refused: account locked for another {secs} s after failed binds");
             return Err(DirError::InvalidCredentials);
+        }
+        let verified = match txn.id_by_dn(&self.core.dn_key(dn))? {
+            Some(id) => txn.entry(id)?.filter(|entry| {
+                entry
+                    .values("userPassword")
+                    .iter()
+                    .any(|stored| password::verify(stored, password))
+            }),
+            None => None,
         };
-        let Some(entry) = txn.entry(id)? else {
-            return Err(DirError::InvalidCredentials);
-        };
-        if entry
-            .values("userPassword")
-            .iter()
-            .any(|stored| password::verify(stored, password))
-        {
-            Ok(Identity {
-                dn: Some(entry.dn.clone()),
-                norm,
-                root: false,
-            })
-        } else {
-            Err(DirError::InvalidCredentials)
+        match verified {
+            Some(entry) => {
+                self.core.lockouts.success(&norm);
+                Ok(Identity {
+                    dn: Some(entry.dn.clone()),
+                    norm,
+                    root: false,
+                })
+            }
+            None => {
+                if self
+                    .core
+                    .lockouts
+                    .failure(&self.core.cfg.password_policy, &norm, now)
+                {
+                    let policy = &self.core.cfg.password_policy;
+                    tracing::warn!(
+                        dn = %dn,
+                        "account locked for {} s after {} failed binds",
+                        policy.lockout_duration.as_secs(),
+                        policy.lockout_threshold
+                    );
+                }
+                Err(DirError::InvalidCredentials)
+            }
         }
     }
 
@@ -298,9 +354,18 @@ impl Directory {
         let Some(entry) = txn.entry(id)? else {
             return Err(core.no_such_object(&txn, dn));
         };
-        if core.is_secret(&at) && !who.root {
+        let dn_key = |d: &Dn| core.dn_key(d);
+        let res = crate::acl::Resolver {
+            schema: &core.schema,
+            dn_key: &dn_key,
+        };
+        let checker = crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));
+        if !checker
+            .access(&entry)?
+            .allows(crate::acl::Rights::COMPARE, at.name())
+        {
             return Err(DirError::InsufficientAccess(format!(
-                "no compare access to attribute '{}'",
+                "no compare access to attribute '{}' of '{dn}'",
                 at.name()
             )));
         }

@@ -504,7 +504,7 @@ impl Core {
                             apply_mod_with_state(&mut new, m, rec.csn);
                         }
                         txn.put_entry(id, &new)?;
-                        self.reindex(txn, id, Some(&old), Some(&new))?;
+                        self.index_update(txn, id, Some(&old), Some(&new))?;
                     }
                 }
             }
@@ -549,29 +549,6 @@ impl Core {
         Ok(true)
     }
 
-    fn reindex(
-        &self,
-        txn: &mut WriteTxn<'_>,
-        id: u64,
-        old: Option<&Entry>,
-        new: Option<&Entry>,
-    ) -> DirResult<()> {
-        let cfg = &self.cfg.indexes;
-        let old_keys = old
-            .map(|e| index::entry_keys(&self.schema, cfg, e))
-            .unwrap_or_default();
-        let new_keys = new
-            .map(|e| index::entry_keys(&self.schema, cfg, e))
-            .unwrap_or_default();
-        for k in old_keys.difference(&new_keys) {
-            txn.index_del(k, id)?;
-        }
-        for k in new_keys.difference(&old_keys) {
-            txn.index_add(k, id)?;
-        }
-        Ok(())
-    }
-
     /// Stores an entry exactly as given (state included): replication and total init.
     pub(crate) fn insert_raw(&self, txn: &mut WriteTxn<'_>, entry: Entry) -> DirResult<()> {
         let key = self.dn_key(&entry.dn);
@@ -601,7 +578,7 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.reindex(txn, id, None, Some(&entry))
+        self.index_update(txn, id, None, Some(&entry))
     }
 
     fn remove_raw(&self, txn: &mut WriteTxn<'_>, id: u64, entry: &Entry) -> DirResult<()> {
@@ -616,7 +593,7 @@ impl Core {
         if let Ok(uuid) = super::write::entry_uuid(entry) {
             txn.delete_uuid(&uuid)?;
         }
-        self.reindex(txn, id, Some(entry), None)
+        self.index_update(txn, id, Some(entry), None)
     }
 
     /// Total init, first step: empties the suffix and adopts the supplier's generation.
@@ -632,6 +609,23 @@ impl Core {
         for (_, id) in all {
             if let Some(entry) = txn.entry(id)? {
                 self.remove_raw(txn, id, &entry)?;
+            }
+        }
+        // Changes recorded before the init belong to the old data set: a
+        // later session must not send them anywhere.
+        let mut from: Vec<u8> = Csn::ZERO.to_bytes().to_vec();
+        loop {
+            let batch = txn.changelog_from(&from, 512)?;
+            let Some((last, _)) = batch.last() else { break };
+            from = last.clone();
+            from.push(0);
+            for (k, v) in &batch {
+                let in_suffix = decode_change(v)
+                    .map(|rec| self.dn_key(&rec.dn).starts_with(suffix_key))
+                    .unwrap_or(true);
+                if in_suffix {
+                    txn.delete_changelog(k)?;
+                }
             }
         }
         self.store_ruv(txn, suffix_key, &Ruv::new(generation))?;
@@ -974,21 +968,18 @@ impl super::Directory {
     ) -> DirResult<(Vec<Entry>, Option<Vec<u8>>)> {
         let key = self.suffix_key_checked(suffix)?;
         let txn = self.core.store.read()?;
-        let mut out = Vec::new();
+        // One more than asked tells whether another page follows.
+        let keys = txn.subtree_keys_after(&key, after, limit + 1)?;
+        let more = keys.len() > limit;
+        let mut out = Vec::with_capacity(limit.min(keys.len()));
         let mut last = None;
-        for (k, id) in txn.subtree_keys(&key)? {
-            if after.is_some_and(|a| k.as_slice() <= a) {
-                continue;
-            }
-            if out.len() >= limit {
-                return Ok((out, last));
-            }
+        for (k, id) in keys.into_iter().take(limit) {
             if let Some(e) = txn.entry(id)? {
                 out.push(e);
             }
             last = Some(k);
         }
-        Ok((out, None))
+        Ok((out, if more { last } else { None }))
     }
 
     /// Number of entries in a suffix (for init progress).
@@ -1087,5 +1078,50 @@ pub(crate) fn status_attributes(s: &AgreementStatus) -> Vec<(String, Vec<Vec<u8>
             vec![lag.to_string().into_bytes()],
         ));
     }
+    out.push((
+        "ferrodirReplicationState".into(),
+        vec![state_text(s).into_bytes()],
+    ));
+    out.push((
+        "ferrodirReplicationBehind".into(),
+        vec![s.behind.to_string().into_bytes()],
+    ));
+    if let Some((done, total)) = s.init_progress {
+        out.push((
+            "ferrodirInitProgress".into(),
+            vec![format!("{done}/{total}").into_bytes()],
+        ));
+    }
     out
+}
+
+/// One-line state of an agreement: "in sync", "behind N changes",
+/// "initialising P%", "error: <reason>", "starting".
+pub fn state_text(s: &AgreementStatus) -> String {
+    if let Some((done, total)) = s.init_progress {
+        let pct = done
+            .saturating_mul(100)
+            .checked_div(total)
+            .map_or(100, |p| p.min(100));
+        return format!("initialising {pct}%");
+    }
+    let st = s.last_update_status.as_str();
+    if st.is_empty() {
+        return "starting".into();
+    }
+    if let Some(rest) = st.strip_prefix("Error (0) ") {
+        if rest.starts_with("agreement disabled") {
+            return "disabled".into();
+        }
+        if s.behind == 0 && !s.update_in_progress {
+            return "in sync".into();
+        }
+        return format!("behind {} changes", s.behind.max(1));
+    }
+    let reason = st
+        .strip_prefix("Error (")
+        .and_then(|r| r.split_once(") "))
+        .map(|(_, m)| m)
+        .unwrap_or(st);
+    format!("error: {reason}")
 }

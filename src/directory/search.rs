@@ -3,11 +3,12 @@
 
 use super::filter::{self, EvalContext, Tri};
 use super::{Core, DirResult, Identity};
+use crate::acl::{Checker, EntryAccess, Resolver, Rights};
 use crate::model::{Dn, Entry};
 use crate::schema::AttributeType;
 use crate::store::StoreRead;
 use ldap3_proto::proto::LdapFilter;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +92,25 @@ pub(super) fn run(
     let started = Instant::now();
     let txn = core.store.read()?;
     let schema = &core.schema;
-    let hidden = |at: &AttributeType| !who.root && core.is_secret(at);
+    let dn_key = |d: &Dn| core.dn_key(d);
+    let acl = Checker::new(
+        Resolver {
+            schema,
+            dn_key: &dn_key,
+        },
+        &txn,
+        who,
+        core.is_replication_identity(who),
+    );
+    // Index planning runs before any entry is seen: it can only hide what is
+    // hidden everywhere (secrets). Per entry, a filter term on an attribute
+    // the requester may not search is Undefined, and only readable entries
+    // and attributes are returned.
+    let reads_everything = acl.reads_everything();
+    let secret = |at: &AttributeType| !reads_everything && core.is_secret(at);
+    let access = RefCell::new(EntryAccess::none());
+    let hidden = |at: &AttributeType| !access.borrow().allows(Rights::SEARCH, at.name());
+    let readable = |name: &str| access.borrow().allows(Rights::READ, name);
 
     let mut size_limit = req.size_limit;
     let mut time_limit = req.time_limit;
@@ -141,7 +160,7 @@ pub(super) fn run(
         computed: &computed,
     };
 
-    let planned = filter::plan(schema, &core.cfg.indexes, &hidden, &txn, req.filter)?;
+    let planned = filter::plan(schema, &core.cfg.indexes, &secret, &txn, req.filter)?;
     let mut candidates: Vec<u64> = Vec::new();
     let scoped_by_index = planned.is_some();
     match planned {
@@ -190,6 +209,11 @@ pub(super) fn run(
         if scoped_by_index && !in_scope(core, &entry, id, req.scope, &bases) {
             continue;
         }
+        let rights = acl.access(&entry)?;
+        if !rights.may_see(&entry) {
+            continue;
+        }
+        *access.borrow_mut() = rights;
         current_id.set(id);
         if ctx.eval(req.filter, &entry) != Tri::True {
             continue;
@@ -212,7 +236,7 @@ pub(super) fn run(
         {
             add_agreement_status(core, &mut entry);
         }
-        emit(select(core, &txn, &entry, id, req, &hidden));
+        emit(select(core, &txn, &entry, id, req, &readable));
         entries += 1;
     }
     Ok(match page_size {
@@ -273,12 +297,13 @@ fn select(
     entry: &Entry,
     id: u64,
     req: &SearchRequest<'_>,
-    hidden: &dyn Fn(&AttributeType) -> bool,
+    readable: &dyn Fn(&str) -> bool,
 ) -> SearchEntry {
     let schema = &core.schema;
     let mut all_user = req.attrs.is_empty();
     let mut all_oper = false;
     let mut explicit: Vec<String> = Vec::new();
+    let mut explicit_types = Vec::new();
     for a in req.attrs {
         match a.as_str() {
             "*" => all_user = true,
@@ -287,6 +312,7 @@ fn select(
             name => {
                 if let Some(at) = schema.attribute(filter::base_attr_name(name)) {
                     explicit.push(at.name().to_ascii_lowercase());
+                    explicit_types.push(at);
                 }
             }
         }
@@ -297,19 +323,24 @@ fn select(
     let mut out: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
     for attr in &entry.attrs {
         let at = schema.attribute(&attr.name);
-        let (lname, operational, is_hidden) = match &at {
-            Some(at) => (
-                at.name().to_ascii_lowercase(),
-                at.is_operational(),
-                hidden(at),
-            ),
-            None => (attr.name.to_ascii_lowercase(), false, false),
+        let (lname, operational) = match &at {
+            Some(at) => (at.name().to_ascii_lowercase(), at.is_operational()),
+            None => (attr.name.to_ascii_lowercase(), false),
         };
         // Agreement credentials are write-only over LDAP, even for the root DN.
-        if is_hidden || lname == "nsds5replicacredentials" {
+        if !readable(&lname) || lname == "nsds5replicacredentials" {
             continue;
         }
-        let wanted = if operational { all_oper } else { all_user } || explicit.contains(&lname);
+        // Asking for a supertype (e.g. `name`) returns its subtypes (RFC 4511 §4.5.1.8).
+        let wanted = if operational { all_oper } else { all_user }
+            || explicit.contains(&lname)
+            || (!explicit_types.is_empty()
+                && at.as_ref().is_some_and(|at| {
+                    at.sup.is_some()
+                        && explicit_types
+                            .iter()
+                            .any(|sup| schema.has_subtypes(sup) && schema.is_subtype(at, sup))
+                }));
         if !wanted {
             continue;
         }
@@ -321,7 +352,7 @@ fn select(
         out.push((attr.name.clone(), vals));
     }
     for &c in COMPUTED {
-        if all_oper || explicit.iter().any(|e| e == c) {
+        if (all_oper || explicit.iter().any(|e| e == c)) && readable(c) {
             if let Some(vals) = computed_value(c, entry, id, txn) {
                 let name = schema
                     .attribute(c)

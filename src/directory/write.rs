@@ -58,7 +58,10 @@ impl Core {
         csn: Csn,
         origin: Origin,
     ) -> DirResult<()> {
-        self.check_write_access(who, op, origin)?;
+        self.check_write_access(txn, who, op, origin)?;
+        if origin == Origin::Client && !who.root {
+            self.check_password_length(op)?;
+        }
         let modifier = match &who.dn {
             Some(dn) => dn.to_string(),
             None => String::new(),
@@ -104,7 +107,9 @@ impl Core {
             self.seal_credentials(txn, &target)?;
             self.validate_config_entry(txn, &target)?;
         }
-        if let Some(suffix) = self.replicated_suffix_of(&key) {
+        // An offline import initialises a replica; consumers get it by total init.
+        let replicated = origin != Origin::Import;
+        if let Some(suffix) = self.replicated_suffix_of(&key).filter(|_| replicated) {
             let record = ChangeRecord {
                 csn,
                 uuid,
@@ -115,6 +120,37 @@ impl Core {
             self.record_change(txn, &suffix, &record)?;
         }
         txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        Ok(())
+    }
+
+    /// Password policy: users may not set clear-text passwords shorter than the minimum.
+    fn check_password_length(&self, op: &WriteOp) -> DirResult<()> {
+        let min = self.cfg.password_policy.min_length;
+        let values: Vec<&Vec<u8>> = match op {
+            WriteOp::Add { attrs, .. } => attrs
+                .iter()
+                .filter(|(n, _)| {
+                    super::filter::base_attr_name(n).eq_ignore_ascii_case("userPassword")
+                })
+                .flat_map(|(_, v)| v.iter())
+                .collect(),
+            WriteOp::Modify { mods, .. } => mods
+                .iter()
+                .filter(|m| m.op != ModOp::Delete)
+                .filter(|m| {
+                    super::filter::base_attr_name(&m.attr).eq_ignore_ascii_case("userPassword")
+                })
+                .flat_map(|m| m.values.iter())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for v in values {
+            if !password::is_hashed(v) && String::from_utf8_lossy(v).chars().count() < min {
+                return Err(DirError::ConstraintViolation(format!(
+                    "the password is too short: the password policy requires at least {min} characters"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -142,31 +178,29 @@ impl Core {
         Ok(())
     }
 
-    /// Until access control rules exist (issue 3), only the root DN writes,
-    /// and any user may change their own password.
-    fn check_write_access(&self, who: &Identity, op: &WriteOp, origin: Origin) -> DirResult<()> {
+    /// Access control (src/acl): `aci` values must parse (also on import),
+    /// then the ACIs decide client writes. The root DN, offline imports and
+    /// replication sessions are not subject to ACIs.
+    fn check_write_access(
+        &self,
+        txn: &WriteTxn<'_>,
+        who: &Identity,
+        op: &WriteOp,
+        origin: Origin,
+    ) -> DirResult<()> {
+        let dn_key = |d: &Dn| self.dn_key(d);
+        let res = crate::acl::Resolver {
+            schema: &self.schema,
+            dn_key: &dn_key,
+        };
+        if origin != Origin::Replication {
+            crate::acl::validate_write(&res, op)?;
+        }
         if who.root || origin != Origin::Client {
             return Ok(());
         }
-        let Some(who_dn) = &who.dn else {
-            return Err(DirError::InsufficientAccess(
-                "anonymous clients may not modify the directory; bind first".into(),
-            ));
-        };
-        if let WriteOp::Modify { dn, mods } = op {
-            let own = self.norm_dn(dn) == who.norm;
-            if own
-                && mods.iter().all(|m| {
-                    super::filter::base_attr_name(&m.attr).eq_ignore_ascii_case("userPassword")
-                })
-            {
-                return Ok(());
-            }
-        }
-        Err(DirError::InsufficientAccess(format!(
-            "'{who_dn}' may not modify '{}': only the root DN may, except that users may change their own userPassword",
-            op.dn()
-        )))
+        let checker = crate::acl::Checker::new(res, txn, who, self.is_replication_identity(who));
+        crate::acl::authorize_write(&checker, who, op)
     }
 
     fn resolve_attr(&self, name: &str) -> DirResult<Arc<AttributeType>> {
@@ -239,7 +273,7 @@ impl Core {
         entry.set(name, vec![value.into_bytes()], csn);
     }
 
-    fn index_update(
+    pub(crate) fn index_update(
         &self,
         txn: &mut WriteTxn<'_>,
         id: u64,
@@ -351,9 +385,12 @@ impl Core {
                 self.set_operational(&mut entry, name, value, csn);
             }
         }
+        self.expand_object_classes(&mut entry, csn);
         self.schema.check_entry(&entry)?;
         let structural = self.schema.structural_class(&entry)?;
-        self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
+        if !keep(&entry, "structuralObjectClass") {
+            self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
+        }
         let uuid = entry_uuid(&entry)?;
         if txn.id_by_uuid(&uuid)?.is_some() {
             return Err(DirError::ConstraintViolation(format!(
@@ -361,13 +398,15 @@ impl Core {
             )));
         }
         let id = txn.next_id()?;
-        txn.put_entry(id, &entry)?;
+        txn.put_new_entry(id, &entry)?;
         txn.put_dn(&key, id)?;
         if parent != 0 {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.index_update(txn, id, None, Some(&entry))?;
+        for k in index::entry_keys(&self.schema, &self.cfg.indexes, &entry) {
+            txn.index_add_new(&k, id)?;
+        }
         Ok((uuid, Change::Add { entry }))
     }
 
@@ -526,6 +565,7 @@ impl Core {
                 }
             }
         }
+        self.expand_object_classes(&mut new, csn);
         self.check_rdn_kept(&new)?;
         let old_structural = self.schema.structural_class(&old).ok();
         let new_structural = self.schema.structural_class(&new)?;
@@ -539,6 +579,15 @@ impl Core {
         self.schema.check_entry(&new)?;
         txn.put_entry(id, &new)?;
         self.index_update(txn, id, Some(&old), Some(&new))?;
+        let classes = new.values("objectClass");
+        if classes != old.values("objectClass") {
+            // Superclasses added on the way must reach consumers too.
+            applied.push(Modification {
+                op: ModOp::Replace,
+                attr: "objectClass".into(),
+                values: classes.into_iter().map(<[u8]>::to_vec).collect(),
+            });
+        }
         for name in ["modifiersName", "modifyTimestamp", "entryCSN"] {
             applied.push(Modification {
                 op: ModOp::Replace,
@@ -605,6 +654,28 @@ impl Core {
     ) -> DirResult<()> {
         self.moddn(txn, dn, new_rdn, delete_old_rdn, new_superior, stamp)
             .map(|_| ())
+    }
+
+    /// Stores every superclass of the entry's classes, as 389-ds does, so
+    /// `(objectClass=person)` finds inetOrgPerson entries through the index.
+    fn expand_object_classes(&self, entry: &mut Entry, csn: Csn) {
+        let Some(attr) = entry.get_mut("objectClass") else {
+            return;
+        };
+        let names: Vec<String> = attr
+            .values
+            .iter()
+            .map(|v| String::from_utf8_lossy(&v.bytes).into_owned())
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        for class in self.schema.with_superclasses(&refs) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&class)) {
+                attr.values.push(Value {
+                    bytes: class.into_bytes(),
+                    csn,
+                });
+            }
+        }
     }
 
     fn check_rdn_kept(&self, entry: &Entry) -> DirResult<()> {

@@ -1,13 +1,52 @@
-//! Bind (RFC 4511 §4.2, RFC 4513 §5): anonymous and simple; SASL
+//! Bind (RFC 4511 §4.2, RFC 4513 §5): anonymous, simple, and SASL
+//! EXTERNAL over TLS with a client certificate (RFC 4513 §5.2.3); other SASL
 //! mechanisms are refused with authMethodNotSupported.
 
 use super::{parse_dn, result, Shared};
-use crate::directory::{DirError, Identity};
-use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapResult, LdapResultCode};
+use crate::directory::{DirError, Identity, Scope, SearchRequest};
+use crate::model::Dn;
+use crate::server::tls::PeerCert;
+use ldap3_proto::proto::{
+    LdapBindCred, LdapBindRequest, LdapFilter, LdapResult, LdapResultCode, SaslCredentials,
+};
+
+/// What the connection knows that a bind depends on.
+#[derive(Debug, Clone, Default)]
+pub struct BindContext {
+    /// TLS is established on the connection.
+    pub encrypted: bool,
+    /// The client connects from a loopback address.
+    pub peer_is_loopback: bool,
+    /// `[security] require_secure_binds`.
+    pub require_secure_binds: bool,
+    /// The verified client certificate (Some only over TLS).
+    pub client_cert: Option<PeerCert>,
+    /// `[tls] cert_map_attribute`: fallback mapping of the certificate CN.
+    pub cert_map_attribute: Option<String>,
+}
+
+/// The confidentiality policy (RFC 4513 §5.1.2 leaves it to the server): a
+/// password must not cross a network in clear. Loopback stays allowed.
+pub fn confidentiality_required(ctx: &BindContext, has_password: bool) -> bool {
+    ctx.require_secure_binds && has_password && !ctx.encrypted && !ctx.peer_is_loopback
+}
+
+/// Bind without connection context: as from loopback, in clear.
+pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, LdapResult) {
+    let ctx = BindContext {
+        peer_is_loopback: true,
+        ..BindContext::default()
+    };
+    run_with(shared, req, &ctx).await
+}
 
 /// Returns the new identity (None: the bind failed and the connection is
 /// anonymous again) and the result to send.
-pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, LdapResult) {
+pub async fn run_with(
+    shared: &Shared,
+    req: LdapBindRequest,
+    ctx: &BindContext,
+) -> (Option<Identity>, LdapResult) {
     if req.version != 3 {
         return (
             None,
@@ -22,6 +61,9 @@ pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, Ld
     }
     let password = match req.cred {
         LdapBindCred::Simple(pw) => pw,
+        LdapBindCred::SASL(sasl) if sasl.mechanism.eq_ignore_ascii_case("EXTERNAL") => {
+            return external(shared, &req.dn, sasl, ctx).await;
+        }
         LdapBindCred::SASL(sasl) => {
             return (
                 None,
@@ -66,6 +108,16 @@ pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, Ld
             ),
         );
     }
+    if confidentiality_required(ctx, true) {
+        tracing::info!(dn = %req.dn, "bind refused: password over an unencrypted connection");
+        return (
+            None,
+            result::result(
+                LdapResultCode::ConfidentialityRequired,
+                "a password bind needs an encrypted connection: use LDAPS or StartTLS",
+            ),
+        );
+    }
     let dir = shared.dir.clone();
     let outcome = tokio::task::spawn_blocking(move || dir.bind(&dn, password.as_bytes())).await;
     match outcome {
@@ -82,5 +134,173 @@ pub async fn run(shared: &Shared, req: LdapBindRequest) -> (Option<Identity>, Ld
             None,
             result::result(LdapResultCode::Other, format!("bind task failed: {e}")),
         ),
+    }
+}
+
+fn fail(code: LdapResultCode, message: impl Into<String>) -> (Option<Identity>, LdapResult) {
+    (None, result::result(code, message))
+}
+
+/// SASL EXTERNAL: the identity is the verified client certificate's subject.
+async fn external(
+    shared: &Shared,
+    bind_dn: &str,
+    sasl: SaslCredentials,
+    ctx: &BindContext,
+) -> (Option<Identity>, LdapResult) {
+    if !bind_dn.is_empty() {
+        return fail(
+            LdapResultCode::InvalidCredentials,
+            "SASL EXTERNAL takes no bind DN (the certificate names the client)",
+        );
+    }
+    let Some(cert) = &ctx.client_cert else {
+        return fail(
+            LdapResultCode::InappropriateAuthentication,
+            "SASL EXTERNAL needs TLS with a client certificate",
+        );
+    };
+    let Some(subject) = cert.subject.clone() else {
+        return fail(
+            LdapResultCode::InappropriateAuthentication,
+            "SASL EXTERNAL needs a client certificate (none was presented, or its subject is unreadable)",
+        );
+    };
+    let dir = shared.dir.clone();
+    let cn = cert.cn.clone();
+    let attr = ctx.cert_map_attribute.clone();
+    let subject_for_task = subject.clone();
+    let mapped = tokio::task::spawn_blocking(move || {
+        map_certificate(&dir, &subject_for_task, cn.as_deref(), attr.as_deref())
+    })
+    .await;
+    let identity = match mapped {
+        Ok(Ok(id)) => id,
+        Ok(Err(message)) => {
+            tracing::info!(subject = %subject, "SASL EXTERNAL bind failed: {message}");
+            return fail(LdapResultCode::InvalidCredentials, message);
+        }
+        Err(e) => return fail(LdapResultCode::Other, format!("bind task failed: {e}")),
+    };
+    // An authorization identity is honoured only when it names the same entry.
+    let authzid = String::from_utf8_lossy(&sasl.credentials)
+        .trim()
+        .to_string();
+    if !authzid.is_empty() {
+        let same = authzid
+            .strip_prefix("dn:")
+            .and_then(|d| Dn::parse(d).ok())
+            .is_some_and(|d| shared.dir.normalize_dn(&d) == identity.norm);
+        if !same {
+            return fail(
+                LdapResultCode::InsufficentAccessRights,
+                format!("authorization identity {authzid:?} differs from the certificate's; proxy authorization is not supported"),
+            );
+        }
+    }
+    (Some(identity), result::success())
+}
+
+/// Finds the entry a certificate subject stands for: the entry with that DN,
+/// else (with `attr`) the one entry under the suffixes with attr=CN.
+pub fn map_certificate(
+    dir: &crate::directory::Directory,
+    subject: &str,
+    cn: Option<&str>,
+    attr: Option<&str>,
+) -> Result<Identity, String> {
+    let root = Identity {
+        root: true,
+        ..Identity::anonymous()
+    };
+    let identity_for = |dn: Dn| {
+        let norm = dir.normalize_dn(&dn);
+        let is_root = dir.is_root_dn(&dn);
+        Identity {
+            dn: Some(dn),
+            norm,
+            root: is_root,
+        }
+    };
+    let no_attrs = ["1.1".to_string()];
+    let find = |base: Dn, scope: Scope, filter: &LdapFilter| -> Vec<String> {
+        let req = SearchRequest {
+            base,
+            scope,
+            filter,
+            attrs: &no_attrs,
+            types_only: true,
+            size_limit: 2,
+            time_limit: 10,
+            page: None,
+        };
+        let mut found = Vec::new();
+        let _ = dir.search(&root, &req, &|| false, &mut |e| found.push(e.dn));
+        found
+    };
+    if let Ok(dn) = Dn::parse(subject) {
+        if dir.is_root_dn(&dn) {
+            return Ok(identity_for(dn));
+        }
+        let present = LdapFilter::Present("objectClass".into());
+        if let Some(found) = find(dn, Scope::Base, &present).into_iter().next() {
+            if let Ok(d) = Dn::parse(&found) {
+                return Ok(identity_for(d));
+            }
+        }
+    }
+    let (Some(attr), Some(cn)) = (attr, cn) else {
+        return Err(format!(
+            "no entry has the certificate subject DN {subject:?}"
+        ));
+    };
+    let filter = LdapFilter::Equality(attr.to_string(), cn.to_string());
+    let mut matches = Vec::new();
+    for suffix in &dir.config().suffixes {
+        matches.extend(find(suffix.clone(), Scope::Sub, &filter));
+    }
+    match matches.as_slice() {
+        [one] => Dn::parse(one)
+            .map(identity_for)
+            .map_err(|e| format!("mapped entry DN {one:?}: {e}")),
+        [] => Err(format!(
+            "no entry has the certificate subject DN {subject:?} or {attr}={cn:?}"
+        )),
+        _ => Err(format!(
+            "several entries have {attr}={cn:?}; the certificate cannot be mapped"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_binds_need_encryption_off_loopback() {
+        let remote = BindContext {
+            require_secure_binds: true,
+            ..BindContext::default()
+        };
+        assert!(confidentiality_required(&remote, true));
+        assert!(
+            !confidentiality_required(&remote, false),
+            "anonymous binds stay allowed"
+        );
+        let tls = BindContext {
+            encrypted: true,
+            ..remote.clone()
+        };
+        assert!(!confidentiality_required(&tls, true));
+        let local = BindContext {
+            peer_is_loopback: true,
+            ..remote.clone()
+        };
+        assert!(!confidentiality_required(&local, true));
+        let off = BindContext {
+            require_secure_binds: false,
+            ..remote
+        };
+        assert!(!confidentiality_required(&off, true));
     }
 }

@@ -94,11 +94,13 @@ async fn password_modify(
         },
     };
     let dir = &shared.dir;
-    let is_self = who.dn.is_some() && dir.normalize_dn(&target) == who.norm;
-    if !who.root && !is_self {
+    // Whether this identity may change the target's userPassword is the write
+    // path's access-control decision (self, or an ACI granting write); only the
+    // root DN's own password is outside the tree and reserved to the root DN.
+    if dir.is_root_dn(&target) && !who.root {
         return fail(
             LdapResultCode::InsufficentAccessRights,
-            "only the user or the root DN may change this password",
+            "only the root DN may change the root DN's password",
         );
     }
     if let Some(old) = &parsed.old_password {

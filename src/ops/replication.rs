@@ -1,11 +1,13 @@
 //! Consumer side of ferrodir's replication protocol: the extended
 //! operations a supplier sends (start session / total init, changes,
 //! total-init entries, total-init end). Only the identity named by the
-//! replica entry's nsDS5ReplicaBindDN may use them.
+//! replica entry's nsDS5ReplicaBindDN may use them. Also the supplier-side
+//! "test agreement" operation behind `ferrodir repl test`.
 
 use super::{result, Shared};
 use crate::directory::{DirError, Identity};
 use crate::model::Dn;
+use crate::repl::agreement;
 use crate::repl::proto::{
     self, ChangesRequest, StartRequest, TotalEndRequest, TotalEntriesRequest,
 };
@@ -49,7 +51,58 @@ fn suffix(text: &str) -> Result<Dn, Box<LdapExtendedResponse>> {
 }
 
 pub fn handles(oid: &str) -> bool {
-    proto::ALL_OIDS.contains(&oid)
+    proto::ALL_OIDS.contains(&oid) || oid == agreement::OID_TEST_AGREEMENT
+}
+
+/// Payload of the test-agreement request: protocol version, then the
+/// agreement's DN as UTF-8.
+pub fn encode_test_request(agreement_dn: &str) -> Vec<u8> {
+    let mut v = vec![proto::PROTOCOL_VERSION];
+    v.extend_from_slice(agreement_dn.as_bytes());
+    v
+}
+
+/// Runs an agreement's connection test from this server (only it can
+/// decrypt the credentials). Root DN only. The answer's value is "Pass" or
+/// "Fail: <reason>"; the operation itself succeeds either way.
+async fn test_agreement(shared: &Shared, who: &Identity, value: &[u8]) -> LdapExtendedResponse {
+    if !who.root {
+        return LdapExtendedResponse {
+            res: result::result(
+                LdapResultCode::InsufficentAccessRights,
+                "only the root DN may test replication agreements",
+            ),
+            name: None,
+            value: None,
+        };
+    }
+    let text = match value.split_first() {
+        Some((&proto::PROTOCOL_VERSION, rest)) => String::from_utf8_lossy(rest).to_string(),
+        _ => return malformed("test agreement"),
+    };
+    let dn = match suffix(&text) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let dir = &shared.dir;
+    let norm = dir.normalize_dn(&dn);
+    let Some(cfg) = dir
+        .agreements()
+        .into_iter()
+        .find(|a| dir.normalize_dn(&a.dn) == norm)
+    else {
+        return LdapExtendedResponse {
+            res: result::result(
+                LdapResultCode::NoSuchObject,
+                format!("'{dn}' is not a valid replication agreement on this server"),
+            ),
+            name: None,
+            value: None,
+        };
+    };
+    let verdict = agreement::test_agreement(dir, &cfg).await;
+    tracing::info!(agreement = %dn, "agreement test: {verdict}");
+    reply_ok(verdict.into_bytes())
 }
 
 pub async fn run(
@@ -60,6 +113,7 @@ pub async fn run(
     let value = req.value.unwrap_or_default();
     let dir = &shared.dir;
     match req.name.as_str() {
+        agreement::OID_TEST_AGREEMENT => test_agreement(shared, who, &value).await,
         proto::OID_START => {
             let Ok(start) = StartRequest::decode(&value) else {
                 return malformed("replication start");

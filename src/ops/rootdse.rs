@@ -7,6 +7,25 @@ use super::Shared;
 use crate::directory::filter::{EvalContext, Tri};
 use crate::model::{Attribute, Csn, Dn, Entry};
 use ldap3_proto::proto::{LdapFilter, LdapPartialAttribute, OID_PASSWORD_MODIFY, OID_WHOAMI};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// TLS features the root DSE advertises: bit 0 StartTLS, bit 1 SASL EXTERNAL.
+/// Set once by the server layer at start.
+static TLS_FEATURES: AtomicU8 = AtomicU8::new(0);
+
+/// Records what the server offers: StartTLS (TLS configured) and SASL
+/// EXTERNAL (client certificates asked for).
+pub fn set_tls_features(starttls: bool, external: bool) {
+    TLS_FEATURES.store(
+        u8::from(starttls) | (u8::from(external) << 1),
+        Ordering::Relaxed,
+    );
+}
+
+fn tls_features() -> (bool, bool) {
+    let f = TLS_FEATURES.load(Ordering::Relaxed);
+    (f & 1 != 0, f & 2 != 0)
+}
 
 pub struct SyntheticAttr {
     pub name: &'static str,
@@ -28,10 +47,18 @@ fn texts<I: IntoIterator<Item = S>, S: Into<String>>(v: I) -> Vec<Vec<u8>> {
 
 pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
     let cfg = shared.dir.config();
+    let (tls_on, external) = tls_features();
     let mut extensions = vec![OID_WHOAMI, OID_PASSWORD_MODIFY];
-    if starttls {
+    extensions.extend(crate::repl::proto::ALL_OIDS);
+    extensions.push(crate::repl::agreement::OID_TEST_AGREEMENT);
+    if starttls || tls_on {
         extensions.push(OID_STARTTLS);
     }
+    let sasl: Vec<&str> = if external {
+        vec!["EXTERNAL"]
+    } else {
+        Vec::new()
+    };
     vec![
         attr("objectClass", false, texts(["top", "extensibleObject"])),
         attr(
@@ -56,7 +83,7 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
                 "1.3.6.1.4.1.4203.1.5.3",
             ]),
         ),
-        attr("supportedSASLMechanisms", true, Vec::new()),
+        attr("supportedSASLMechanisms", true, texts(sasl)),
         attr("subschemaSubentry", true, texts(["cn=schema"])),
         attr("vendorName", true, texts([super::VENDOR_NAME])),
         attr(

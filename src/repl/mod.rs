@@ -1,6 +1,8 @@
 //! Replication. The core (CSN generator, RUV) is pure and used by the
 //! directory's write path; sessions and agreements sit above the directory.
 
+pub mod agreement;
+pub mod client;
 pub mod csn;
 pub mod proto;
 pub mod ruv;

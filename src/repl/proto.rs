@@ -6,6 +6,7 @@
 use crate::model::{ChangeRecord, Entry};
 use crate::repl::ruv::Ruv;
 use crate::store::changelog::{decode_change, encode_change, Cursor};
+use crate::store::encode::{put_bytes, put_varint};
 use crate::store::{decode_entry, encode_entry, DecodeError};
 
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -16,19 +17,6 @@ pub const OID_TOTAL_END: &str = "2.25.283765197135925208705784076489341859982.3.
 
 /// All replication OIDs (for supportedExtension).
 pub const ALL_OIDS: [&str; 4] = [OID_START, OID_CHANGES, OID_TOTAL_ENTRIES, OID_TOTAL_END];
-
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
 
 fn check_version(c: &mut Cursor<'_>) -> Result<(), DecodeError> {
     match c.byte()? {

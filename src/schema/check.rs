@@ -5,7 +5,8 @@ use super::{
     SchemaViolation, ViolationKind, EXTENSIBLE_OBJECT_OID, OBJECT_CLASS_OID,
 };
 use crate::model::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+type HashMap<K, V> = rustc_hash::FxHashMap<K, V>;
 use std::sync::Arc;
 
 /// An entry's attribute, resolved: values of all spellings of one type together.
@@ -37,7 +38,8 @@ fn resolve_desc(schema: &Schema, desc: &str) -> Result<Arc<AttributeType>, Schem
 
 fn groups<'e>(schema: &Schema, entry: &'e Entry) -> Result<Vec<Group<'e>>, SchemaViolation> {
     let mut out: Vec<Group<'e>> = Vec::with_capacity(entry.attrs.len());
-    let mut by_oid: HashMap<String, usize> = HashMap::with_capacity(entry.attrs.len());
+    let mut by_oid: HashMap<String, usize> =
+        HashMap::with_capacity_and_hasher(entry.attrs.len(), Default::default());
     for a in &entry.attrs {
         if a.values.is_empty() {
             continue;

@@ -29,7 +29,9 @@ use crate::model::{Dn, Entry};
 use matching::{Prep, RuleKind, RULES};
 use parser::{DefKind, RuleDesc, SyntaxDesc};
 use std::cmp::Ordering;
-use std::collections::HashMap;
+/// Schema lookups sit on every request path; FxHash is much cheaper than SipHash
+/// and the keys are server-defined names, not attacker-chosen in bulk.
+type HashMap<K, V> = rustc_hash::FxHashMap<K, V>;
 use std::sync::Arc;
 use syntax::{Syntax, SYNTAXES};
 
@@ -166,6 +168,8 @@ pub struct Schema {
     syntax_map: HashMap<&'static str, Syntax>,
     /// Syntaxes declared in schema files that the code does not define.
     file_syntaxes: Vec<SyntaxDesc>,
+    /// OIDs of attribute types that some other type names as SUP (computed on first use).
+    supertypes: std::sync::OnceLock<std::collections::HashSet<String>>,
 }
 
 /// A matching rule: code-defined (with an implementation) or declared in a
@@ -264,16 +268,17 @@ impl Schema {
     fn code_only() -> Schema {
         let mut s = Schema {
             attrs: Vec::new(),
-            attr_map: HashMap::new(),
+            attr_map: HashMap::default(),
             classes: Vec::new(),
-            class_map: HashMap::new(),
-            class_closure: HashMap::new(),
-            class_must: HashMap::new(),
-            class_may: HashMap::new(),
+            class_map: HashMap::default(),
+            class_closure: HashMap::default(),
+            class_must: HashMap::default(),
+            class_may: HashMap::default(),
             rules: Vec::new(),
-            rule_map: HashMap::new(),
+            rule_map: HashMap::default(),
             syntax_map: SYNTAXES.iter().map(|i| (i.oid, i.syntax)).collect(),
             file_syntaxes: Vec::new(),
+            supertypes: std::sync::OnceLock::new(),
         };
         for info in RULES {
             let idx = s.rules.len();
@@ -416,7 +421,7 @@ impl Schema {
 
     fn add_attribute_types(&mut self, ats: Vec<(AttributeType, Loc)>) -> Result<(), SchemaError> {
         // Names and OIDs, lowercased -> index, rejecting duplicates.
-        let mut keys: HashMap<String, usize> = HashMap::new();
+        let mut keys: HashMap<String, usize> = HashMap::default();
         for (i, (at, loc)) in ats.iter().enumerate() {
             let mut own: Vec<String> = vec![at.oid.clone()];
             own.extend(at.names.iter().map(|n| n.to_ascii_lowercase()));
@@ -526,7 +531,7 @@ impl Schema {
     }
 
     fn add_object_classes(&mut self, ocs: Vec<(ObjectClass, Loc)>) -> Result<(), SchemaError> {
-        let mut keys: HashMap<String, usize> = HashMap::new();
+        let mut keys: HashMap<String, usize> = HashMap::default();
         for (i, (oc, loc)) in ocs.iter().enumerate() {
             if self.attr_map.contains_key(&oc.oid) {
                 return Err(loc.err(format!(
@@ -713,6 +718,72 @@ impl Schema {
     }
 
     /// All object classes, in load order.
+    /// Whether any attribute type names `at` as its superior (e.g. `name`).
+    pub fn has_subtypes(&self, at: &AttributeType) -> bool {
+        self.supertypes
+            .get_or_init(|| {
+                let mut set = std::collections::HashSet::new();
+                for a in &self.attrs {
+                    let mut cur = a.sup.clone();
+                    let mut hops = 0;
+                    while let Some(s) = cur {
+                        let Some(t) = self.attribute(&s) else { break };
+                        set.insert(t.oid.clone());
+                        cur = t.sup.clone();
+                        hops += 1;
+                        if hops > 32 {
+                            break;
+                        }
+                    }
+                }
+                set
+            })
+            .contains(&at.oid)
+    }
+
+    /// Whether `sub` is `sup` or inherits from it through SUP (RFC 4512 §2.5.1).
+    pub fn is_subtype(&self, sub: &AttributeType, sup: &AttributeType) -> bool {
+        let mut current = Some(sub.oid.clone());
+        let mut hops = 0;
+        while let Some(oid) = current {
+            if oid == sup.oid {
+                return true;
+            }
+            hops += 1;
+            if hops > 32 {
+                return false;
+            }
+            current = self
+                .attribute(&oid)
+                .and_then(|at| at.sup.clone())
+                .and_then(|s| self.attribute(&s))
+                .map(|at| at.oid.clone());
+        }
+        false
+    }
+
+    /// The named classes plus every superclass, by primary name, in first-seen order.
+    pub fn with_superclasses(&self, names: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut stack: Vec<String> = names.iter().rev().map(|s| s.to_string()).collect();
+        while let Some(n) = stack.pop() {
+            let Some(oc) = self.object_class(&n) else {
+                if !out.iter().any(|o| o.eq_ignore_ascii_case(&n)) {
+                    out.push(n);
+                }
+                continue;
+            };
+            if out.iter().any(|o| o.eq_ignore_ascii_case(oc.name())) {
+                continue;
+            }
+            out.push(oc.name().to_string());
+            for s in oc.sup.iter().rev() {
+                stack.push(s.clone());
+            }
+        }
+        out
+    }
+
     pub fn object_classes(&self) -> Vec<Arc<ObjectClass>> {
         self.classes.clone()
     }

@@ -1,19 +1,23 @@
 //! One client connection: framing, idle timeouts, bind state, pipelined
 //! operations with abandon, and the access log.
 
-use super::ServerState;
+use super::{tls, ServerState};
 use crate::directory::Identity;
+use crate::ops::bind::BindContext;
+use crate::ops::extended::OID_STARTTLS;
 use crate::ops::{self, filter_text, result, Outcome};
 use futures::{SinkExt, StreamExt};
 use ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResultCode};
 use ldap3_proto::LdapCodec;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 
 const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
 
@@ -38,7 +42,12 @@ fn describe(m: &LdapMsg) -> String {
             b.dn,
             match b.cred {
                 ldap3_proto::proto::LdapBindCred::Simple(_) => "simple",
-                ldap3_proto::proto::LdapBindCred::SASL(_) => "sasl",
+                ldap3_proto::proto::LdapBindCred::SASL(ref s) =>
+                    if s.mechanism.eq_ignore_ascii_case("EXTERNAL") {
+                        "sasl/EXTERNAL"
+                    } else {
+                        "sasl"
+                    },
                 _ => "other",
             }
         ),
@@ -79,38 +88,206 @@ fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, s
     );
 }
 
-pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerState>) {
+/// One connection: who it is and what it shares.
+pub(super) struct ConnCtx {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub state: Arc<ServerState>,
+}
+
+/// What TLS told about the connection.
+#[derive(Debug, Clone, Default)]
+struct TlsInfo {
+    client: tls::PeerCert,
+}
+
+/// How a session ended.
+enum SessionEnd<S> {
+    Closed,
+    /// StartTLS succeeded: the stream, clean, ready for the handshake.
+    StartTls(S, Identity),
+}
+
+/// Tells a client over the connection limit why it is closed, without
+/// waiting for it (it may not read at all).
+pub(super) fn refuse(stream: TcpStream) {
+    let mut buf = bytes::BytesMut::new();
+    let mut codec = LdapCodec::new(None, None);
+    if codec
+        .encode(
+            notice(
+                LdapResultCode::Busy,
+                "too many connections; try again later",
+            ),
+            &mut buf,
+        )
+        .is_ok()
+    {
+        let _ = stream.try_write(&buf);
+    }
+}
+
+/// A connection on a plain listener: LDAP in clear until StartTLS.
+pub(super) async fn handle_plain(stream: TcpStream, ctx: &ConnCtx) {
+    match session(stream, ctx, Identity::anonymous(), None).await {
+        SessionEnd::Closed => {}
+        SessionEnd::StartTls(stream, identity) => handle_tls(stream, ctx, identity).await,
+    }
+}
+
+/// TLS handshake on `stream` (LDAPS, or after StartTLS), then the session.
+pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Identity) {
+    let Some(acceptor) = ctx.state.tls.as_ref().and_then(|t| t.acceptor()) else {
+        tracing::warn!(conn = ctx.id, "TLS requested but not configured");
+        return;
+    };
+    let limit = Duration::from_secs(ctx.state.limits.tls_handshake_timeout.max(1));
+    let tls_stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Err(_) => {
+            tracing::warn!(
+                conn = ctx.id,
+                "TLS handshake failed from {}: no handshake within {} s (tls_handshake_timeout)",
+                ctx.peer,
+                limit.as_secs()
+            );
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(
+                conn = ctx.id,
+                "TLS handshake failed from {}: {}",
+                ctx.peer,
+                tls::describe_handshake_error(&e)
+            );
+            return;
+        }
+        Ok(Ok(s)) => s,
+    };
+    let (_, server) = tls_stream.get_ref();
+    let client = server
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| tls::peer_cert(c.as_ref()))
+        .unwrap_or_default();
+    tracing::info!(
+        conn = ctx.id,
+        version = server
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+        cipher = server
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
+        client_cert = client.subject.as_deref().unwrap_or("none"),
+        "TLS established"
+    );
+    let info = TlsInfo { client };
+    // No second upgrade: a StartTLS on this session is refused.
+    let _ = session(tls_stream, ctx, identity, Some(info)).await;
+}
+
+/// A connection whose operations are still running or whose responses are
+/// still being written is not idle (a stalled writer ends by write_timeout).
+fn busy_writing(outstanding: &Outstanding, tx: &mpsc::Sender<LdapMsg>) -> bool {
+    let running = outstanding.lock().map(|m| !m.is_empty()).unwrap_or(false);
+    running || tx.capacity() < tx.max_capacity()
+}
+
+/// Whether the peer address counts as local (loopback, also IPv4-mapped).
+fn is_loopback(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(a) => a.is_loopback(),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// The LDAP session over one stream. Returns the stream after a successful
+/// StartTLS so the caller can run the handshake on the same socket.
+async fn session<S>(
+    stream: S,
+    ctx: &ConnCtx,
+    mut identity: Identity,
+    tls_info: Option<TlsInfo>,
+) -> SessionEnd<S>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let conn_id = ctx.id;
+    let state = &ctx.state;
     let limits = state.limits.clone();
-    let (rd, wr) = stream.into_split();
-    let mut reader = FramedRead::new(rd, LdapCodec::new(Some(limits.max_message_size), None));
+    let (rd, wr) = tokio::io::split(stream);
+    // Small initial buffers (they grow on demand): idle connections stay cheap.
+    let mut reader = FramedRead::with_capacity(
+        rd,
+        super::framing::GuardedCodec::new(limits.max_message_size),
+        1024,
+    );
     let mut writer = FramedWrite::new(wr, LdapCodec::new(Some(usize::MAX / 4), None));
     let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
+    let write_limit = Duration::from_secs(limits.write_timeout.max(1));
     let write_task = tokio::spawn(async move {
+        let mut healthy = true;
         while let Some(m) = rx.recv().await {
             // Flush only when no more responses are queued: fewer syscalls under pipelining.
             let r = if rx.is_empty() {
-                writer.send(m).await
+                tokio::time::timeout(write_limit, writer.send(m)).await
             } else {
-                writer.feed(m).await
+                tokio::time::timeout(write_limit, writer.feed(m)).await
             };
-            if let Err(e) = r {
-                tracing::debug!(conn = conn_id, "write failed: {e}");
-                break;
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(conn = conn_id, "write failed: {e}");
+                    healthy = false;
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        conn = conn_id,
+                        "closing connection: the client has not read its responses for {} s (write_timeout)",
+                        write_limit.as_secs()
+                    );
+                    healthy = false;
+                    break;
+                }
             }
         }
-        let _ = writer.flush().await;
+        drop(rx);
+        if healthy {
+            healthy = matches!(
+                tokio::time::timeout(write_limit, writer.flush()).await,
+                Ok(Ok(()))
+            );
+        }
+        (writer, healthy)
     });
 
+    let tls_active = tls_info.is_some();
+    let starttls_available = state.tls.is_some();
+    let bind_ctx = BindContext {
+        encrypted: tls_active,
+        peer_is_loopback: is_loopback(&ctx.peer),
+        require_secure_binds: state.security.require_secure_binds,
+        client_cert: tls_info.as_ref().map(|t| t.client.clone()),
+        cert_map_attribute: state.cert_map_attribute.clone(),
+    };
     let outstanding: Outstanding = Arc::new(Mutex::new(HashMap::new()));
-    let mut identity = Identity::anonymous();
+    let mut upgrade = false;
     loop {
         let idle = if identity.is_anonymous() {
             limits.anonymous_idle_timeout
         } else {
             limits.idle_timeout
         };
-        let next = tokio::time::timeout(Duration::from_secs(idle.max(1)), reader.next()).await;
+        let next = tokio::select! {
+            n = tokio::time::timeout(Duration::from_secs(idle.max(1)), reader.next()) => n,
+            _ = tx.closed() => break,
+        };
         let request = match next {
+            Err(_) if busy_writing(&outstanding, &tx) => continue,
             Err(_) => {
                 tracing::info!(conn = conn_id, "closing idle connection after {idle} s");
                 let _ = tx
@@ -120,16 +297,26 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                tracing::warn!(
-                    conn = conn_id,
-                    "malformed LDAP message, closing connection: {e}"
-                );
-                let _ = tx
-                    .send(notice(
-                        LdapResultCode::ProtocolError,
-                        "malformed LDAP message",
-                    ))
-                    .await;
+                let why = match classify_read_error(&e) {
+                    ReadError::Oversized => format!(
+                        "LDAP message larger than {} bytes (max_message_size)",
+                        limits.max_message_size
+                    ),
+                    ReadError::Malformed => format!("malformed LDAP message: {e}"),
+                    ReadError::Transport => {
+                        // Reset, TLS alert, EOF without close_notify: nobody to answer.
+                        tracing::info!(
+                            conn = conn_id,
+                            "connection lost: {}",
+                            tls::describe_handshake_error(&e)
+                        );
+                        break;
+                    }
+                };
+                tracing::warn!(conn = conn_id, "{why}, closing connection");
+                // Requests received before the bad bytes still get their answers.
+                drain_outstanding(&outstanding, Duration::from_secs(5)).await;
+                let _ = tx.send(notice(LdapResultCode::ProtocolError, &why)).await;
                 break;
             }
             Ok(Some(Ok(m))) => m,
@@ -174,12 +361,50 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
                 let LdapOp::BindRequest(req) = request.op else {
                     continue;
                 };
-                let (new_identity, res) = ops::bind::run(&state.shared, req).await;
+                let (new_identity, res) = ops::bind::run_with(&state.shared, req, &bind_ctx).await;
                 identity = new_identity.unwrap_or_default();
                 let outcome = Outcome::of(&res);
                 let resp = ops::bind_response(res);
                 let _ = tx.send(ops::msg(msgid, resp)).await;
                 log_access(conn_id, msgid, "BIND", &what, outcome, started);
+            }
+            LdapOp::ExtendedRequest(ref ext) if ext.name == OID_STARTTLS => {
+                let msgid = request.msgid;
+                let pending = outstanding.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+                let res = if tls_active {
+                    result::result(
+                        LdapResultCode::OperationsError,
+                        "TLS is already established on this connection",
+                    )
+                } else if !starttls_available {
+                    result::result(
+                        LdapResultCode::ProtocolError,
+                        "StartTLS is not available: TLS is disabled on this server",
+                    )
+                } else if pending > 0 {
+                    result::result(
+                        LdapResultCode::OperationsError,
+                        format!("StartTLS refused: {pending} operations are still outstanding"),
+                    )
+                } else {
+                    upgrade = true;
+                    result::success()
+                };
+                let outcome = Outcome::of(&res);
+                let _ = tx
+                    .send(ops::msg(
+                        msgid,
+                        LdapOp::ExtendedResponse(LdapExtendedResponse {
+                            res,
+                            name: Some(OID_STARTTLS.into()),
+                            value: None,
+                        }),
+                    ))
+                    .await;
+                log_access(conn_id, msgid, "EXT", &describe(&request), outcome, started);
+                if upgrade {
+                    break;
+                }
             }
             _ => {
                 let msgid = request.msgid;
@@ -239,6 +464,69 @@ pub(super) async fn handle(stream: TcpStream, conn_id: u64, state: Arc<ServerSta
             flag.store(true, Ordering::Relaxed);
         }
     }
+    // The writer ends once every sender is gone: ours here, the operations'
+    // when they finish (abandoned above, or blocked until write_timeout).
     drop(tx);
-    let _ = write_task.await;
+    let Ok((writer, healthy)) = write_task.await else {
+        return SessionEnd::Closed;
+    };
+    if upgrade && healthy {
+        // The StartTLS response went out in clear and is flushed. Bytes the
+        // client sent after its request, before reading the response, would
+        // be lost in the upgrade: refuse such a client.
+        let parts = reader.into_parts();
+        if !parts.read_buf.is_empty() {
+            tracing::warn!(
+                conn = conn_id,
+                "closing connection: data received after StartTLS before the TLS handshake"
+            );
+            return SessionEnd::Closed;
+        }
+        let stream = parts.io.unsplit(writer.into_inner());
+        return SessionEnd::StartTls(stream, identity);
+    }
+    // TLS: close_notify; TCP: FIN. Never wait long for a client that does not read.
+    let mut wr = writer.into_inner();
+    let _ = tokio::time::timeout(Duration::from_secs(2), wr.shutdown()).await;
+    SessionEnd::Closed
+}
+
+/// Waits (bounded) until every operation in flight on the connection has answered.
+async fn drain_outstanding(outstanding: &Outstanding, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let empty = outstanding.lock().map(|m| m.is_empty()).unwrap_or(true);
+        if empty {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+enum ReadError {
+    /// Larger than max_message_size (the codec's buffer limit).
+    Oversized,
+    /// Bytes that are not LDAP: the client gets a notice of disconnection.
+    Malformed,
+    /// The transport failed (TCP or TLS): nobody to answer.
+    Transport,
+}
+
+fn classify_read_error(e: &std::io::Error) -> ReadError {
+    use std::io::ErrorKind as K;
+    if e.get_ref()
+        .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+    {
+        return ReadError::Transport;
+    }
+    match e.kind() {
+        K::OutOfMemory => ReadError::Oversized,
+        K::UnexpectedEof
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::BrokenPipe
+        | K::TimedOut
+        | K::NotConnected => ReadError::Transport,
+        _ => ReadError::Malformed,
+    }
 }

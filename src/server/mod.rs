@@ -1,15 +1,21 @@
 //! Listeners and connections: one tokio task per connection reading LDAP
 //! messages, operations running concurrently (pipelining), one writer task
-//! per connection keeping responses whole.
+//! per connection keeping responses whole. Plain listeners offer StartTLS,
+//! LDAPS listeners handshake first; both share the connection code.
 
 mod conn;
+pub mod framing;
+pub mod tls;
 
-use crate::config::Limits;
+use crate::config::{Limits, Security};
 use crate::ops::Shared;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, TcpStream};
+
+pub use tls::TlsContext;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -23,62 +29,195 @@ pub enum ServerError {
     Address(String),
 }
 
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// LDAP in clear, StartTLS available when TLS is configured.
+    Ldap,
+    /// TLS from the first byte.
+    Ldaps,
+}
+
+/// Everything the listeners share.
+pub struct ServerOptions {
+    pub limits: Limits,
+    pub security: Security,
+    /// None: TLS is disabled (no LDAPS, no StartTLS).
+    pub tls: Option<Arc<TlsContext>>,
+    /// SASL EXTERNAL fallback mapping: attribute compared with the certificate CN.
+    pub cert_map_attribute: Option<String>,
+}
+
 /// Counters shared by all listeners.
 pub struct ServerState {
     pub shared: Arc<Shared>,
     pub limits: Limits,
+    pub security: Security,
+    pub tls: Option<Arc<TlsContext>>,
+    pub cert_map_attribute: Option<String>,
     connections: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
     next_conn_id: AtomicU64,
 }
 
 impl ServerState {
-    pub fn new(shared: Arc<Shared>, limits: Limits) -> Arc<ServerState> {
+    pub fn new(shared: Arc<Shared>, opts: ServerOptions) -> Arc<ServerState> {
+        crate::ops::rootdse::set_tls_features(
+            opts.tls.is_some(),
+            opts.tls.as_ref().is_some_and(|t| t.client_certs()),
+        );
         Arc::new(ServerState {
             shared,
-            limits,
+            limits: opts.limits,
+            security: opts.security,
+            tls: opts.tls,
+            cert_map_attribute: opts.cert_map_attribute,
             connections: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
         })
     }
+
+    /// Takes a connection slot for `ip`, or says which limit is reached.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, String> {
+        let open = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        if open > self.limits.max_connections {
+            self.connections.fetch_sub(1, Ordering::SeqCst);
+            return Err(format!("{} connections open (max_connections)", open - 1));
+        }
+        let mut map = match self.per_ip.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.limits.max_connections_per_ip {
+            let have = *n;
+            drop(map);
+            self.connections.fetch_sub(1, Ordering::SeqCst);
+            return Err(format!(
+                "{have} connections open from {ip} (max_connections_per_ip)"
+            ));
+        }
+        *n += 1;
+        Ok(Slot {
+            state: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// An admitted connection; gives its slot back when dropped.
+struct Slot {
+    state: Arc<ServerState>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.state.connections.fetch_sub(1, Ordering::SeqCst);
+        let mut map = match self.state.per_ip.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so the
+/// connection limits (not the kernel) decide how many clients fit.
+pub fn raise_nofile_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                return Some(want.rlim_cur);
+            }
+        }
+    }
+    Some(lim.rlim_cur)
 }
 
 /// Binds every listener before serving any, so a bad address fails the start.
 pub async fn bind_all(addrs: &[String]) -> Result<Vec<TcpListener>, ServerError> {
     let mut listeners = Vec::new();
     for a in addrs {
-        let addr: SocketAddr = a.parse().map_err(|_| ServerError::Address(a.clone()))?;
-        match TcpListener::bind(addr).await {
-            Ok(l) => listeners.push(l),
-            Err(source) => {
-                let hint = match source.kind() {
-                    std::io::ErrorKind::PermissionDenied => "\n  ports below 1024 need root or CAP_NET_BIND_SERVICE \
-                         (setcap cap_net_bind_service=+ep $(which ferrodir)), \
-                         or use an unprivileged port: --ldap 127.0.0.1:3389"
-                        .to_string(),
-                    std::io::ErrorKind::AddrInUse => format!(
-                        "\n  another process already listens on {a}; stop it or choose another port, \
-                         e.g. --ldap 127.0.0.1:3389"
-                    ),
-                    _ => String::new(),
-                };
-                return Err(ServerError::Bind {
-                    addr: a.clone(),
-                    source,
-                    hint,
-                });
-            }
-        }
+        listeners.push(bind_one(a).await?);
     }
     Ok(listeners)
 }
 
-/// Accepts connections on `listener` until the task is dropped.
+/// Binds one listener; the error says how to fix the usual problems.
+pub async fn bind_one(a: &str) -> Result<TcpListener, ServerError> {
+    let addr: SocketAddr = a.parse().map_err(|_| ServerError::Address(a.to_string()))?;
+    TcpListener::bind(addr).await.map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                "\n  ports below 1024 need root or CAP_NET_BIND_SERVICE \
+                 (setcap cap_net_bind_service=+ep $(which ferrodir)), \
+                 or use an unprivileged port: --ldap 127.0.0.1:3389 --ldaps 127.0.0.1:3636"
+                    .to_string()
+            }
+            std::io::ErrorKind::AddrInUse => format!(
+                "\n  another process already listens on {a}; stop it or choose another port, \
+                 e.g. --ldap 127.0.0.1:3389"
+            ),
+            _ => String::new(),
+        };
+        ServerError::Bind {
+            addr: a.to_string(),
+            source,
+            hint,
+        }
+    })
+}
+
+/// Accepts connections on a plain LDAP listener until the task is dropped.
 pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
+    serve_listener(listener, state, ListenerKind::Ldap).await
+}
+
+/// Accepts connections on `listener` until the task is dropped.
+pub async fn serve_listener(listener: TcpListener, state: Arc<ServerState>, kind: ListenerKind) {
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(listener = %local, tls = "none", "listening for LDAP");
+    match (kind, &state.tls) {
+        (ListenerKind::Ldap, Some(_)) => {
+            tracing::info!(listener = %local, "listening for LDAP starttls=available")
+        }
+        (ListenerKind::Ldap, None) => {
+            tracing::info!(listener = %local, "listening for LDAP starttls=unavailable (TLS disabled)")
+        }
+        (ListenerKind::Ldaps, Some(t)) => {
+            tracing::info!(listener = %local, "listening for LDAPS {}", t.summary())
+        }
+        (ListenerKind::Ldaps, None) => {
+            tracing::error!(listener = %local, "LDAPS listener without TLS configuration; not serving it");
+            return;
+        }
+    }
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -89,22 +228,39 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
                 continue;
             }
         };
-        let open = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
         let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        if open > state.limits.max_connections {
-            state.connections.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(conn = conn_id, %peer, "connection refused: {} connections open (max_connections)", open - 1);
-            drop(stream);
-            continue;
-        }
+        let slot = match state.admit(peer.ip()) {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::warn!(conn = conn_id, %peer, "connection refused: {why}");
+                if kind == ListenerKind::Ldap {
+                    conn::refuse(stream);
+                }
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let st = state.clone();
         let local = local.clone();
         tokio::spawn(async move {
             tracing::info!(conn = conn_id, %peer, listener = %local, "connection opened");
-            conn::handle(stream, conn_id, st.clone()).await;
-            st.connections.fetch_sub(1, Ordering::SeqCst);
+            let ctx = conn::ConnCtx {
+                id: conn_id,
+                peer,
+                state: st,
+            };
+            run_connection(stream, &ctx, kind).await;
+            drop(slot);
             tracing::info!(conn = conn_id, "connection closed");
         });
+    }
+}
+
+async fn run_connection(stream: TcpStream, ctx: &conn::ConnCtx, kind: ListenerKind) {
+    match kind {
+        ListenerKind::Ldap => conn::handle_plain(stream, ctx).await,
+        ListenerKind::Ldaps => {
+            conn::handle_tls(stream, ctx, crate::directory::Identity::anonymous()).await
+        }
     }
 }

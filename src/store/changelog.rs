@@ -2,23 +2,11 @@
 //! unchanged, the payload replication sends. Version byte first, so a newer
 //! server can keep reading an older peer's records during a rolling upgrade.
 
-use super::encode::{decode_entry, encode_entry, DecodeError};
-use crate::model::{Change, ChangeRecord, Csn, Dn, ModOp, Modification, Rdn};
+pub(crate) use super::encode::Cursor;
+use super::encode::{decode_entry, encode_entry, put_bytes, put_varint, DecodeError};
+use crate::model::{Change, ChangeRecord, Dn, ModOp, Modification, Rdn};
 
 pub const CHANGE_FORMAT: u8 = 1;
-
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
 
 pub fn encode_change(rec: &ChangeRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
@@ -68,62 +56,6 @@ pub fn encode_change(rec: &ChangeRecord) -> Vec<u8> {
         }
     }
     out
-}
-
-pub(crate) struct Cursor<'a> {
-    pub(crate) buf: &'a [u8],
-    pub(crate) pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Cursor { buf, pos: 0 }
-    }
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .ok_or(DecodeError("length overflow"))?;
-        let s = self
-            .buf
-            .get(self.pos..end)
-            .ok_or(DecodeError("truncated change record"))?;
-        self.pos = end;
-        Ok(s)
-    }
-    pub(crate) fn byte(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut n = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = self.byte()?;
-            if shift > 63 {
-                return Err(DecodeError("varint too long"));
-            }
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(n);
-            }
-            shift += 7;
-        }
-    }
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.varint()? as usize;
-        self.take(n)
-    }
-    pub(crate) fn text(&mut self) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError("text not UTF-8"))
-    }
-    pub(crate) fn csn(&mut self) -> Result<Csn, DecodeError> {
-        Csn::from_bytes(self.take(10)?).ok_or(DecodeError("bad CSN"))
-    }
-    pub(crate) fn uuid(&mut self) -> Result<[u8; 16], DecodeError> {
-        self.take(16)?
-            .try_into()
-            .map_err(|_| DecodeError("bad UUID"))
-    }
 }
 
 pub fn decode_change(buf: &[u8]) -> Result<ChangeRecord, DecodeError> {
@@ -188,7 +120,7 @@ pub fn decode_change(buf: &[u8]) -> Result<ChangeRecord, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Entry;
+    use crate::model::{Csn, Entry};
 
     #[test]
     fn every_change_kind_round_trips() {

@@ -12,7 +12,7 @@ pub const ENTRY_FORMAT: u8 = 1;
 #[error("corrupt entry record: {0}")]
 pub struct DecodeError(pub &'static str);
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -20,7 +20,8 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+/// A length-prefixed byte string.
+pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
@@ -41,33 +42,17 @@ pub fn encode_entry(entry: &Entry) -> Vec<u8> {
     out
 }
 
-struct Reader<'a> {
+/// Reads what `put_varint`/`put_bytes` wrote, never panicking on short input.
+pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Reader<'a> {
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut n = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or(DecodeError("truncated varint"))?;
-            self.pos += 1;
-            if shift > 63 {
-                return Err(DecodeError("varint too long"));
-            }
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(n);
-            }
-            shift += 7;
-        }
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
     }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
             .checked_add(n)
@@ -79,32 +64,58 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Ok(s)
     }
-
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut n = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = self.byte()?;
+            if shift > 63 {
+                return Err(DecodeError("varint too long"));
+            }
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+            shift += 7;
+        }
+    }
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.varint()? as usize;
         self.take(n)
+    }
+    pub(crate) fn text(&mut self) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError("text not UTF-8"))
+    }
+    pub(crate) fn csn(&mut self) -> Result<Csn, DecodeError> {
+        Csn::from_bytes(self.take(10)?).ok_or(DecodeError("bad CSN"))
+    }
+    pub(crate) fn uuid(&mut self) -> Result<[u8; 16], DecodeError> {
+        self.take(16)?
+            .try_into()
+            .map_err(|_| DecodeError("bad UUID"))
     }
 }
 
 pub fn decode_entry(buf: &[u8]) -> Result<Entry, DecodeError> {
-    let mut r = Reader { buf, pos: 0 };
-    let version = r.take(1)?[0];
+    let mut r = Cursor::new(buf);
+    let version = r.byte()?;
     if version != ENTRY_FORMAT {
         return Err(DecodeError("unknown entry format version"));
     }
-    let dn_text = std::str::from_utf8(r.bytes()?).map_err(|_| DecodeError("DN not UTF-8"))?;
+    let dn_text = r.text()?;
     let dn = Dn::parse(dn_text).map_err(|_| DecodeError("stored DN does not parse"))?;
     let count = r.varint()? as usize;
     let mut attrs = Vec::with_capacity(count.min(256));
     for _ in 0..count {
-        let name = std::str::from_utf8(r.bytes()?)
-            .map_err(|_| DecodeError("attribute name not UTF-8"))?
-            .to_string();
+        let name = r.text()?.to_string();
         let nvals = r.varint()? as usize;
         let mut values = Vec::with_capacity(nvals.min(1024));
         for _ in 0..nvals {
             let bytes = r.bytes()?.to_vec();
-            let csn = Csn::from_bytes(r.take(10)?).ok_or(DecodeError("bad CSN"))?;
+            let csn = r.csn()?;
             values.push(Value { bytes, csn });
         }
         attrs.push(Attribute { name, values });

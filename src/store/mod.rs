@@ -15,7 +15,7 @@
 
 pub mod backup;
 pub mod changelog;
-mod encode;
+pub(crate) mod encode;
 
 pub use encode::{decode_entry, encode_entry, DecodeError};
 
@@ -283,6 +283,30 @@ pub trait StoreRead {
         Ok(out)
     }
 
+    /// Up to `limit` (DN key, id) pairs of the subtree at `prefix` whose key
+    /// sorts after `after` (None: from the start): pages of a subtree walk.
+    fn subtree_keys_after(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, u64)>> {
+        let (t, d) = self.parts();
+        let start = match after {
+            Some(a) => std::ops::Bound::Excluded(a),
+            None => std::ops::Bound::Included(prefix),
+        };
+        let mut out = Vec::new();
+        for item in d.dn.range(t, &(start, std::ops::Bound::Unbounded))? {
+            let (k, id) = item?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), id));
+        }
+        Ok(out)
+    }
+
     fn children(&self, id: u64) -> Result<Vec<u64>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
@@ -463,6 +487,35 @@ impl WriteTxn<'_> {
     pub fn index_add(&mut self, key: &[u8], id: u64) -> Result<()> {
         self.dbs.index.put(&mut self.txn, key, &id)?;
         Ok(())
+    }
+
+    /// Index insertion for a newly created entry: its id is the largest in
+    /// the store, so it goes at the end of the key's duplicates (APPENDDUP
+    /// skips the search inside large posting lists).
+    pub fn index_add_new(&mut self, key: &[u8], id: u64) -> Result<()> {
+        match self
+            .dbs
+            .index
+            .put_with_flags(&mut self.txn, heed::PutFlags::APPEND_DUP, key, &id)
+        {
+            Ok(()) => Ok(()),
+            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => self.index_add(key, id),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores a newly created entry, whose id is the largest (LMDB append).
+    pub fn put_new_entry(&mut self, id: u64, entry: &Entry) -> Result<()> {
+        let encoded = encode_entry(entry);
+        match self
+            .dbs
+            .entries
+            .put_with_flags(&mut self.txn, heed::PutFlags::APPEND, &id, &encoded)
+        {
+            Ok(()) => Ok(()),
+            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => self.put_entry(id, entry),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn index_del(&mut self, key: &[u8], id: u64) -> Result<()> {

@@ -1,0 +1,635 @@
+//! Supplier side of replication: one task per enabled agreement pushes the
+//! changes its consumer lacks, and a supervisor keeps the set of tasks in
+//! step with the agreement entries in cn=config.
+//!
+//! A session: connect, bind as the agreement's identity, START (suffix,
+//! replica ID, generation) which answers with the consumer's RUV, then
+//! stream batches of changelog records (up to 500 per request) the consumer
+//! lacks; each answer is the consumer's new RUV, so a lost connection
+//! resumes exactly where the consumer stands. A consumer with another
+//! generation needs a total init (nsds5BeginReplicaRefresh: start), which
+//! sends every entry of the suffix in pages and then the supplier's RUV.
+
+use crate::directory::repl::{AgreementConfig, BindMethod, Transport};
+use crate::directory::{DirError, Directory};
+use crate::model::{ChangeRecord, Dn};
+use crate::repl::client::{Client, ClientError};
+use crate::repl::proto::{
+    self, ChangesRequest, StartRequest, TotalEndRequest, TotalEntriesRequest,
+};
+use crate::repl::ruv::Ruv;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Extended operation run by `ferrodir repl test`: the server tests an
+/// agreement's connection with the credentials only it can decrypt.
+pub const OID_TEST_AGREEMENT: &str = "2.25.283765197135925208705784076489341859982.3.5";
+
+/// Changes per CHANGES request.
+const BATCH: usize = 500;
+/// Entries per TOTAL_ENTRIES request.
+const INIT_PAGE: usize = 1000;
+/// A CHANGES request larger than this is split (the consumer's default
+/// message limit is 16 MiB).
+const MAX_REQUEST_BYTES: usize = 8 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a supplier waits before retrying a consumer that needs an init.
+const NEEDS_INIT_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Dir(#[from] DirError),
+    #[error("consumer needs total init: {0}")]
+    NeedsInit(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("malformed answer from the consumer: {0}")]
+    Answer(String),
+}
+
+impl SessionError {
+    /// 389-ds style status line: "Error (code) message".
+    fn status(&self) -> String {
+        match self {
+            SessionError::Client(c) => match c.code() {
+                Some(code) => format!("Error ({code}) {c}"),
+                None => format!("Error (-1) {c}"),
+            },
+            SessionError::NeedsInit(m) => {
+                format!("Error (53) consumer needs total init (set nsds5BeginReplicaRefresh: start): {m}")
+            }
+            other => format!("Error (-1) {other}"),
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn describe_transport(t: Transport) -> &'static str {
+    match t {
+        Transport::Ldap => "LDAP (no TLS)",
+        Transport::Ldaps => "LDAPS (TLS from the first byte)",
+        Transport::StartTls => "LDAP with StartTLS",
+    }
+}
+
+/// Short name of an agreement for logs: its cn, else its DN.
+fn name_of(a: &AgreementConfig) -> String {
+    a.dn.rdn()
+        .and_then(|r| r.avas.first())
+        .map(|ava| String::from_utf8_lossy(&ava.value).to_string())
+        .unwrap_or_else(|| a.dn.to_string())
+}
+
+/// Settings that need a new session when they change (a refresh request does not).
+fn settings(a: &AgreementConfig) -> AgreementConfig {
+    AgreementConfig {
+        refresh_requested: false,
+        ..a.clone()
+    }
+}
+
+/// Starts the supervisor: one task per enabled agreement, started, stopped
+/// and restarted as agreement entries are added, disabled, removed or changed.
+pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut rx = dir.subscribe();
+        let mut running: HashMap<String, (AgreementConfig, JoinHandle<()>)> = HashMap::new();
+        loop {
+            rx.borrow_and_update();
+            let wanted: HashMap<String, AgreementConfig> = dir
+                .agreements()
+                .into_iter()
+                .map(|a| (dir.normalize_dn(&a.dn), a))
+                .collect();
+            running.retain(|key, (cfg, handle)| {
+                let keep = wanted
+                    .get(key)
+                    .is_some_and(|w| w.enabled && settings(w) == settings(cfg))
+                    && !handle.is_finished();
+                if !keep {
+                    tracing::info!("agreement {}: stopping its session", name_of(cfg));
+                    handle.abort();
+                    dir.update_agreement_status(&cfg.dn, |s| s.update_in_progress = false);
+                }
+                keep
+            });
+            for (key, cfg) in wanted {
+                if running.contains_key(&key) {
+                    continue;
+                }
+                if !cfg.enabled {
+                    dir.update_agreement_status(&cfg.dn, |s| {
+                        s.last_update_status =
+                            "Error (0) agreement disabled (nsds5ReplicaEnabled: off)".into();
+                        s.update_in_progress = false;
+                    });
+                    continue;
+                }
+                let handle =
+                    tokio::spawn(run_agreement(dir.clone(), cfg.clone(), local_url.clone()));
+                running.insert(key, (cfg, handle));
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        for (_, (_, h)) in running {
+            h.abort();
+        }
+    })
+}
+
+/// The agreement's current settings (None when it was removed).
+fn current(dir: &Directory, dn: &Dn) -> Option<AgreementConfig> {
+    let norm = dir.normalize_dn(dn);
+    dir.agreements()
+        .into_iter()
+        .find(|a| dir.normalize_dn(&a.dn) == norm)
+}
+
+fn refresh_requested(dir: &Directory, dn: &Dn) -> bool {
+    current(dir, dn).is_some_and(|a| a.refresh_requested)
+}
+
+/// This server's replica ID for a suffix.
+fn local_rid(dir: &Directory, suffix: &Dn) -> Result<u16, SessionError> {
+    let norm = dir.normalize_dn(suffix);
+    dir.replicas()
+        .into_iter()
+        .find(|r| dir.normalize_dn(&r.suffix) == norm)
+        .map(|r| r.rid)
+        .ok_or_else(|| {
+            SessionError::Config(format!(
+                "no replica entry for '{suffix}' on this server (add cn=replica,{})",
+                crate::directory::repl::mapping_node(suffix)
+            ))
+        })
+}
+
+async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, local_url: String) {
+    let name = name_of(&cfg);
+    tracing::info!(
+        "agreement {name}: {} to {}:{} for '{}'",
+        describe_transport(cfg.transport),
+        cfg.host,
+        cfg.port,
+        cfg.suffix
+    );
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let mut progressed = false;
+        let err = session(&dir, &cfg, &local_url, &mut progressed).await;
+        if progressed {
+            backoff = Duration::from_secs(1);
+        }
+        let status = err.status();
+        dir.update_agreement_status(&cfg.dn, |s| {
+            s.update_in_progress = false;
+            s.last_update_end = Some(now());
+            s.last_update_status = status.clone();
+        });
+        match err {
+            SessionError::NeedsInit(_) => {
+                tracing::warn!("agreement {name}: {err}");
+                wait_for_init(&dir, &cfg).await;
+            }
+            _ => {
+                tracing::warn!(
+                    "agreement {name}: {err}; retrying in {} s",
+                    backoff.as_secs()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Waits until an init is requested, this replica's generation changes (it
+/// was initialised itself), or the slow retry period passes.
+async fn wait_for_init(dir: &Directory, cfg: &AgreementConfig) {
+    let generation = dir.ruv(&cfg.suffix).map(|r| r.generation).ok();
+    let mut rx = dir.subscribe();
+    let deadline = tokio::time::Instant::now() + NEEDS_INIT_RETRY;
+    loop {
+        if refresh_requested(dir, &cfg.dn)
+            || dir.ruv(&cfg.suffix).map(|r| r.generation).ok() != generation
+        {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return,
+        }
+    }
+}
+
+async fn connect(cfg: &AgreementConfig) -> Result<Client, SessionError> {
+    if cfg.bind_method == BindMethod::SslClientAuth {
+        return Err(SessionError::Config(
+            "nsDS5ReplicaBindMethod SSLCLIENTAUTH needs TLS, which this build does not support yet; use SIMPLE".into(),
+        ));
+    }
+    let mut client = Client::connect(&cfg.host, cfg.port, cfg.transport, CONNECT_TIMEOUT).await?;
+    let password = std::str::from_utf8(&cfg.credentials)
+        .map_err(|_| SessionError::Config("nsDS5ReplicaCredentials is not UTF-8 text".into()))?;
+    client.simple_bind(&cfg.bind_dn, password).await?;
+    Ok(client)
+}
+
+async fn start(client: &mut Client, req: &StartRequest) -> Result<Ruv, SessionError> {
+    match client
+        .extended("replication start", proto::OID_START, req.encode())
+        .await
+    {
+        Ok(v) => proto::decode_ruv_response(&v).map_err(|e| SessionError::Answer(e.to_string())),
+        Err(e)
+            if e.message()
+                .is_some_and(|m| m.contains("generation mismatch")) =>
+        {
+            Err(SessionError::NeedsInit(
+                e.message().unwrap_or_default().to_string(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One connection's life: returns only with the error that ended it.
+async fn session(
+    dir: &Arc<Directory>,
+    cfg: &AgreementConfig,
+    local_url: &str,
+    progressed: &mut bool,
+) -> SessionError {
+    match session_inner(dir, cfg, local_url, progressed).await {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+async fn session_inner(
+    dir: &Arc<Directory>,
+    cfg: &AgreementConfig,
+    local_url: &str,
+    progressed: &mut bool,
+) -> Result<std::convert::Infallible, SessionError> {
+    let rid = local_rid(dir, &cfg.suffix)?;
+    let mut client = connect(cfg).await?;
+    let suffix = cfg.suffix.to_string();
+    let mut rx = dir.subscribe();
+    loop {
+        if refresh_requested(dir, &cfg.dn) {
+            total_init(dir, cfg, &mut client, rid, local_url).await?;
+            *progressed = true;
+            continue;
+        }
+        let generation = dir.ruv(&cfg.suffix)?.generation;
+        let mut consumer = start(
+            &mut client,
+            &StartRequest {
+                suffix: suffix.clone(),
+                supplier_rid: rid,
+                generation: generation.clone(),
+                total: false,
+                supplier_url: local_url.to_string(),
+            },
+        )
+        .await?;
+        *progressed = true;
+        let started = now();
+        dir.update_agreement_status(&cfg.dn, |s| {
+            s.last_update_start = Some(started);
+            s.last_update_status =
+                "Error (0) Replica acquired successfully: Incremental update started".into();
+        });
+        loop {
+            rx.borrow_and_update();
+            if refresh_requested(dir, &cfg.dn) {
+                break;
+            }
+            let supplier = dir.ruv(&cfg.suffix)?;
+            if supplier.generation != generation {
+                // This replica was re-initialised meanwhile: start over.
+                break;
+            }
+            let (d, s, c) = (dir.clone(), cfg.suffix.clone(), consumer.clone());
+            let batch = tokio::task::spawn_blocking(move || d.changes_for(&s, &c, BATCH))
+                .await
+                .map_err(|e| SessionError::Config(format!("changelog reader failed: {e}")))??;
+            let Some(batch) = batch else {
+                return Err(SessionError::NeedsInit(
+                    "the changelog no longer holds changes the consumer lacks".into(),
+                ));
+            };
+            if batch.is_empty() {
+                let lag = lag_seconds(&supplier, &consumer);
+                dir.update_agreement_status(&cfg.dn, |s| {
+                    s.update_in_progress = false;
+                    s.behind = 0;
+                    s.lag_seconds = Some(lag);
+                    s.last_update_status =
+                        "Error (0) Replica acquired successfully: Incremental update succeeded"
+                            .into();
+                });
+                tokio::select! {
+                    r = rx.changed() => { if r.is_err() { return Err(SessionError::Config("the directory is shutting down".into())); } }
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            let n = batch.len() as u64;
+            let t0 = now();
+            dir.update_agreement_status(&cfg.dn, |s| {
+                s.update_in_progress = true;
+                s.behind = n;
+                s.last_update_start = Some(t0);
+            });
+            consumer = send_changes(&mut client, &suffix, batch).await?;
+            let lag = lag_seconds(&dir.ruv(&cfg.suffix)?, &consumer);
+            let t1 = now();
+            dir.update_agreement_status(&cfg.dn, |s| {
+                s.changes_sent += n;
+                s.last_update_end = Some(t1);
+                s.lag_seconds = Some(lag);
+                s.last_update_status = format!(
+                    "Error (0) Replica acquired successfully: Incremental update succeeded ({n} changes sent)"
+                );
+            });
+        }
+    }
+}
+
+/// Sends a batch, split when its encoding is too large for one request.
+async fn send_changes(
+    client: &mut Client,
+    suffix: &str,
+    records: Vec<ChangeRecord>,
+) -> Result<Ruv, SessionError> {
+    let mut pending = vec![records];
+    let mut last = None;
+    while let Some(mut records) = pending.pop() {
+        let req = ChangesRequest {
+            suffix: suffix.to_string(),
+            records,
+        };
+        let payload = req.encode();
+        records = req.records;
+        if payload.len() > MAX_REQUEST_BYTES && records.len() > 1 {
+            let second = records.split_off(records.len() / 2);
+            pending.push(second);
+            pending.push(records);
+            continue;
+        }
+        let answer = client
+            .extended("replicate changes", proto::OID_CHANGES, payload)
+            .await?;
+        last = Some(
+            proto::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?,
+        );
+    }
+    last.ok_or_else(|| SessionError::Answer("no changes were sent".into()))
+}
+
+/// Sends a page of entries, split when its encoding is too large for one request.
+async fn send_entries(
+    client: &mut Client,
+    suffix: &str,
+    entries: Vec<crate::model::Entry>,
+) -> Result<(), SessionError> {
+    let mut pending = vec![entries];
+    while let Some(mut entries) = pending.pop() {
+        let req = TotalEntriesRequest {
+            suffix: suffix.to_string(),
+            entries,
+        };
+        let payload = req.encode();
+        entries = req.entries;
+        if payload.len() > MAX_REQUEST_BYTES && entries.len() > 1 {
+            let second = entries.split_off(entries.len() / 2);
+            pending.push(second);
+            pending.push(entries);
+            continue;
+        }
+        client
+            .extended("total update entries", proto::OID_TOTAL_ENTRIES, payload)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Seconds between the newest change held here and the consumer's newest
+/// (0 when the consumer holds everything).
+fn lag_seconds(supplier: &Ruv, consumer: &Ruv) -> u64 {
+    if !consumer.is_behind(supplier) {
+        return 0;
+    }
+    u64::from(
+        supplier
+            .max_csn()
+            .time
+            .saturating_sub(consumer.max_csn().time),
+    )
+}
+
+async fn total_init(
+    dir: &Arc<Directory>,
+    cfg: &AgreementConfig,
+    client: &mut Client,
+    rid: u16,
+    local_url: &str,
+) -> Result<(), SessionError> {
+    let name = name_of(cfg);
+    let started = now();
+    let total = dir.suffix_entry_count(&cfg.suffix)?;
+    dir.update_agreement_status(&cfg.dn, |s| {
+        s.last_init_start = Some(started);
+        s.last_init_end = None;
+        s.last_init_status = "Total update in progress".into();
+        s.init_progress = Some((0, total));
+        s.update_in_progress = true;
+    });
+    tracing::info!("agreement {name}: total init of {total} entries started");
+    match total_init_inner(dir, cfg, client, rid, local_url, total).await {
+        Ok(sent) => {
+            dir.clear_refresh_request(&cfg.dn).await?;
+            let end = now();
+            dir.update_agreement_status(&cfg.dn, |s| {
+                s.last_init_end = Some(end);
+                s.last_init_status = format!("Error (0) Total update succeeded ({sent} entries)");
+                s.init_progress = None;
+                s.update_in_progress = false;
+            });
+            tracing::info!(
+                "agreement {name}: total init finished: {sent} entries in {} s",
+                end.saturating_sub(started)
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let status = e.status();
+            dir.update_agreement_status(&cfg.dn, |s| {
+                s.last_init_end = Some(now());
+                s.last_init_status = format!("Total update aborted: {status}");
+                s.init_progress = None;
+                s.update_in_progress = false;
+            });
+            Err(e)
+        }
+    }
+}
+
+async fn total_init_inner(
+    dir: &Arc<Directory>,
+    cfg: &AgreementConfig,
+    client: &mut Client,
+    rid: u16,
+    local_url: &str,
+    total: u64,
+) -> Result<u64, SessionError> {
+    let suffix = cfg.suffix.to_string();
+    // The RUV before the first page: changes made during the init are sent
+    // again incrementally afterwards (the consumer skips what it holds).
+    let supplier_ruv = dir.ruv(&cfg.suffix)?;
+    start(
+        client,
+        &StartRequest {
+            suffix: suffix.clone(),
+            supplier_rid: rid,
+            generation: supplier_ruv.generation.clone(),
+            total: true,
+            supplier_url: local_url.to_string(),
+        },
+    )
+    .await?;
+    let mut after: Option<Vec<u8>> = None;
+    let mut sent = 0u64;
+    loop {
+        let (d, s, a) = (dir.clone(), cfg.suffix.clone(), after.take());
+        let t_read = std::time::Instant::now();
+        let (entries, next) =
+            tokio::task::spawn_blocking(move || d.entries_for_init(&s, a.as_deref(), INIT_PAGE))
+                .await
+                .map_err(|e| SessionError::Config(format!("entry reader failed: {e}")))??;
+        let n = entries.len() as u64;
+        if n > 0 {
+            let read = t_read.elapsed();
+            let t_send = std::time::Instant::now();
+            send_entries(client, &suffix, entries).await?;
+            tracing::debug!(
+                "total init page of {n} entries: read {:.1} ms, sent and applied {:.1} ms",
+                read.as_secs_f64() * 1e3,
+                t_send.elapsed().as_secs_f64() * 1e3
+            );
+            sent += n;
+            let shown_total = total.max(sent);
+            dir.update_agreement_status(&cfg.dn, |s| {
+                s.init_progress = Some((sent, shown_total));
+                s.last_init_status = format!(
+                    "Total update in progress: {sent} of {shown_total} entries ({}%)",
+                    percent(sent, shown_total)
+                );
+            });
+        }
+        match next {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+    }
+    let end = TotalEndRequest {
+        suffix,
+        ruv: supplier_ruv,
+    };
+    let answer = client
+        .extended("total update end", proto::OID_TOTAL_END, end.encode())
+        .await?;
+    proto::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?;
+    Ok(sent)
+}
+
+pub fn percent(done: u64, total: u64) -> u64 {
+    done.saturating_mul(100)
+        .checked_div(total)
+        .map_or(100, |p| p.min(100))
+}
+
+/// Tries an agreement's consumer as the Test button of other products does:
+/// TCP connect, TLS, bind with the agreement's credentials, and a
+/// replication START (which checks the consumer's replica entry and
+/// nsDS5ReplicaBindDN). "Pass" or "Fail: <reason>".
+pub async fn test_agreement(dir: &Directory, cfg: &AgreementConfig) -> String {
+    let rid = match local_rid(dir, &cfg.suffix) {
+        Ok(r) => r,
+        Err(e) => return format!("Fail: {e}"),
+    };
+    let mut client = match connect(cfg).await {
+        Ok(c) => c,
+        Err(e) => return format!("Fail: {e}"),
+    };
+    client.set_op_timeout(Duration::from_secs(20));
+    let generation = dir
+        .ruv(&cfg.suffix)
+        .map(|r| r.generation)
+        .unwrap_or_default();
+    let req = StartRequest {
+        suffix: cfg.suffix.to_string(),
+        supplier_rid: rid,
+        generation,
+        total: false,
+        supplier_url: String::new(),
+    };
+    let verdict = match start(&mut client, &req).await {
+        Ok(_) => "Pass".to_string(),
+        Err(SessionError::NeedsInit(_)) => {
+            "Pass (the consumer needs a total init: set nsds5BeginReplicaRefresh: start)".into()
+        }
+        Err(e) => format!("Fail: {e}"),
+    };
+    client.unbind().await;
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Csn;
+
+    #[test]
+    fn lag_and_percent() {
+        let mut sup = Ruv::new("g");
+        sup.update(Csn::new(100, 0, 1, 0));
+        let mut con = Ruv::new("g");
+        con.update(Csn::new(90, 0, 1, 0));
+        assert_eq!(lag_seconds(&sup, &con), 10);
+        con.update(Csn::new(100, 0, 1, 0));
+        assert_eq!(lag_seconds(&sup, &con), 0);
+        assert_eq!(percent(5, 10), 50);
+        assert_eq!(percent(0, 0), 100);
+        assert_eq!(percent(20, 10), 100);
+    }
+
+    #[test]
+    fn error_status_lines_look_like_389() {
+        let e = SessionError::Client(ClientError::Connect {
+            addr: "h:1".into(),
+            reason: "refused".into(),
+        });
+        assert_eq!(e.status(), "Error (-1) connect to h:1: refused");
+        let e = SessionError::NeedsInit("x".into());
+        assert!(e
+            .status()
+            .starts_with("Error (53) consumer needs total init"));
+    }
+}
