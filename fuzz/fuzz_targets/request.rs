@@ -40,7 +40,6 @@ struct State {
     rt: tokio::runtime::Runtime,
     shared: Arc<Shared>,
     root: Identity,
-    _dir: tempfile::TempDir,
 }
 
 fn attrs(list: &[(&str, &[&str])]) -> Vec<(String, Vec<Vec<u8>>)> {
@@ -168,9 +167,11 @@ fn state() -> &'static State {
                 max_filter_depth: 64,
             }),
             root,
-            _dir: tmp,
         };
         reset(&st);
+        // LMDB works on its open descriptors: remove the files now so no
+        // temporary directory outlives the process (statics never drop).
+        tmp.close().unwrap();
         st
     })
 }
