@@ -99,7 +99,6 @@ pub(crate) struct Core {
     /// Supplier URLs seen in replication sessions, by normalised suffix.
     pub(crate) learned_referrals: Mutex<std::collections::HashMap<String, String>>,
     pub(crate) lockouts: policy::Lockouts,
-    pub(crate) page_cache: search::PageCache,
 }
 
 pub struct Directory {
@@ -207,7 +206,6 @@ impl Directory {
             notify: tokio::sync::watch::channel(0u64).0,
             learned_referrals: Mutex::new(std::collections::HashMap::new()),
             lockouts: policy::Lockouts::default(),
-            page_cache: search::PageCache::default(),
         };
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
         let config_key = core.config_key();

@@ -28,9 +28,8 @@ pub struct SearchRequest<'a> {
     pub size_limit: usize,
     /// Client's time limit in seconds (0 = none).
     pub time_limit: u64,
-    /// Paged results: page size, the id after which to continue, and a key
-    /// identifying the search (same filter, base, scope) across its pages.
-    pub page: Option<(usize, u64, u64)>,
+    /// Paged results: page size and the id after which to continue.
+    pub page: Option<(usize, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,31 +160,41 @@ pub(super) fn run(
         computed: &computed,
     };
 
-    // Later pages of a paged search reuse the first page's candidate list
-    // instead of re-reading posting lists of possibly 100k ids per page.
-    let cached = match req.page {
-        Some((_, after, key)) if after > 0 => core.page_cache.get(&who.norm, key),
-        _ => None,
-    };
-    let (candidates, scoped_by_index) = match cached {
-        Some(hit) => hit,
+    let planned = filter::plan(schema, &core.cfg.indexes, &secret, &txn, req.filter)?;
+    let mut candidates: Vec<u64> = Vec::new();
+    let scoped_by_index = planned.is_some();
+    match planned {
+        Some(ids) => candidates = ids,
         None => {
-            let (list, by_index) = plan_candidates(core, &txn, req, &bases, &secret)?;
-            let list = std::sync::Arc::new(list);
-            if let Some((_, _, key)) = req.page {
-                core.page_cache.put(&who.norm, key, list.clone(), by_index);
+            for (_, key, id) in &bases {
+                match req.scope {
+                    Scope::Base => candidates.push(*id),
+                    Scope::One => candidates.extend(txn.children(*id)?),
+                    Scope::Sub => candidates.extend(txn.subtree_ids(key)?),
+                }
             }
-            (list, by_index)
+            if req.scope != Scope::Base && candidates.len() > 1 {
+                tracing::info!(
+                    base = %req.base,
+                    filter = ?req.filter,
+                    scanned = candidates.len(),
+                    "unindexed search"
+                );
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
         }
-    };
+    }
 
     let mut entries = 0usize;
     let (page_size, after) = match req.page {
-        Some((size, after, _)) => (Some(size), after),
+        Some((size, after)) => (Some(size), after),
         None => (None, 0),
     };
-    let start = candidates.partition_point(|&id| id <= after);
-    for (n, &id) in candidates.iter().enumerate().skip(start) {
+    for (n, &id) in candidates.iter().enumerate() {
+        if id <= after {
+            continue;
+        }
         if n % 64 == 0 {
             if cancelled() {
                 return Ok(SearchEnd::Abandoned);
@@ -237,87 +246,6 @@ pub(super) fn run(
         },
         None => SearchEnd::Done { entries },
     })
-}
-
-/// Candidate ids, ascending: from the indexes when the filter allows it
-/// (true: still to be checked against the scope), else the whole scope.
-fn plan_candidates(
-    core: &Core,
-    txn: &dyn StoreRead,
-    req: &SearchRequest<'_>,
-    bases: &[(Dn, Vec<u8>, u64)],
-    secret: &dyn Fn(&AttributeType) -> bool,
-) -> DirResult<(Vec<u64>, bool)> {
-    if let Some(ids) = filter::plan(&core.schema, &core.cfg.indexes, secret, txn, req.filter)? {
-        return Ok((ids, true));
-    }
-    let mut candidates = Vec::new();
-    for (_, key, id) in bases {
-        match req.scope {
-            Scope::Base => candidates.push(*id),
-            Scope::One => candidates.extend(txn.children(*id)?),
-            Scope::Sub => candidates.extend(txn.subtree_ids(key)?),
-        }
-    }
-    if req.scope != Scope::Base && candidates.len() > 1 {
-        tracing::info!(
-            base = %req.base,
-            filter = ?req.filter,
-            scanned = candidates.len(),
-            "unindexed search"
-        );
-    }
-    candidates.sort_unstable();
-    candidates.dedup();
-    Ok((candidates, false))
-}
-
-/// Candidate lists of paged searches between pages, per identity and search.
-/// Bounded in ids held and in age, so clients that never finish paging
-/// cannot make it grow.
-#[derive(Default)]
-pub(crate) struct PageCache {
-    inner: std::sync::Mutex<Vec<PageCacheEntry>>,
-}
-
-struct PageCacheEntry {
-    who: String,
-    key: u64,
-    at: Instant,
-    ids: std::sync::Arc<Vec<u64>>,
-    by_index: bool,
-}
-
-const PAGE_CACHE_MAX_IDS: usize = 4_000_000;
-const PAGE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(120);
-
-impl PageCache {
-    fn get(&self, who: &str, key: u64) -> Option<(std::sync::Arc<Vec<u64>>, bool)> {
-        let list = self.inner.lock().ok()?;
-        list.iter()
-            .find(|e| e.key == key && e.who == who && e.at.elapsed() < PAGE_CACHE_TTL)
-            .map(|e| (e.ids.clone(), e.by_index))
-    }
-
-    fn put(&self, who: &str, key: u64, ids: std::sync::Arc<Vec<u64>>, by_index: bool) {
-        let Ok(mut list) = self.inner.lock() else {
-            return;
-        };
-        list.retain(|e| e.at.elapsed() < PAGE_CACHE_TTL && !(e.key == key && e.who == who));
-        let mut total: usize = list.iter().map(|e| e.ids.len()).sum::<usize>() + ids.len();
-        while total > PAGE_CACHE_MAX_IDS && !list.is_empty() {
-            total -= list.remove(0).ids.len();
-        }
-        if ids.len() <= PAGE_CACHE_MAX_IDS {
-            list.push(PageCacheEntry {
-                who: who.to_string(),
-                key,
-                at: Instant::now(),
-                ids,
-                by_index,
-            });
-        }
-    }
 }
 
 /// The id to continue after when a page stops before candidate `n`.

@@ -155,7 +155,7 @@ pub async fn run(
             }];
             return done(&sink, msgid, result::success(), ctrl, 0).await;
         }
-        page = Some((*size as usize, after, print));
+        page = Some((*size as usize, after));
     }
 
     let dir = shared.dir.clone();
