@@ -113,6 +113,7 @@ impl Server {
 
     /// Starts (or restarts) the process on the same data directory and port.
     pub fn launch(&mut self) {
+        let ready_before = self.ready_lines();
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -131,10 +132,20 @@ impl Server {
             .spawn()
             .expect("spawn ferrodir");
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready(ready_before);
     }
 
-    fn wait_ready(&mut self) {
+    /// "ready" lines in the log: the server logs one when start-up is complete
+    /// (base entry created, default access rules in place), after it already
+    /// accepts connections.
+    fn ready_lines(&self) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(" ready"))
+            .count()
+    }
+
+    fn wait_ready(&mut self, ready_before: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut() {
@@ -142,7 +153,9 @@ impl Server {
                     panic!("ferrodir exited early ({status}):\n{}", self.log_text());
                 }
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if self.ready_lines() > ready_before
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
