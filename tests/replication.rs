@@ -304,7 +304,7 @@ fn total_init_of_ten_thousand_entries() {
     // The supplier's first start creates the base entry: import only what lies below it.
     let ldif = people_ldif("people", 10_000);
     std::fs::write(&file, ldif).expect("write ldif");
-    let mut supplier = Server::start();
+    let mut supplier = Server::fast();
     supplier.stop();
     let o = Command::new(bin())
         .args(["import", "--data-dir"])
@@ -314,7 +314,7 @@ fn total_init_of_ten_thousand_entries() {
         .expect("import");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     supplier.launch();
-    let consumer = Server::start();
+    let consumer = Server::fast();
     add_example(&consumer.url(), "replication-manager.ldif", None);
     add_example(
         &supplier.url(),
@@ -355,8 +355,8 @@ fn total_init_of_ten_thousand_entries() {
 /// (g) Two suppliers with agreements both ways converge while both take writes.
 #[test]
 fn two_suppliers_converge() {
-    let s1 = Server::start();
-    let s2 = Server::start();
+    let s1 = Server::fast();
+    let s2 = Server::fast();
     add_example(&s1.url(), "replication-manager.ldif", None);
     add_example(&s2.url(), "replication-manager.ldif", None);
     add_example(&s1.url(), "two-suppliers/1-replica-server1.ldif", None);

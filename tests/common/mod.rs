@@ -20,7 +20,7 @@ pub fn root_password() -> String {
     PW.get_or_init(|| format!("test-{}", uuid_like())).clone()
 }
 
-fn uuid_like() -> String {
+pub fn uuid_like() -> String {
     let mut buf = [0u8; 12];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut buf);
