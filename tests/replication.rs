@@ -315,23 +315,7 @@ fn total_init_of_ten_thousand_entries() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     supplier.launch();
     let consumer = Server::fast();
-    add_example(&consumer.url(), "replication-manager.ldif", None);
-    add_example(
-        &supplier.url(),
-        "supplier-consumer/1-supplier-replica.ldif",
-        None,
-    );
-    add_example(
-        &consumer.url(),
-        "supplier-consumer/2-consumer-replica.ldif",
-        None,
-    );
-    add_example(
-        &supplier.url(),
-        "supplier-consumer/3-supplier-agreement.ldif",
-        Some(consumer.port),
-    );
-    wait_init_done(&supplier, "to-consumer", Duration::from_secs(120));
+    configure_supplier_consumer(&supplier, &consumer, Duration::from_secs(120));
     let status =
         agreement_attr(&supplier, "to-consumer", "nsds5replicaLastInitStatus").unwrap_or_default();
     assert!(status.contains("10002 entries"), "{status}");

@@ -528,7 +528,7 @@ impl Core {
                             modifier: rec.modifier.clone(),
                             origin: super::Origin::Replication,
                         };
-                        self.moddn_for_replication(
+                        self.moddn(
                             txn,
                             &entry.dn,
                             new_rdn,

@@ -643,19 +643,6 @@ impl Core {
         Ok(())
     }
 
-    pub(crate) fn moddn_for_replication(
-        &self,
-        txn: &mut WriteTxn<'_>,
-        dn: &Dn,
-        new_rdn: &Rdn,
-        delete_old_rdn: bool,
-        new_superior: Option<&Dn>,
-        stamp: &Stamp,
-    ) -> DirResult<()> {
-        self.moddn(txn, dn, new_rdn, delete_old_rdn, new_superior, stamp)
-            .map(|_| ())
-    }
-
     /// Stores every superclass of the entry's classes, as 389-ds does, so
     /// `(objectClass=person)` finds inetOrgPerson entries through the index.
     fn expand_object_classes(&self, entry: &mut Entry, csn: Csn) {
@@ -704,7 +691,7 @@ impl Core {
         self.set_operational(entry, "entryCSN", csn.to_string(), csn);
     }
 
-    fn moddn(
+    pub(crate) fn moddn(
         &self,
         txn: &mut WriteTxn<'_>,
         dn: &Dn,

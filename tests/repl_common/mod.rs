@@ -177,6 +177,13 @@ pub fn people_ldif(ou: &str, n: usize) -> String {
 pub fn supplier_consumer() -> (Server, Server) {
     let supplier = Server::fast();
     let consumer = Server::fast();
+    configure_supplier_consumer(&supplier, &consumer, Duration::from_secs(60));
+    (supplier, consumer)
+}
+
+/// Configures `supplier` -> read-only `consumer` with the supplier-consumer/
+/// example LDIFs and waits until the consumer's total init has finished.
+pub fn configure_supplier_consumer(supplier: &Server, consumer: &Server, timeout: Duration) {
     add_example(&consumer.url(), "replication-manager.ldif", None);
     add_example(
         &supplier.url(),
@@ -193,6 +200,5 @@ pub fn supplier_consumer() -> (Server, Server) {
         "supplier-consumer/3-supplier-agreement.ldif",
         Some(consumer.port),
     );
-    wait_init_done(&supplier, "to-consumer", Duration::from_secs(60));
-    (supplier, consumer)
+    wait_init_done(supplier, "to-consumer", timeout);
 }
