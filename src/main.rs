@@ -696,7 +696,12 @@ fn start_replication(dir: &Arc<Directory>, cfg: &Config) -> Result<tokio::task::
         }
         _ => format!("ldap://{addr}"),
     };
-    Ok(ferrodir::repl::agreement::spawn_runner(dir.clone(), url))
+    let runner = ferrodir::repl::agreement::spawn_runner(dir.clone(), url);
+    let housekeeping = ferrodir::repl::housekeeping::spawn(dir.clone());
+    Ok(tokio::spawn(async move {
+        let _ = runner.await;
+        housekeeping.abort();
+    }))
 }
 
 #[derive(Subcommand)]

@@ -3,6 +3,7 @@
 //! one writer thread that commits concurrent operations together (group
 //! commit) and acknowledges each only after the commit is durable.
 
+mod catchup;
 pub mod error;
 pub mod filter;
 pub mod index;
@@ -11,13 +12,17 @@ pub mod repl;
 mod search;
 pub mod secrets;
 mod time;
+mod tombstone;
+mod trim;
 mod write;
 mod writer;
 
+pub use catchup::CatchUpSnapshot;
 pub use error::{DirError, DirResult};
 pub use index::{IndexConfig, IndexKinds};
 pub use search::{Scope, SearchEnd, SearchEntry, SearchRequest};
 pub use time::generalized_time;
+pub use trim::Housekeeping;
 pub use write::{ModOp, Modification, WriteOp};
 pub use writer::Origin;
 

@@ -3,6 +3,7 @@
 //! entries (389-ds names), applying changes received from a supplier with
 //! their original CSNs and entryUUIDs, total init, and what a supplier reads.
 
+use super::tombstone::is_tombstone;
 use super::{index, time, Core, DirError, DirResult, Identity};
 use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, ModOp, Value};
 use crate::repl::ruv::Ruv;
@@ -38,7 +39,14 @@ pub struct ReplicaConfig {
     pub bind_dns: Vec<String>,
     /// nsDS5ReplicaReferral values (LDAP URLs).
     pub referrals: Vec<String>,
+    /// nsds5ReplicaPurgeDelay: seconds tombstones and changelog records are
+    /// kept (the changelog longer while an enabled agreement still needs it;
+    /// u64::MAX when the entry says 0, keep forever).
+    pub purge_delay: u64,
 }
+
+/// 389-ds's default nsds5ReplicaPurgeDelay: one week.
+pub const DEFAULT_PURGE_DELAY: u64 = 7 * 24 * 3600;
 
 /// One agreement entry under a replica entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +81,8 @@ pub struct AgreementStatus {
     pub lag_seconds: Option<u64>,
     /// Changes the consumer still lacks (last known).
     pub behind: u64,
+    /// The consumer's RUV as last acknowledged: the changelog keeps what it lacks.
+    pub consumer_ruv: Option<Ruv>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -318,8 +328,22 @@ impl Core {
                 Dn::parse(&text).map_err(|err| invalid(format!("nsDS5ReplicaBindDN: {err}")))?;
             bind_dns.push(self.norm_dn(&dn));
         }
+        let purge_delay = match first_text(e, "nsds5ReplicaPurgeDelay") {
+            None => DEFAULT_PURGE_DELAY,
+            // 0 keeps state forever, as in 389-ds.
+            Some(text) => match text.parse::<u64>() {
+                Ok(0) => u64::MAX,
+                Ok(secs) => secs,
+                Err(_) => {
+                    return Err(invalid(format!(
+                        "nsds5ReplicaPurgeDelay '{text}' must be a number of seconds (0 = keep forever)"
+                    )))
+                }
+            },
+        };
         Ok(ReplicaConfig {
             suffix,
+            purge_delay,
             rid: rid as u16,
             read_only: kind == 2,
             bind_dns,
@@ -491,14 +515,15 @@ impl Core {
                 if let Some(id) = txn.id_by_uuid(&rec.uuid)? {
                     if txn.has_children(id)? {
                         tracing::warn!(dn = %rec.dn, csn = %rec.csn, "replicated delete of an entry with children skipped");
-                    } else if let Some(entry) = txn.entry(id)? {
-                        self.remove_raw(txn, id, &entry)?;
+                    } else if let Some(entry) = txn.entry(id)?.filter(|e| !is_tombstone(e)) {
+                        self.bury(txn, id, &entry, rec.csn)?;
                     }
                 }
             }
             Change::Modify { mods } => {
                 if let Some(id) = txn.id_by_uuid(&rec.uuid)? {
-                    if let Some(old) = txn.entry(id)? {
+                    // A tombstone absorbs changes to the entry it was (delete wins).
+                    if let Some(old) = txn.entry(id)?.filter(|e| !is_tombstone(e)) {
                         let mut new = old.clone();
                         for m in mods {
                             apply_mod_with_state(&mut new, m, rec.csn);
@@ -514,7 +539,7 @@ impl Core {
                 new_superior,
             } => {
                 if let Some(id) = txn.id_by_uuid(&rec.uuid)? {
-                    if let Some(entry) = txn.entry(id)? {
+                    if let Some(entry) = txn.entry(id)?.filter(|e| !is_tombstone(e)) {
                         let superior = match new_superior {
                             Some(u) => match txn.id_by_uuid(u)? {
                                 Some(pid) => txn.entry(pid)?.map(|p| p.dn),
@@ -581,7 +606,12 @@ impl Core {
         self.index_update(txn, id, None, Some(&entry))
     }
 
-    fn remove_raw(&self, txn: &mut WriteTxn<'_>, id: u64, entry: &Entry) -> DirResult<()> {
+    pub(crate) fn remove_raw(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: u64,
+        entry: &Entry,
+    ) -> DirResult<()> {
         let key = self.dn_key(&entry.dn);
         txn.delete_entry(id)?;
         txn.delete_dn(&key)?;
@@ -628,6 +658,8 @@ impl Core {
                 }
             }
         }
+        let everything = Csn::new(u32::MAX, u16::MAX, u16::MAX, u16::MAX);
+        while self.purge_tombstones(txn, suffix_key, everything)? > 0 {}
         self.store_ruv(txn, suffix_key, &Ruv::new(generation))?;
         Ok(())
     }
@@ -640,6 +672,9 @@ impl Core {
         supplier: &Ruv,
     ) -> DirResult<()> {
         self.store_ruv(txn, suffix_key, supplier)?;
+        // This replica's changelog starts at the init: peers lacking earlier
+        // changes are caught up from entry state.
+        self.store_trimmed_ruv(txn, suffix_key, supplier)?;
         self.changes_pending
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -654,6 +689,9 @@ impl Core {
         limit: usize,
     ) -> DirResult<Option<Vec<ChangeRecord>>> {
         let txn = self.store.read()?;
+        if !self.changelog_reaches(&txn, suffix_key, consumer)? {
+            return Ok(None);
+        }
         let supplier = self.load_ruv(&txn, suffix_key)?;
         let start = supplier
             .replicas
@@ -778,7 +816,7 @@ fn forbidden(suffix: &Dn) -> DirError {
 }
 
 impl super::Directory {
-    fn suffix_key_checked(&self, suffix: &Dn) -> DirResult<Vec<u8>> {
+    pub(crate) fn suffix_key_checked(&self, suffix: &Dn) -> DirResult<Vec<u8>> {
         let key = self.core.dn_key(suffix);
         match self.core.replicated_suffix_of(&key) {
             Some(s) if s == key => Ok(key),
@@ -788,7 +826,11 @@ impl super::Directory {
         }
     }
 
-    fn replica_checked(&self, who: &Identity, suffix: &Dn) -> DirResult<(ReplicaConfig, Vec<u8>)> {
+    pub(crate) fn replica_checked(
+        &self,
+        who: &Identity,
+        suffix: &Dn,
+    ) -> DirResult<(ReplicaConfig, Vec<u8>)> {
         let key = self.suffix_key_checked(suffix)?;
         let replica = self.core.replica_for(suffix).ok_or_else(|| {
             DirError::UnwillingToPerform(format!(

@@ -74,7 +74,7 @@ impl Core {
         };
         let (uuid, change) = match op {
             WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
-            WriteOp::Delete { dn } => self.delete(txn, dn)?,
+            WriteOp::Delete { dn } => self.delete(txn, dn, &stamp)?,
             WriteOp::Modify { dn, mods } => self.modify(txn, dn, mods, &stamp)?,
             WriteOp::ModDn {
                 dn,
@@ -421,10 +421,22 @@ impl Core {
         Ok((id, key, entry))
     }
 
-    fn delete(&self, txn: &mut WriteTxn<'_>, dn: &Dn) -> DirResult<([u8; 16], Change)> {
+    fn delete(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        dn: &Dn,
+        stamp: &Stamp,
+    ) -> DirResult<([u8; 16], Change)> {
         let (id, key, entry) = self.load(txn, dn)?;
         if txn.has_children(id)? {
             return Err(DirError::NotAllowedOnNonLeaf(dn.to_string()));
+        }
+        let uuid = entry_uuid(&entry)?;
+        // Replicated data keeps a tombstone so peers can tell "deleted" from
+        // "never seen"; cn=config and offline work have no peers to tell.
+        if stamp.origin != Origin::Import && self.replicated_suffix_of(&key).is_some() {
+            self.bury(txn, id, &entry, stamp.csn)?;
+            return Ok((uuid, Change::Delete));
         }
         let parent = self.parent_id(txn, dn, &key)?;
         txn.delete_entry(id)?;
@@ -432,7 +444,6 @@ impl Core {
         if parent != 0 {
             txn.unlink_child(parent, id)?;
         }
-        let uuid = entry_uuid(&entry)?;
         txn.delete_uuid(&uuid)?;
         self.index_update(txn, id, Some(&entry), None)?;
         Ok((uuid, Change::Delete))

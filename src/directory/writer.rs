@@ -52,6 +52,31 @@ pub(crate) enum Work {
         suffix_key: Vec<u8>,
         ruv: Ruv,
     },
+    /// Catch-up from entry state: entries and tombstones to merge.
+    CatchUpEntries {
+        entries: Vec<Entry>,
+        supplier_ruv: Ruv,
+    },
+    /// Catch-up: the supplier's live entryUUIDs within a range.
+    CatchUpPresent {
+        suffix_key: Vec<u8>,
+        range: ([u8; 16], [u8; 16]),
+        uuids: Vec<[u8; 16]>,
+        supplier_ruv: Ruv,
+    },
+    CatchUpEnd {
+        suffix_key: Vec<u8>,
+        supplier_ruv: Ruv,
+    },
+    /// One step of tombstone purge and changelog trimming; also saves the
+    /// consumers' acknowledged RUVs that bound the trimming.
+    Housekeep {
+        suffix_key: Vec<u8>,
+        cutoff: crate::model::Csn,
+        needed: Vec<Ruv>,
+        consumer_ruvs: Vec<(String, Ruv)>,
+        report: Arc<Mutex<super::trim::Housekeeping>>,
+    },
 }
 
 struct Job {
@@ -194,6 +219,45 @@ fn run_work(
             // A far-future CSN from a peer is refused by the generator, not adopted.
             let _ = generator()?.observe(ruv.max_csn(), now);
             core.total_end(txn, suffix_key, ruv)
+        }
+        Work::CatchUpEntries {
+            entries,
+            supplier_ruv,
+        } => core.catch_up_entries(txn, entries, supplier_ruv),
+        Work::CatchUpPresent {
+            suffix_key,
+            range,
+            uuids,
+            supplier_ruv,
+        } => core
+            .catch_up_present(txn, suffix_key, range.0, range.1, uuids, supplier_ruv)
+            .map(|removed| {
+                if removed > 0 {
+                    tracing::info!("catch-up: removed {removed} entries deleted on the supplier");
+                }
+            }),
+        Work::CatchUpEnd {
+            suffix_key,
+            supplier_ruv,
+        } => {
+            let _ = generator()?.observe(supplier_ruv.max_csn(), now);
+            core.catch_up_end(txn, suffix_key, supplier_ruv)
+        }
+        Work::Housekeep {
+            suffix_key,
+            cutoff,
+            needed,
+            consumer_ruvs,
+            report,
+        } => {
+            for (agreement, ruv) in consumer_ruvs {
+                txn.put_meta(&super::trim::consumer_ruv_key(agreement), &ruv.encode())?;
+            }
+            let done = core.housekeep(txn, suffix_key, *cutoff, needed)?;
+            if let Ok(mut r) = report.lock() {
+                *r = done;
+            }
+            Ok(())
         }
     }
 }

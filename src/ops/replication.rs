@@ -8,6 +8,7 @@ use super::{result, Shared};
 use crate::directory::{DirError, Identity};
 use crate::model::Dn;
 use crate::repl::agreement;
+use crate::repl::catchup;
 use crate::repl::proto::{
     self, ChangesRequest, StartRequest, TotalEndRequest, TotalEntriesRequest,
 };
@@ -51,7 +52,9 @@ fn suffix(text: &str) -> Result<Dn, Box<LdapExtendedResponse>> {
 }
 
 pub fn handles(oid: &str) -> bool {
-    proto::ALL_OIDS.contains(&oid) || oid == agreement::OID_TEST_AGREEMENT
+    proto::ALL_OIDS.contains(&oid)
+        || catchup::ALL_OIDS.contains(&oid)
+        || oid == agreement::OID_TEST_AGREEMENT
 }
 
 /// Payload of the test-agreement request: protocol version, then the
@@ -181,6 +184,54 @@ pub async fn run(
             match dir.repl_total_end(who, &dn, end.ruv).await {
                 Ok(ruv) => {
                     tracing::info!(suffix = %dn, "total init finished");
+                    reply_ok(proto::encode_ruv_response(&ruv))
+                }
+                Err(e) => reply_err(&e),
+            }
+        }
+        catchup::OID_CATCHUP_ENTRIES => {
+            let Ok(req) = catchup::EntriesRequest::decode(&value) else {
+                return malformed("catch-up entries");
+            };
+            let dn = match suffix(&req.suffix) {
+                Ok(d) => d,
+                Err(r) => return *r,
+            };
+            match dir
+                .repl_catch_up_entries(who, &dn, req.entries, req.supplier_ruv)
+                .await
+            {
+                Ok(()) => reply_ok(Vec::new()),
+                Err(e) => reply_err(&e),
+            }
+        }
+        catchup::OID_CATCHUP_PRESENT => {
+            let Ok(req) = catchup::PresentRequest::decode(&value) else {
+                return malformed("catch-up present list");
+            };
+            let dn = match suffix(&req.suffix) {
+                Ok(d) => d,
+                Err(r) => return *r,
+            };
+            match dir
+                .repl_catch_up_present(who, &dn, (req.low, req.high), req.uuids, req.supplier_ruv)
+                .await
+            {
+                Ok(()) => reply_ok(Vec::new()),
+                Err(e) => reply_err(&e),
+            }
+        }
+        catchup::OID_CATCHUP_END => {
+            let Ok(req) = catchup::EndRequest::decode(&value) else {
+                return malformed("catch-up end");
+            };
+            let dn = match suffix(&req.suffix) {
+                Ok(d) => d,
+                Err(r) => return *r,
+            };
+            match dir.repl_catch_up_end(who, &dn, req.supplier_ruv).await {
+                Ok(ruv) => {
+                    tracing::info!(suffix = %dn, "caught up from the supplier's entry state");
                     reply_ok(proto::encode_ruv_response(&ruv))
                 }
                 Err(e) => reply_err(&e),

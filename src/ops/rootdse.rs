@@ -50,6 +50,7 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
     let (tls_on, external) = tls_features();
     let mut extensions = vec![OID_WHOAMI, OID_PASSWORD_MODIFY];
     extensions.extend(crate::repl::proto::ALL_OIDS);
+    extensions.extend(crate::repl::catchup::ALL_OIDS);
     extensions.push(crate::repl::agreement::OID_TEST_AGREEMENT);
     if starttls || tls_on {
         extensions.push(OID_STARTTLS);

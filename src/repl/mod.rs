@@ -2,7 +2,9 @@
 //! directory's write path; sessions and agreements sit above the directory.
 
 pub mod agreement;
+pub mod catchup;
 pub mod client;
 pub mod csn;
+pub mod housekeeping;
 pub mod proto;
 pub mod ruv;

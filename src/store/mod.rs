@@ -16,6 +16,7 @@
 pub mod backup;
 pub mod changelog;
 pub(crate) mod encode;
+pub mod scan;
 
 pub use encode::{decode_entry, encode_entry, DecodeError};
 

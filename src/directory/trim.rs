@@ -1,0 +1,198 @@
+//! Housekeeping of a replicated suffix, run by the writer in small steps:
+//! tombstones older than the purge delay go, and changelog records older
+//! than the purge delay go too, except those an enabled agreement's
+//! consumer has not acknowledged yet. The highest CSN removed per replica
+//! ID is kept as the suffix's "trimmed RUV": a consumer below it can no
+//! longer be served from the changelog and is caught up from entry state.
+
+use super::tombstone::suffix_text;
+use super::{Core, DirError, DirResult};
+use crate::model::Csn;
+use crate::repl::ruv::Ruv;
+use crate::store::changelog::decode_change;
+use crate::store::{StoreRead, WriteTxn};
+
+/// Changelog records removed per step, so one step never holds the writer long.
+pub(crate) const TRIM_STEP: usize = 5_000;
+
+/// What one housekeeping step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Housekeeping {
+    pub tombstones_purged: usize,
+    pub changes_trimmed: usize,
+    /// A step limit was reached: run again.
+    pub more: bool,
+}
+
+fn trimmed_key(suffix_key: &[u8]) -> String {
+    format!("trimmed:{}", suffix_text(suffix_key))
+}
+
+pub(crate) fn consumer_ruv_key(agreement_norm: &str) -> String {
+    format!("consumer-ruv:{agreement_norm}")
+}
+
+impl Core {
+    /// Highest CSN per replica ID removed from this suffix's changelog.
+    pub(crate) fn trimmed_ruv(&self, txn: &dyn StoreRead, suffix_key: &[u8]) -> DirResult<Ruv> {
+        match txn.meta(&trimmed_key(suffix_key))? {
+            Some(b) => Ruv::decode(&b).map_err(|e| DirError::Busy(e.to_string())),
+            None => Ok(Ruv::new(String::new())),
+        }
+    }
+
+    pub(crate) fn store_trimmed_ruv(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &[u8],
+        ruv: &Ruv,
+    ) -> DirResult<()> {
+        txn.put_meta(&trimmed_key(suffix_key), &ruv.encode())?;
+        Ok(())
+    }
+
+    /// One housekeeping step for a suffix. `cutoff`: state older than this
+    /// goes; `needed`: the last acknowledged RUVs of the enabled agreements'
+    /// consumers (a change one of them lacks stays).
+    pub(crate) fn housekeep(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &[u8],
+        cutoff: Csn,
+        needed: &[Ruv],
+    ) -> DirResult<Housekeeping> {
+        let tombstones_purged = self.purge_tombstones(txn, suffix_key, cutoff)?;
+        let mut report = Housekeeping {
+            tombstones_purged,
+            more: tombstones_purged >= super::tombstone::PURGE_STEP,
+            ..Housekeeping::default()
+        };
+        let mut trimmed = self.trimmed_ruv(txn, suffix_key)?;
+        let mut from = Csn::ZERO.to_bytes().to_vec();
+        'scan: loop {
+            let batch = txn.changelog_from(&from, 512)?;
+            let Some((last, _)) = batch.last() else { break };
+            from = last.clone();
+            from.push(0);
+            for (key, value) in &batch {
+                let Some(csn) = Csn::from_bytes(key) else {
+                    continue;
+                };
+                if csn >= cutoff {
+                    break 'scan;
+                }
+                let Ok(rec) = decode_change(value) else {
+                    continue;
+                };
+                if !self.dn_key(&rec.dn).starts_with(suffix_key) {
+                    continue;
+                }
+                if !needed.iter().all(|ruv| ruv.covers(csn)) {
+                    continue;
+                }
+                txn.delete_changelog(key)?;
+                trimmed.update(csn);
+                report.changes_trimmed += 1;
+                if report.changes_trimmed >= TRIM_STEP {
+                    report.more = true;
+                    break 'scan;
+                }
+            }
+        }
+        if report.changes_trimmed > 0 {
+            self.store_trimmed_ruv(txn, suffix_key, &trimmed)?;
+        }
+        Ok(report)
+    }
+
+    /// Whether the changelog still holds every change `consumer` lacks.
+    pub(crate) fn changelog_reaches(
+        &self,
+        txn: &dyn StoreRead,
+        suffix_key: &[u8],
+        consumer: &Ruv,
+    ) -> DirResult<bool> {
+        let trimmed = self.trimmed_ruv(txn, suffix_key)?;
+        Ok(trimmed
+            .replicas
+            .iter()
+            .all(|(rid, e)| consumer.max_for(*rid).is_some_and(|m| m >= e.max)))
+    }
+}
+
+impl super::Directory {
+    /// Seconds between housekeeping runs: a quarter of the shortest purge
+    /// delay, between 1 s and 60 s.
+    pub fn housekeeping_interval(&self) -> std::time::Duration {
+        let shortest = self
+            .replicas()
+            .iter()
+            .map(|r| r.purge_delay)
+            .min()
+            .unwrap_or(super::repl::DEFAULT_PURGE_DELAY);
+        std::time::Duration::from_secs((shortest / 4).clamp(1, 60))
+    }
+
+    /// Purges tombstones and trims the changelog of every data suffix (state
+    /// older than its purge delay at `now`, in seconds since the epoch).
+    pub async fn housekeep(&self, now: u64) -> DirResult<Vec<(crate::model::Dn, Housekeeping)>> {
+        let core = &self.core;
+        let mut out = Vec::new();
+        for suffix in core.cfg.suffixes.clone() {
+            let key = core.dn_key(&suffix);
+            if core.replicated_suffix_of(&key).is_none() {
+                continue;
+            }
+            let delay = core
+                .replica_for(&suffix)
+                .map_or(super::repl::DEFAULT_PURGE_DELAY, |r| r.purge_delay);
+            if delay == u64::MAX {
+                continue;
+            }
+            let cutoff_secs = u32::try_from(now.saturating_sub(delay)).unwrap_or(u32::MAX);
+            let cutoff = Csn::new(cutoff_secs, 0, 0, 0);
+            let norm_suffix = core.norm_dn(&suffix);
+            let mut needed = Vec::new();
+            let mut consumer_ruvs = Vec::new();
+            {
+                let txn = core.store.read()?;
+                for a in self.agreements() {
+                    if !a.enabled || core.norm_dn(&a.suffix) != norm_suffix {
+                        continue;
+                    }
+                    let norm = core.norm_dn(&a.dn);
+                    if let Some(ruv) = self.agreement_status(&a.dn).consumer_ruv {
+                        consumer_ruvs.push((norm, ruv.clone()));
+                        needed.push(ruv);
+                    } else if let Some(bytes) = txn.meta(&consumer_ruv_key(&norm))? {
+                        // Saved before a restart; the consumer has not been reached since.
+                        if let Ok(ruv) = Ruv::decode(&bytes) {
+                            needed.push(ruv);
+                        }
+                    }
+                }
+            }
+            let mut total = Housekeeping::default();
+            loop {
+                let report = std::sync::Arc::new(std::sync::Mutex::new(Housekeeping::default()));
+                self.writer
+                    .submit_work(super::writer::Work::Housekeep {
+                        suffix_key: key.clone(),
+                        cutoff,
+                        needed: needed.clone(),
+                        consumer_ruvs: std::mem::take(&mut consumer_ruvs),
+                        report: report.clone(),
+                    })
+                    .await?;
+                let step = report.lock().map(|r| *r).unwrap_or_default();
+                total.tombstones_purged += step.tombstones_purged;
+                total.changes_trimmed += step.changes_trimmed;
+                if !step.more {
+                    break;
+                }
+            }
+            out.push((suffix, total));
+        }
+        Ok(out)
+    }
+}
