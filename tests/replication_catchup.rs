@@ -179,3 +179,29 @@ fn trimming_keeps_what_an_enabled_agreement_still_needs() {
         supplier.log_text()
     );
 }
+
+#[test]
+fn a_purge_delay_that_is_not_a_number_of_seconds_is_refused() {
+    let (supplier, _consumer) = supplier_consumer();
+    // Not an INTEGER: the schema refuses it; negative: the replica check does.
+    for (value, want) in [("one week", 21), ("-5", 53)] {
+        let o = ldapmodify_root(
+            &supplier.url(),
+            &format!(
+                "dn: {REPLICA_DN}\nchangetype: modify\nreplace: nsds5ReplicaPurgeDelay\nnsds5ReplicaPurgeDelay: {value}\n"
+            ),
+        );
+        assert_eq!(code(&o), want, "{value}: {}{}", out(&o), err(&o));
+        assert!(err(&o).contains("nsds5ReplicaPurgeDelay"), "{}", err(&o));
+    }
+    let o = search_root(
+        &supplier.url(),
+        REPLICA_DN,
+        &["-s", "base", "(objectClass=*)", "nsds5ReplicaPurgeDelay"],
+    );
+    assert!(
+        !out(&o).contains("nsds5ReplicaPurgeDelay:"),
+        "nothing changed: {}",
+        out(&o)
+    );
+}
