@@ -16,7 +16,7 @@ mod writer;
 
 pub use error::{DirError, DirResult};
 pub use index::{IndexConfig, IndexKinds};
-pub use search::{Scope, SearchEnd, SearchEntry, SearchRequest};
+pub use search::{Scope, SearchEnd, SearchEntry, SearchRequest, SelectedEntry, SelectedValues};
 pub use time::generalized_time;
 pub use write::{ModOp, Modification, WriteOp};
 pub use writer::Origin;
