@@ -262,7 +262,8 @@ pub async fn run(
             if batch.len() >= BATCH_BYTES {
                 send(std::mem::replace(
                     &mut batch,
-                    Vec::with_capacity(BATCH_BYTES * 2),
+                    // Room for the entry that crosses the threshold.
+                    Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
                 ));
             }
         };

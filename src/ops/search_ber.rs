@@ -13,12 +13,10 @@ const SEARCH_RESULT_ENTRY: u8 = 0x64;
 
 /// Bytes of a definite length field for `len` content bytes.
 fn len_size(len: usize) -> usize {
-    match len {
-        0..=0x7f => 1,
-        0x80..=0xff => 2,
-        0x100..=0xffff => 3,
-        0x1_0000..=0xff_ffff => 4,
-        _ => 5,
+    if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
     }
 }
 
@@ -28,16 +26,14 @@ fn tlv_size(len: usize) -> usize {
 }
 
 fn put_header(out: &mut Vec<u8>, tag: u8, len: usize) {
-    out.push(tag);
-    match len_size(len) {
-        1 => out.push(len as u8),
-        n => {
-            out.push(0x80 | (n - 1) as u8);
-            for i in (0..n - 1).rev() {
-                out.push((len >> (8 * i)) as u8);
-            }
-        }
+    if len < 0x80 {
+        out.extend_from_slice(&[tag, len as u8]);
+        return;
     }
+    let n = len_size(len) - 1;
+    let be = (len as u64).to_be_bytes();
+    out.extend_from_slice(&[tag, 0x80 | n as u8]);
+    out.extend_from_slice(be.get(8 - n..).unwrap_or_default());
 }
 
 fn put_octets(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -182,7 +178,18 @@ mod tests {
 
     #[test]
     fn lengths_use_the_shortest_definite_form() {
-        for len in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536, 16_777_216] {
+        for len in [
+            0usize,
+            1,
+            127,
+            128,
+            255,
+            256,
+            65_535,
+            65_536,
+            16_777_216,
+            usize::MAX,
+        ] {
             let mut out = Vec::new();
             put_header(&mut out, OCTET_STRING, len);
             assert_eq!(out.len(), 1 + len_size(len));
