@@ -10,6 +10,7 @@ pub mod policy;
 pub mod repl;
 mod search;
 pub mod secrets;
+mod select;
 mod time;
 mod write;
 mod writer;
