@@ -374,6 +374,66 @@ fn sorted(mut v: Vec<u64>) -> Vec<u64> {
     v
 }
 
+/// The one index key whose posting list is the plan of `f`, when it is a
+/// single equality or presence term on an indexed attribute: its ids are
+/// the candidates, in id order, and can be read lazily.
+pub fn single_key(
+    schema: &Schema,
+    cfg: &IndexConfig,
+    hidden: &dyn Fn(&AttributeType) -> bool,
+    f: &LdapFilter,
+) -> Option<Vec<u8>> {
+    let resolve = |desc: &str| {
+        schema
+            .attribute(base_attr_name(desc))
+            .filter(|at| !hidden(at))
+    };
+    match f {
+        LdapFilter::And(list) if list.len() == 1 => single_key(schema, cfg, hidden, &list[0]),
+        LdapFilter::Equality(attr, value) | LdapFilter::Approx(attr, value) => {
+            let at = resolve(attr)?;
+            if !cfg.kinds(&at).eq {
+                return None;
+            }
+            let n = schema.eq_normalize(&at, value.as_bytes()).ok()?;
+            Some(index::eq_key(&at, &n))
+        }
+        LdapFilter::Present(attr) => {
+            let at = resolve(attr)?;
+            cfg.kinds(&at).pres.then(|| index::pres_key(&at))
+        }
+        _ => None,
+    }
+}
+
+/// The equality-key prefix that answers `f` when it is a single initial
+/// substring term (`(cn=abc*)`, `(cn=abc*xyz)`) on an attribute whose
+/// equality keys hold its initials (see [`initial_by_equality`]).
+pub fn single_initial_key(
+    schema: &Schema,
+    cfg: &IndexConfig,
+    hidden: &dyn Fn(&AttributeType) -> bool,
+    f: &LdapFilter,
+) -> Option<Vec<u8>> {
+    match f {
+        LdapFilter::And(list) if list.len() == 1 => {
+            single_initial_key(schema, cfg, hidden, &list[0])
+        }
+        LdapFilter::Substring(attr, sub) => {
+            let at = schema
+                .attribute(base_attr_name(attr))
+                .filter(|at| !hidden(at))?;
+            if !cfg.kinds(&at).eq || !equality_keys_hold_initials(&at) {
+                return None;
+            }
+            let parts = substring_parts(schema, &at, sub)?;
+            let initial = parts.initial.filter(|i| !i.is_empty())?;
+            Some(index::eq_key(&at, &initial))
+        }
+        _ => None,
+    }
+}
+
 /// Candidate ids for `f` from the indexes: `Some(sorted ids)` is a superset
 /// of the matching entries, `None` means the filter cannot be answered from
 /// indexes (the caller scans the search scope).
@@ -442,16 +502,79 @@ pub fn plan(
             let Some(at) = resolve(attr) else {
                 return Ok(Some(Vec::new()));
             };
-            if !cfg.kinds(&at).sub {
+            let kinds = cfg.kinds(&at);
+            if !kinds.sub && !kinds.eq {
                 return Ok(None);
             }
             let Some(parts) = substring_parts(schema, &at, sub) else {
+                // Undefined for every entry: nothing can match.
                 return Ok(Some(Vec::new()));
             };
+            if kinds.eq {
+                if let Some(ids) = initial_by_equality(&at, &parts, txn)? {
+                    return Ok(Some(ids));
+                }
+            }
+            if !kinds.sub {
+                return Ok(None);
+            }
             substring_candidates(&at, &parts, txn)?
         }
         _ => None,
     })
+}
+
+/// Equality/substring rule pairs (by name or OID) whose equality
+/// normalisation of a value is exactly its substring preparation: for these
+/// a value's equality key starts with an initial substring iff the value
+/// matches it, so the equality keys answer the initial without trigrams.
+const SAME_PREPARATION: &[(&[&str], &[&str])] = &[
+    (
+        &["caseIgnoreMatch", "2.5.13.2"],
+        &["caseIgnoreSubstringsMatch", "2.5.13.4"],
+    ),
+    (
+        &["caseExactMatch", "2.5.13.5"],
+        &["caseExactSubstringsMatch", "2.5.13.7"],
+    ),
+    (
+        &["caseIgnoreIA5Match", "1.3.6.1.4.1.1466.109.114.2"],
+        &["caseIgnoreIA5SubstringsMatch", "1.3.6.1.4.1.1466.109.114.3"],
+    ),
+    (
+        &["telephoneNumberMatch", "2.5.13.20"],
+        &["telephoneNumberSubstringsMatch", "2.5.13.21"],
+    ),
+];
+
+fn equality_keys_hold_initials(at: &AttributeType) -> bool {
+    let (Some(eq), Some(sub)) = (at.equality.as_deref(), at.substr.as_deref()) else {
+        return false;
+    };
+    let named = |names: &[&str], rule: &str| names.iter().any(|n| n.eq_ignore_ascii_case(rule));
+    SAME_PREPARATION
+        .iter()
+        .any(|(eqs, subs)| named(eqs, eq) && named(subs, sub))
+}
+
+/// The entries with a value starting with the assertion's initial, read as
+/// one prefix range of the equality keys (`attr NUL = initial...`). None
+/// when the assertion has no initial or the equality keys are normalised
+/// differently from substrings.
+fn initial_by_equality(
+    at: &AttributeType,
+    parts: &SubstringParts,
+    txn: &dyn StoreRead,
+) -> StoreResult<Option<Vec<u64>>> {
+    let Some(initial) = parts.initial.as_ref().filter(|i| !i.is_empty()) else {
+        return Ok(None);
+    };
+    if !equality_keys_hold_initials(at) {
+        return Ok(None);
+    }
+    Ok(Some(sorted(
+        txn.index_prefix_ids(&index::eq_key(at, initial))?,
+    )))
 }
 
 /// Posting lists longer than this are left out of a substring intersection:

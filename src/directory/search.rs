@@ -2,6 +2,8 @@
 //! attribute selection (RFC 4511 §4.5).
 
 use super::filter::{self, EvalContext, Tri};
+use super::select::{computed_value, select, Selection};
+pub use super::select::{SelectedEntry, SelectedValues};
 use super::{Core, DirResult, Identity};
 use crate::acl::{Checker, EntryAccess, Resolver, Rights};
 use crate::model::{Dn, Entry};
@@ -38,6 +40,39 @@ pub struct SearchEntry {
     pub attrs: Vec<(String, Vec<Vec<u8>>)>,
 }
 
+impl super::Directory {
+    /// Like [`super::Directory::search`], handing each entry over borrowed.
+    pub fn search_selected(
+        &self,
+        who: &Identity,
+        req: &SearchRequest<'_>,
+        cancelled: &dyn Fn() -> bool,
+        emit: &mut dyn FnMut(&SelectedEntry<'_>),
+    ) -> DirResult<SearchEnd> {
+        run_selected(&self.core, who, req, cancelled, emit, None).map(unbounded)
+    }
+
+    /// Like [`Self::search_selected`] for a search that looks at no more
+    /// than `max_candidates` entries (the base entry, a selective index
+    /// key), which is known before any entry is read. Returns None, having
+    /// emitted nothing, for any other search.
+    pub fn search_selected_small(
+        &self,
+        who: &Identity,
+        req: &SearchRequest<'_>,
+        cancelled: &dyn Fn() -> bool,
+        emit: &mut dyn FnMut(&SelectedEntry<'_>),
+        max_candidates: usize,
+    ) -> DirResult<Option<SearchEnd>> {
+        run_selected(&self.core, who, req, cancelled, emit, Some(max_candidates))
+    }
+}
+
+/// The end of a search run without a candidate bound (which always has one).
+fn unbounded(end: Option<SearchEnd>) -> SearchEnd {
+    end.unwrap_or(SearchEnd::Done { entries: 0 })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchEnd {
     Done {
@@ -57,31 +92,6 @@ pub enum SearchEnd {
     },
 }
 
-/// Computed operational attributes (not stored).
-const COMPUTED: &[&str] = &[
-    "entrydn",
-    "hassubordinates",
-    "numsubordinates",
-    "subschemasubentry",
-];
-
-fn computed_value(name: &str, entry: &Entry, id: u64, txn: &dyn StoreRead) -> Option<Vec<Vec<u8>>> {
-    match name {
-        "entrydn" => Some(vec![entry.dn.to_string().into_bytes()]),
-        "hassubordinates" => {
-            let has = txn.has_children(id).ok()?;
-            Some(vec![if has {
-                b"TRUE".to_vec()
-            } else {
-                b"FALSE".to_vec()
-            }])
-        }
-        "numsubordinates" => Some(vec![txn.child_count(id).ok()?.to_string().into_bytes()]),
-        "subschemasubentry" => Some(vec![b"cn=schema".to_vec()]),
-        _ => None,
-    }
-}
-
 pub(super) fn run(
     core: &Core,
     who: &Identity,
@@ -89,6 +99,27 @@ pub(super) fn run(
     cancelled: &dyn Fn() -> bool,
     emit: &mut dyn FnMut(SearchEntry),
 ) -> DirResult<SearchEnd> {
+    run_selected(
+        core,
+        who,
+        req,
+        cancelled,
+        &mut |e| emit(e.to_owned_entry()),
+        None,
+    )
+    .map(unbounded)
+}
+
+/// Runs a search. With `bound`, gives up (None) before reading any entry
+/// when more than that many candidates, or an unknown number, would be read.
+fn run_selected(
+    core: &Core,
+    who: &Identity,
+    req: &SearchRequest<'_>,
+    cancelled: &dyn Fn() -> bool,
+    emit: &mut dyn FnMut(&SelectedEntry<'_>),
+    bound: Option<usize>,
+) -> DirResult<Option<SearchEnd>> {
     let started = Instant::now();
     let txn = core.store.read()?;
     let schema = &core.schema;
@@ -160,101 +191,166 @@ pub(super) fn run(
         computed: &computed,
     };
 
-    let planned = filter::plan(schema, &core.cfg.indexes, &secret, &txn, req.filter)?;
-    let mut candidates: Vec<u64> = Vec::new();
-    let scoped_by_index = planned.is_some();
-    match planned {
-        Some(ids) => candidates = ids,
-        None => {
-            for (_, key, id) in &bases {
-                match req.scope {
-                    Scope::Base => candidates.push(*id),
-                    Scope::One => candidates.extend(txn.children(*id)?),
-                    Scope::Sub => candidates.extend(txn.subtree_ids(key)?),
-                }
-            }
-            if req.scope != Scope::Base && candidates.len() > 1 {
-                tracing::info!(
-                    base = %req.base,
-                    filter = ?req.filter,
-                    scanned = candidates.len(),
-                    "unindexed search"
-                );
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
+    // A base search looks at one entry: no index can narrow that.
+    let (candidates, scoped_by_index) = if req.scope == Scope::Base {
+        (
+            Candidates::Listed(bases.iter().map(|(_, _, id)| *id).collect()),
+            false,
+        )
+    } else if let Some(key) = filter::single_key(schema, &core.cfg.indexes, &secret, req.filter) {
+        match bound {
+            None => (Candidates::Posting(key), true),
+            Some(max) => match txn.index_ids_capped(&key, max)? {
+                Some(ids) => (Candidates::Listed(ids), true),
+                None => return Ok(None),
+            },
         }
-    }
+    } else if let Some(max) = bound {
+        let indexes = &core.cfg.indexes;
+        let Some(prefix) = filter::single_initial_key(schema, indexes, &secret, req.filter) else {
+            return Ok(None);
+        };
+        match txn.index_prefix_ids_capped(&prefix, max)? {
+            Some(ids) => (Candidates::Listed(sorted(ids)), true),
+            None => return Ok(None),
+        }
+    } else {
+        match filter::plan(schema, &core.cfg.indexes, &secret, &txn, req.filter)? {
+            Some(ids) => (Candidates::Listed(ids), true),
+            None => (Candidates::Listed(scope_ids(&txn, req, &bases)?), false),
+        }
+    };
 
-    let mut entries = 0usize;
+    let selection = Selection::new(schema, req.attrs);
+    let entries = Cell::new(0usize);
     let (page_size, after) = match req.page {
         Some((size, after)) => (Some(size), after),
         None => (None, 0),
     };
-    for (n, &id) in candidates.iter().enumerate() {
+    // The last candidate looked at: a page that fills up continues after it.
+    let mut last = after;
+    let mut looked = 0usize;
+    let mut step = |id: u64| -> DirResult<Option<SearchEnd>> {
         if id <= after {
-            continue;
+            return Ok(None);
         }
-        if n % 64 == 0 {
+        if looked.is_multiple_of(64) {
             if cancelled() {
-                return Ok(SearchEnd::Abandoned);
+                return Ok(Some(SearchEnd::Abandoned));
             }
             if time_limit > 0 && started.elapsed().as_secs() >= time_limit {
-                return Ok(SearchEnd::TimeLimit { entries });
+                return Ok(Some(SearchEnd::TimeLimit {
+                    entries: entries.get(),
+                }));
             }
         }
+        looked += 1;
+        let previous = std::mem::replace(&mut last, id);
         let Some(mut entry) = txn.entry(id)? else {
-            continue;
+            return Ok(None);
         };
         if scoped_by_index && !in_scope(core, &entry, id, req.scope, &bases) {
-            continue;
+            return Ok(None);
         }
         let rights = acl.access(&entry)?;
         if !rights.may_see(&entry) {
-            continue;
+            return Ok(None);
         }
         *access.borrow_mut() = rights;
         current_id.set(id);
         if ctx.eval(req.filter, &entry) != Tri::True {
-            continue;
+            return Ok(None);
         }
-        if size_limit > 0 && entries >= size_limit {
-            return Ok(SearchEnd::SizeLimit { entries });
+        let n = entries.get();
+        if size_limit > 0 && n >= size_limit {
+            return Ok(Some(SearchEnd::SizeLimit { entries: n }));
         }
-        if let Some(ps) = page_size {
-            if entries >= ps {
-                return Ok(SearchEnd::Page {
-                    entries,
-                    next: Some(after_last(&candidates, n)),
-                });
-            }
+        if page_size.is_some_and(|ps| n >= ps) {
+            return Ok(Some(SearchEnd::Page {
+                entries: n,
+                next: Some(previous),
+            }));
         }
-        if entry
-            .values("objectClass")
-            .iter()
-            .any(|v| v.eq_ignore_ascii_case(b"nsDS5ReplicationAgreement"))
-        {
+        if entry.get("objectClass").is_some_and(|a| {
+            a.byte_values()
+                .any(|v| v.eq_ignore_ascii_case(b"nsDS5ReplicationAgreement"))
+        }) {
             add_agreement_status(core, &mut entry);
         }
-        emit(select(core, &txn, &entry, id, req, &readable));
-        entries += 1;
-    }
-    Ok(match page_size {
+        emit(&select(core, &txn, &entry, id, req, &selection, &readable));
+        entries.set(n + 1);
+        Ok(None)
+    };
+    let end = match candidates {
+        Candidates::Listed(ids) => {
+            let mut end = None;
+            for id in ids {
+                end = step(id)?;
+                if end.is_some() {
+                    break;
+                }
+            }
+            end
+        }
+        Candidates::Posting(key) => {
+            let mut end = Ok(None);
+            txn.index_ids_while(&key, &mut |id| {
+                end = step(id);
+                matches!(end, Ok(None))
+            })?;
+            end?
+        }
+    };
+    Ok(Some(end.unwrap_or(match page_size {
         Some(_) => SearchEnd::Page {
-            entries,
+            entries: entries.get(),
             next: None,
         },
-        None => SearchEnd::Done { entries },
-    })
+        None => SearchEnd::Done {
+            entries: entries.get(),
+        },
+    })))
 }
 
-/// The id to continue after when a page stops before candidate `n`.
-fn after_last(candidates: &[u64], n: usize) -> u64 {
-    if n == 0 {
-        0
-    } else {
-        candidates[n - 1]
+fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Where the candidates of a search come from.
+enum Candidates {
+    /// Sorted ids.
+    Listed(Vec<u64>),
+    /// The ids under one index key, read as the search goes.
+    Posting(Vec<u8>),
+}
+
+/// Every id in the search scope (sorted): the candidates when no index applies.
+fn scope_ids(
+    txn: &dyn StoreRead,
+    req: &SearchRequest<'_>,
+    bases: &[(Dn, Vec<u8>, u64)],
+) -> DirResult<Vec<u64>> {
+    let mut candidates = Vec::new();
+    for (_, key, id) in bases {
+        match req.scope {
+            Scope::Base => candidates.push(*id),
+            Scope::One => candidates.extend(txn.children(*id)?),
+            Scope::Sub => candidates.extend(txn.subtree_ids(key)?),
+        }
     }
+    if req.scope != Scope::Base && candidates.len() > 1 {
+        tracing::info!(
+            base = %req.base,
+            filter = ?req.filter,
+            scanned = candidates.len(),
+            "unindexed search"
+        );
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    Ok(candidates)
 }
 
 fn in_scope(
@@ -264,15 +360,17 @@ fn in_scope(
     scope: Scope,
     bases: &[(Dn, Vec<u8>, u64)],
 ) -> bool {
-    let key = core.dn_key(&entry.dn);
+    // RDNs spelled exactly as the base's normalise to the base's key, so
+    // the normalised key is only built when the spelling differs.
+    let below = |base_dn: &Dn, base_key: &[u8]| {
+        entry.dn.rdns.ends_with(&base_dn.rdns) || core.dn_key(&entry.dn).starts_with(base_key)
+    };
     bases
         .iter()
         .any(|(base_dn, base_key, base_id)| match scope {
             Scope::Base => id == *base_id,
-            Scope::Sub => key.starts_with(base_key),
-            Scope::One => {
-                key.starts_with(base_key) && entry.dn.rdns.len() == base_dn.rdns.len() + 1
-            }
+            Scope::Sub => below(base_dn, base_key),
+            Scope::One => entry.dn.rdns.len() == base_dn.rdns.len() + 1 && below(base_dn, base_key),
         })
 }
 
@@ -289,81 +387,325 @@ fn add_agreement_status(core: &Core, entry: &mut Entry) {
     }
 }
 
-/// Builds the returned attributes: `*` (or nothing) = user attributes, `+` =
-/// operational ones, explicit names, `1.1` = none.
-fn select(
-    core: &Core,
-    txn: &dyn StoreRead,
-    entry: &Entry,
-    id: u64,
-    req: &SearchRequest<'_>,
-    readable: &dyn Fn(&str) -> bool,
-) -> SearchEntry {
-    let schema = &core.schema;
-    let mut all_user = req.attrs.is_empty();
-    let mut all_oper = false;
-    let mut explicit: Vec<String> = Vec::new();
-    let mut explicit_types = Vec::new();
-    for a in req.attrs {
-        match a.as_str() {
-            "*" => all_user = true,
-            "+" => all_oper = true,
-            "1.1" => {}
-            name => {
-                if let Some(at) = schema.attribute(filter::base_attr_name(name)) {
-                    explicit.push(at.name().to_ascii_lowercase());
-                    explicit_types.push(at);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{Directory, DirectoryConfig, IndexConfig, WriteOp};
+    use crate::schema::Schema;
+    use crate::store::{Store, StoreOptions};
+    use std::sync::Arc;
+
+    const SUFFIX: &str = "dc=example,dc=com";
+
+    fn dn(s: &str) -> Dn {
+        Dn::parse(s).unwrap()
+    }
+
+    fn root() -> Identity {
+        let d = dn("cn=Directory Manager");
+        Identity {
+            norm: "cn=directory manager".into(),
+            dn: Some(d),
+            root: true,
+        }
+    }
+
+    fn open(indexes: IndexConfig) -> (tempfile::TempDir, Directory) {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            no_sync: true,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(tmp.path(), &opts).unwrap();
+        let cfg = DirectoryConfig {
+            suffixes: vec![dn(SUFFIX)],
+            indexes,
+            size_limit: 0,
+            password_scheme: crate::auth::password::Scheme::Ssha512,
+            ..DirectoryConfig::default()
+        };
+        let dir = Directory::open(store, Arc::new(Schema::builtin().unwrap()), cfg).unwrap();
+        (tmp, dir)
+    }
+
+    fn add(dir: &Directory, d: &str, attrs: &[(&str, &[&str])]) {
+        let attrs = attrs
+            .iter()
+            .map(|(n, vs)| {
+                (
+                    n.to_string(),
+                    vs.iter().map(|v| v.as_bytes().to_vec()).collect(),
+                )
+            })
+            .collect();
+        dir.write_blocking(&root(), WriteOp::Add { dn: dn(d), attrs })
+            .unwrap_or_else(|e| panic!("adding {d}: {e}"));
+    }
+
+    fn populate(dir: &Directory) {
+        add(
+            dir,
+            SUFFIX,
+            &[("objectClass", &["domain"]), ("dc", &["example"])],
+        );
+        add(
+            dir,
+            "ou=people,dc=example,dc=com",
+            &[
+                ("objectClass", &["organizationalUnit"]),
+                ("ou", &["people"]),
+            ],
+        );
+        let people: &[(&str, &[&str], &str, &str)] = &[
+            ("u1", &["User 1"], "+1 555-0100", "User1@Example.com"),
+            ("u12", &["User 12"], "+1 555 0112", "user12@example.com"),
+            (
+                "u123",
+                &["user 123", "Alpha Beta"],
+                "+15550123",
+                "u123@example.org",
+            ),
+            ("u2", &["User  2 0"], "555-0200", "x@example.com"),
+            ("u3", &["Ünïcode Ñame"], "555", "u3@example.com"),
+            ("u4", &["ab"], "1", "ab@example.com"),
+            ("u5", &["abc", "User 19"], "2", "abc@example.com"),
+            ("u6", &["USER 1x"], "3", "USER6@EXAMPLE.COM"),
+        ];
+        for (uid, cns, phone, mail) in people {
+            add(
+                dir,
+                &format!("uid={uid},ou=people,dc=example,dc=com"),
+                &[
+                    ("objectClass", &["inetOrgPerson"]),
+                    ("uid", &[uid]),
+                    ("cn", cns),
+                    ("sn", &[uid]),
+                    ("telephoneNumber", &[phone]),
+                    ("mail", &[mail]),
+                ],
+            );
+        }
+    }
+
+    fn search(dir: &Directory, base: &str, scope: Scope, filter: &str) -> Vec<SearchEntry> {
+        let f = crate::acl::parse_filter(filter).unwrap();
+        // Not `+`: entryUUID and the timestamps differ between two directories.
+        let attrs = vec![
+            "*".to_string(),
+            "entryDN".to_string(),
+            "hasSubordinates".to_string(),
+        ];
+        let req = SearchRequest {
+            base: dn(base),
+            scope,
+            filter: &f,
+            attrs: &attrs,
+            types_only: false,
+            size_limit: 0,
+            time_limit: 0,
+            page: None,
+        };
+        let mut out = Vec::new();
+        dir.search(&root(), &req, &|| false, &mut |e| out.push(e))
+            .unwrap();
+        out.sort_by(|a, b| a.dn.cmp(&b.dn));
+        out
+    }
+
+    /// Indexed answers (initial substrings by equality-key ranges included)
+    /// equal the answers of a directory without any index.
+    #[test]
+    fn indexed_substring_searches_equal_unindexed_evaluation() {
+        let (_a, indexed) = open(IndexConfig::default());
+        let (_b, plain) = open(IndexConfig {
+            attrs: Default::default(),
+        });
+        populate(&indexed);
+        populate(&plain);
+        let filters = [
+            "(cn=User 1*)",
+            "(cn=user 1*)",
+            "(cn=USER  1*)",
+            "(cn=User 1*9)",
+            "(cn=User*1*)",
+            "(cn=U*)",
+            "(cn=*1)",
+            "(cn=ü*)",
+            "(cn=ÜNÏ*)",
+            "(cn=a*)",
+            "(cn=abc*)",
+            "(cn=User 2*)",
+            "(cn=User 2 *)",
+            "(cn=zz*)",
+            "(telephoneNumber=+1 555*)",
+            "(telephoneNumber=+1555-01*)",
+            "(telephoneNumber=555*)",
+            "(mail=user1*)",
+            "(mail=USER*@example.com)",
+            "(uid=u1*)",
+            "(sn=u*2*)",
+            "(&(objectClass=inetOrgPerson)(cn=User 1*))",
+            "(|(cn=ab*)(sn=u5*))",
+            "(!(cn=User*))",
+            "(&(cn=User*)(!(cn=User 1*)))",
+        ];
+        for f in filters {
+            for (base, scope) in [
+                (SUFFIX, Scope::Sub),
+                ("ou=people,dc=example,dc=com", Scope::One),
+                ("OU=People,DC=Example,DC=Com", Scope::Sub),
+                ("uid=u1,ou=people,dc=example,dc=com", Scope::Base),
+            ] {
+                let want = search(&plain, base, scope, f);
+                let got = search(&indexed, base, scope, f);
+                assert_eq!(got, want, "{f} under {base} ({scope:?})");
+            }
+        }
+        // The sample really has matches, so the equality above is not vacuous.
+        assert_eq!(search(&plain, SUFFIX, Scope::Sub, "(cn=User 1*)").len(), 5);
+        assert_eq!(search(&plain, SUFFIX, Scope::Sub, "(cn=ü*)").len(), 1);
+    }
+
+    fn pages(dir: &Directory, filter: &str, size: usize) -> Vec<SearchEntry> {
+        let f = crate::acl::parse_filter(filter).unwrap();
+        let attrs = vec!["*".to_string()];
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let req = SearchRequest {
+                base: dn("ou=people,dc=example,dc=com"),
+                scope: Scope::One,
+                filter: &f,
+                attrs: &attrs,
+                types_only: false,
+                size_limit: 0,
+                time_limit: 0,
+                page: Some((size, after)),
+            };
+            let mut page = Vec::new();
+            let end = dir
+                .search(&root(), &req, &|| false, &mut |e| page.push(e))
+                .unwrap();
+            assert!(page.len() <= size);
+            out.extend(page);
+            match end {
+                SearchEnd::Page {
+                    next: Some(next), ..
+                } => after = next,
+                SearchEnd::Page { next: None, .. } => return out,
+                other => panic!("not a page end: {other:?}"),
+            }
+        }
+    }
+
+    /// Pages read lazily from one posting list hold what an unindexed scan
+    /// returns, in the same order, whatever the page size.
+    #[test]
+    fn paged_posting_list_equals_unindexed_pages() {
+        let (_a, indexed) = open(IndexConfig::default());
+        let (_b, plain) = open(IndexConfig {
+            attrs: Default::default(),
+        });
+        populate(&indexed);
+        populate(&plain);
+        for filter in ["(objectClass=inetOrgPerson)", "(cn=User 1*)", "(uid=u12)"] {
+            let all = pages(&plain, filter, 1000);
+            assert!(!all.is_empty(), "{filter}");
+            for size in [1, 2, 3, 7, 1000] {
+                assert_eq!(
+                    pages(&indexed, filter, size),
+                    all,
+                    "{filter}, pages of {size}"
+                );
+                assert_eq!(
+                    pages(&plain, filter, size),
+                    all,
+                    "{filter}, pages of {size}"
+                );
+            }
+        }
+    }
+
+    /// A bounded search answers exactly like an unbounded one, or declines
+    /// without emitting anything.
+    #[test]
+    fn small_searches_equal_full_searches_or_decline() {
+        let (_a, dir) = open(IndexConfig::default());
+        populate(&dir);
+        let attrs = vec!["cn".to_string(), "mail".to_string()];
+        let cases = [
+            ("(uid=u12)", Scope::Sub, SUFFIX, true),
+            ("(cn=User 12*)", Scope::Sub, SUFFIX, true),
+            // Five entries: more than the bound.
+            ("(cn=User 1*)", Scope::Sub, SUFFIX, false),
+            ("(cn=u*)", Scope::Sub, SUFFIX, false),
+            ("(objectClass=inetOrgPerson)", Scope::Sub, SUFFIX, false),
+            (
+                "(objectClass=*)",
+                Scope::Base,
+                "uid=u5,ou=people,dc=example,dc=com",
+                true,
+            ),
+            ("(sn=u1*)", Scope::One, "ou=people,dc=example,dc=com", true),
+            ("(description=x)", Scope::Sub, SUFFIX, false),
+        ];
+        for (filter, scope, base, small) in cases {
+            let f = crate::acl::parse_filter(filter).unwrap();
+            let req = SearchRequest {
+                base: dn(base),
+                scope,
+                filter: &f,
+                attrs: &attrs,
+                types_only: false,
+                size_limit: 0,
+                time_limit: 0,
+                page: None,
+            };
+            let mut full = Vec::new();
+            let full_end = dir
+                .search_selected(&root(), &req, &|| false, &mut |e| {
+                    full.push(e.to_owned_entry())
+                })
+                .unwrap();
+            let mut bounded = Vec::new();
+            let bounded_end = dir
+                .search_selected_small(
+                    &root(),
+                    &req,
+                    &|| false,
+                    &mut |e| bounded.push(e.to_owned_entry()),
+                    4,
+                )
+                .unwrap();
+            match bounded_end {
+                Some(end) => {
+                    assert!(small, "{filter} should have been declined");
+                    assert_eq!(end, full_end, "{filter}");
+                    assert_eq!(bounded, full, "{filter}");
+                }
+                None => {
+                    assert!(!small, "{filter} should have run");
+                    assert!(bounded.is_empty(), "{filter}");
                 }
             }
         }
     }
-    if req.attrs.len() == 1 && req.attrs[0] == "1.1" {
-        all_user = false;
-    }
-    let mut out: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
-    for attr in &entry.attrs {
-        let at = schema.attribute(&attr.name);
-        let (lname, operational) = match &at {
-            Some(at) => (at.name().to_ascii_lowercase(), at.is_operational()),
-            None => (attr.name.to_ascii_lowercase(), false),
-        };
-        // Agreement credentials are write-only over LDAP, even for the root DN.
-        if !readable(&lname) || lname == "nsds5replicacredentials" {
-            continue;
+
+    /// An initial substring on an attribute with equality keys is answered
+    /// from those keys alone: the candidates are exactly the matching entries.
+    #[test]
+    fn initial_substring_candidates_are_exact() {
+        let (_a, dir) = open(IndexConfig::default());
+        populate(&dir);
+        let txn = dir.core.store.read().unwrap();
+        let none = |_: &AttributeType| false;
+        let cfg = &dir.core.cfg.indexes;
+        for (f, matches) in [("(cn=User 1*)", 5), ("(cn=user 12*)", 2), ("(mail=ab*)", 2)] {
+            let f = crate::acl::parse_filter(f).unwrap();
+            let ids = filter::plan(&dir.core.schema, cfg, &none, &txn, &f)
+                .unwrap()
+                .expect("answered from the index");
+            assert_eq!(ids.len(), matches, "{f:?}");
         }
-        // Asking for a supertype (e.g. `name`) returns its subtypes (RFC 4511 §4.5.1.8).
-        let wanted = if operational { all_oper } else { all_user }
-            || explicit.contains(&lname)
-            || (!explicit_types.is_empty()
-                && at.as_ref().is_some_and(|at| {
-                    at.sup.is_some()
-                        && explicit_types
-                            .iter()
-                            .any(|sup| schema.has_subtypes(sup) && schema.is_subtype(at, sup))
-                }));
-        if !wanted {
-            continue;
-        }
-        let vals = if req.types_only {
-            Vec::new()
-        } else {
-            attr.values.iter().map(|v| v.bytes.clone()).collect()
-        };
-        out.push((attr.name.clone(), vals));
-    }
-    for &c in COMPUTED {
-        if (all_oper || explicit.iter().any(|e| e == c)) && readable(c) {
-            if let Some(vals) = computed_value(c, entry, id, txn) {
-                let name = schema
-                    .attribute(c)
-                    .map(|at| at.name().to_string())
-                    .unwrap_or_else(|| c.to_string());
-                out.push((name, if req.types_only { Vec::new() } else { vals }));
-            }
-        }
-    }
-    SearchEntry {
-        dn: entry.dn.to_string(),
-        attrs: out,
     }
 }

@@ -15,6 +15,7 @@ pub mod replication;
 pub mod result;
 pub mod rootdse;
 pub mod search;
+mod search_ber;
 
 use crate::directory::{Directory, Identity};
 use crate::model::Dn;
@@ -33,8 +34,23 @@ pub struct Shared {
     pub max_filter_depth: usize,
 }
 
+/// A response on its way to the connection's writer.
+#[derive(Debug)]
+pub enum Response {
+    Msg(LdapMsg),
+    /// Complete messages already BER-encoded (search entries are encoded
+    /// where they are read, in batches).
+    Encoded(Vec<u8>),
+}
+
+impl From<LdapMsg> for Response {
+    fn from(m: LdapMsg) -> Response {
+        Response::Msg(m)
+    }
+}
+
 /// Responses for one connection are written in order by its writer task.
-pub type Sink = mpsc::Sender<LdapMsg>;
+pub type Sink = mpsc::Sender<Response>;
 
 /// What the access log records of a finished operation.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +100,7 @@ pub async fn dispatch(
             );
             let outcome = Outcome::of(&r);
             if let Some(op) = response_for(&request.op, r) {
-                let _ = sink.send(msg(msgid, op)).await;
+                let _ = sink.send(msg(msgid, op).into()).await;
             }
             return outcome;
         }
@@ -128,7 +144,9 @@ pub async fn dispatch(
         LdapOp::ExtendedRequest(req) => {
             let resp = extended::run(&shared, &who, req).await;
             let outcome = Outcome::of(&resp.res);
-            let _ = sink.send(msg(msgid, LdapOp::ExtendedResponse(resp))).await;
+            let _ = sink
+                .send(msg(msgid, LdapOp::ExtendedResponse(resp)).into())
+                .await;
             outcome
         }
         other => {
@@ -138,14 +156,17 @@ pub async fn dispatch(
             );
             let outcome = Outcome::of(&r);
             let _ = sink
-                .send(msg(
-                    msgid,
-                    LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
-                        res: r,
-                        name: None,
-                        value: None,
-                    }),
-                ))
+                .send(
+                    msg(
+                        msgid,
+                        LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
+                            res: r,
+                            name: None,
+                            value: None,
+                        }),
+                    )
+                    .into(),
+                )
                 .await;
             outcome
         }
@@ -185,7 +206,7 @@ async fn send_result(sink: &Sink, msgid: i32, op: LdapOp) -> Outcome {
             entries: 0,
         },
     };
-    let _ = sink.send(msg(msgid, op)).await;
+    let _ = sink.send(msg(msgid, op).into()).await;
     outcome
 }
 

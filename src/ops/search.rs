@@ -1,16 +1,19 @@
 //! Search (RFC 4511 §4.5) with size/time limits and paged results (RFC 2696).
 
 use super::controls::RequestControls;
-use super::{msg, parse_dn, result, rootdse, Outcome, Shared, Sink};
-use crate::directory::{Identity, Scope, SearchEnd, SearchEntry, SearchRequest};
+use super::{msg, parse_dn, result, rootdse, search_ber, Outcome, Response, Shared, Sink};
+use crate::directory::{DirResult, Identity, Scope, SearchEnd, SearchRequest, SelectedEntry};
+use bytes::BytesMut;
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
-    LdapFilter, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,
+    LdapFilter, LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchRequest,
     LdapSearchResultEntry, LdapSearchScope,
 };
+use ldap3_proto::LdapCodec;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tokio_util::codec::Encoder;
 
 fn filter_depth(f: &LdapFilter) -> usize {
     match f {
@@ -30,18 +33,56 @@ fn fingerprint(req: &LdapSearchRequest) -> u64 {
     h.finish()
 }
 
-fn entry_msg(msgid: i32, e: SearchEntry) -> ldap3_proto::proto::LdapMsg {
-    msg(
-        msgid,
-        LdapOp::SearchResultEntry(LdapSearchResultEntry {
-            dn: e.dn,
-            attributes: e
-                .attrs
-                .into_iter()
-                .map(|(atype, vals)| LdapPartialAttribute { atype, vals })
-                .collect(),
-        }),
-    )
+/// Encoded entries are handed to the writer in batches of about this many
+/// bytes: one wake-up and one write for many entries, and a bounded amount
+/// queued per connection (the channel holds 256 batches).
+const BATCH_BYTES: usize = 16 * 1024;
+
+/// Searches that look at no more entries than this run on the connection's
+/// task instead of a blocking thread.
+const INLINE_CANDIDATES: usize = 16;
+
+/// The SearchResultDone for a finished search, with its paged-results
+/// control; None for an abandoned search (it gets no response, RFC 4511 §4.11).
+fn final_message(
+    msgid: i32,
+    searched: DirResult<SearchEnd>,
+    print: u64,
+) -> Option<(LdapMsg, Outcome)> {
+    let (r, ctrl, entries) = match searched {
+        Ok(SearchEnd::Done { entries }) => (result::success(), Vec::new(), entries),
+        Ok(SearchEnd::SizeLimit { entries }) => (
+            result::result(LdapResultCode::SizeLimitExceeded, "size limit exceeded"),
+            Vec::new(),
+            entries,
+        ),
+        Ok(SearchEnd::TimeLimit { entries }) => (
+            result::result(LdapResultCode::TimeLimitExceeded, "time limit exceeded"),
+            Vec::new(),
+            entries,
+        ),
+        Ok(SearchEnd::Page { entries, next }) => {
+            let cookie = match next {
+                Some(after) => {
+                    let mut c = after.to_be_bytes().to_vec();
+                    c.extend_from_slice(&print.to_be_bytes());
+                    c
+                }
+                None => Vec::new(),
+            };
+            let ctrl = vec![LdapControl::SimplePagedResults { size: 0, cookie }];
+            (result::success(), ctrl, entries)
+        }
+        Ok(SearchEnd::Abandoned) => return None,
+        Err(e) => (result::from_error(&e), Vec::new(), 0),
+    };
+    let outcome = Outcome {
+        code: r.code.clone() as i32,
+        entries,
+    };
+    let mut m = msg(msgid, LdapOp::SearchResultDone(r));
+    m.ctrl = ctrl;
+    Some((m, outcome))
 }
 
 async fn done(
@@ -57,7 +98,7 @@ async fn done(
     };
     let mut m = msg(msgid, LdapOp::SearchResultDone(r));
     m.ctrl = ctrl;
-    let _ = sink.send(m).await;
+    let _ = sink.send(m.into()).await;
     outcome
 }
 
@@ -117,23 +158,23 @@ pub async fn run(
         let mut n = 0;
         if !attrs.is_empty() && rootdse::matches(&shared, dn, &attrs, &req.filter) {
             let attributes = rootdse::select(attrs, &req.attrs, req.typesonly);
-            let _ = sink
-                .send(msg(
-                    msgid,
-                    LdapOp::SearchResultEntry(LdapSearchResultEntry {
-                        dn: dn.to_string(),
-                        attributes,
-                    }),
-                ))
-                .await;
+            let entry = msg(
+                msgid,
+                LdapOp::SearchResultEntry(LdapSearchResultEntry {
+                    dn: dn.to_string(),
+                    attributes,
+                }),
+            );
+            let _ = sink.send(entry.into()).await;
             n = 1;
         }
         return done(&sink, msgid, result::success(), Vec::new(), n).await;
     }
 
-    let print = fingerprint(&req);
     let mut page = None;
+    let mut print = 0;
     if let Some((size, cookie)) = &ctrls.paged {
+        print = fingerprint(&req);
         let after = if cookie.is_empty() {
             0
         } else {
@@ -158,6 +199,43 @@ pub async fn run(
         page = Some((*size as usize, after));
     }
 
+    // Small searches (a base entry, a selective index key) are answered
+    // here: handing them to a blocking thread and back costs more than they do.
+    {
+        let request = SearchRequest {
+            base: base.clone(),
+            scope,
+            filter: &req.filter,
+            attrs: &req.attrs,
+            types_only: req.typesonly,
+            size_limit: req.sizelimit as usize,
+            time_limit: req.timelimit as u64,
+            page,
+        };
+        let mut batch = Vec::new();
+        let mut emit = |e: &SelectedEntry<'_>| search_ber::encode_entry(&mut batch, msgid, e);
+        let is_cancelled = || cancelled.load(Ordering::Relaxed);
+        let small = shared.dir.search_selected_small(
+            &who,
+            &request,
+            &is_cancelled,
+            &mut emit,
+            INLINE_CANDIDATES,
+        );
+        let searched = match small {
+            Ok(None) => None,
+            Ok(Some(end)) => Some(Ok(end)),
+            Err(e) => Some(Err(e)),
+        };
+        if let Some(searched) = searched {
+            let outcome = finish(msgid, searched, print, &mut batch);
+            if outcome.code != -1 {
+                let _ = sink.send(Response::Encoded(batch)).await;
+            }
+            return outcome;
+        }
+    }
+
     let dir = shared.dir.clone();
     let entry_sink = sink.clone();
     let cancel = cancelled.clone();
@@ -172,49 +250,56 @@ pub async fn run(
             time_limit: req.timelimit as u64,
             page,
         };
-        let mut emit = |e: SearchEntry| {
-            // A closed channel means the client left; the cancel check below stops the scan.
-            if entry_sink.blocking_send(entry_msg(msgid, e)).is_err() {
+        let mut batch = Vec::with_capacity(4096);
+        let send = |batch: Vec<u8>| {
+            // A closed channel means the client left; the cancel check stops the scan.
+            if entry_sink.blocking_send(Response::Encoded(batch)).is_err() {
                 cancel.store(true, Ordering::Relaxed);
             }
         };
+        let mut emit = |e: &SelectedEntry<'_>| {
+            search_ber::encode_entry(&mut batch, msgid, e);
+            if batch.len() >= BATCH_BYTES {
+                send(std::mem::replace(
+                    &mut batch,
+                    // Room for the entry that crosses the threshold.
+                    Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
+                ));
+            }
+        };
         let is_cancelled = || cancel.load(Ordering::Relaxed);
-        dir.search(&who, &request, &is_cancelled, &mut emit)
+        let searched = dir.search_selected(&who, &request, &is_cancelled, &mut emit);
+        let outcome = finish(msgid, searched, print, &mut batch);
+        if outcome.code != -1 {
+            send(batch);
+        }
+        outcome
     })
     .await;
     match searched {
-        Ok(Ok(SearchEnd::Done { entries })) => {
-            done(&sink, msgid, result::success(), Vec::new(), entries).await
-        }
-        Ok(Ok(SearchEnd::SizeLimit { entries })) => {
-            let r = result::result(LdapResultCode::SizeLimitExceeded, "size limit exceeded");
-            done(&sink, msgid, r, Vec::new(), entries).await
-        }
-        Ok(Ok(SearchEnd::TimeLimit { entries })) => {
-            let r = result::result(LdapResultCode::TimeLimitExceeded, "time limit exceeded");
-            done(&sink, msgid, r, Vec::new(), entries).await
-        }
-        Ok(Ok(SearchEnd::Page { entries, next })) => {
-            let cookie = match next {
-                Some(after) => {
-                    let mut c = after.to_be_bytes().to_vec();
-                    c.extend_from_slice(&print.to_be_bytes());
-                    c
-                }
-                None => Vec::new(),
-            };
-            let ctrl = vec![LdapControl::SimplePagedResults { size: 0, cookie }];
-            done(&sink, msgid, result::success(), ctrl, entries).await
-        }
-        // An abandoned operation gets no response (RFC 4511 §4.11).
-        Ok(Ok(SearchEnd::Abandoned)) => Outcome {
-            code: -1,
-            entries: 0,
-        },
-        Ok(Err(e)) => done(&sink, msgid, result::from_error(&e), Vec::new(), 0).await,
+        Ok(outcome) => outcome,
         Err(e) => {
             let r = result::result(LdapResultCode::Other, format!("search task failed: {e}"));
             done(&sink, msgid, r, Vec::new(), 0).await
         }
     }
+}
+
+/// Appends the SearchResultDone to the entries still to be sent (so a
+/// small search goes out in one write); an abandoned search gets no
+/// response (RFC 4511 §4.11) and outcome code -1.
+fn finish(msgid: i32, searched: DirResult<SearchEnd>, print: u64, batch: &mut Vec<u8>) -> Outcome {
+    let Some((last, outcome)) = final_message(msgid, searched, print) else {
+        return Outcome {
+            code: -1,
+            entries: 0,
+        };
+    };
+    let mut codec = LdapCodec::new(None, None);
+    let mut done = BytesMut::new();
+    match codec.encode(last, &mut done) {
+        Ok(()) => batch.extend_from_slice(&done),
+        Err(e) => tracing::warn!("encoding a search result failed: {e}"),
+    }
+    outcome
 }

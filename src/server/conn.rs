@@ -5,7 +5,7 @@ use super::{tls, ServerState};
 use crate::directory::Identity;
 use crate::ops::bind::BindContext;
 use crate::ops::extended::OID_STARTTLS;
-use crate::ops::{self, filter_text, result, Outcome};
+use crate::ops::{self, filter_text, result, Outcome, Response};
 use futures::{SinkExt, StreamExt};
 use ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResultCode};
 use ldap3_proto::LdapCodec;
@@ -22,6 +22,23 @@ use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
 
 type Outstanding = Arc<Mutex<HashMap<i32, Arc<AtomicBool>>>>;
+
+/// Writes responses: messages through the LDAP codec, pre-encoded batches as they are.
+struct ResponseCodec(LdapCodec);
+
+impl Encoder<Response> for ResponseCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, r: Response, buf: &mut bytes::BytesMut) -> std::io::Result<()> {
+        match r {
+            Response::Msg(m) => self.0.encode(m, buf),
+            Response::Encoded(bytes) => {
+                buf.extend_from_slice(&bytes);
+                Ok(())
+            }
+        }
+    }
+}
 
 fn notice(code: LdapResultCode, message: &str) -> LdapMsg {
     ops::msg(
@@ -189,7 +206,7 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
 
 /// A connection whose operations are still running or whose responses are
 /// still being written is not idle (a stalled writer ends by write_timeout).
-fn busy_writing(outstanding: &Outstanding, tx: &mpsc::Sender<LdapMsg>) -> bool {
+fn busy_writing(outstanding: &Outstanding, tx: &mpsc::Sender<Response>) -> bool {
     let running = outstanding.lock().map(|m| !m.is_empty()).unwrap_or(false);
     running || tx.capacity() < tx.max_capacity()
 }
@@ -225,8 +242,11 @@ where
         super::framing::GuardedCodec::new(limits.max_message_size),
         1024,
     );
-    let mut writer = FramedWrite::new(wr, LdapCodec::new(Some(usize::MAX / 4), None));
-    let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
+    let mut writer = FramedWrite::new(
+        wr,
+        ResponseCodec(LdapCodec::new(Some(usize::MAX / 4), None)),
+    );
+    let (tx, mut rx) = mpsc::channel::<Response>(256);
     let write_limit = Duration::from_secs(limits.write_timeout.max(1));
     let write_task = tokio::spawn(async move {
         let mut healthy = true;
@@ -291,7 +311,7 @@ where
             Err(_) => {
                 tracing::info!(conn = conn_id, "closing idle connection after {idle} s");
                 let _ = tx
-                    .send(notice(LdapResultCode::Unavailable, "idle timeout"))
+                    .send(notice(LdapResultCode::Unavailable, "idle timeout").into())
                     .await;
                 break;
             }
@@ -316,7 +336,9 @@ where
                 tracing::warn!(conn = conn_id, "{why}, closing connection");
                 // Requests received before the bad bytes still get their answers.
                 drain_outstanding(&outstanding, Duration::from_secs(5)).await;
-                let _ = tx.send(notice(LdapResultCode::ProtocolError, &why)).await;
+                let _ = tx
+                    .send(notice(LdapResultCode::ProtocolError, &why).into())
+                    .await;
                 break;
             }
             Ok(Some(Ok(m))) => m,
@@ -365,7 +387,7 @@ where
                 identity = new_identity.unwrap_or_default();
                 let outcome = Outcome::of(&res);
                 let resp = ops::bind_response(res);
-                let _ = tx.send(ops::msg(msgid, resp)).await;
+                let _ = tx.send(ops::msg(msgid, resp).into()).await;
                 log_access(conn_id, msgid, "BIND", &what, outcome, started);
             }
             LdapOp::ExtendedRequest(ref ext) if ext.name == OID_STARTTLS => {
@@ -391,16 +413,15 @@ where
                     result::success()
                 };
                 let outcome = Outcome::of(&res);
-                let _ = tx
-                    .send(ops::msg(
-                        msgid,
-                        LdapOp::ExtendedResponse(LdapExtendedResponse {
-                            res,
-                            name: Some(OID_STARTTLS.into()),
-                            value: None,
-                        }),
-                    ))
-                    .await;
+                let response = ops::msg(
+                    msgid,
+                    LdapOp::ExtendedResponse(LdapExtendedResponse {
+                        res,
+                        name: Some(OID_STARTTLS.into()),
+                        value: None,
+                    }),
+                );
+                let _ = tx.send(response.into()).await;
                 log_access(conn_id, msgid, "EXT", &describe(&request), outcome, started);
                 if upgrade {
                     break;
@@ -430,7 +451,7 @@ where
                     );
                     let outcome = Outcome::of(&r);
                     if let Some(op) = ops::response_for(&request.op, r) {
-                        let _ = tx.send(ops::msg(msgid, op)).await;
+                        let _ = tx.send(ops::msg(msgid, op).into()).await;
                     }
                     log_access(
                         conn_id,

@@ -348,6 +348,21 @@ pub trait StoreRead {
         Ok(ids)
     }
 
+    /// Visits the ids under one index key in ascending order while `visit`
+    /// returns true: a search can stop reading a long posting list once it
+    /// has what it needs (a page, a size limit).
+    fn index_ids_while(&self, key: &[u8], visit: &mut dyn FnMut(u64) -> bool) -> Result<()> {
+        let (t, d) = self.parts();
+        if let Some(iter) = d.index.get_duplicates(t, key)? {
+            for item in iter {
+                if !visit(item?.1) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Ids under one index key, ascending, or None when there are more than
     /// `cap` (the key does not narrow a search enough to be worth reading).
     fn index_ids_capped(&self, key: &[u8], cap: usize) -> Result<Option<Vec<u64>>> {
@@ -372,6 +387,20 @@ pub trait StoreRead {
             ids.push(item?.1);
         }
         Ok(ids)
+    }
+
+    /// Ids under every index key starting with `prefix` (unsorted, may
+    /// repeat), or None when there are more than `cap`.
+    fn index_prefix_ids_capped(&self, prefix: &[u8], cap: usize) -> Result<Option<Vec<u64>>> {
+        let (t, d) = self.parts();
+        let mut ids = Vec::new();
+        for item in d.index.prefix_iter(t, prefix)? {
+            if ids.len() >= cap {
+                return Ok(None);
+            }
+            ids.push(item?.1);
+        }
+        Ok(Some(ids))
     }
 
     /// Ids under index keys in `[from, to)` (ordering filters on indexed values).
