@@ -571,14 +571,19 @@ impl Core {
                 None => return Err(self.no_such_object(txn, &p)),
             }
         };
+        // The id is the largest in the store: appends, and index keys that a
+        // total init's bulk buffer may collect (store::bulk).
         let id = txn.next_id()?;
-        txn.put_entry(id, &entry)?;
+        txn.put_new_entry(id, &entry)?;
         txn.put_dn(&key, id)?;
         if parent != 0 {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.index_update(txn, id, None, Some(&entry))
+        for k in index::entry_keys(&self.schema, &self.cfg.indexes, &entry) {
+            txn.index_add_new(&k, id)?;
+        }
+        Ok(())
     }
 
     fn remove_raw(&self, txn: &mut WriteTxn<'_>, id: u64, entry: &Entry) -> DirResult<()> {
