@@ -59,8 +59,16 @@ fn imported_and_total_init_indexes_match_per_entry_adds() {
     for filter in FILTERS {
         let want = sorted_dns(&reference.url(), filter);
         assert!(!want.is_empty(), "{filter} matches nothing");
-        assert_eq!(sorted_dns(&supplier.url(), filter), want, "import: {filter}");
-        assert_eq!(sorted_dns(&consumer.url(), filter), want, "total init: {filter}");
+        assert_eq!(
+            sorted_dns(&supplier.url(), filter),
+            want,
+            "import: {filter}"
+        );
+        assert_eq!(
+            sorted_dns(&consumer.url(), filter),
+            want,
+            "total init: {filter}"
+        );
     }
 
     // Writes after the init maintain the bulk-written keys entry by entry.
