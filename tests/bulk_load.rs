@@ -12,7 +12,7 @@ use std::time::Duration;
 const FILTERS: &[&str] = &[
     "(uid=people-77)",
     "(uid=people-1*)",
-    "(uid=*-19*)",
+    "(uid=*-99*)",
     "(cn=User 5)",
     "(cn=*ser 4*)",
     "(sn=people9*)",
@@ -35,7 +35,9 @@ fn sorted_dns(url: &str, filter: &str) -> Vec<String> {
 /// writes on both) answer every indexed filter identically.
 #[test]
 fn imported_and_total_init_indexes_match_per_entry_adds() {
-    let ldif = people_ldif("people", 2_000);
+    // ldapadd's progress output must fit in a pipe (run_tool writes all of
+    // its input before reading): about 1,000 entries.
+    let ldif = people_ldif("people", 1_000);
     let reference = Server::fast();
     let o = ldapadd_root(&reference.url(), &ldif);
     assert_eq!(code(&o), 0, "{}", err(&o));

@@ -633,7 +633,16 @@ impl Core {
                 }
             }
         }
-        self.store_ruv(txn, suffix_key, &Ruv::new(generation))?;
+        // Index keys of the entries that follow may wait for TotalEnd
+        // (store::bulk), which also records the supplier's generation. Until
+        // then the generation matches no supplier's: a consumer stopped in
+        // the middle is told it needs a total init, rather than accepting
+        // incremental changes on top of a partial, partly unindexed copy.
+        self.store_ruv(
+            txn,
+            suffix_key,
+            &Ruv::new(format!("{generation} (total init unfinished)")),
+        )?;
         Ok(())
     }
 
