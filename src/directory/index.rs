@@ -136,8 +136,12 @@ pub fn trigram_keys(at: &AttributeType, norm: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// Every index key an entry contributes under `cfg`.
+///
+/// Same keys as the single-key functions above, built from one lowercased
+/// name and one character split per value: this runs for every added entry,
+/// so bulk loads spend much of their time here.
 pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet<Vec<u8>> {
-    let mut keys = BTreeSet::new();
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(64);
     for attr in &entry.attrs {
         let Some(at) = schema.attribute(&attr.name) else {
             continue;
@@ -146,25 +150,94 @@ pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet
         if !(kinds.eq || kinds.pres || kinds.sub) || attr.values.is_empty() {
             continue;
         }
+        let mut name = at.name().to_ascii_lowercase().into_bytes();
+        name.push(0);
+        let key = |kind: u8, parts: &[&[u8]]| {
+            let len = parts.iter().map(|p| p.len()).sum::<usize>();
+            let mut k = Vec::with_capacity(name.len() + 1 + len);
+            k.extend_from_slice(&name);
+            k.push(kind);
+            for p in parts {
+                k.extend_from_slice(p);
+            }
+            k
+        };
         if kinds.pres {
-            keys.insert(pres_key(&at));
+            keys.push(key(b'*', &[]));
         }
         for v in &attr.values {
             if kinds.eq {
                 if let Ok(n) = schema.eq_normalize(&at, &v.bytes) {
-                    keys.insert(eq_key(&at, &n));
+                    keys.push(key(b'=', &[&n]));
                 }
             }
             if kinds.sub {
-                if let Some(n) = schema.substr_normalize(&at, &v.bytes) {
-                    if !n.is_empty() {
-                        keys.insert(initial_key(&at, &n));
-                        keys.insert(final_key(&at, &n));
-                        keys.extend(trigram_keys(&at, &n));
-                    }
+                let Some(n) = schema.substr_normalize(&at, &v.bytes) else {
+                    continue;
+                };
+                if n.is_empty() {
+                    continue;
                 }
+                let cs = chars(&n);
+                let head = cs.iter().take(3).copied();
+                keys.push(key(b'^', &head.collect::<Vec<_>>()));
+                let tail = cs.iter().rev().take(3).copied();
+                keys.push(key(b'$', &tail.collect::<Vec<_>>()));
+                keys.extend(cs.windows(3).map(|w| key(b'~', w)));
             }
         }
     }
-    keys
+    // Collecting a sorted, deduplicated Vec builds the set in bulk.
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Csn, Dn};
+
+    /// The per-entry keys are exactly the union of the single-key functions'.
+    #[test]
+    fn entry_keys_match_the_single_key_functions() {
+        let schema = Schema::builtin().unwrap();
+        let cfg = IndexConfig::default();
+        let mut e = Entry::new(Dn::parse("uid=x,dc=x").unwrap());
+        e.set(
+            "objectClass",
+            vec![b"top".to_vec(), b"person".to_vec()],
+            Csn::ZERO,
+        );
+        e.set("uid", vec!["jér".as_bytes().to_vec()], Csn::ZERO);
+        e.set(
+            "cn",
+            vec![b"Ab".to_vec(), b"Jean  Dupont".to_vec()],
+            Csn::ZERO,
+        );
+        e.set("sn", vec![b"Dupont".to_vec()], Csn::ZERO);
+        e.set("description", vec![b"not indexed".to_vec()], Csn::ZERO);
+        let mut want = BTreeSet::new();
+        for attr in &e.attrs {
+            let Some(at) = schema.attribute(&attr.name) else {
+                continue;
+            };
+            let kinds = cfg.kinds(&at);
+            for v in &attr.values {
+                if kinds.eq {
+                    want.insert(eq_key(&at, &schema.eq_normalize(&at, &v.bytes).unwrap()));
+                }
+                if kinds.sub {
+                    let n = schema.substr_normalize(&at, &v.bytes).unwrap();
+                    want.insert(initial_key(&at, &n));
+                    want.insert(final_key(&at, &n));
+                    want.extend(trigram_keys(&at, &n));
+                }
+            }
+        }
+        let got = entry_keys(&schema, &cfg, &e);
+        assert!(got.contains(b"uid\0^j\xc3\xa9r".as_slice()));
+        assert!(got.contains(b"cn\0$tno".as_slice()));
+        assert_eq!(got, want);
+    }
 }

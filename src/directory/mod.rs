@@ -31,7 +31,7 @@ use crate::auth::password::{self, Scheme};
 use crate::model::{Csn, Dn};
 use crate::repl::csn::CsnGenerator;
 use crate::schema::{AttributeType, Schema};
-use crate::store::{Store, StoreRead, WriteTxn};
+use crate::store::{IndexBuffer, Store, StoreRead, WriteTxn};
 use std::sync::{Arc, Mutex};
 
 const META_ROOT_PASSWORD: &str = "root_password";
@@ -423,6 +423,11 @@ impl Directory {
 
     /// Bulk load: applies adds in large transactions without the writer
     /// thread (offline import). Returns the number of entries added.
+    ///
+    /// Index keys are gathered in memory and written in key order at the
+    /// end (store::bulk); until then the store is marked as holding an
+    /// unfinished bulk load, so a process killed in between leaves a data
+    /// directory that refuses to open rather than one with missing index keys.
     pub fn bulk_add<I>(
         &self,
         entries: I,
@@ -437,28 +442,64 @@ impl Directory {
             norm: self.core.root_norm.clone(),
             root: true,
         };
-        let mut txn: WriteTxn<'static> = self.core.store.write()?;
-        let mut n = 0u64;
         let mut gen = self
             .csn
             .lock()
             .map_err(|_| DirError::Busy("CSN generator poisoned".into()))?;
+        let mut txn: WriteTxn<'static> = self.core.store.write()?;
+        txn.begin_bulk_load()?;
+        txn.commit()?;
+        txn = self.core.store.write()?;
+        // Ids up to here are committed: postings above it belong to an aborted batch.
+        let mut committed = txn.next_id()?.saturating_sub(1);
+        txn.defer_index(IndexBuffer::new());
+        let mut n = 0u64;
+        let mut failure = None;
         for op in entries {
-            let op = op?;
-            let csn = gen.next(time::now_secs());
-            self.core.apply(&mut txn, &root, &op, csn, Origin::Import)?;
+            let applied = op.and_then(|op| {
+                let csn = gen.next(time::now_secs());
+                self.core.apply(&mut txn, &root, &op, csn, Origin::Import)
+            });
+            if let Err(e) = applied {
+                failure = Some(e);
+                break;
+            }
             n += 1;
             if n.is_multiple_of(batch as u64) {
-                txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+                let mut buf = txn.take_deferred().unwrap_or_default();
+                if buf.is_full() {
+                    txn.write_index_buffer(&buf)?;
+                    buf.clear();
+                }
+                txn.put_meta(META_LAST_CSN, &gen.last().to_bytes())?;
                 txn.commit()?;
                 txn = self.core.store.write()?;
+                committed = txn.next_id()?.saturating_sub(1);
+                txn.defer_index(buf);
                 progress(n);
             }
         }
-        txn.put_meta(META_LAST_CSN, &gen.last().to_bytes())?;
+        let mut buf = txn.take_deferred().unwrap_or_default();
+        if failure.is_some() {
+            // The failed batch is dropped; the batches before it stay, indexed.
+            txn.abort();
+            buf.discard_after(committed);
+            n -= n % batch as u64;
+            txn = self.core.store.write()?;
+        } else {
+            txn.put_meta(META_LAST_CSN, &gen.last().to_bytes())?;
+        }
+        if n > 0 {
+            self.core.note_offline_changes(&mut txn, gen.last())?;
+        }
+        txn.write_index_buffer(&buf)?;
+        txn.end_bulk_load()?;
         txn.commit()?;
         progress(n);
-        Ok(n)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     pub fn search(

@@ -596,14 +596,19 @@ impl Core {
                 None => return Err(self.no_such_object(txn, &p)),
             }
         };
+        // The id is the largest in the store: appends, and index keys that a
+        // total init's bulk buffer may collect (store::bulk).
         let id = txn.next_id()?;
-        txn.put_entry(id, &entry)?;
+        txn.put_new_entry(id, &entry)?;
         txn.put_dn(&key, id)?;
         if parent != 0 {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        self.index_update(txn, id, None, Some(&entry))
+        for k in index::entry_keys(&self.schema, &self.cfg.indexes, &entry) {
+            txn.index_add_new(&k, id)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn remove_raw(
@@ -660,7 +665,16 @@ impl Core {
         }
         let everything = Csn::new(u32::MAX, u16::MAX, u16::MAX, u16::MAX);
         while self.purge_tombstones(txn, suffix_key, everything)? > 0 {}
-        self.store_ruv(txn, suffix_key, &Ruv::new(generation))?;
+        // Index keys of the entries that follow may wait for TotalEnd
+        // (store::bulk), which also records the supplier's generation. Until
+        // then the generation matches no supplier's: a consumer stopped in
+        // the middle is told it needs a total init, rather than accepting
+        // incremental changes on top of a partial, partly unindexed copy.
+        self.store_ruv(
+            txn,
+            suffix_key,
+            &Ruv::new(format!("{generation} (total init unfinished)")),
+        )?;
         Ok(())
     }
 

@@ -105,6 +105,28 @@ impl Core {
         Ok(report)
     }
 
+    /// An offline import writes no changelog, yet the replica now holds its
+    /// changes: the RUV covers them (a fresh data set gets its generation)
+    /// and so does the trimmed RUV, so consumers that already hold the
+    /// suffix are caught up from entry state instead of missing the import.
+    pub(crate) fn note_offline_changes(&self, txn: &mut WriteTxn<'_>, last: Csn) -> DirResult<()> {
+        for suffix in &self.cfg.suffixes {
+            let Some(key) = self.replicated_suffix_of(&self.dn_key(suffix)) else {
+                continue;
+            };
+            let mut ruv = self.load_ruv(txn, &key)?;
+            if ruv.generation.is_empty() {
+                ruv.generation = uuid::Uuid::new_v4().to_string();
+            }
+            ruv.update(last);
+            self.store_ruv(txn, &key, &ruv)?;
+            let mut trimmed = self.trimmed_ruv(txn, &key)?;
+            trimmed.update(last);
+            self.store_trimmed_ruv(txn, &key, &trimmed)?;
+        }
+        Ok(())
+    }
+
     /// Whether the changelog still holds every change `consumer` lacks.
     pub(crate) fn changelog_reaches(
         &self,

@@ -9,7 +9,7 @@ use super::{time, Core, DirError, DirResult, Identity};
 use crate::model::{ChangeRecord, Entry};
 use crate::repl::csn::CsnGenerator;
 use crate::repl::ruv::Ruv;
-use crate::store::{StoreError, WriteTxn};
+use crate::store::{IndexBuffer, StoreError, WriteTxn};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -121,6 +121,9 @@ pub(super) fn start(core: Arc<Core>, csn: Arc<Mutex<CsnGenerator>>) -> WriterHan
 }
 
 fn run(core: &Core, csn: &Mutex<CsnGenerator>, rx: &mpsc::Receiver<Job>) {
+    // Index postings of a total init in progress, kept from TotalBegin to
+    // TotalEnd (see store::bulk).
+    let mut bulk: Option<IndexBuffer> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -129,7 +132,7 @@ fn run(core: &Core, csn: &Mutex<CsnGenerator>, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let results = commit_batch(core, csn, &batch);
+        let results = commit_batch(core, csn, &batch, &mut bulk);
         core.after_commit();
         for (job, result) in batch.into_iter().zip(results) {
             // The client may have gone away; its result is then simply dropped.
@@ -138,7 +141,12 @@ fn run(core: &Core, csn: &Mutex<CsnGenerator>, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-fn commit_batch(core: &Core, csn: &Mutex<CsnGenerator>, batch: &[Job]) -> Vec<DirResult<()>> {
+fn commit_batch(
+    core: &Core,
+    csn: &Mutex<CsnGenerator>,
+    batch: &[Job],
+    bulk: &mut Option<IndexBuffer>,
+) -> Vec<DirResult<()>> {
     let failed_all = |msg: String| -> Vec<DirResult<()>> {
         batch
             .iter()
@@ -153,23 +161,84 @@ fn commit_batch(core: &Core, csn: &Mutex<CsnGenerator>, batch: &[Job]) -> Vec<Di
         Ok(t) => t,
         Err(e) => return failed_all(format!("cannot start a write transaction: {e}")),
     };
+    let before = txn.next_id().map(|n| n.saturating_sub(1));
+    // A buffer written in this transaction, kept until the commit succeeds.
+    let mut written = None;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        let result = match txn.nested() {
-            Ok(mut child) => match run_work(core, csn, &mut child, &job.work) {
-                Ok(()) => child.commit().map_err(DirError::from),
-                Err(e) => {
-                    child.abort();
-                    Err(e)
-                }
-            },
-            Err(e) => Err(e.into()),
-        };
-        results.push(result);
+        results.push(run_job(core, csn, &mut txn, &job.work, bulk, &mut written));
     }
     match txn.commit() {
         Ok(()) => results,
-        Err(e) => failed_all(format!("commit failed: {e}")),
+        Err(e) => {
+            if written.is_some() {
+                *bulk = written;
+            }
+            match (bulk.as_mut(), before) {
+                (Some(b), Ok(id)) => b.discard_after(id),
+                (Some(_), Err(_)) => *bulk = None,
+                _ => {}
+            }
+            failed_all(format!("commit failed: {e}"))
+        }
+    }
+}
+
+/// One job in its own nested transaction (a failing one is rolled back
+/// alone). Total-init entries leave their index keys in `bulk`; any other
+/// job first writes what `bulk` holds, so it runs against a complete index.
+fn run_job(
+    core: &Core,
+    csn: &Mutex<CsnGenerator>,
+    txn: &mut WriteTxn<'_>,
+    work: &Work,
+    bulk: &mut Option<IndexBuffer>,
+    written: &mut Option<IndexBuffer>,
+) -> DirResult<()> {
+    let mut child = txn.nested()?;
+    let watermark = child.next_id()?.saturating_sub(1);
+    let deferring = matches!(work, Work::TotalEntries { .. }) && bulk.is_some();
+    let flushing = match bulk {
+        Some(b) if !deferring || b.is_full() => bulk.take(),
+        _ => None,
+    };
+    if deferring {
+        child.defer_index(bulk.take().unwrap_or_default());
+    }
+    let mut outcome = (|| -> DirResult<()> {
+        if let Some(buf) = &flushing {
+            child.write_index_buffer(buf)?;
+        }
+        run_work(core, csn, &mut child, work)
+    })();
+    let deferred = child.take_deferred();
+    if outcome.is_ok() {
+        outcome = child.commit().map_err(DirError::from);
+    } else {
+        child.abort();
+    }
+    match outcome {
+        Ok(()) => {
+            *bulk = match work {
+                Work::TotalBegin { .. } => Some(IndexBuffer::new()),
+                _ => deferred,
+            };
+            if written.is_none() {
+                *written = flushing;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            *bulk = match (flushing, deferred) {
+                (Some(buf), _) => Some(buf),
+                (None, Some(mut buf)) => {
+                    buf.discard_after(watermark);
+                    Some(buf)
+                }
+                (None, None) => None,
+            };
+            Err(e)
+        }
     }
 }
 

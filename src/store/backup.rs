@@ -14,7 +14,9 @@
 //! replace a non-empty directory unless forced, verifies the backup, builds
 //! the new directory beside the target and renames it into place.
 
-use super::{Id, Store, StoreError, StoreOptions, FORMAT_VERSION, LOCK_FILE, META_FORMAT};
+use super::{
+    Id, Store, StoreError, StoreOptions, FORMAT_VERSION, LOCK_FILE, META_FORMAT, READABLE_FORMATS,
+};
 use heed::types::{Bytes, Str};
 use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions};
 use serde::{Deserialize, Serialize};
@@ -170,7 +172,7 @@ pub fn read_manifest(backup: &Path) -> Result<BackupInfo> {
             found: info.backup_format,
         });
     }
-    if info.store_format != FORMAT_VERSION {
+    if info.store_format != FORMAT_VERSION && !READABLE_FORMATS.contains(&info.store_format) {
         return Err(BackupError::StoreFormat {
             found: info.store_format,
         });

@@ -14,10 +14,13 @@
 //! - `meta`: format version, generator state, RUVs ...
 
 pub mod backup;
+pub mod bulk;
 pub mod changelog;
 pub(crate) mod encode;
 pub mod scan;
 
+pub use bulk::IndexBuffer;
+use encode::encode_stored_entry;
 pub use encode::{decode_entry, encode_entry, DecodeError};
 
 use crate::model::Entry;
@@ -30,9 +33,15 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Version of the on-disk layout; bumped on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: entries in the compact encoding (encode.rs, version 2).
+pub const FORMAT_VERSION: u32 = 2;
+/// Older layouts this version reads; opening one upgrades its version
+/// record, since what is written from then on is in the current layout.
+pub(crate) const READABLE_FORMATS: &[u32] = &[1];
 const META_FORMAT: &str = "format_version";
 const LOCK_FILE: &str = "ferrodir.lock";
+/// Present while an offline bulk load has index keys not yet written.
+const META_BULK_LOAD: &str = "bulk_load_unfinished";
 
 type Id = U64<BE>;
 
@@ -50,6 +59,8 @@ pub enum StoreError {
     Locked(PathBuf),
     #[error("the data directory has on-disk format version {found}; this ferrodir reads version {FORMAT_VERSION}")]
     FormatVersion { found: u32 },
+    #[error("an import into the data directory {0} was interrupted before its indexes were written: remove the directory and import again")]
+    UnfinishedBulkLoad(PathBuf),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -187,12 +198,20 @@ impl Store {
                     .try_into()
                     .map(u32::from_be_bytes)
                     .map_err(|_| DecodeError("bad format version record"))?;
-                if found != FORMAT_VERSION {
+                if READABLE_FORMATS.contains(&found) {
+                    dbs.meta
+                        .put(&mut wtxn, META_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+                } else if found != FORMAT_VERSION {
                     return Err(StoreError::FormatVersion { found });
                 }
             }
         }
+        let unfinished = dbs.meta.get(&wtxn, META_BULK_LOAD)?.is_some();
         wtxn.commit()?;
+        // Readers that do not lock (export) may still look at what is there.
+        if unfinished && opts.exclusive {
+            return Err(StoreError::UnfinishedBulkLoad(dir.to_path_buf()));
+        }
         Ok(Store {
             env,
             dbs,
@@ -217,6 +236,7 @@ impl Store {
             txn: self.env.write_txn()?,
             dbs: self.dbs,
             env: self.env,
+            deferred: None,
         })
     }
 
@@ -458,6 +478,9 @@ pub struct WriteTxn<'t> {
     txn: RwTxn<'t>,
     dbs: Dbs,
     env: &'static Env<WithoutTls>,
+    /// Bulk loads: index keys of new entries collect here instead of the
+    /// index database (see `bulk`).
+    deferred: Option<IndexBuffer>,
 }
 
 impl StoreRead for WriteTxn<'_> {
@@ -474,6 +497,7 @@ impl WriteTxn<'_> {
             txn: self.env.nested_write_txn(&mut self.txn)?,
             dbs: self.dbs,
             env: self.env,
+            deferred: None,
         })
     }
 
@@ -489,7 +513,7 @@ impl WriteTxn<'_> {
     pub fn put_entry(&mut self, id: u64, entry: &Entry) -> Result<()> {
         self.dbs
             .entries
-            .put(&mut self.txn, &id, &encode_entry(entry))?;
+            .put(&mut self.txn, &id, &encode_stored_entry(entry))?;
         Ok(())
     }
 
@@ -535,10 +559,37 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
+    /// Marks the store as holding a bulk load whose deferred index keys are
+    /// not written yet; commit it before loading.
+    pub fn begin_bulk_load(&mut self) -> Result<()> {
+        self.put_meta(META_BULK_LOAD, &[])
+    }
+
+    /// Clears `begin_bulk_load`, in the transaction that writes the last keys.
+    pub fn end_bulk_load(&mut self) -> Result<()> {
+        self.dbs.meta.delete(&mut self.txn, META_BULK_LOAD)?;
+        Ok(())
+    }
+
+    /// From now on, index keys of new entries (`index_add_new`) go to `buf`
+    /// and reach the store only through `write_index_buffer`.
+    pub fn defer_index(&mut self, buf: IndexBuffer) {
+        self.deferred = Some(buf);
+    }
+
+    /// Ends `defer_index`, handing back the postings not yet written.
+    pub fn take_deferred(&mut self) -> Option<IndexBuffer> {
+        self.deferred.take()
+    }
+
     /// Index insertion for a newly created entry: its id is the largest in
     /// the store, so it goes at the end of the key's duplicates (APPENDDUP
     /// skips the search inside large posting lists).
     pub fn index_add_new(&mut self, key: &[u8], id: u64) -> Result<()> {
+        if let Some(buf) = self.deferred.as_mut() {
+            buf.add(key, id);
+            return Ok(());
+        }
         match self
             .dbs
             .index
@@ -552,7 +603,7 @@ impl WriteTxn<'_> {
 
     /// Stores a newly created entry, whose id is the largest (LMDB append).
     pub fn put_new_entry(&mut self, id: u64, entry: &Entry) -> Result<()> {
-        let encoded = encode_entry(entry);
+        let encoded = encode_stored_entry(entry);
         match self
             .dbs
             .entries
