@@ -48,7 +48,7 @@ fn initial_ldif() -> String {
 /// renamed, one deleted, two added (one at each end of the walk), and a
 /// few modified.
 fn round_ldif(k: usize) -> String {
-    let (from, to) = if k % 2 == 0 {
+    let (from, to) = if k.is_multiple_of(2) {
         ("zzz", "aaa")
     } else {
         ("aaa", "zzz")

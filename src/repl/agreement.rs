@@ -32,7 +32,7 @@ pub const OID_TEST_AGREEMENT: &str = "2.25.2837651971359252087057840764893418599
 const BATCH: usize = 500;
 /// Entries per page of a total init (a page larger than
 /// MAX_REQUEST_BYTES goes as several requests).
-const INIT_PAGE: usize = 2000;
+const INIT_PAGE: usize = 1000;
 /// Pages the init reader prepares ahead of the one in flight.
 const INIT_PAGES_AHEAD: usize = 4;
 /// A CHANGES or TOTAL_ENTRIES request larger than this is split (the
