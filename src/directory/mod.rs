@@ -7,6 +7,7 @@ mod catchup;
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod init_snapshot;
 pub mod policy;
 pub mod repl;
 mod search;

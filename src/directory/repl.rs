@@ -1014,36 +1014,6 @@ impl super::Directory {
         self.core.changes_for(&key, consumer, limit)
     }
 
-    /// Entries of a suffix for total init, parents before children, in pages:
-    /// returns the page and the DN key to continue after (None at the end).
-    pub fn entries_for_init(
-        &self,
-        suffix: &Dn,
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> DirResult<(Vec<Entry>, Option<Vec<u8>>)> {
-        let key = self.suffix_key_checked(suffix)?;
-        let txn = self.core.store.read()?;
-        // One more than asked tells whether another page follows.
-        let keys = txn.subtree_keys_after(&key, after, limit + 1)?;
-        let more = keys.len() > limit;
-        let mut out = Vec::with_capacity(limit.min(keys.len()));
-        let mut last = None;
-        for (k, id) in keys.into_iter().take(limit) {
-            if let Some(e) = txn.entry(id)? {
-                out.push(e);
-            }
-            last = Some(k);
-        }
-        Ok((out, if more { last } else { None }))
-    }
-
-    /// Number of entries in a suffix (for init progress).
-    pub fn suffix_entry_count(&self, suffix: &Dn) -> DirResult<u64> {
-        let key = self.suffix_key_checked(suffix)?;
-        Ok(self.core.store.read()?.subtree_ids(&key)?.len() as u64)
-    }
-
     pub fn agreement_status(&self, agreement: &Dn) -> AgreementStatus {
         let norm = self.core.norm_dn(agreement);
         self.core

@@ -280,7 +280,11 @@ fn run_work(
         } => core.total_begin(txn, suffix_key, generation),
         Work::TotalEntries { entries } => {
             for e in entries {
-                core.insert_raw(txn, e.clone())?;
+                if super::tombstone::is_tombstone(e) {
+                    core.insert_tombstone(txn, e)?;
+                } else {
+                    core.insert_raw(txn, e.clone())?;
+                }
             }
             Ok(())
         }

@@ -161,6 +161,7 @@ pub async fn run(
             }
         }
         proto::OID_TOTAL_ENTRIES => {
+            let t_decode = std::time::Instant::now();
             let Ok(batch) = TotalEntriesRequest::decode(&value) else {
                 return malformed("total update entries");
             };
@@ -168,7 +169,20 @@ pub async fn run(
                 Ok(d) => d,
                 Err(r) => return *r,
             };
-            match dir.repl_total_entries(who, &dn, batch.entries).await {
+            let n = batch.entries.len();
+            let decoded = t_decode.elapsed();
+            let t_apply = std::time::Instant::now();
+            let applied = dir.repl_total_entries(who, &dn, batch.entries).await;
+            // What a page costs here, to tell the consumer's share of an
+            // init from the supplier's and the network's.
+            tracing::debug!(
+                suffix = %dn,
+                "total init page: {n} entries, {} bytes, decoded in {:.1} ms, applied in {:.1} ms",
+                value.len(),
+                decoded.as_secs_f64() * 1e3,
+                t_apply.elapsed().as_secs_f64() * 1e3
+            );
+            match applied {
                 Ok(()) => reply_ok(Vec::new()),
                 Err(e) => reply_err(&e),
             }

@@ -8,7 +8,8 @@
 //! lacks; each answer is the consumer's new RUV, so a lost connection
 //! resumes exactly where the consumer stands. A consumer with another
 //! generation needs a total init (nsds5BeginReplicaRefresh: start), which
-//! sends every entry of the suffix in pages and then the supplier's RUV.
+//! sends every entry of the suffix in pages and then the RUV, all read from
+//! one snapshot (directory/init_snapshot.rs).
 
 use crate::config::{ReplicationConfig, TlsConfig};
 use crate::directory::repl::{AgreementConfig, BindMethod, Transport};
@@ -16,9 +17,7 @@ use crate::directory::{DirError, Directory};
 use crate::model::{ChangeRecord, Dn, Entry};
 use crate::repl::catchup;
 use crate::repl::client::{Client, ClientError, TlsSettings};
-use crate::repl::proto::{
-    self, ChangesRequest, StartRequest, TotalEndRequest, TotalEntriesRequest,
-};
+use crate::repl::proto::{self, ChangesRequest, StartRequest, TotalEndRequest};
 use crate::repl::ruv::Ruv;
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,10 +31,13 @@ pub const OID_TEST_AGREEMENT: &str = "2.25.2837651971359252087057840764893418599
 
 /// Changes per CHANGES request.
 const BATCH: usize = 500;
-/// Entries per TOTAL_ENTRIES request.
+/// Entries per page of a total init (a page larger than
+/// MAX_REQUEST_BYTES goes as several requests).
 const INIT_PAGE: usize = 1000;
-/// A CHANGES request larger than this is split (the consumer's default
-/// message limit is 16 MiB).
+/// Pages the init reader prepares ahead of the one in flight.
+const INIT_PAGES_AHEAD: usize = 4;
+/// A CHANGES or TOTAL_ENTRIES request larger than this is split (the
+/// consumer's default message limit is 16 MiB).
 const MAX_REQUEST_BYTES: usize = 8 << 20;
 /// entryUUIDs per catch-up present-list request (16 bytes each).
 const PRESENT_CHUNK: usize = 50_000;
@@ -629,33 +631,6 @@ async fn send_changes(
     last.ok_or_else(|| SessionError::Answer("no changes were sent".into()))
 }
 
-/// Sends a page of entries, split when its encoding is too large for one request.
-async fn send_entries(
-    client: &mut Client,
-    suffix: &str,
-    entries: Vec<crate::model::Entry>,
-) -> Result<(), SessionError> {
-    let mut pending = vec![entries];
-    while let Some(mut entries) = pending.pop() {
-        let req = TotalEntriesRequest {
-            suffix: suffix.to_string(),
-            entries,
-        };
-        let payload = req.encode();
-        entries = req.entries;
-        if payload.len() > MAX_REQUEST_BYTES && entries.len() > 1 {
-            let second = entries.split_off(entries.len() / 2);
-            pending.push(second);
-            pending.push(entries);
-            continue;
-        }
-        client
-            .extended("total update entries", proto::OID_TOTAL_ENTRIES, payload)
-            .await?;
-    }
-    Ok(())
-}
-
 /// Seconds between the newest change held here and the consumer's newest
 /// (0 when the consumer holds everything).
 fn lag_seconds(supplier: &Ruv, consumer: &Ruv) -> u64 {
@@ -679,16 +654,13 @@ async fn total_init(
 ) -> Result<(), SessionError> {
     let name = name_of(cfg);
     let started = now();
-    let total = dir.suffix_entry_count(&cfg.suffix)?;
     dir.update_agreement_status(&cfg.dn, |s| {
         s.last_init_start = Some(started);
         s.last_init_end = None;
         s.last_init_status = "Total update in progress".into();
-        s.init_progress = Some((0, total));
         s.update_in_progress = true;
     });
-    tracing::info!("agreement {name}: total init of {total} entries started");
-    match total_init_inner(dir, cfg, client, rid, local_url, total).await {
+    match total_init_inner(dir, cfg, client, rid, local_url).await {
         Ok(sent) => {
             dir.clear_refresh_request(&cfg.dn).await?;
             let end = now();
@@ -717,71 +689,99 @@ async fn total_init(
     }
 }
 
+/// Where a total init's time went, for its log line.
+#[derive(Debug, Default)]
+struct InitTimes {
+    /// Waiting for the reader thread (pages not ready yet).
+    starved: Duration,
+    /// From writing a request until its answer: network, the consumer's
+    /// decoding and applying.
+    in_flight: Duration,
+    requests: u64,
+}
+
+/// Sends the suffix from one read snapshot, then that snapshot's RUV: the
+/// incremental session that follows sends exactly the changes made after
+/// it. The reader prepares the next pages while one is in flight; only one
+/// request is in flight because the consumer runs the operations of a
+/// connection concurrently, and a page must be applied before the next (it
+/// holds the parents of the next page's entries).
 async fn total_init_inner(
     dir: &Arc<Directory>,
     cfg: &AgreementConfig,
     client: &mut Client,
     rid: u16,
     local_url: &str,
-    total: u64,
 ) -> Result<u64, SessionError> {
+    let name = name_of(cfg);
     let suffix = cfg.suffix.to_string();
-    // The RUV before the first page: changes made during the init are sent
-    // again incrementally afterwards (the consumer skips what it holds).
-    let supplier_ruv = dir.ruv(&cfg.suffix)?;
+    let started = std::time::Instant::now();
+    let page_suffix = suffix.clone();
+    let mut snapshot = dir
+        .init_snapshot(&cfg.suffix, INIT_PAGE, INIT_PAGES_AHEAD, move |entries| {
+            proto::TotalEntriesRequest::encode_split(&page_suffix, &entries, MAX_REQUEST_BYTES)
+        })
+        .await?;
+    let total = snapshot.head.total;
+    dir.update_agreement_status(&cfg.dn, |s| s.init_progress = Some((0, total)));
+    tracing::info!("agreement {name}: total init of {total} entries started");
     start(
         client,
         &StartRequest {
             suffix: suffix.clone(),
             supplier_rid: rid,
-            generation: supplier_ruv.generation.clone(),
+            generation: snapshot.head.ruv.generation.clone(),
             total: true,
             supplier_url: local_url.to_string(),
         },
     )
     .await?;
-    let mut after: Option<Vec<u8>> = None;
+    let mut times = InitTimes::default();
     let mut sent = 0u64;
     loop {
-        let (d, s, a) = (dir.clone(), cfg.suffix.clone(), after.take());
-        let t_read = std::time::Instant::now();
-        let (entries, next) =
-            tokio::task::spawn_blocking(move || d.entries_for_init(&s, a.as_deref(), INIT_PAGE))
-                .await
-                .map_err(|e| SessionError::Config(format!("entry reader failed: {e}")))??;
-        let n = entries.len() as u64;
-        if n > 0 {
-            let read = t_read.elapsed();
-            let t_send = std::time::Instant::now();
-            send_entries(client, &suffix, entries).await?;
-            tracing::debug!(
-                "total init page of {n} entries: read {:.1} ms, sent and applied {:.1} ms",
-                read.as_secs_f64() * 1e3,
-                t_send.elapsed().as_secs_f64() * 1e3
+        let t_wait = std::time::Instant::now();
+        let Some(page) = snapshot.pages.recv().await else {
+            break;
+        };
+        times.starved += t_wait.elapsed();
+        let page = page?;
+        let t_send = std::time::Instant::now();
+        for payload in page.prepared {
+            client
+                .extended("total update entries", proto::OID_TOTAL_ENTRIES, payload)
+                .await?;
+            times.requests += 1;
+        }
+        times.in_flight += t_send.elapsed();
+        sent += page.entries;
+        let shown_total = total.max(sent);
+        dir.update_agreement_status(&cfg.dn, |s| {
+            s.init_progress = Some((sent, shown_total));
+            s.last_init_status = format!(
+                "Total update in progress: {sent} of {shown_total} entries ({}%)",
+                percent(sent, shown_total)
             );
-            sent += n;
-            let shown_total = total.max(sent);
-            dir.update_agreement_status(&cfg.dn, |s| {
-                s.init_progress = Some((sent, shown_total));
-                s.last_init_status = format!(
-                    "Total update in progress: {sent} of {shown_total} entries ({}%)",
-                    percent(sent, shown_total)
-                );
-            });
-        }
-        match next {
-            Some(k) => after = Some(k),
-            None => break,
-        }
+        });
     }
-    let end = TotalEndRequest {
-        suffix,
-        ruv: supplier_ruv,
-    };
+    let ruv = snapshot.head.ruv.clone();
+    let reader = snapshot.finish().await;
+    let end = TotalEndRequest { suffix, ruv };
+    let t_end = std::time::Instant::now();
     let answer = client
         .extended("total update end", proto::OID_TOTAL_END, end.encode())
         .await?;
     proto::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?;
+    tracing::info!(
+        "agreement {name}: total init sent {sent} entries in {:.2} s ({:.0}/s): reader read {:.2} s and encoded {:.2} s (overlapped), sender waited for the reader {:.2} s, {} requests in flight {:.2} s (network, consumer decode and apply), end {:.2} s",
+        started.elapsed().as_secs_f64(),
+        sent as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        reader.read.as_secs_f64(),
+        reader.prepare.as_secs_f64(),
+        times.starved.as_secs_f64(),
+        times.requests,
+        times.in_flight.as_secs_f64(),
+        t_end.elapsed().as_secs_f64(),
+    );
     Ok(sent)
 }
 

@@ -117,11 +117,31 @@ pub struct TotalEntriesRequest {
 
 impl TotalEntriesRequest {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![PROTOCOL_VERSION];
-        put_bytes(&mut out, self.suffix.as_bytes());
-        put_varint(&mut out, self.entries.len() as u64);
-        for e in &self.entries {
-            put_bytes(&mut out, &encode_entry(e));
+        let encoded: Vec<Vec<u8>> = self.entries.iter().map(encode_entry).collect();
+        encode_total_entries(&self.suffix, &encoded)
+    }
+
+    /// The payloads carrying `entries` in order, each at most `max_bytes`
+    /// unless one entry alone is larger. Every entry is encoded once, however
+    /// the page is split.
+    pub fn encode_split(suffix: &str, entries: &[Entry], max_bytes: usize) -> Vec<Vec<u8>> {
+        let encoded: Vec<Vec<u8>> = entries.iter().map(encode_entry).collect();
+        // Version, suffix and a count: an upper bound of the fixed part.
+        let fixed = 1 + 10 + suffix.len() + 10;
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut size = fixed;
+        for (i, e) in encoded.iter().enumerate() {
+            let add = e.len() + 10;
+            if i > start && size + add > max_bytes {
+                out.push(encode_total_entries(suffix, &encoded[start..i]));
+                start = i;
+                size = fixed;
+            }
+            size += add;
+        }
+        if start < encoded.len() {
+            out.push(encode_total_entries(suffix, &encoded[start..]));
         }
         out
     }
@@ -137,6 +157,19 @@ impl TotalEntriesRequest {
         }
         Ok(TotalEntriesRequest { suffix, entries })
     }
+}
+
+/// A TOTAL_ENTRIES payload from entries already in the store's encoding.
+fn encode_total_entries(suffix: &str, encoded: &[Vec<u8>]) -> Vec<u8> {
+    let body: usize = encoded.iter().map(|e| e.len() + 5).sum();
+    let mut out = Vec::with_capacity(1 + suffix.len() + 10 + body);
+    out.push(PROTOCOL_VERSION);
+    put_bytes(&mut out, suffix.as_bytes());
+    put_varint(&mut out, encoded.len() as u64);
+    for e in encoded {
+        put_bytes(&mut out, e);
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,5 +243,36 @@ mod tests {
             TotalEntriesRequest::decode(&entries.encode()).unwrap(),
             entries
         );
+    }
+
+    #[test]
+    fn split_pages_keep_every_entry_in_order_within_the_size() {
+        let entries: Vec<Entry> = (0..50)
+            .map(|i| {
+                let mut e = Entry::new(Dn::parse(&format!("cn=e{i},dc=x")).unwrap());
+                e.set(
+                    "description",
+                    vec![vec![b'v'; 100 + i]],
+                    Csn::new(1, 0, 1, 0),
+                );
+                e
+            })
+            .collect();
+        let whole = TotalEntriesRequest::encode_split("dc=x", &entries, 1 << 20);
+        assert_eq!(whole.len(), 1);
+        let parts = TotalEntriesRequest::encode_split("dc=x", &entries, 1000);
+        assert!(parts.len() > 5, "{}", parts.len());
+        let mut back = Vec::new();
+        for p in &parts {
+            assert!(p.len() <= 1000, "{}", p.len());
+            let req = TotalEntriesRequest::decode(p).unwrap();
+            assert_eq!(req.suffix, "dc=x");
+            back.extend(req.entries);
+        }
+        assert_eq!(back, entries);
+        // One entry larger than the limit still goes, alone.
+        let big = TotalEntriesRequest::encode_split("dc=x", &entries[..3], 10);
+        assert_eq!(big.len(), 3);
+        assert!(TotalEntriesRequest::encode_split("dc=x", &[], 10).is_empty());
     }
 }

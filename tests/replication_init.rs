@@ -1,0 +1,156 @@
+//! Total init while the supplier keeps changing: the consumer must end with
+//! exactly the supplier's data (entryUUID and entryCSN included), whatever
+//! moved, changed, appeared or disappeared during the init. Real `ferrodir`
+//! processes on loopback, configured with the example LDIFs.
+
+mod repl_common;
+
+use repl_common::*;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PEOPLE: usize = 4000;
+const MOVERS: usize = 500;
+
+fn person(uid: &str, parent: &str) -> String {
+    format!(
+        "dn: uid={uid},{parent}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n\n"
+    )
+}
+
+/// ou=aaa and ou=zzz sort before and after everything else in DN key order;
+/// ou=mover (with MOVERS people) starts below ou=zzz and is moved back and
+/// forth during the init, so it jumps over the part of the walk still to
+/// come or already done.
+fn initial_ldif() -> String {
+    let mut s = String::new();
+    for ou in ["aaa", "people", "zzz"] {
+        s.push_str(&format!(
+            "dn: ou={ou},{SUFFIX}\nobjectClass: organizationalUnit\nou: {ou}\n\n"
+        ));
+    }
+    let mover = format!("ou=mover,ou=zzz,{SUFFIX}");
+    s.push_str(&format!(
+        "dn: {mover}\nobjectClass: organizationalUnit\nou: mover\n\n"
+    ));
+    for i in 0..MOVERS {
+        s.push_str(&person(&format!("m{i}"), &mover));
+    }
+    for i in 0..PEOPLE {
+        s.push_str(&person(&format!("p{i}"), &format!("ou=people,{SUFFIX}")));
+    }
+    s
+}
+
+/// Round `k` of changes: the mover subtree changes sides, a person is
+/// renamed, one deleted, two added (one at each end of the walk), and a
+/// few modified.
+fn round_ldif(k: usize) -> String {
+    let (from, to) = if k.is_multiple_of(2) {
+        ("zzz", "aaa")
+    } else {
+        ("aaa", "zzz")
+    };
+    let people = format!("ou=people,{SUFFIX}");
+    let mut s = format!(
+        "dn: ou=mover,ou={from},{SUFFIX}\nchangetype: moddn\nnewrdn: ou=mover\ndeleteoldrdn: 1\nnewsuperior: ou={to},{SUFFIX}\n\n"
+    );
+    s.push_str(&format!(
+        "dn: uid=p{k},{people}\nchangetype: moddn\nnewrdn: uid=renamed{k}\ndeleteoldrdn: 0\n\n"
+    ));
+    s.push_str(&format!(
+        "dn: uid=p{},{people}\nchangetype: delete\n\n",
+        PEOPLE - 1 - k
+    ));
+    for ou in ["aaa", "zzz"] {
+        s.push_str(&format!(
+            "dn: uid=new{k}-{ou},ou={ou},{SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: new{k}-{ou}\ncn: new\nsn: new\n\n"
+        ));
+    }
+    for i in 0..10 {
+        let target = (k * 389 + i * 97) % (PEOPLE / 2) + PEOPLE / 4;
+        s.push_str(&format!(
+            "dn: uid=p{target},{people}\nchangetype: modify\nreplace: description\ndescription: round {k} change {i}\n-\nadd: telephoneNumber\ntelephoneNumber: +1 555 {k:04}{i}\n\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn init_during_moves_and_changes_ends_identical_to_the_supplier() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("data.ldif");
+    std::fs::write(&file, initial_ldif()).expect("write ldif");
+    let mut supplier = Server::fast();
+    supplier.stop();
+    let o = Command::new(bin())
+        .args(["import", "--data-dir"])
+        .arg(&supplier.data)
+        .arg(&file)
+        .output()
+        .expect("import");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    supplier.launch();
+    let consumer = Server::fast();
+    add_example(&consumer.url(), "replication-manager.ldif", None);
+    add_example(
+        &supplier.url(),
+        "supplier-consumer/1-supplier-replica.ldif",
+        None,
+    );
+    add_example(
+        &consumer.url(),
+        "supplier-consumer/2-consumer-replica.ldif",
+        None,
+    );
+
+    // Changes run from before the init starts until after it ended.
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (stop, rounds, url) = (stop.clone(), rounds.clone(), supplier.url());
+        std::thread::spawn(move || {
+            for k in 0..PEOPLE / 4 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let o = ldapmodify_root(&url, &round_ldif(k));
+                assert_eq!(code(&o), 0, "round {k}: {}{}", out(&o), err(&o));
+                rounds.store(k + 1, Ordering::SeqCst);
+            }
+        })
+    };
+    add_example(
+        &supplier.url(),
+        "supplier-consumer/3-supplier-agreement.ldif",
+        Some(consumer.port),
+    );
+    wait_init_done(&supplier, "to-consumer", Duration::from_secs(300));
+    let during = rounds.load(Ordering::SeqCst);
+    // A few more rounds after the init, so incremental replication carries
+    // on from the snapshot's RUV.
+    while rounds.load(Ordering::SeqCst) < during + 3 && !writer.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().expect("change thread");
+    let total = rounds.load(Ordering::SeqCst);
+    eprintln!("{during} rounds of changes had finished when the init ended, {total} in all");
+
+    let exported = wait_converged(&[&supplier, &consumer], Duration::from_secs(120));
+    // The mover subtree is there once, complete, on the side it last went to.
+    let side = if total % 2 == 1 { "aaa" } else { "zzz" };
+    let movers = format!(",ou=mover,ou={side},{SUFFIX}\n");
+    assert_eq!(exported.matches(&movers).count(), MOVERS, "{side}");
+    assert_eq!(exported.matches(",ou=mover,").count(), MOVERS);
+    assert_eq!(
+        exported.to_lowercase().matches("\nentryuuid: ").count(),
+        dns(&exported).len()
+    );
+    for k in 0..total {
+        assert!(exported.contains(&format!("dn: uid=renamed{k},ou=people,{SUFFIX}\n")));
+        assert!(exported.contains(&format!("dn: uid=new{k}-zzz,ou=zzz,{SUFFIX}\n")));
+    }
+}
