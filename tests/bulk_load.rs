@@ -6,7 +6,6 @@
 mod repl_common;
 
 use repl_common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const FILTERS: &[&str] = &[
@@ -42,19 +41,8 @@ fn imported_and_total_init_indexes_match_per_entry_adds() {
     let o = ldapadd_root(&reference.url(), &ldif);
     assert_eq!(code(&o), 0, "{}", err(&o));
 
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let file = tmp.path().join("data.ldif");
-    std::fs::write(&file, &ldif).expect("write ldif");
     let mut supplier = Server::fast();
-    supplier.stop();
-    let o = Command::new(bin())
-        .args(["import", "--data-dir"])
-        .arg(&supplier.data)
-        .arg(&file)
-        .output()
-        .expect("import");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    supplier.launch();
+    import_offline(&mut supplier, &ldif);
     let consumer = Server::fast();
     configure_supplier_consumer(&supplier, &consumer, Duration::from_secs(120));
 

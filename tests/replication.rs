@@ -299,21 +299,9 @@ fn supplier_killed_and_restarted_resumes() {
 /// attributes show the init finished.
 #[test]
 fn total_init_of_ten_thousand_entries() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let file = tmp.path().join("data.ldif");
     // The supplier's first start creates the base entry: import only what lies below it.
-    let ldif = people_ldif("people", 10_000);
-    std::fs::write(&file, ldif).expect("write ldif");
     let mut supplier = Server::fast();
-    supplier.stop();
-    let o = Command::new(bin())
-        .args(["import", "--data-dir"])
-        .arg(&supplier.data)
-        .arg(&file)
-        .output()
-        .expect("import");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    supplier.launch();
+    import_offline(&mut supplier, &people_ldif("people", 10_000));
     let consumer = Server::fast();
     configure_supplier_consumer(&supplier, &consumer, Duration::from_secs(120));
     let status =

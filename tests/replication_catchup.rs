@@ -214,24 +214,7 @@ fn entries_imported_offline_on_the_supplier_reach_the_consumer() {
     let o = ldapadd_root(&supplier.url(), &people_ldif("a", 5));
     assert_eq!(code(&o), 0, "{}", err(&o));
     wait_converged(&[&supplier, &consumer], CONVERGE);
-    supplier.stop();
-    let file = supplier.data_dir().with_extension("import.ldif");
-    std::fs::write(&file, people_ldif("imported", 30)).expect("write LDIF");
-    let data_dir = supplier.data_dir().to_string_lossy().to_string();
-    let file_arg = file.to_string_lossy().to_string();
-    let o = ferrodir(
-        &[
-            "import",
-            "--data-dir",
-            &data_dir,
-            "--suffix",
-            "dc=example,dc=com",
-            &file_arg,
-        ],
-        None,
-    );
-    assert!(o.status.success(), "import: {}{}", out(&o), err(&o));
-    supplier.launch();
+    import_offline(&mut supplier, &people_ldif("imported", 30));
     let exported = wait_converged(&[&supplier, &consumer], CONVERGE);
     assert_eq!(exported.matches("dn: uid=imported-").count(), 30);
     assert!(supplier.log_text().contains("caught up from entry state"));

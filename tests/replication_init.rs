@@ -6,7 +6,6 @@
 mod repl_common;
 
 use repl_common::*;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,19 +79,8 @@ fn round_ldif(k: usize) -> String {
 
 #[test]
 fn init_during_moves_and_changes_ends_identical_to_the_supplier() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let file = tmp.path().join("data.ldif");
-    std::fs::write(&file, initial_ldif()).expect("write ldif");
     let mut supplier = Server::fast();
-    supplier.stop();
-    let o = Command::new(bin())
-        .args(["import", "--data-dir"])
-        .arg(&supplier.data)
-        .arg(&file)
-        .output()
-        .expect("import");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    supplier.launch();
+    import_offline(&mut supplier, &initial_ldif());
     let consumer = Server::fast();
     add_example(&consumer.url(), "replication-manager.ldif", None);
     add_example(

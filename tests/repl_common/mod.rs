@@ -202,3 +202,24 @@ pub fn configure_supplier_consumer(supplier: &Server, consumer: &Server, timeout
     );
     wait_init_done(supplier, "to-consumer", timeout);
 }
+
+/// Stops `server`, imports `ldif` into its data directory with `ferrodir
+/// import` (offline, as an admin would) and starts it again.
+pub fn import_offline(server: &mut Server, ldif: &str) {
+    server.stop();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("data.ldif");
+    std::fs::write(&file, ldif).expect("write ldif");
+    let o = Command::new(bin())
+        .args(["import", "--data-dir"])
+        .arg(&server.data)
+        .arg(&file)
+        .output()
+        .expect("run ferrodir import");
+    assert!(
+        o.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    server.launch();
+}
