@@ -146,12 +146,14 @@ pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet
         let Some(at) = schema.attribute(&attr.name) else {
             continue;
         };
-        let kinds = cfg.kinds(&at);
+        // One lowercased name serves both the config lookup and the key prefix.
+        let mut name = at.name().to_ascii_lowercase();
+        let kinds = cfg.attrs.get(&name).copied().unwrap_or_default();
         if !(kinds.eq || kinds.pres || kinds.sub) || attr.values.is_empty() {
             continue;
         }
-        let mut name = at.name().to_ascii_lowercase().into_bytes();
-        name.push(0);
+        name.push('\0');
+        let name = name.into_bytes();
         let key = |kind: u8, parts: &[&[u8]]| {
             let len = parts.iter().map(|p| p.len()).sum::<usize>();
             let mut k = Vec::with_capacity(name.len() + 1 + len);
