@@ -141,6 +141,13 @@ pub fn trigram_keys(at: &AttributeType, norm: &[u8]) -> Vec<Vec<u8>> {
 /// name and one character split per value: this runs for every added entry,
 /// so bulk loads spend much of their time here.
 pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet<Vec<u8>> {
+    // Collecting a sorted, deduplicated Vec builds the set in bulk.
+    entry_keys_sorted(schema, cfg, entry).into_iter().collect()
+}
+
+/// `entry_keys` as a sorted, deduplicated Vec: adding an entry only walks
+/// its keys once, so building a set for it would be wasted work.
+pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = Vec::with_capacity(64);
     for attr in &entry.attrs {
         let Some(at) = schema.attribute(&attr.name) else {
@@ -189,10 +196,9 @@ pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet
             }
         }
     }
-    // Collecting a sorted, deduplicated Vec builds the set in bulk.
     keys.sort_unstable();
     keys.dedup();
-    keys.into_iter().collect()
+    keys
 }
 
 #[cfg(test)]
