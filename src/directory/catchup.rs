@@ -47,7 +47,7 @@ impl Core {
             if is_tombstone(incoming) {
                 return self.insert_tombstone(txn, incoming);
             }
-            return self.insert_raw(txn, incoming.clone());
+            return self.insert_raw(txn, incoming);
         };
         let Some(local) = txn.entry(id)? else {
             return Ok(());

@@ -141,17 +141,26 @@ pub fn trigram_keys(at: &AttributeType, norm: &[u8]) -> Vec<Vec<u8>> {
 /// name and one character split per value: this runs for every added entry,
 /// so bulk loads spend much of their time here.
 pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet<Vec<u8>> {
+    // Collecting a sorted, deduplicated Vec builds the set in bulk.
+    entry_keys_sorted(schema, cfg, entry).into_iter().collect()
+}
+
+/// `entry_keys` as a sorted, deduplicated Vec: adding an entry only walks
+/// its keys once, so building a set for it would be wasted work.
+pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = Vec::with_capacity(64);
     for attr in &entry.attrs {
         let Some(at) = schema.attribute(&attr.name) else {
             continue;
         };
-        let kinds = cfg.kinds(&at);
+        // One lowercased name serves both the config lookup and the key prefix.
+        let mut name = at.name().to_ascii_lowercase();
+        let kinds = cfg.attrs.get(&name).copied().unwrap_or_default();
         if !(kinds.eq || kinds.pres || kinds.sub) || attr.values.is_empty() {
             continue;
         }
-        let mut name = at.name().to_ascii_lowercase().into_bytes();
-        name.push(0);
+        name.push('\0');
+        let name = name.into_bytes();
         let key = |kind: u8, parts: &[&[u8]]| {
             let len = parts.iter().map(|p| p.len()).sum::<usize>();
             let mut k = Vec::with_capacity(name.len() + 1 + len);
@@ -187,10 +196,9 @@ pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet
             }
         }
     }
-    // Collecting a sorted, deduplicated Vec builds the set in bulk.
     keys.sort_unstable();
     keys.dedup();
-    keys.into_iter().collect()
+    keys
 }
 
 #[cfg(test)]

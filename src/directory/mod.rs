@@ -124,13 +124,34 @@ impl Core {
     pub(crate) fn dn_key(&self, dn: &Dn) -> Vec<u8> {
         let mut key = Vec::with_capacity(64);
         for rdn in dn.rdns.iter().rev() {
-            let one = Dn {
-                rdns: vec![rdn.clone()],
-            };
-            key.extend_from_slice(self.schema.normalize_dn(&one).as_bytes());
-            key.push(0);
+            self.push_rdn_key(&mut key, rdn);
         }
         key
+    }
+
+    /// One RDN's part of a DN key: its normalised form and a NUL.
+    fn push_rdn_key(&self, key: &mut Vec<u8>, rdn: &crate::model::Rdn) {
+        let one = Dn {
+            rdns: vec![rdn.clone()],
+        };
+        key.extend_from_slice(self.schema.normalize_dn(&one).as_bytes());
+        key.push(0);
+    }
+
+    /// The key of `dn`'s parent, given `key` = `dn_key(dn)`. Keys list the
+    /// RDNs from the suffix down, so the parent's key is `key` without the
+    /// leaf's part: normalising one RDN instead of the whole parent DN
+    /// matters when every added entry looks up its parent.
+    pub(crate) fn parent_key(&self, dn: &Dn, key: &[u8]) -> Vec<u8> {
+        if let Some(leaf) = dn.rdns.first() {
+            let mut leaf_key = Vec::with_capacity(32);
+            self.push_rdn_key(&mut leaf_key, leaf);
+            if let Some(parent) = key.strip_suffix(leaf_key.as_slice()) {
+                return parent.to_vec();
+            }
+        }
+        // Not the key of `dn` after all: derive the parent's key in full.
+        self.dn_key(&dn.parent().unwrap_or_default())
     }
 
     /// The suffix key holding `key`, if any.

@@ -508,7 +508,7 @@ impl Core {
         match &rec.change {
             Change::Add { entry } => {
                 if txn.id_by_uuid(&rec.uuid)?.is_none() {
-                    self.insert_raw(txn, entry.clone())?;
+                    self.insert_raw(txn, entry)?;
                 }
             }
             Change::Delete => {
@@ -575,9 +575,9 @@ impl Core {
     }
 
     /// Stores an entry exactly as given (state included): replication and total init.
-    pub(crate) fn insert_raw(&self, txn: &mut WriteTxn<'_>, entry: Entry) -> DirResult<()> {
+    pub(crate) fn insert_raw(&self, txn: &mut WriteTxn<'_>, entry: &Entry) -> DirResult<()> {
         let key = self.dn_key(&entry.dn);
-        let uuid = super::write::entry_uuid(&entry)?;
+        let uuid = super::write::entry_uuid(entry)?;
         if let Some(existing) = txn.id_by_dn(&key)? {
             // Same DN, different entry: a naming conflict. Until URP lands the
             // incoming entry replaces nothing and is reported.
@@ -590,22 +590,24 @@ impl Core {
         let parent = if suffix.as_deref() == Some(key.as_slice()) {
             0
         } else {
-            let p = entry.dn.parent().unwrap_or_default();
-            match txn.id_by_dn(&self.dn_key(&p))? {
+            match txn.id_by_dn(&self.parent_key(&entry.dn, &key))? {
                 Some(pid) => pid,
-                None => return Err(self.no_such_object(txn, &p)),
+                None => {
+                    let p = entry.dn.parent().unwrap_or_default();
+                    return Err(self.no_such_object(txn, &p));
+                }
             }
         };
         // The id is the largest in the store: appends, and index keys that a
         // total init's bulk buffer may collect (store::bulk).
         let id = txn.next_id()?;
-        txn.put_new_entry(id, &entry)?;
+        txn.put_new_entry(id, entry)?;
         txn.put_dn(&key, id)?;
         if parent != 0 {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        for k in index::entry_keys(&self.schema, &self.cfg.indexes, &entry) {
+        for k in index::entry_keys_sorted(&self.schema, &self.cfg.indexes, entry) {
             txn.index_add_new(&k, id)?;
         }
         Ok(())

@@ -303,10 +303,9 @@ impl Core {
         if key == suffix {
             return Ok(0);
         }
-        let parent = dn.parent().unwrap_or_default();
-        match txn.id_by_dn(&self.dn_key(&parent))? {
+        match txn.id_by_dn(&self.parent_key(dn, key))? {
             Some(id) => Ok(id),
-            None => Err(self.no_such_object(txn, &parent)),
+            None => Err(self.no_such_object(txn, &dn.parent().unwrap_or_default())),
         }
     }
 
@@ -323,6 +322,12 @@ impl Core {
         }
         let parent = self.parent_id(txn, dn, &key)?;
         let mut entry = Entry::new(dn.clone());
+        // Normalised values per attribute of `entry` (same order as
+        // `entry.attrs`), so a duplicate check normalises each value once
+        // instead of re-normalising every earlier value (quadratic for large
+        // groups). Values whose normalisation failed are not in the set, as
+        // they never matched before either.
+        let mut seen: Vec<rustc_hash::FxHashSet<Vec<u8>>> = Vec::new();
         for (name, values) in attrs {
             let at = self.resolve_attr(name)?;
             if values.is_empty() {
@@ -339,28 +344,44 @@ impl Core {
             self.check_syntax_all(&at, values)?;
             let values = self.prepare_values(&at, values, stamp.origin);
             let attr_name = at.name().to_string();
-            if entry.get(&attr_name).is_none() {
-                entry.attrs.push(Attribute {
-                    name: attr_name.clone(),
-                    values: Vec::new(),
-                });
+            let slot = match entry
+                .attrs
+                .iter()
+                .position(|a| a.name.eq_ignore_ascii_case(&attr_name))
+            {
+                Some(i) => i,
+                None => {
+                    entry.attrs.push(Attribute {
+                        name: attr_name.clone(),
+                        values: Vec::new(),
+                    });
+                    entry.attrs.len() - 1
+                }
+            };
+            if seen.len() <= slot {
+                seen.resize_with(slot + 1, Default::default);
             }
+            let (Some(a), Some(norms)) = (entry.attrs.get_mut(slot), seen.get_mut(slot)) else {
+                continue;
+            };
             for v in values {
-                let existing = entry
-                    .get(&attr_name)
-                    .map(|a| a.values.as_slice())
-                    .unwrap_or(&[]);
-                if self.find_value(&at, existing, &v)?.is_some() {
+                let duplicate = match self.schema.eq_normalize(&at, &v) {
+                    Ok(norm) => !norms.insert(norm),
+                    // No equality rule: only identical bytes are the same value.
+                    Err(e) if e.kind == ViolationKind::InappropriateMatching => {
+                        a.values.iter().any(|x| x.bytes == v)
+                    }
+                    Err(e) => return Err(DirError::Schema(e)),
+                };
+                if duplicate {
                     return Err(DirError::AttributeOrValueExists(format!(
                         "duplicate value in attribute '{attr_name}'"
                     )));
                 }
-                if let Some(a) = entry.get_mut(&attr_name) {
-                    a.values.push(Value {
-                        bytes: v,
-                        csn: stamp.csn,
-                    });
-                }
+                a.values.push(Value {
+                    bytes: v,
+                    csn: stamp.csn,
+                });
             }
         }
         let csn = stamp.csn;
@@ -386,8 +407,7 @@ impl Core {
             }
         }
         self.expand_object_classes(&mut entry, csn);
-        self.schema.check_entry(&entry)?;
-        let structural = self.schema.structural_class(&entry)?;
+        let structural = self.schema.check_entry_structural(&entry)?;
         if !keep(&entry, "structuralObjectClass") {
             self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
         }
@@ -404,7 +424,7 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        for k in index::entry_keys(&self.schema, &self.cfg.indexes, &entry) {
+        for k in index::entry_keys_sorted(&self.schema, &self.cfg.indexes, &entry) {
             txn.index_add_new(&k, id)?;
         }
         Ok((uuid, Change::Add { entry }))

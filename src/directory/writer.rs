@@ -283,7 +283,7 @@ fn run_work(
                 if super::tombstone::is_tombstone(e) {
                     core.insert_tombstone(txn, e)?;
                 } else {
-                    core.insert_raw(txn, e.clone())?;
+                    core.insert_raw(txn, e)?;
                 }
             }
             Ok(())

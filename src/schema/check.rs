@@ -5,7 +5,9 @@ use super::{
     SchemaViolation, ViolationKind, EXTENSIBLE_OBJECT_OID, OBJECT_CLASS_OID,
 };
 use crate::model::Entry;
-use std::collections::HashSet;
+// Fx hashing: these sets are built for every added entry and keyed by short
+// OIDs and values, where SipHash showed up in import profiles.
+type HashSet<K> = rustc_hash::FxHashSet<K>;
 type HashMap<K, V> = rustc_hash::FxHashMap<K, V>;
 use std::sync::Arc;
 
@@ -180,7 +182,8 @@ fn check_values(schema: &Schema, g: &Group<'_>) -> Result<(), SchemaViolation> {
         }
     }
     if g.values.len() > 1 {
-        let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(g.values.len());
+        let mut seen: HashSet<Vec<u8>> =
+            HashSet::with_capacity_and_hasher(g.values.len(), Default::default());
         for v in &g.values {
             if !seen.insert(eq_key(schema, &g.at, v)) {
                 return Err(violation(
@@ -194,6 +197,16 @@ fn check_values(schema: &Schema, g: &Group<'_>) -> Result<(), SchemaViolation> {
 }
 
 pub(super) fn check_entry(schema: &Schema, entry: &Entry) -> Result<(), SchemaViolation> {
+    check_entry_structural(schema, entry).map(|_| ())
+}
+
+/// `check_entry`, also giving the structural class it found (what
+/// `structural_class` would answer for a valid entry), so adding an entry
+/// resolves its object classes once.
+pub(super) fn check_entry_structural(
+    schema: &Schema,
+    entry: &Entry,
+) -> Result<String, SchemaViolation> {
     let groups = groups(schema, entry)?;
     for g in &groups {
         check_values(schema, g)?;
@@ -229,7 +242,7 @@ pub(super) fn check_entry(schema: &Schema, entry: &Entry) -> Result<(), SchemaVi
             .is_some_and(|c| c.iter().any(|x| x.oid == EXTENSIBLE_OBJECT_OID))
     });
     if !extensible {
-        let mut allowed: HashSet<&str> = HashSet::new();
+        let mut allowed: HashSet<&str> = HashSet::default();
         allowed.insert(OBJECT_CLASS_OID);
         for l in &cls.listed {
             for map in [&schema.class_must, &schema.class_may] {
@@ -276,5 +289,5 @@ pub(super) fn check_entry(schema: &Schema, entry: &Entry) -> Result<(), SchemaVi
             }
         }
     }
-    Ok(())
+    Ok(cls.structural.name().to_string())
 }

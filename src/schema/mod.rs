@@ -797,6 +797,12 @@ impl Schema {
         check::check_entry(self, entry)
     }
 
+    /// `check_entry`, answering the entry's structural class as
+    /// `structural_class` would, without resolving the classes twice.
+    pub fn check_entry_structural(&self, entry: &Entry) -> Result<String, SchemaViolation> {
+        check::check_entry_structural(self, entry)
+    }
+
     /// The name of the entry's structural object class (most specific in its chain).
     pub fn structural_class(&self, entry: &Entry) -> Result<String, SchemaViolation> {
         check::structural_class(self, entry)
