@@ -202,16 +202,7 @@ pub async fn run(
     // Small searches (a base entry, a selective index key) are answered
     // here: handing them to a blocking thread and back costs more than they do.
     {
-        let request = SearchRequest {
-            base: base.clone(),
-            scope,
-            filter: &req.filter,
-            attrs: &req.attrs,
-            types_only: req.typesonly,
-            size_limit: req.sizelimit as usize,
-            time_limit: req.timelimit as u64,
-            page,
-        };
+        let request = directory_request(&req, base.clone(), scope, page);
         let mut batch = Vec::new();
         let mut emit = |e: &SelectedEntry<'_>| search_ber::encode_entry(&mut batch, msgid, e);
         let is_cancelled = || cancelled.load(Ordering::Relaxed);
@@ -240,16 +231,7 @@ pub async fn run(
     let entry_sink = sink.clone();
     let cancel = cancelled.clone();
     let searched = tokio::task::spawn_blocking(move || {
-        let request = SearchRequest {
-            base,
-            scope,
-            filter: &req.filter,
-            attrs: &req.attrs,
-            types_only: req.typesonly,
-            size_limit: req.sizelimit as usize,
-            time_limit: req.timelimit as u64,
-            page,
-        };
+        let request = directory_request(&req, base, scope, page);
         let mut batch = Vec::with_capacity(4096);
         let send = |batch: Vec<u8>| {
             // A closed channel means the client left; the cancel check stops the scan.
@@ -288,6 +270,25 @@ pub async fn run(
 /// Appends the SearchResultDone to the entries still to be sent (so a
 /// small search goes out in one write); an abandoned search gets no
 /// response (RFC 4511 §4.11) and outcome code -1.
+/// The directory's view of an LDAP search request.
+fn directory_request(
+    req: &LdapSearchRequest,
+    base: crate::model::Dn,
+    scope: Scope,
+    page: Option<(usize, u64)>,
+) -> SearchRequest<'_> {
+    SearchRequest {
+        base,
+        scope,
+        filter: &req.filter,
+        attrs: &req.attrs,
+        types_only: req.typesonly,
+        size_limit: req.sizelimit as usize,
+        time_limit: req.timelimit as u64,
+        page,
+    }
+}
+
 fn finish(msgid: i32, searched: DirResult<SearchEnd>, print: u64, batch: &mut Vec<u8>) -> Outcome {
     let Some((last, outcome)) = final_message(msgid, searched, print) else {
         return Outcome {
