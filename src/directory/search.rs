@@ -487,6 +487,26 @@ mod tests {
         }
     }
 
+    /// A root search without limits.
+    fn request<'a>(
+        base: &str,
+        scope: Scope,
+        filter: &'a LdapFilter,
+        attrs: &'a [String],
+        page: Option<(usize, u64)>,
+    ) -> SearchRequest<'a> {
+        SearchRequest {
+            base: dn(base),
+            scope,
+            filter,
+            attrs,
+            types_only: false,
+            size_limit: 0,
+            time_limit: 0,
+            page,
+        }
+    }
+
     fn search(dir: &Directory, base: &str, scope: Scope, filter: &str) -> Vec<SearchEntry> {
         let f = crate::acl::parse_filter(filter).unwrap();
         // Not `+`: entryUUID and the timestamps differ between two directories.
@@ -495,16 +515,7 @@ mod tests {
             "entryDN".to_string(),
             "hasSubordinates".to_string(),
         ];
-        let req = SearchRequest {
-            base: dn(base),
-            scope,
-            filter: &f,
-            attrs: &attrs,
-            types_only: false,
-            size_limit: 0,
-            time_limit: 0,
-            page: None,
-        };
+        let req = request(base, scope, &f, &attrs, None);
         let mut out = Vec::new();
         dir.search(&root(), &req, &|| false, &mut |e| out.push(e))
             .unwrap();
@@ -572,16 +583,13 @@ mod tests {
         let mut out = Vec::new();
         let mut after = 0;
         loop {
-            let req = SearchRequest {
-                base: dn("ou=people,dc=example,dc=com"),
-                scope: Scope::One,
-                filter: &f,
-                attrs: &attrs,
-                types_only: false,
-                size_limit: 0,
-                time_limit: 0,
-                page: Some((size, after)),
-            };
+            let req = request(
+                "ou=people,dc=example,dc=com",
+                Scope::One,
+                &f,
+                &attrs,
+                Some((size, after)),
+            );
             let mut page = Vec::new();
             let end = dir
                 .search(&root(), &req, &|| false, &mut |e| page.push(e))
@@ -651,16 +659,7 @@ mod tests {
         ];
         for (filter, scope, base, small) in cases {
             let f = crate::acl::parse_filter(filter).unwrap();
-            let req = SearchRequest {
-                base: dn(base),
-                scope,
-                filter: &f,
-                attrs: &attrs,
-                types_only: false,
-                size_limit: 0,
-                time_limit: 0,
-                page: None,
-            };
+            let req = request(base, scope, &f, &attrs, None);
             let mut full = Vec::new();
             let full_end = dir
                 .search_selected(&root(), &req, &|| false, &mut |e| {
