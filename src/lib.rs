@@ -1,5 +1,7 @@
 //! ferrodir: an LDAPv3 directory server on LMDB with multi-master replication.
-//! Layers, lowest first: model ← schema/store ← directory ← ops ← server.
+//! Layers, lowest first (docs/architecture.md, checked by tests/layers.rs):
+//! model ← config/ldif/schema/store/auth/repl::core ← query ← acl ←
+//! directory ← ops ← repl::session ← server ← the CLI (src/cli, main.rs).
 
 pub mod acl;
 pub mod auth;
@@ -8,6 +10,7 @@ pub mod directory;
 pub mod ldif;
 pub mod model;
 pub mod ops;
+pub mod query;
 pub mod repl;
 pub mod schema;
 pub mod server;

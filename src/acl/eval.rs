@@ -8,9 +8,9 @@
 
 use super::is_secret;
 use super::parse::{parse_aci, Aci, BindRule, Resolver, Rights, TargetAttr, UserRef};
-use crate::directory::filter::{EvalContext, Tri};
-use crate::directory::Identity;
+use crate::model::Identity;
 use crate::model::{Dn, Entry, Rdn};
+use crate::query::filter::{EvalContext, Tri};
 use crate::store::{Result as StoreResult, StoreRead};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;

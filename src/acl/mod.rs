@@ -27,8 +27,23 @@ pub use parse::{
     TargetFilter, UserRef,
 };
 
-use crate::directory::filter::base_attr_name;
-use crate::directory::{DirError, DirResult, Identity, ModOp, WriteOp};
+use crate::model::{Identity, ModOp, WriteOp};
+use crate::query::filter::base_attr_name;
+use crate::store::StoreError;
+
+/// Why a write was refused by access control or an ACI value was bad; the
+/// directory maps it to its own error (and so to an LDAP result code).
+#[derive(Debug, thiserror::Error)]
+pub enum AclError {
+    #[error("{0}")]
+    InsufficientAccess(String),
+    #[error("{0}")]
+    InvalidSyntax(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type AclResult<T> = Result<T, AclError>;
 use crate::model::{Attribute, Csn, Dn, Entry};
 use std::sync::RwLock;
 
@@ -168,13 +183,13 @@ fn is_aci(res: &Resolver<'_>, desc: &str) -> bool {
 
 /// Refuses a write that would store an `aci` value that does not parse,
 /// with invalidAttributeSyntax and what is wrong.
-pub fn validate_write(res: &Resolver<'_>, op: &WriteOp) -> DirResult<()> {
-    let check = |values: &[Vec<u8>]| -> DirResult<()> {
+pub fn validate_write(res: &Resolver<'_>, op: &WriteOp) -> AclResult<()> {
+    let check = |values: &[Vec<u8>]| -> AclResult<()> {
         for v in values {
             let text = std::str::from_utf8(v)
-                .map_err(|_| DirError::InvalidSyntax("invalid aci value: not UTF-8".into()))?;
+                .map_err(|_| AclError::InvalidSyntax("invalid aci value: not UTF-8".into()))?;
             parse_aci(text, res)
-                .map_err(|e| DirError::InvalidSyntax(format!("invalid aci value: {e}: {text}")))?;
+                .map_err(|e| AclError::InvalidSyntax(format!("invalid aci value: {e}: {text}")))?;
         }
         Ok(())
     };
@@ -198,10 +213,10 @@ pub fn validate_write(res: &Resolver<'_>, op: &WriteOp) -> DirResult<()> {
     Ok(())
 }
 
-fn denied(who: &Identity, what: String) -> DirError {
+fn denied(who: &Identity, what: String) -> AclError {
     match &who.dn {
-        Some(dn) => DirError::InsufficientAccess(format!("'{dn}' {what}")),
-        None => DirError::InsufficientAccess(format!("anonymous clients {what}; bind first")),
+        Some(dn) => AclError::InsufficientAccess(format!("'{dn}' {what}")),
+        None => AclError::InsufficientAccess(format!("anonymous clients {what}; bind first")),
     }
 }
 
@@ -214,7 +229,7 @@ fn primary_name(res: &Resolver<'_>, desc: &str) -> Option<String> {
 
 /// Decides a client write. Missing targets are let through: the write
 /// itself then fails with noSuchObject.
-pub fn authorize_write(checker: &Checker<'_>, who: &Identity, op: &WriteOp) -> DirResult<()> {
+pub fn authorize_write(checker: &Checker<'_>, who: &Identity, op: &WriteOp) -> AclResult<()> {
     if checker.is_root() {
         return Ok(());
     }

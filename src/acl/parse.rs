@@ -437,7 +437,7 @@ impl Parser<'_, '_> {
                 all = true;
                 continue;
             }
-            let base = crate::directory::filter::base_attr_name(name);
+            let base = crate::query::filter::base_attr_name(name);
             let Some(at) = self.res.schema.attribute(base) else {
                 return self.err(format!("unknown attribute type '{name}' in targetattr"));
             };

@@ -159,17 +159,6 @@ impl Default for Security {
     }
 }
 
-impl Security {
-    pub fn password_policy(&self) -> crate::directory::policy::PasswordPolicy {
-        crate::directory::policy::PasswordPolicy {
-            min_length: self.min_password_length,
-            lockout_threshold: self.lockout_threshold,
-            lockout_duration: std::time::Duration::from_secs(self.lockout_duration),
-            failure_window: std::time::Duration::from_secs(self.lockout_window),
-        }
-    }
-}
-
 /// Trust and identity of this server when it connects to consumers over
 /// LDAPS or StartTLS (supplier side of replication agreements).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -240,19 +229,6 @@ impl Config {
             message: e.to_string(),
         })
     }
-
-    pub fn index_config(&self) -> Result<crate::directory::IndexConfig, ConfigError> {
-        let Some(map) = &self.indexes else {
-            return Ok(crate::directory::IndexConfig::default());
-        };
-        let mut attrs = std::collections::HashMap::new();
-        for (attr, spec) in map {
-            let kinds = crate::directory::IndexKinds::parse(spec)
-                .map_err(|e| ConfigError::Invalid(format!("index for {attr}: {e}")))?;
-            attrs.insert(attr.to_ascii_lowercase(), kinds);
-        }
-        Ok(crate::directory::IndexConfig { attrs })
-    }
 }
 
 #[cfg(test)]
@@ -264,7 +240,7 @@ mod tests {
         let sample = include_str!("../../config/ferrodir.toml");
         let cfg: Config = toml::from_str(sample).unwrap();
         assert_eq!(cfg.root_dn, "cn=Directory Manager");
-        assert!(cfg.index_config().unwrap().attrs.contains_key("uid"));
+        assert!(cfg.indexes.as_ref().unwrap().contains_key("uid"));
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
         assert_eq!(cfg.ldaps, None);
         let l: Config = toml::from_str("ldaps = [\"127.0.0.1:6636\"]").unwrap();
@@ -283,7 +259,5 @@ mod tests {
         let r: Config = toml::from_str("[replication]\nca_file = \"/x/ca.pem\"").unwrap();
         assert_eq!(r.replication.ca_file, Some(PathBuf::from("/x/ca.pem")));
         assert!(toml::from_str::<Config>("[replication]\nbogus = 1").is_err());
-        let bad: Config = toml::from_str("[indexes]\nuid = \"eq,fast\"").unwrap();
-        assert!(bad.index_config().is_err());
     }
 }

@@ -8,8 +8,8 @@ use super::write::{entry_uuid, Stamp};
 use super::writer::{Origin, Work};
 use super::{Core, DirResult, Directory, Identity};
 use crate::model::{Dn, Entry};
-use crate::repl::catchup::{has_state_beyond, merge_entry_state};
-use crate::repl::ruv::Ruv;
+use crate::repl::core::catchup::{has_state_beyond, merge_entry_state};
+use crate::repl::core::ruv::Ruv;
 use crate::store::{scan, StoreRead, WriteTxn};
 
 /// What the consumer lacks, read from one snapshot of the supplier.

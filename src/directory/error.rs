@@ -48,3 +48,14 @@ pub enum DirError {
 }
 
 pub type DirResult<T> = Result<T, DirError>;
+
+impl From<crate::acl::AclError> for DirError {
+    fn from(e: crate::acl::AclError) -> DirError {
+        use crate::acl::AclError;
+        match e {
+            AclError::InsufficientAccess(m) => DirError::InsufficientAccess(m),
+            AclError::InvalidSyntax(m) => DirError::InvalidSyntax(m),
+            AclError::Store(e) => DirError::Store(e),
+        }
+    }
+}

@@ -14,7 +14,7 @@
 
 use super::{DirError, DirResult};
 use crate::model::Entry;
-use crate::repl::ruv::Ruv;
+use crate::repl::core::ruv::Ruv;
 use crate::store::StoreRead;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;

@@ -3,34 +3,38 @@
 //! one writer thread that commits concurrent operations together (group
 //! commit) and acknowledges each only after the commit is durable.
 
+#[cfg(test)]
+mod access_tests;
 mod catchup;
 pub mod error;
-pub mod filter;
-pub mod index;
 pub mod init_snapshot;
 pub mod policy;
 pub mod repl;
 mod search;
 pub mod secrets;
 mod select;
+pub mod setup;
 mod time;
 mod tombstone;
+mod transfer;
 mod trim;
 mod write;
 mod writer;
 
+pub use crate::model::{Identity, ModOp, Modification, WriteOp};
+pub use crate::query::{filter, index};
+pub use crate::query::{IndexConfig, IndexKinds};
 pub use catchup::CatchUpSnapshot;
 pub use error::{DirError, DirResult};
-pub use index::{IndexConfig, IndexKinds};
 pub use search::{Scope, SearchEnd, SearchEntry, SearchRequest, SelectedEntry, SelectedValues};
 pub use time::generalized_time;
+pub use transfer::ImportError;
 pub use trim::Housekeeping;
-pub use write::{ModOp, Modification, WriteOp};
 pub use writer::Origin;
 
 use crate::auth::password::{self, Scheme};
 use crate::model::{Csn, Dn};
-use crate::repl::csn::CsnGenerator;
+use crate::repl::core::csn::CsnGenerator;
 use crate::schema::{AttributeType, Schema};
 use crate::store::{IndexBuffer, Store, StoreRead, WriteTxn};
 use std::sync::{Arc, Mutex};
@@ -64,24 +68,6 @@ impl Default for DirectoryConfig {
             password_scheme: password::DEFAULT_SCHEME,
             password_policy: policy::PasswordPolicy::default(),
         }
-    }
-}
-
-/// Who is asking: anonymous, an entry, or the root DN.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    pub dn: Option<Dn>,
-    /// Normalised DN (empty for anonymous).
-    pub norm: String,
-    pub root: bool,
-}
-
-impl Identity {
-    pub fn anonymous() -> Identity {
-        Identity::default()
-    }
-    pub fn is_anonymous(&self) -> bool {
-        self.dn.is_none()
     }
 }
 

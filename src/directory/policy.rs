@@ -17,6 +17,18 @@ pub struct PasswordPolicy {
     pub failure_window: Duration,
 }
 
+impl PasswordPolicy {
+    /// The policy the `[security]` section of the configuration asks for.
+    pub fn from_security(s: &crate::config::Security) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: s.min_password_length,
+            lockout_threshold: s.lockout_threshold,
+            lockout_duration: Duration::from_secs(s.lockout_duration),
+            failure_window: Duration::from_secs(s.lockout_window),
+        }
+    }
+}
+
 impl Default for PasswordPolicy {
     fn default() -> Self {
         PasswordPolicy {

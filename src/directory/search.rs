@@ -1,12 +1,12 @@
 //! Search: scope, index planning, filter evaluation, limits, paging and
 //! attribute selection (RFC 4511 §4.5).
 
-use super::filter::{self, EvalContext, Tri};
 use super::select::{computed_value, select, Selection};
 pub use super::select::{SelectedEntry, SelectedValues};
 use super::{Core, DirResult, Identity};
 use crate::acl::{Checker, EntryAccess, Resolver, Rights};
 use crate::model::{Dn, Entry};
+use crate::query::filter::{self, EvalContext, Tri};
 use crate::schema::AttributeType;
 use crate::store::StoreRead;
 use ldap3_proto::proto::LdapFilter;

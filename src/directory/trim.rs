@@ -8,7 +8,7 @@
 use super::tombstone::suffix_text;
 use super::{Core, DirError, DirResult};
 use crate::model::Csn;
-use crate::repl::ruv::Ruv;
+use crate::repl::core::ruv::Ruv;
 use crate::store::changelog::decode_change;
 use crate::store::{StoreRead, WriteTxn};
 

@@ -6,42 +6,10 @@ use super::writer::Origin;
 use super::{index, time, Core, DirError, DirResult, Identity, META_LAST_CSN};
 use crate::auth::password;
 use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, Rdn, Value};
-pub use crate::model::{ModOp, Modification};
+use crate::model::{ModOp, Modification, WriteOp};
 use crate::schema::{AttributeType, ViolationKind};
 use crate::store::{StoreRead, WriteTxn};
 use std::sync::Arc;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOp {
-    Add {
-        dn: Dn,
-        attrs: Vec<(String, Vec<Vec<u8>>)>,
-    },
-    Delete {
-        dn: Dn,
-    },
-    Modify {
-        dn: Dn,
-        mods: Vec<Modification>,
-    },
-    ModDn {
-        dn: Dn,
-        new_rdn: Rdn,
-        delete_old_rdn: bool,
-        new_superior: Option<Dn>,
-    },
-}
-
-impl WriteOp {
-    pub fn dn(&self) -> &Dn {
-        match self {
-            WriteOp::Add { dn, .. }
-            | WriteOp::Delete { dn }
-            | WriteOp::Modify { dn, .. }
-            | WriteOp::ModDn { dn, .. } => dn,
-        }
-    }
-}
 
 const INTEGER_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.27";
 
@@ -130,7 +98,7 @@ impl Core {
             WriteOp::Add { attrs, .. } => attrs
                 .iter()
                 .filter(|(n, _)| {
-                    super::filter::base_attr_name(n).eq_ignore_ascii_case("userPassword")
+                    crate::query::filter::base_attr_name(n).eq_ignore_ascii_case("userPassword")
                 })
                 .flat_map(|(_, v)| v.iter())
                 .collect(),
@@ -138,7 +106,8 @@ impl Core {
                 .iter()
                 .filter(|m| m.op != ModOp::Delete)
                 .filter(|m| {
-                    super::filter::base_attr_name(&m.attr).eq_ignore_ascii_case("userPassword")
+                    crate::query::filter::base_attr_name(&m.attr)
+                        .eq_ignore_ascii_case("userPassword")
                 })
                 .flat_map(|m| m.values.iter())
                 .collect(),
@@ -200,11 +169,11 @@ impl Core {
             return Ok(());
         }
         let checker = crate::acl::Checker::new(res, txn, who, self.is_replication_identity(who));
-        crate::acl::authorize_write(&checker, who, op)
+        Ok(crate::acl::authorize_write(&checker, who, op)?)
     }
 
     fn resolve_attr(&self, name: &str) -> DirResult<Arc<AttributeType>> {
-        let base = super::filter::base_attr_name(name);
+        let base = crate::query::filter::base_attr_name(name);
         if base.len() != name.len() && !name[base.len()..].eq_ignore_ascii_case(";binary") {
             return Err(DirError::UndefinedAttributeType(format!(
                 "attribute options are not supported: '{name}'"

@@ -4,11 +4,11 @@
 //! transaction (a failing one is rolled back alone), and acknowledged only
 //! once the shared commit is durable.
 
-use super::write::WriteOp;
 use super::{time, Core, DirError, DirResult, Identity};
+use crate::model::WriteOp;
 use crate::model::{ChangeRecord, Entry};
-use crate::repl::csn::CsnGenerator;
-use crate::repl::ruv::Ruv;
+use crate::repl::core::csn::CsnGenerator;
+use crate::repl::core::ruv::Ruv;
 use crate::store::{IndexBuffer, StoreError, WriteTxn};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

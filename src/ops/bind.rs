@@ -3,9 +3,9 @@
 //! mechanisms are refused with authMethodNotSupported.
 
 use super::{parse_dn, result, Shared};
+use crate::auth::PeerCert;
 use crate::directory::{DirError, Identity, Scope, SearchRequest};
 use crate::model::Dn;
-use crate::server::tls::PeerCert;
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindRequest, LdapFilter, LdapResult, LdapResultCode, SaslCredentials,
 };

@@ -4,8 +4,9 @@
 
 use ldap3_proto::control::LdapControl;
 
-pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
-pub const OID_MANAGE_DSA_IT: &str = "2.16.840.1.113730.3.4.2";
+use crate::model::oid;
+pub use crate::model::oid::MANAGE_DSA_IT as OID_MANAGE_DSA_IT;
+pub use crate::model::oid::PAGED_RESULTS as OID_PAGED_RESULTS;
 
 #[derive(Debug, Default, Clone)]
 pub struct RequestControls {
@@ -29,22 +30,22 @@ pub fn parse(ctrls: &[LdapControl]) -> Result<RequestControls, String> {
             } => return Err(oid.clone()),
             LdapControl::SyncRequest {
                 criticality: true, ..
-            } => return Err("1.3.6.1.4.1.4203.1.9.1.1".into()),
+            } => return Err(oid::SYNC_REQUEST.into()),
             LdapControl::PasswordPolicyRequest { criticality: true } => {
-                return Err("1.3.6.1.4.1.42.2.27.8.5.1".into())
+                return Err(oid::PASSWORD_POLICY_REQUEST.into())
             }
             LdapControl::SearchOptions {
                 criticality: true, ..
-            } => return Err("1.2.840.113556.1.4.1340".into()),
+            } => return Err(oid::AD_SEARCH_OPTIONS.into()),
             LdapControl::ShowDeleted { criticality: true } => {
-                return Err("1.2.840.113556.1.4.417".into())
+                return Err(oid::AD_SHOW_DELETED.into())
             }
             LdapControl::SdFlags {
                 criticality: true, ..
-            } => return Err("1.2.840.113556.1.4.801".into()),
+            } => return Err(oid::AD_SD_FLAGS.into()),
             LdapControl::ExtendedDn {
                 criticality: true, ..
-            } => return Err("1.2.840.113556.1.4.529".into()),
+            } => return Err(oid::AD_EXTENDED_DN.into()),
             _ => {}
         }
     }

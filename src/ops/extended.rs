@@ -9,7 +9,7 @@ use ldap3_proto::proto::{
     LdapResultCode, OID_PASSWORD_MODIFY, OID_WHOAMI,
 };
 
-pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+pub use crate::model::oid::STARTTLS as OID_STARTTLS;
 
 fn reply(res: LdapResult, value: Option<Vec<u8>>) -> LdapExtendedResponse {
     LdapExtendedResponse {

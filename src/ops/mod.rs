@@ -17,6 +17,7 @@ pub mod rootdse;
 pub mod search;
 mod search_ber;
 
+use crate::directory::repl::AgreementConfig;
 use crate::directory::{Directory, Identity};
 use crate::model::Dn;
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
@@ -32,6 +33,19 @@ pub struct Shared {
     pub dir: Arc<Directory>,
     /// Largest nesting of a search filter accepted.
     pub max_filter_depth: usize,
+    /// Runs the "test agreement" extended operation; the replication
+    /// session layer (above this one) provides it.
+    pub agreement_tester: Option<Arc<dyn AgreementTester>>,
+}
+
+/// Connects and binds to an agreement's consumer with its credentials and
+/// says "Pass" or "Fail: <reason>".
+pub trait AgreementTester: Send + Sync {
+    fn test<'a>(
+        &'a self,
+        dir: &'a Directory,
+        agreement: &'a AgreementConfig,
+    ) -> futures::future::BoxFuture<'a, String>;
 }
 
 /// A response on its way to the connection's writer.

@@ -7,9 +7,8 @@
 use super::{result, Shared};
 use crate::directory::{DirError, Identity};
 use crate::model::Dn;
-use crate::repl::agreement;
-use crate::repl::catchup;
-use crate::repl::proto::{
+use crate::repl::core::catchup;
+use crate::repl::core::wire::{
     self, ChangesRequest, StartRequest, TotalEndRequest, TotalEntriesRequest,
 };
 use ldap3_proto::proto::{LdapExtendedRequest, LdapExtendedResponse, LdapResultCode};
@@ -52,15 +51,15 @@ fn suffix(text: &str) -> Result<Dn, Box<LdapExtendedResponse>> {
 }
 
 pub fn handles(oid: &str) -> bool {
-    proto::ALL_OIDS.contains(&oid)
+    wire::ALL_OIDS.contains(&oid)
         || catchup::ALL_OIDS.contains(&oid)
-        || oid == agreement::OID_TEST_AGREEMENT
+        || oid == crate::model::oid::REPL_TEST_AGREEMENT
 }
 
 /// Payload of the test-agreement request: protocol version, then the
 /// agreement's DN as UTF-8.
 pub fn encode_test_request(agreement_dn: &str) -> Vec<u8> {
-    let mut v = vec![proto::PROTOCOL_VERSION];
+    let mut v = vec![wire::PROTOCOL_VERSION];
     v.extend_from_slice(agreement_dn.as_bytes());
     v
 }
@@ -80,7 +79,7 @@ async fn test_agreement(shared: &Shared, who: &Identity, value: &[u8]) -> LdapEx
         };
     }
     let text = match value.split_first() {
-        Some((&proto::PROTOCOL_VERSION, rest)) => String::from_utf8_lossy(rest).to_string(),
+        Some((&wire::PROTOCOL_VERSION, rest)) => String::from_utf8_lossy(rest).to_string(),
         _ => return malformed("test agreement"),
     };
     let dn = match suffix(&text) {
@@ -103,7 +102,10 @@ async fn test_agreement(shared: &Shared, who: &Identity, value: &[u8]) -> LdapEx
             value: None,
         };
     };
-    let verdict = agreement::test_agreement(dir, &cfg).await;
+    let verdict = match &shared.agreement_tester {
+        Some(tester) => tester.test(dir, &cfg).await,
+        None => "Fail: this server does not run replication agreements".to_string(),
+    };
     tracing::info!(agreement = %dn, "agreement test: {verdict}");
     reply_ok(verdict.into_bytes())
 }
@@ -116,8 +118,8 @@ pub async fn run(
     let value = req.value.unwrap_or_default();
     let dir = &shared.dir;
     match req.name.as_str() {
-        agreement::OID_TEST_AGREEMENT => test_agreement(shared, who, &value).await,
-        proto::OID_START => {
+        crate::model::oid::REPL_TEST_AGREEMENT => test_agreement(shared, who, &value).await,
+        wire::OID_START => {
             let Ok(start) = StartRequest::decode(&value) else {
                 return malformed("replication start");
             };
@@ -145,9 +147,9 @@ pub async fn run(
                 }
                 tracing::info!(suffix = %dn, supplier = %start.supplier_url, "total init started");
             }
-            reply_ok(proto::encode_ruv_response(&ruv))
+            reply_ok(wire::encode_ruv_response(&ruv))
         }
-        proto::OID_CHANGES => {
+        wire::OID_CHANGES => {
             let Ok(changes) = ChangesRequest::decode(&value) else {
                 return malformed("replicate changes");
             };
@@ -156,11 +158,11 @@ pub async fn run(
                 Err(r) => return *r,
             };
             match dir.repl_apply(who, &dn, changes.records).await {
-                Ok(ruv) => reply_ok(proto::encode_ruv_response(&ruv)),
+                Ok(ruv) => reply_ok(wire::encode_ruv_response(&ruv)),
                 Err(e) => reply_err(&e),
             }
         }
-        proto::OID_TOTAL_ENTRIES => {
+        wire::OID_TOTAL_ENTRIES => {
             let t_decode = std::time::Instant::now();
             let Ok(batch) = TotalEntriesRequest::decode(&value) else {
                 return malformed("total update entries");
@@ -187,7 +189,7 @@ pub async fn run(
                 Err(e) => reply_err(&e),
             }
         }
-        proto::OID_TOTAL_END => {
+        wire::OID_TOTAL_END => {
             let Ok(end) = TotalEndRequest::decode(&value) else {
                 return malformed("total update end");
             };
@@ -198,7 +200,7 @@ pub async fn run(
             match dir.repl_total_end(who, &dn, end.ruv).await {
                 Ok(ruv) => {
                     tracing::info!(suffix = %dn, "total init finished");
-                    reply_ok(proto::encode_ruv_response(&ruv))
+                    reply_ok(wire::encode_ruv_response(&ruv))
                 }
                 Err(e) => reply_err(&e),
             }
@@ -246,7 +248,7 @@ pub async fn run(
             match dir.repl_catch_up_end(who, &dn, req.supplier_ruv).await {
                 Ok(ruv) => {
                     tracing::info!(suffix = %dn, "caught up from the supplier's entry state");
-                    reply_ok(proto::encode_ruv_response(&ruv))
+                    reply_ok(wire::encode_ruv_response(&ruv))
                 }
                 Err(e) => reply_err(&e),
             }

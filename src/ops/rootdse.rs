@@ -4,8 +4,8 @@
 use super::controls::{OID_MANAGE_DSA_IT, OID_PAGED_RESULTS};
 use super::extended::OID_STARTTLS;
 use super::Shared;
-use crate::directory::filter::{EvalContext, Tri};
 use crate::model::{Attribute, Csn, Dn, Entry};
+use crate::query::filter::{EvalContext, Tri};
 use ldap3_proto::proto::{LdapFilter, LdapPartialAttribute, OID_PASSWORD_MODIFY, OID_WHOAMI};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -49,9 +49,7 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
     let cfg = shared.dir.config();
     let (tls_on, external) = tls_features();
     let mut extensions = vec![OID_WHOAMI, OID_PASSWORD_MODIFY];
-    extensions.extend(crate::repl::proto::ALL_OIDS);
-    extensions.extend(crate::repl::catchup::ALL_OIDS);
-    extensions.push(crate::repl::agreement::OID_TEST_AGREEMENT);
+    extensions.extend(crate::model::oid::REPL_ALL);
     if starttls || tls_on {
         extensions.push(OID_STARTTLS);
     }
@@ -79,9 +77,9 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
             true,
             // all operational attributes (+), modify-increment, absolute true/false filters
             texts([
-                "1.3.6.1.4.1.4203.1.5.1",
-                "1.3.6.1.1.14",
-                "1.3.6.1.4.1.4203.1.5.3",
+                crate::model::oid::FEATURE_ALL_OPERATIONAL,
+                crate::model::oid::FEATURE_MODIFY_INCREMENT,
+                crate::model::oid::FEATURE_ABSOLUTE_FILTERS,
             ]),
         ),
         attr("supportedSASLMechanisms", true, texts(sasl)),

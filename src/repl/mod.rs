@@ -1,10 +1,9 @@
-//! Replication. The core (CSN generator, RUV) is pure and used by the
-//! directory's write path; sessions and agreements sit above the directory.
+//! Replication, in two layers (docs/architecture.md):
+//! - `core`: pure: the CSN generator, RUV arithmetic, the wire encoding of
+//!   the replication protocol and the catch-up merge. No I/O, no clock, no
+//!   store; the directory's write path uses it.
+//! - `session`: the network code above the directory: agreements (the
+//!   supplier side), the client that connects to consumers, housekeeping.
 
-pub mod agreement;
-pub mod catchup;
-pub mod client;
-pub mod csn;
-pub mod housekeeping;
-pub mod proto;
-pub mod ruv;
+pub mod core;
+pub mod session;

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 
-const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
+use crate::model::oid::NOTICE_OF_DISCONNECTION as OID_NOTICE_OF_DISCONNECTION;
 
 type Outstanding = Arc<Mutex<HashMap<i32, Arc<AtomicBool>>>>;
 
@@ -115,7 +115,7 @@ pub(super) struct ConnCtx {
 /// What TLS told about the connection.
 #[derive(Debug, Clone, Default)]
 struct TlsInfo {
-    client: tls::PeerCert,
+    client: crate::auth::PeerCert,
 }
 
 /// How a session ended.

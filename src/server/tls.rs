@@ -2,6 +2,7 @@
 //! generated instance CA, certificate reload without restart, client
 //! certificates and readable handshake errors.
 
+use crate::auth::PeerCert;
 use crate::config::{ClientAuth, TlsConfig};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
@@ -524,15 +525,6 @@ impl TlsContext {
     }
 }
 
-/// What a client certificate says about its holder.
-#[derive(Debug, Clone, Default)]
-pub struct PeerCert {
-    /// The subject as an RFC 4514 string, most specific RDN first.
-    pub subject: Option<String>,
-    /// The first common name of the subject.
-    pub cn: Option<String>,
-}
-
 fn atv_text(atv: &x509_parser::x509::AttributeTypeAndValue<'_>) -> Option<String> {
     use x509_parser::der_parser::asn1_rs::Tag;
     if let Ok(s) = atv.as_str() {
@@ -575,25 +567,6 @@ fn short_name(oid: &str) -> Option<&'static str> {
     })
 }
 
-/// Escapes an attribute value for an RFC 4514 string.
-pub fn escape_dn_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let last = v.chars().count().saturating_sub(1);
-    for (i, c) in v.chars().enumerate() {
-        match c {
-            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
-            '\0' => out.push_str("\\00"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// Reads the subject of a DER certificate.
 pub fn peer_cert(der: &[u8]) -> PeerCert {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
@@ -614,7 +587,9 @@ pub fn peer_cert(der: &[u8]) -> PeerCert {
                 cn = Some(value.clone());
             }
             let name = short_name(&oid).map(str::to_string).unwrap_or(oid);
-            parts.push(format!("{name}={}", escape_dn_value(&value)));
+            let mut part = format!("{name}=");
+            crate::model::escape_value_into(value.as_bytes(), &mut part);
+            parts.push(part);
         }
         rdns.push(parts.join("+"));
     }
@@ -743,7 +718,6 @@ mod tests {
             Some("CN=Alice\\, Jr.,OU=people,DC=example")
         );
         assert_eq!(pc.cn.as_deref(), Some("Alice, Jr."));
-        assert_eq!(escape_dn_value(" #a "), "\\ #a\\ ");
     }
 
     #[test]

@@ -1,9 +1,6 @@
-//! Versioned binary encoding of entries.
+//! The store's encoding of entries.
 //!
-//! Version 1 (the replication wire format, and stores written before
-//! version 2): `u8 version`, DN text, attribute count, then per attribute
-//! its name and values, each value followed by its 10-byte CSN. Lengths and
-//! counts are LEB128 varints.
+//! Version 1 (model/codec.rs) is read from stores written before version 2.
 //!
 //! Version 2 (the `entries` database): as version 1, but most entries carry
 //! one CSN on all their values and a handful of well-known attribute names,
@@ -13,10 +10,8 @@
 //! the text. That is about a third smaller than version 1 on typical
 //! entries, and fewer bytes are fewer pages to write and to keep in memory.
 
+use crate::model::codec::{self, put_bytes, put_varint, Cursor, DecodeError, ENTRY_FORMAT};
 use crate::model::{Attribute, Csn, Dn, Entry, Value};
-
-/// Written on the wire (peers running older versions read it).
-pub const ENTRY_FORMAT: u8 = 1;
 /// Written to the `entries` database.
 pub const STORED_ENTRY_FORMAT: u8 = 2;
 
@@ -65,41 +60,6 @@ const WELL_KNOWN: &[&str] = &[
     "departmentNumber",
 ];
 
-#[derive(Debug, thiserror::Error)]
-#[error("corrupt entry record: {0}")]
-pub struct DecodeError(pub &'static str);
-
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// A length-prefixed byte string.
-pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-/// Version 1, for peers: see the module comment.
-pub fn encode_entry(entry: &Entry) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.push(ENTRY_FORMAT);
-    put_bytes(&mut out, entry.dn.to_string().as_bytes());
-    put_varint(&mut out, entry.attrs.len() as u64);
-    for a in &entry.attrs {
-        put_bytes(&mut out, a.name.as_bytes());
-        put_varint(&mut out, a.values.len() as u64);
-        for v in &a.values {
-            put_bytes(&mut out, &v.bytes);
-            out.extend_from_slice(&v.csn.to_bytes());
-        }
-    }
-    out
-}
-
 /// Version 2, for the `entries` database: see the module comment.
 pub(crate) fn encode_stored_entry(entry: &Entry) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
@@ -129,109 +89,48 @@ pub(crate) fn encode_stored_entry(entry: &Entry) -> Vec<u8> {
     out
 }
 
-/// Reads what `put_varint`/`put_bytes` wrote, never panicking on short input.
-pub(crate) struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Cursor { buf, pos: 0 }
-    }
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .ok_or(DecodeError("length overflow"))?;
-        let s = self
-            .buf
-            .get(self.pos..end)
-            .ok_or(DecodeError("truncated"))?;
-        self.pos = end;
-        Ok(s)
-    }
-    pub(crate) fn byte(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut n = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = self.byte()?;
-            if shift > 63 {
-                return Err(DecodeError("varint too long"));
-            }
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(n);
-            }
-            shift += 7;
-        }
-    }
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.varint()? as usize;
-        self.take(n)
-    }
-    pub(crate) fn text(&mut self) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError("text not UTF-8"))
-    }
-    pub(crate) fn csn(&mut self) -> Result<Csn, DecodeError> {
-        Csn::from_bytes(self.take(10)?).ok_or(DecodeError("bad CSN"))
-    }
-    pub(crate) fn uuid(&mut self) -> Result<[u8; 16], DecodeError> {
-        self.take(16)?
-            .try_into()
-            .map_err(|_| DecodeError("bad UUID"))
-    }
-}
-
 /// Reads either version.
 pub fn decode_entry(buf: &[u8]) -> Result<Entry, DecodeError> {
     let mut r = Cursor::new(buf);
-    let version = r.byte()?;
-    if version != ENTRY_FORMAT && version != STORED_ENTRY_FORMAT {
-        return Err(DecodeError("unknown entry format version"));
+    match r.byte()? {
+        ENTRY_FORMAT => codec::decode_entry(buf),
+        STORED_ENTRY_FORMAT => decode_compact(&mut r),
+        _ => Err(DecodeError("unknown entry format version")),
     }
-    let compact = version == STORED_ENTRY_FORMAT;
-    let dn_text = r.text()?;
-    let dn = Dn::parse(dn_text).map_err(|_| DecodeError("stored DN does not parse"))?;
+}
+
+/// An attribute name of version 2: an index into `WELL_KNOWN` or the text.
+fn compact_name(r: &mut Cursor<'_>) -> Result<String, DecodeError> {
+    let tag = r.varint()?;
+    let n = usize::try_from(tag >> 1).map_err(|_| DecodeError("bad length"))?;
+    if tag & 1 == 1 {
+        return Ok(WELL_KNOWN
+            .get(n)
+            .ok_or(DecodeError("bad name index"))?
+            .to_string());
+    }
+    Ok(std::str::from_utf8(r.take(n)?)
+        .map_err(|_| DecodeError("text not UTF-8"))?
+        .to_string())
+}
+
+fn decode_compact(r: &mut Cursor<'_>) -> Result<Entry, DecodeError> {
+    let dn = Dn::parse(r.text()?).map_err(|_| DecodeError("stored DN does not parse"))?;
     let count = r.varint()? as usize;
     let mut attrs = Vec::with_capacity(count.min(256));
     let mut prev: Option<Csn> = None;
     for _ in 0..count {
-        let name = if compact {
-            let tag = r.varint()?;
-            if tag & 1 == 1 {
-                let i = usize::try_from(tag >> 1).map_err(|_| DecodeError("bad name index"))?;
-                WELL_KNOWN
-                    .get(i)
-                    .ok_or(DecodeError("bad name index"))?
-                    .to_string()
-            } else {
-                let len = usize::try_from(tag >> 1).map_err(|_| DecodeError("bad length"))?;
-                std::str::from_utf8(r.take(len)?)
-                    .map_err(|_| DecodeError("text not UTF-8"))?
-                    .to_string()
-            }
-        } else {
-            r.text()?.to_string()
-        };
+        let name = compact_name(r)?;
         let nvals = r.varint()? as usize;
         let mut values = Vec::with_capacity(nvals.min(1024));
         for _ in 0..nvals {
-            let (bytes, csn) = if compact {
-                let tag = r.varint()?;
-                let len = usize::try_from(tag >> 1).map_err(|_| DecodeError("bad length"))?;
-                let bytes = r.take(len)?.to_vec();
-                let csn = if tag & 1 == 1 {
-                    prev.ok_or(DecodeError("no previous CSN"))?
-                } else {
-                    r.csn()?
-                };
-                (bytes, csn)
+            let tag = r.varint()?;
+            let len = usize::try_from(tag >> 1).map_err(|_| DecodeError("bad length"))?;
+            let bytes = r.take(len)?.to_vec();
+            let csn = if tag & 1 == 1 {
+                prev.ok_or(DecodeError("no previous CSN"))?
             } else {
-                (r.bytes()?.to_vec(), r.csn()?)
+                r.csn()?
             };
             prev = Some(csn);
             values.push(Value { bytes, csn });
@@ -244,6 +143,7 @@ pub fn decode_entry(buf: &[u8]) -> Result<Entry, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::codec::encode_entry;
 
     #[test]
     fn round_trip_and_corruption() {

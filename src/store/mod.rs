@@ -19,9 +19,10 @@ pub mod changelog;
 pub(crate) mod encode;
 pub mod scan;
 
+pub use crate::model::codec::{encode_entry, DecodeError};
 pub use bulk::IndexBuffer;
+pub use encode::decode_entry;
 use encode::encode_stored_entry;
-pub use encode::{decode_entry, encode_entry, DecodeError};
 
 use crate::model::Entry;
 use heed::types::{Bytes, Str, U64};

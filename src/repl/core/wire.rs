@@ -3,17 +3,18 @@
 //! payload starts with the protocol version so peers of different releases
 //! can tell what they are talking to.
 
+use super::ruv::Ruv;
+use crate::model::codec::{
+    decode_change, decode_entry, encode_change, encode_entry, put_bytes, put_varint, Cursor,
+    DecodeError,
+};
 use crate::model::{ChangeRecord, Entry};
-use crate::repl::ruv::Ruv;
-use crate::store::changelog::{decode_change, encode_change, Cursor};
-use crate::store::encode::{put_bytes, put_varint};
-use crate::store::{decode_entry, encode_entry, DecodeError};
 
 pub const PROTOCOL_VERSION: u8 = 1;
-pub const OID_START: &str = "2.25.283765197135925208705784076489341859982.3.1";
-pub const OID_CHANGES: &str = "2.25.283765197135925208705784076489341859982.3.2";
-pub const OID_TOTAL_ENTRIES: &str = "2.25.283765197135925208705784076489341859982.3.3";
-pub const OID_TOTAL_END: &str = "2.25.283765197135925208705784076489341859982.3.4";
+pub use crate::model::oid::REPL_CHANGES as OID_CHANGES;
+pub use crate::model::oid::REPL_START as OID_START;
+pub use crate::model::oid::REPL_TOTAL_END as OID_TOTAL_END;
+pub use crate::model::oid::REPL_TOTAL_ENTRIES as OID_TOTAL_ENTRIES;
 
 /// All replication OIDs (for supportedExtension).
 pub const ALL_OIDS: [&str; 4] = [OID_START, OID_CHANGES, OID_TOTAL_ENTRIES, OID_TOTAL_END];

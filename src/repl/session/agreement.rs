@@ -15,10 +15,10 @@ use crate::config::{ReplicationConfig, TlsConfig};
 use crate::directory::repl::{AgreementConfig, BindMethod, Transport};
 use crate::directory::{DirError, Directory};
 use crate::model::{ChangeRecord, Dn, Entry};
-use crate::repl::catchup;
-use crate::repl::client::{Client, ClientError, TlsSettings};
-use crate::repl::proto::{self, ChangesRequest, StartRequest, TotalEndRequest};
-use crate::repl::ruv::Ruv;
+use crate::repl::core::catchup;
+use crate::repl::core::ruv::Ruv;
+use crate::repl::core::wire::{self, ChangesRequest, StartRequest, TotalEndRequest};
+use crate::repl::session::client::{Client, ClientError, TlsSettings};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 /// Extended operation run by `ferrodir repl test`: the server tests an
 /// agreement's connection with the credentials only it can decrypt.
-pub const OID_TEST_AGREEMENT: &str = "2.25.283765197135925208705784076489341859982.3.5";
+pub use crate::model::oid::REPL_TEST_AGREEMENT as OID_TEST_AGREEMENT;
 
 /// Changes per CHANGES request.
 const BATCH: usize = 500;
@@ -354,10 +354,10 @@ async fn connect(cfg: &AgreementConfig) -> Result<Client, SessionError> {
 
 async fn start(client: &mut Client, req: &StartRequest) -> Result<Ruv, SessionError> {
     match client
-        .extended("replication start", proto::OID_START, req.encode())
+        .extended("replication start", wire::OID_START, req.encode())
         .await
     {
-        Ok(v) => proto::decode_ruv_response(&v).map_err(|e| SessionError::Answer(e.to_string())),
+        Ok(v) => wire::decode_ruv_response(&v).map_err(|e| SessionError::Answer(e.to_string())),
         Err(e)
             if e.message()
                 .is_some_and(|m| m.contains("generation mismatch")) =>
@@ -529,7 +529,7 @@ async fn catch_up(
         .extended("catch-up end", catchup::OID_CATCHUP_END, end.encode())
         .await?;
     let consumer =
-        proto::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?;
+        wire::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?;
     let t1 = now();
     let summary = format!(
         "caught up from entry state ({sent_entries} entries, {sent_tombstones} deletions sent)"
@@ -622,10 +622,10 @@ async fn send_changes(
             continue;
         }
         let answer = client
-            .extended("replicate changes", proto::OID_CHANGES, payload)
+            .extended("replicate changes", wire::OID_CHANGES, payload)
             .await?;
         last = Some(
-            proto::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?,
+            wire::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?,
         );
     }
     last.ok_or_else(|| SessionError::Answer("no changes were sent".into()))
@@ -719,7 +719,7 @@ async fn total_init_inner(
     let page_suffix = suffix.clone();
     let mut snapshot = dir
         .init_snapshot(&cfg.suffix, INIT_PAGE, INIT_PAGES_AHEAD, move |entries| {
-            proto::TotalEntriesRequest::encode_split(&page_suffix, &entries, MAX_REQUEST_BYTES)
+            wire::TotalEntriesRequest::encode_split(&page_suffix, &entries, MAX_REQUEST_BYTES)
         })
         .await?;
     let total = snapshot.head.total;
@@ -748,7 +748,7 @@ async fn total_init_inner(
         let t_send = std::time::Instant::now();
         for payload in page.prepared {
             client
-                .extended("total update entries", proto::OID_TOTAL_ENTRIES, payload)
+                .extended("total update entries", wire::OID_TOTAL_ENTRIES, payload)
                 .await?;
             times.requests += 1;
         }
@@ -768,9 +768,9 @@ async fn total_init_inner(
     let end = TotalEndRequest { suffix, ruv };
     let t_end = std::time::Instant::now();
     let answer = client
-        .extended("total update end", proto::OID_TOTAL_END, end.encode())
+        .extended("total update end", wire::OID_TOTAL_END, end.encode())
         .await?;
-    proto::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?;
+    wire::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?;
     tracing::info!(
         "agreement {name}: total init sent {sent} entries in {:.2} s ({:.0}/s): reader read {:.2} s and encoded {:.2} s (overlapped), sender waited for the reader {:.2} s, {} requests in flight {:.2} s (network, consumer decode and apply), end {:.2} s",
         started.elapsed().as_secs_f64(),
@@ -795,6 +795,19 @@ pub fn percent(done: u64, total: u64) -> u64 {
 /// TCP connect, TLS, bind with the agreement's credentials, and a
 /// replication START (which checks the consumer's replica entry and
 /// nsDS5ReplicaBindDN). "Pass" or "Fail: <reason>".
+/// The "test agreement" extended operation's implementation (ops::Shared).
+pub struct AgreementTest;
+
+impl crate::ops::AgreementTester for AgreementTest {
+    fn test<'a>(
+        &'a self,
+        dir: &'a Directory,
+        agreement: &'a AgreementConfig,
+    ) -> futures::future::BoxFuture<'a, String> {
+        Box::pin(test_agreement(dir, agreement))
+    }
+}
+
 pub async fn test_agreement(dir: &Directory, cfg: &AgreementConfig) -> String {
     let rid = match local_rid(dir, &cfg.suffix) {
         Ok(r) => r,

@@ -6,16 +6,14 @@
 //! the snapshot's RUV. This module holds the payloads and the pure merge of
 //! two states of one entry.
 
+use super::ruv::Ruv;
+use super::wire::PROTOCOL_VERSION;
+use crate::model::codec::{decode_entry, encode_entry, put_bytes, put_varint, Cursor, DecodeError};
 use crate::model::{Attribute, Entry};
-use crate::repl::proto::PROTOCOL_VERSION;
-use crate::repl::ruv::Ruv;
-use crate::store::changelog::Cursor;
-use crate::store::encode::{put_bytes, put_varint};
-use crate::store::{decode_entry, encode_entry, DecodeError};
 
-pub const OID_CATCHUP_ENTRIES: &str = "2.25.283765197135925208705784076489341859982.3.6";
-pub const OID_CATCHUP_PRESENT: &str = "2.25.283765197135925208705784076489341859982.3.7";
-pub const OID_CATCHUP_END: &str = "2.25.283765197135925208705784076489341859982.3.8";
+pub use crate::model::oid::REPL_CATCHUP_END as OID_CATCHUP_END;
+pub use crate::model::oid::REPL_CATCHUP_ENTRIES as OID_CATCHUP_ENTRIES;
+pub use crate::model::oid::REPL_CATCHUP_PRESENT as OID_CATCHUP_PRESENT;
 pub const ALL_OIDS: [&str; 3] = [OID_CATCHUP_ENTRIES, OID_CATCHUP_PRESENT, OID_CATCHUP_END];
 
 fn start(c: &mut Cursor<'_>) -> Result<String, DecodeError> {

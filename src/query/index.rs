@@ -37,6 +37,24 @@ pub struct IndexConfig {
     pub attrs: HashMap<String, IndexKinds>,
 }
 
+impl IndexConfig {
+    /// The indexes of the `[indexes]` configuration section (attribute ->
+    /// "eq,pres,sub"); absent, the default set.
+    pub fn from_specs<'a>(
+        specs: Option<impl IntoIterator<Item = (&'a String, &'a String)>>,
+    ) -> Result<IndexConfig, String> {
+        let Some(specs) = specs else {
+            return Ok(IndexConfig::default());
+        };
+        let mut attrs = HashMap::new();
+        for (attr, spec) in specs {
+            let kinds = IndexKinds::parse(spec).map_err(|e| format!("index for {attr}: {e}"))?;
+            attrs.insert(attr.to_ascii_lowercase(), kinds);
+        }
+        Ok(IndexConfig { attrs })
+    }
+}
+
 impl Default for IndexConfig {
     fn default() -> Self {
         let eq = IndexKinds {
@@ -247,5 +265,29 @@ mod tests {
         assert!(got.contains(b"uid\0^j\xc3\xa9r".as_slice()));
         assert!(got.contains(b"cn\0$tno".as_slice()));
         assert_eq!(got, want);
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn configured_indexes_are_parsed_and_bad_kinds_refused() {
+        let sample: crate::config::Config =
+            toml::from_str(include_str!("../../config/ferrodir.toml")).unwrap();
+        let cfg = IndexConfig::from_specs(sample.indexes.as_ref()).unwrap();
+        assert!(cfg.attrs.contains_key("uid"));
+        let bad: crate::config::Config = toml::from_str("[indexes]\nuid = \"eq,fast\"").unwrap();
+        let err = IndexConfig::from_specs(bad.indexes.as_ref()).unwrap_err();
+        assert!(
+            err.contains("index for uid") && err.contains("fast"),
+            "{err}"
+        );
+        let none: Option<&std::collections::BTreeMap<String, String>> = None;
+        assert_eq!(
+            IndexConfig::from_specs(none).unwrap().attrs,
+            IndexConfig::default().attrs
+        );
     }
 }

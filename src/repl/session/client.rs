@@ -32,7 +32,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::codec::Framed;
 
 /// The StartTLS extended operation (RFC 4511 §4.14).
-pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+use crate::model::oid::STARTTLS as OID_STARTTLS;
 
 /// Largest response accepted (entries with big values, RUVs).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;

@@ -1,0 +1,130 @@
+//! The command line: every command, subcommand and flag, in one place.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "ferrodir",
+    version,
+    about = "An LDAPv3 directory server on LMDB with multi-master replication"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Load an LDIF file into a data directory (offline: the server must be stopped).
+    Import {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Naming context(s) of the data; default: those recorded, else the first entry's DN.
+        #[arg(long)]
+        suffix: Vec<String>,
+        /// Entries per transaction.
+        #[arg(long, default_value_t = 20_000)]
+        batch: usize,
+        file: PathBuf,
+    },
+    /// Write every entry as LDIF (a consistent snapshot; works while the server runs).
+    Export {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Copy a data directory while the server runs (consistent LMDB snapshot).
+    Backup {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Backup directory to create (must not exist or be empty).
+        out: PathBuf,
+    },
+    /// Put a backup in place (the server must be stopped).
+    Restore {
+        #[arg(long, default_value = "ferrodir-data")]
+        data_dir: PathBuf,
+        /// Replace a non-empty data directory.
+        #[arg(long)]
+        force: bool,
+        backup: PathBuf,
+    },
+    /// Print a password hash for userPassword, like slappasswd (-h SCHEME as there).
+    #[command(disable_help_flag = true)]
+    HashPassword {
+        /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA.
+        #[arg(long, short = 'h', default_value = "PBKDF2-SHA512")]
+        scheme: String,
+        /// Print help.
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+        /// The password; read from standard input when absent.
+        password: Option<String>,
+    },
+    /// Replication: agreement status, connection test.
+    #[command(subcommand)]
+    Repl(ReplCommand),
+}
+
+#[derive(Args, Clone, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file (see config/ferrodir.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./ferrodir-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// LDAP listener address, repeatable (default 127.0.0.1:389). Listeners
+    /// given here replace the configured ones (LDAP and LDAPS).
+    #[arg(long)]
+    pub ldap: Vec<String>,
+    /// LDAPS listener address, repeatable (default 127.0.0.1:636 when it can
+    /// be bound). Listeners given here replace the configured ones.
+    #[arg(long)]
+    pub ldaps: Vec<String>,
+    /// Naming context, repeatable (default dc=example,dc=com for a new data directory).
+    #[arg(long)]
+    pub suffix: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ReplCommand {
+    /// Show each agreement: consumer, state (in sync / behind N changes /
+    /// initialising P% / error), lag, last update and last init.
+    Status {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// Machine-readable output (a JSON array, one object per agreement).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test agreements like a "Test" button: the server connects and binds to
+    /// each consumer with the agreement's credentials. Prints Pass or Fail: <reason>;
+    /// exit code 0 when all pass, 1 otherwise.
+    Test {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// DN of the agreement to test (default: all agreements).
+        #[arg(long)]
+        agreement: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct ReplConn {
+    /// Server to ask (the supplier).
+    #[arg(long, default_value = "ldap://127.0.0.1:389")]
+    pub url: String,
+    #[arg(long, default_value = "cn=Directory Manager")]
+    pub bind_dn: String,
+    /// File whose first line is the password (default: $FERRODIR_ROOT_PASSWORD).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}

@@ -1,0 +1,246 @@
+//! `ferrodir serve`: read the configuration, open the data directory, bind
+//! the listeners, start replication and serve until SIGTERM/SIGINT.
+
+use super::args::ServeArgs;
+use anyhow::{anyhow, bail, Context, Result};
+use ferrodir::auth::password;
+use ferrodir::config::Config;
+use ferrodir::directory::setup::{open_data_dir, OpenMode};
+use ferrodir::directory::Directory;
+use ferrodir::model::Dn;
+use ferrodir::ops::Shared;
+use ferrodir::repl::session::{agreement, housekeeping};
+use ferrodir::server;
+use std::io::Write;
+use std::sync::Arc;
+
+pub fn init_logging(filter: &str) {
+    let env = tracing_subscriber::EnvFilter::try_from_env("FERRODIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_target(false)
+        // Colour codes only on a terminal, never in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+pub fn parse_suffixes(list: &[String]) -> Result<Vec<Dn>> {
+    list.iter()
+        .map(|s| Dn::parse(s).map_err(|e| anyhow!("--suffix: {e}")))
+        .collect()
+}
+
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    if !args.ldap.is_empty() || !args.ldaps.is_empty() {
+        cfg.ldap = args.ldap;
+        cfg.ldaps = Some(args.ldaps);
+    }
+    if !args.suffix.is_empty() {
+        cfg.suffixes = args.suffix;
+    }
+    init_logging(&cfg.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferrodir-worker")
+        .build()?;
+    runtime.block_on(run_server(cfg))
+}
+
+/// Sets the root password on the first start: environment, then file, then
+/// a generated one printed once. Never a built-in password.
+fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
+    if dir.root_password_is_set()? {
+        return Ok(());
+    }
+    if let Ok(pw) = std::env::var("FERRODIR_ROOT_PASSWORD") {
+        if pw.is_empty() {
+            bail!("FERRODIR_ROOT_PASSWORD is set but empty");
+        }
+        dir.set_root_password(pw.as_bytes())?;
+        tracing::info!("root DN password set from FERRODIR_ROOT_PASSWORD");
+        return Ok(());
+    }
+    if let Some(path) = &cfg.root_password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading root_password_file {}", path.display()))?;
+        let pw = text.lines().next().unwrap_or("").to_string();
+        if pw.is_empty() {
+            bail!("root_password_file {} is empty", path.display());
+        }
+        dir.set_root_password(pw.as_bytes())?;
+        tracing::info!("root DN password set from {}", path.display());
+        return Ok(());
+    }
+    let pw = password::generate();
+    dir.set_root_password(pw.as_bytes())?;
+    println!(
+        "Generated password for {}: {pw}\n(shown once; change it with ldappasswd, or set FERRODIR_ROOT_PASSWORD before the first start)",
+        cfg.root_dn
+    );
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+async fn run_server(cfg: Config) -> Result<()> {
+    server::tls::install_provider();
+    if let Some(n) = server::raise_nofile_limit() {
+        tracing::debug!("open file limit: {n}");
+    }
+    // Bind first: a port problem is reported before anything is created on disk.
+    let listeners = server::bind_all(&cfg.ldap).await?;
+    let ldaps_listeners = bind_ldaps(&cfg).await?;
+    if listeners.is_empty() && ldaps_listeners.is_empty() {
+        bail!("no listener: give --ldap or --ldaps (or ldap/ldaps in the configuration)");
+    }
+    let wanted = parse_suffixes(&cfg.suffixes)?;
+    let opened = open_data_dir(
+        &cfg.data_dir,
+        OpenMode::Serve {
+            map_size: cfg.map_size_mib << 20,
+        },
+        &cfg,
+        &wanted,
+        || Dn::parse("dc=example,dc=com").ok(),
+    )
+    .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
+    let dir = Arc::new(opened.dir);
+    ensure_root_password(&dir, &cfg)?;
+    dir.prepare_suffixes(opened.fresh)
+        .await
+        .context("preparing the suffixes")?;
+    let suffix_text: Vec<String> = opened.suffixes.iter().map(Dn::to_string).collect();
+    tracing::info!(
+        data_dir = %cfg.data_dir.display(),
+        suffixes = %suffix_text.join("; "),
+        "ferrodir {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    let shared = Arc::new(Shared {
+        dir: dir.clone(),
+        max_filter_depth: cfg.limits.max_filter_depth,
+        agreement_tester: Some(Arc::new(agreement::AgreementTest)),
+    });
+    let _replication = start_replication(&dir, &cfg)?;
+    let tls = if cfg.tls.enabled {
+        let ctx = server::TlsContext::setup(&cfg.tls, &cfg.data_dir)?;
+        if let Some(ca) = &ctx.files().generated_ca {
+            tracing::info!(
+                "instance CA: {} (clients: LDAPTLS_CACERT={} or TLS_CACERT in ldap.conf)",
+                ca.display(),
+                ca.display()
+            );
+        }
+        Some(ctx)
+    } else {
+        None
+    };
+    let state = server::ServerState::new(
+        shared,
+        server::ServerOptions {
+            limits: cfg.limits.clone(),
+            security: cfg.security.clone(),
+            tls: tls.clone(),
+            cert_map_attribute: cfg.tls.cert_map_attribute.clone(),
+        },
+    );
+    let mut tasks = Vec::new();
+    if let Some(t) = tls {
+        tasks.push(tokio::spawn(t.watch()));
+    }
+    for (kind, list) in [
+        (server::ListenerKind::Ldap, listeners),
+        (server::ListenerKind::Ldaps, ldaps_listeners),
+    ] {
+        for l in list {
+            tasks.push(tokio::spawn(server::serve_listener(l, state.clone(), kind)));
+        }
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    for t in &tasks {
+        t.abort();
+    }
+    // Writes already acknowledged are committed; give in-flight ones a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    Ok(())
+}
+
+/// Binds the LDAPS listeners. The embedded default (no `ldaps` configured)
+/// is best effort: a port it cannot bind is a warning, not a failed start.
+async fn bind_ldaps(cfg: &Config) -> Result<Vec<tokio::net::TcpListener>> {
+    let (addrs, best_effort) = match &cfg.ldaps {
+        Some(list) => (list.clone(), false),
+        None => (vec![ferrodir::config::DEFAULT_LDAPS.to_string()], true),
+    };
+    if !cfg.tls.enabled {
+        if !best_effort && !addrs.is_empty() {
+            bail!("LDAPS listeners are configured but [tls] enabled = false");
+        }
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for a in &addrs {
+        match server::bind_one(a).await {
+            Ok(l) => out.push(l),
+            Err(e) if best_effort => {
+                tracing::warn!("default LDAPS listener not started: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {},
+                _ = i.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Starts the supplier side of replication; the first LDAP listener becomes
+/// the URL consumers refer writes to. TLS agreements use the `[replication]`
+/// trust settings.
+fn start_replication(dir: &Arc<Directory>, cfg: &Config) -> Result<tokio::task::JoinHandle<()>> {
+    let settings = agreement::resolve_tls_settings(&cfg.replication, &cfg.tls, &cfg.data_dir)
+        .map_err(|e| anyhow!(e))?;
+    agreement::set_tls_settings(settings);
+    let addr = cfg
+        .ldap
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:389".into());
+    let url = match addr.parse::<std::net::SocketAddr>() {
+        Ok(sa) if sa.ip().is_unspecified() => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into());
+            format!("ldap://{host}:{}", sa.port())
+        }
+        _ => format!("ldap://{addr}"),
+    };
+    let runner = agreement::spawn_runner(dir.clone(), url);
+    let housekeeping = housekeeping::spawn(dir.clone());
+    Ok(tokio::spawn(async move {
+        let _ = runner.await;
+        housekeeping.abort();
+    }))
+}

@@ -1,0 +1,7 @@
+//! Replication sessions: the supplier side of agreements (connect, start a
+//! session, send changes, total init and catch-up), the LDAP client they
+//! use, and the periodic housekeeping. Sits above the directory.
+
+pub mod agreement;
+pub mod client;
+pub mod housekeeping;
