@@ -3,5 +3,8 @@
 //! use, and the periodic housekeeping. Sits above the directory.
 
 pub mod agreement;
+mod catchup;
 pub mod client;
 pub mod housekeeping;
+mod incremental;
+mod total;

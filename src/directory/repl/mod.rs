@@ -1,0 +1,400 @@
+//! The directory's side of replication: the changelog and RUV written in the
+//! same transaction as each change (here), the cn=config replica and
+//! agreement entries (config.rs), applying changes received from a supplier
+//! (apply.rs), total init (total.rs), what a supplier reads (changes.rs) and
+//! the agreements' status (status.rs).
+
+mod apply;
+mod changes;
+mod config;
+mod status;
+mod total;
+
+pub use status::{state_text, AgreementStatus};
+pub(crate) use status::{status_attributes, StatusMap};
+
+use super::tombstone::is_tombstone;
+use super::{index, time, Core, DirError, DirResult, Directory, Identity};
+use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, ModOp, Value};
+use crate::repl::core::ruv::Ruv;
+use crate::store::changelog::{decode_change, encode_change};
+use crate::store::{StoreRead, WriteTxn};
+use std::collections::HashMap;
+
+pub const CONFIG_DN: &str = "cn=config";
+pub const MAPPING_TREE_DN: &str = "cn=mapping tree,cn=config";
+/// Replica ID of read-only replicas (they never originate changes).
+pub const READ_ONLY_RID: u16 = 65535;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ldap,
+    Ldaps,
+    StartTls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindMethod {
+    Simple,
+    SslClientAuth,
+}
+
+/// `cn=replica,cn=<suffix>,cn=mapping tree,cn=config`.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    pub suffix: Dn,
+    pub rid: u16,
+    pub read_only: bool,
+    /// Normalised DNs allowed to send changes (nsDS5ReplicaBindDN).
+    pub bind_dns: Vec<String>,
+    /// nsDS5ReplicaReferral values (LDAP URLs).
+    pub referrals: Vec<String>,
+    /// nsds5ReplicaPurgeDelay: seconds tombstones and changelog records are
+    /// kept (the changelog longer while an enabled agreement still needs it;
+    /// u64::MAX when the entry says 0, keep forever).
+    pub purge_delay: u64,
+}
+
+/// 389-ds's default nsds5ReplicaPurgeDelay: one week.
+pub const DEFAULT_PURGE_DELAY: u64 = 7 * 24 * 3600;
+
+/// One agreement entry under a replica entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgreementConfig {
+    pub dn: Dn,
+    pub suffix: Dn,
+    pub host: String,
+    pub port: u16,
+    pub transport: Transport,
+    pub bind_dn: String,
+    pub bind_method: BindMethod,
+    pub credentials: Vec<u8>,
+    pub enabled: bool,
+    /// nsds5BeginReplicaRefresh: start
+    pub refresh_requested: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReplState {
+    pub replicas: Vec<ReplicaConfig>,
+    pub agreements: Vec<AgreementConfig>,
+}
+
+fn first_text(e: &Entry, name: &str) -> Option<String> {
+    e.first_str(name).map(|s| s.trim().to_string())
+}
+
+fn has_class(e: &Entry, class: &str) -> bool {
+    e.values("objectClass")
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case(class.as_bytes()))
+}
+
+fn invalid(msg: String) -> DirError {
+    DirError::UnwillingToPerform(msg)
+}
+impl Core {
+    pub(crate) fn config_key(&self) -> Vec<u8> {
+        self.dn_key(&Dn::parse(CONFIG_DN).unwrap_or_default())
+    }
+
+    /// The replicated suffix (its DN key) holding `key`; None for cn=config
+    /// and DNs outside every suffix.
+    pub(crate) fn replicated_suffix_of(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let s = self.suffix_of(key)?;
+        if s == self.config_key().as_slice() {
+            None
+        } else {
+            Some(s.to_vec())
+        }
+    }
+
+    fn ruv_meta_key(suffix_key: &[u8]) -> String {
+        let text: String = suffix_key
+            .iter()
+            .map(|&b| if b == 0 { ',' } else { b as char })
+            .collect();
+        format!("ruv:{text}")
+    }
+
+    pub(crate) fn load_ruv(&self, txn: &dyn StoreRead, suffix_key: &[u8]) -> DirResult<Ruv> {
+        match txn.meta(&Self::ruv_meta_key(suffix_key))? {
+            Some(b) => Ruv::decode(&b).map_err(|e| DirError::Busy(e.to_string())),
+            None => Ok(Ruv::new(String::new())),
+        }
+    }
+
+    pub(crate) fn store_ruv(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &[u8],
+        ruv: &Ruv,
+    ) -> DirResult<()> {
+        txn.put_meta(&Self::ruv_meta_key(suffix_key), &ruv.encode())?;
+        Ok(())
+    }
+
+    /// Appends to the changelog and moves the RUV, in the change's transaction.
+    pub(crate) fn record_change(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &[u8],
+        rec: &ChangeRecord,
+    ) -> DirResult<()> {
+        txn.put_changelog(&rec.csn.to_bytes(), &encode_change(rec))?;
+        let mut ruv = self.load_ruv(txn, suffix_key)?;
+        if ruv.generation.is_empty() {
+            ruv.generation = uuid::Uuid::new_v4().to_string();
+        }
+        ruv.update(rec.csn);
+        self.store_ruv(txn, suffix_key, &ruv)?;
+        self.changes_pending
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The replica ID that stamps local changes: the writable replica's
+    /// nsDS5ReplicaId when one is configured, else the configured default.
+    pub(crate) fn local_rid(&self) -> u16 {
+        self.repl
+            .read()
+            .ok()
+            .and_then(|r| r.replicas.iter().find(|x| !x.read_only).map(|x| x.rid))
+            .unwrap_or(self.cfg.replica_id)
+    }
+
+    pub(crate) fn replica_for(&self, suffix: &Dn) -> Option<ReplicaConfig> {
+        let norm = self.norm_dn(suffix);
+        self.repl
+            .read()
+            .ok()?
+            .replicas
+            .iter()
+            .find(|r| self.norm_dn(&r.suffix) == norm)
+            .cloned()
+    }
+}
+
+/// `cn=<suffix>,cn=mapping tree,cn=config`.
+pub fn mapping_node(suffix: &Dn) -> Dn {
+    Dn::parse(MAPPING_TREE_DN)
+        .unwrap_or_default()
+        .child(crate::model::Rdn::single("cn", suffix.to_string()))
+}
+
+/// Identity check for incoming replication sessions.
+pub(crate) fn may_replicate(replica: &ReplicaConfig, who: &Identity) -> bool {
+    !who.is_anonymous() && replica.bind_dns.contains(&who.norm)
+}
+
+type ConfigAttrs = Vec<(&'static str, Vec<Vec<u8>>)>;
+
+fn forbidden(suffix: &Dn) -> DirError {
+    DirError::InsufficientAccess(format!(
+        "this identity may not replicate '{suffix}': it is not the replica's nsDS5ReplicaBindDN"
+    ))
+}
+
+impl Directory {
+    pub(crate) fn suffix_key_checked(&self, suffix: &Dn) -> DirResult<Vec<u8>> {
+        let key = self.core.dn_key(suffix);
+        match self.core.replicated_suffix_of(&key) {
+            Some(s) if s == key => Ok(key),
+            _ => Err(DirError::UnwillingToPerform(format!(
+                "'{suffix}' is not a suffix of this server"
+            ))),
+        }
+    }
+
+    pub(crate) fn replica_checked(
+        &self,
+        who: &Identity,
+        suffix: &Dn,
+    ) -> DirResult<(ReplicaConfig, Vec<u8>)> {
+        let key = self.suffix_key_checked(suffix)?;
+        let replica = self.core.replica_for(suffix).ok_or_else(|| {
+            DirError::UnwillingToPerform(format!(
+                "'{suffix}' is not configured as a replica here (add cn=replica,{})",
+                mapping_node(suffix)
+            ))
+        })?;
+        if !may_replicate(&replica, who) {
+            return Err(forbidden(suffix));
+        }
+        Ok((replica, key))
+    }
+
+    /// Consumer side of a session start: checks who may replicate, replica
+    /// IDs and generations, and returns this replica's RUV.
+    pub fn repl_start(
+        &self,
+        who: &Identity,
+        suffix: &Dn,
+        supplier_rid: u16,
+        generation: &str,
+        total: bool,
+    ) -> DirResult<Ruv> {
+        let (replica, key) = self.replica_checked(who, suffix)?;
+        if !replica.read_only && replica.rid == supplier_rid {
+            return Err(DirError::UnwillingToPerform(format!(
+                "replica ID {supplier_rid} is used by both the supplier and this consumer; give each writable replica its own nsDS5ReplicaId"
+            )));
+        }
+        let ruv = self.core.load_ruv(&self.core.store.read()?, &key)?;
+        if !total && !ruv.generation.is_empty() && ruv.generation != generation {
+            return Err(DirError::UnwillingToPerform(format!(
+                "replica generation mismatch (consumer {}, supplier {generation}): the consumer needs a total init",
+                ruv.generation
+            )));
+        }
+        Ok(ruv)
+    }
+
+    /// Applies a batch of changes from a supplier in one transaction; returns the new RUV.
+    pub async fn repl_apply(
+        &self,
+        who: &Identity,
+        suffix: &Dn,
+        records: Vec<ChangeRecord>,
+    ) -> DirResult<Ruv> {
+        let (_, key) = self.replica_checked(who, suffix)?;
+        self.writer
+            .submit_work(crate::directory::writer::Work::Replicated {
+                suffix_key: key.clone(),
+                records,
+            })
+            .await?;
+        self.core.load_ruv(&self.core.store.read()?, &key)
+    }
+
+    pub async fn repl_total_begin(
+        &self,
+        who: &Identity,
+        suffix: &Dn,
+        generation: String,
+    ) -> DirResult<()> {
+        let (_, key) = self.replica_checked(who, suffix)?;
+        self.writer
+            .submit_work(crate::directory::writer::Work::TotalBegin {
+                suffix_key: key,
+                generation,
+            })
+            .await
+    }
+
+    pub async fn repl_total_entries(
+        &self,
+        who: &Identity,
+        suffix: &Dn,
+        entries: Vec<Entry>,
+    ) -> DirResult<()> {
+        self.replica_checked(who, suffix)?;
+        self.writer
+            .submit_work(crate::directory::writer::Work::TotalEntries { entries })
+            .await
+    }
+
+    pub async fn repl_total_end(&self, who: &Identity, suffix: &Dn, ruv: Ruv) -> DirResult<Ruv> {
+        let (_, key) = self.replica_checked(who, suffix)?;
+        self.writer
+            .submit_work(crate::directory::writer::Work::TotalEnd {
+                suffix_key: key.clone(),
+                ruv,
+            })
+            .await?;
+        self.core.load_ruv(&self.core.store.read()?, &key)
+    }
+
+    /// For a write on a read-only replica: the referral URLs to send instead
+    /// (possibly empty when none is known). None when the DN is writable here.
+    pub fn write_referral(&self, dn: &Dn) -> Option<Vec<String>> {
+        let key = self.core.dn_key(dn);
+        let suffix_key = self.core.replicated_suffix_of(&key)?;
+        let state = self.core.repl.read().ok()?;
+        let replica = state
+            .replicas
+            .iter()
+            .find(|r| self.core.dn_key(&r.suffix) == suffix_key)?;
+        if !replica.read_only {
+            return None;
+        }
+        if !replica.referrals.is_empty() {
+            return Some(replica.referrals.clone());
+        }
+        let learned = self
+            .core
+            .learned_referrals
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&self.core.norm_dn(&replica.suffix)).cloned());
+        Some(learned.into_iter().collect())
+    }
+
+    /// Remembers the supplier's URL from a session, for update referrals
+    /// when nsDS5ReplicaReferral is not set.
+    pub fn note_supplier_url(&self, suffix: &Dn, url: &str) {
+        if url.is_empty() {
+            return;
+        }
+        let norm = self.core.norm_dn(suffix);
+        if let Ok(mut m) = self.core.learned_referrals.lock() {
+            m.insert(norm, url.to_string());
+        }
+    }
+
+    /// Agreements configured on this server (credentials decrypted).
+    pub fn agreements(&self) -> Vec<AgreementConfig> {
+        self.core
+            .repl
+            .read()
+            .map(|r| r.agreements.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn replicas(&self) -> Vec<ReplicaConfig> {
+        self.core
+            .repl
+            .read()
+            .map(|r| r.replicas.clone())
+            .unwrap_or_default()
+    }
+
+    /// Changes whenever a commit touched the changelog or the replication config.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.core.notify.subscribe()
+    }
+
+    pub fn ruv(&self, suffix: &Dn) -> DirResult<Ruv> {
+        let key = self.suffix_key_checked(suffix)?;
+        self.core.load_ruv(&self.core.store.read()?, &key)
+    }
+
+    /// Changes the consumer (described by its RUV) lacks, oldest first.
+    pub fn changes_for(
+        &self,
+        suffix: &Dn,
+        consumer: &Ruv,
+        limit: usize,
+    ) -> DirResult<Option<Vec<ChangeRecord>>> {
+        let key = self.suffix_key_checked(suffix)?;
+        self.core.changes_for(&key, consumer, limit)
+    }
+
+    /// Removes `nsds5BeginReplicaRefresh` once a requested init has run.
+    pub async fn clear_refresh_request(&self, agreement: &Dn) -> DirResult<()> {
+        let root = Identity {
+            dn: Some(self.core.cfg.root_dn.clone()),
+            norm: self.core.root_norm.clone(),
+            root: true,
+        };
+        let op = super::WriteOp::Modify {
+            dn: agreement.clone(),
+            mods: vec![crate::model::Modification {
+                op: ModOp::Replace,
+                attr: "nsds5BeginReplicaRefresh".into(),
+                values: Vec::new(),
+            }],
+        };
+        self.write(&root, op).await
+    }
+}

@@ -1,0 +1,127 @@
+//! Add: schema and naming checks, operational attributes, the entry, its
+//! DN, parent and index keys, and the changelog record.
+
+use super::*;
+
+impl Core {
+    pub(super) fn add(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        dn: &Dn,
+        attrs: &[(String, Vec<Vec<u8>>)],
+        stamp: &Stamp,
+    ) -> DirResult<([u8; 16], Change)> {
+        let key = self.dn_key(dn);
+        if txn.id_by_dn(&key)?.is_some() {
+            return Err(DirError::AlreadyExists(dn.to_string()));
+        }
+        let parent = self.parent_id(txn, dn, &key)?;
+        let mut entry = Entry::new(dn.clone());
+        // Normalised values per attribute of `entry` (same order as
+        // `entry.attrs`), so a duplicate check normalises each value once
+        // instead of re-normalising every earlier value (quadratic for large
+        // groups). Values whose normalisation failed are not in the set, as
+        // they never matched before either.
+        let mut seen: Vec<rustc_hash::FxHashSet<Vec<u8>>> = Vec::new();
+        for (name, values) in attrs {
+            let at = self.resolve_attr(name)?;
+            if values.is_empty() {
+                return Err(DirError::Protocol(format!(
+                    "attribute '{name}' has no values"
+                )));
+            }
+            if at.no_user_modification && stamp.origin == Origin::Client {
+                return Err(DirError::ConstraintViolation(format!(
+                    "attribute '{}' is not user-modifiable",
+                    at.name()
+                )));
+            }
+            self.check_syntax_all(&at, values)?;
+            let values = self.prepare_values(&at, values, stamp.origin);
+            let attr_name = at.name().to_string();
+            let slot = match entry
+                .attrs
+                .iter()
+                .position(|a| a.name.eq_ignore_ascii_case(&attr_name))
+            {
+                Some(i) => i,
+                None => {
+                    entry.attrs.push(Attribute {
+                        name: attr_name.clone(),
+                        values: Vec::new(),
+                    });
+                    entry.attrs.len() - 1
+                }
+            };
+            if seen.len() <= slot {
+                seen.resize_with(slot + 1, Default::default);
+            }
+            let (Some(a), Some(norms)) = (entry.attrs.get_mut(slot), seen.get_mut(slot)) else {
+                continue;
+            };
+            for v in values {
+                let duplicate = match self.schema.eq_normalize(&at, &v) {
+                    Ok(norm) => !norms.insert(norm),
+                    // No equality rule: only identical bytes are the same value.
+                    Err(e) if e.kind == ViolationKind::InappropriateMatching => {
+                        a.values.iter().any(|x| x.bytes == v)
+                    }
+                    Err(e) => return Err(DirError::Schema(e)),
+                };
+                if duplicate {
+                    return Err(DirError::AttributeOrValueExists(format!(
+                        "duplicate value in attribute '{attr_name}'"
+                    )));
+                }
+                a.values.push(Value {
+                    bytes: v,
+                    csn: stamp.csn,
+                });
+            }
+        }
+        let csn = stamp.csn;
+        // Imports keep the operational state they carry, so export -> import -> export is identical.
+        let keep = |e: &Entry, name: &str| stamp.origin != Origin::Client && e.has(name);
+        if !keep(&entry, "entryUUID") {
+            self.set_operational(
+                &mut entry,
+                "entryUUID",
+                uuid::Uuid::new_v4().to_string(),
+                csn,
+            );
+        }
+        for (name, value) in [
+            ("creatorsName", stamp.modifier.clone()),
+            ("createTimestamp", stamp.time.clone()),
+            ("modifiersName", stamp.modifier.clone()),
+            ("modifyTimestamp", stamp.time.clone()),
+            ("entryCSN", csn.to_string()),
+        ] {
+            if !keep(&entry, name) {
+                self.set_operational(&mut entry, name, value, csn);
+            }
+        }
+        self.expand_object_classes(&mut entry, csn);
+        let structural = self.schema.check_entry_structural(&entry)?;
+        if !keep(&entry, "structuralObjectClass") {
+            self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
+        }
+        let uuid = entry_uuid(&entry)?;
+        if txn.id_by_uuid(&uuid)?.is_some() {
+            return Err(DirError::ConstraintViolation(format!(
+                "entryUUID of '{dn}' is already used by another entry"
+            )));
+        }
+        let id = txn.next_id()?;
+        txn.put_new_entry(id, &entry)?;
+        txn.put_dn(&key, id)?;
+        if parent != 0 {
+            txn.link_child(parent, id)?;
+        }
+        txn.put_uuid(&uuid, id)?;
+        for k in index::entry_keys_sorted(&self.schema, &self.cfg.indexes, &entry) {
+            txn.index_add_new(&k, id)?;
+        }
+        Ok((uuid, Change::Add { entry }))
+    }
+}

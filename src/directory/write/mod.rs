@@ -1,0 +1,362 @@
+//! Add, delete, modify and modify-DN applied inside a write transaction,
+//! one file per operation (as ops/ and OpenLDAP's back-mdb); this file has
+//! the dispatch and what the operations share. Every check happens before
+//! anything is written; the caller aborts the (nested) transaction on
+//! error, so a failed operation changes nothing.
+
+mod add;
+mod delete;
+mod moddn;
+mod modify;
+
+use super::writer::Origin;
+use super::{index, time, Core, DirError, DirResult, Identity, META_LAST_CSN};
+use crate::auth::password;
+use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, Rdn, Value};
+use crate::model::{ModOp, Modification, WriteOp};
+use crate::schema::{AttributeType, ViolationKind};
+use crate::store::{StoreRead, WriteTxn};
+use std::sync::Arc;
+
+const INTEGER_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.27";
+
+fn schema_err(kind: ViolationKind, message: String) -> DirError {
+    DirError::Schema(crate::schema::SchemaViolation { kind, message })
+}
+
+impl Core {
+    pub(crate) fn apply(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        who: &Identity,
+        op: &WriteOp,
+        csn: Csn,
+        origin: Origin,
+    ) -> DirResult<()> {
+        self.check_write_access(txn, who, op, origin)?;
+        if origin == Origin::Client && !who.root {
+            self.check_password_length(op)?;
+        }
+        let modifier = match &who.dn {
+            Some(dn) => dn.to_string(),
+            None => String::new(),
+        };
+        let stamp = Stamp {
+            csn,
+            time: time::generalized_time(u64::from(csn.time)),
+            modifier,
+            origin,
+        };
+        let (uuid, change) = match op {
+            WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
+            WriteOp::Delete { dn } => self.delete(txn, dn, &stamp)?,
+            WriteOp::Modify { dn, mods } => self.modify(txn, dn, mods, &stamp)?,
+            WriteOp::ModDn {
+                dn,
+                new_rdn,
+                delete_old_rdn,
+                new_superior,
+            } => self.moddn(
+                txn,
+                dn,
+                new_rdn,
+                *delete_old_rdn,
+                new_superior.as_ref(),
+                &stamp,
+            )?,
+        };
+        let key = self.dn_key(op.dn());
+        if self.suffix_of(&key) == Some(self.config_key().as_slice()) {
+            let target = match op {
+                WriteOp::ModDn {
+                    new_rdn,
+                    new_superior,
+                    dn,
+                    ..
+                } => new_superior
+                    .clone()
+                    .unwrap_or_else(|| dn.parent().unwrap_or_default())
+                    .child(new_rdn.clone()),
+                other => other.dn().clone(),
+            };
+            self.seal_credentials(txn, &target)?;
+            self.validate_config_entry(txn, &target)?;
+        }
+        // An offline import initialises a replica; consumers get it by total init.
+        let replicated = origin != Origin::Import;
+        if let Some(suffix) = self.replicated_suffix_of(&key).filter(|_| replicated) {
+            let record = ChangeRecord {
+                csn,
+                uuid,
+                dn: op.dn().clone(),
+                modifier: stamp.modifier.clone(),
+                change,
+            };
+            self.record_change(txn, &suffix, &record)?;
+        }
+        txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        Ok(())
+    }
+
+    /// Password policy: users may not set clear-text passwords shorter than the minimum.
+    fn check_password_length(&self, op: &WriteOp) -> DirResult<()> {
+        let min = self.cfg.password_policy.min_length;
+        let values: Vec<&Vec<u8>> = match op {
+            WriteOp::Add { attrs, .. } => attrs
+                .iter()
+                .filter(|(n, _)| {
+                    crate::query::filter::base_attr_name(n).eq_ignore_ascii_case("userPassword")
+                })
+                .flat_map(|(_, v)| v.iter())
+                .collect(),
+            WriteOp::Modify { mods, .. } => mods
+                .iter()
+                .filter(|m| m.op != ModOp::Delete)
+                .filter(|m| {
+                    crate::query::filter::base_attr_name(&m.attr)
+                        .eq_ignore_ascii_case("userPassword")
+                })
+                .flat_map(|m| m.values.iter())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for v in values {
+            if !password::is_hashed(v) && String::from_utf8_lossy(v).chars().count() < min {
+                return Err(DirError::ConstraintViolation(format!(
+                    "the password is too short: the password policy requires at least {min} characters"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Agreement credentials never stay in clear text in the store.
+    fn seal_credentials(&self, txn: &mut WriteTxn<'_>, dn: &Dn) -> DirResult<()> {
+        let Some(id) = txn.id_by_dn(&self.dn_key(dn))? else {
+            return Ok(());
+        };
+        let Some(mut entry) = txn.entry(id)? else {
+            return Ok(());
+        };
+        let Some(attr) = entry.get_mut("nsDS5ReplicaCredentials") else {
+            return Ok(());
+        };
+        let mut changed = false;
+        for v in &mut attr.values {
+            if !super::secrets::Secrets::is_sealed(&v.bytes) {
+                v.bytes = self.secrets.seal(&v.bytes)?;
+                changed = true;
+            }
+        }
+        if changed {
+            txn.put_entry(id, &entry)?;
+        }
+        Ok(())
+    }
+
+    /// Access control (src/acl): `aci` values must parse (also on import),
+    /// then the ACIs decide client writes. The root DN, offline imports and
+    /// replication sessions are not subject to ACIs.
+    fn check_write_access(
+        &self,
+        txn: &WriteTxn<'_>,
+        who: &Identity,
+        op: &WriteOp,
+        origin: Origin,
+    ) -> DirResult<()> {
+        let dn_key = |d: &Dn| self.dn_key(d);
+        let res = crate::acl::Resolver {
+            schema: &self.schema,
+            dn_key: &dn_key,
+        };
+        if origin != Origin::Replication {
+            crate::acl::validate_write(&res, op)?;
+        }
+        if who.root || origin != Origin::Client {
+            return Ok(());
+        }
+        let checker = crate::acl::Checker::new(res, txn, who, self.is_replication_identity(who));
+        Ok(crate::acl::authorize_write(&checker, who, op)?)
+    }
+
+    fn resolve_attr(&self, name: &str) -> DirResult<Arc<AttributeType>> {
+        let base = crate::query::filter::base_attr_name(name);
+        if base.len() != name.len() && !name[base.len()..].eq_ignore_ascii_case(";binary") {
+            return Err(DirError::UndefinedAttributeType(format!(
+                "attribute options are not supported: '{name}'"
+            )));
+        }
+        self.schema.attribute(base).ok_or_else(|| {
+            DirError::UndefinedAttributeType(format!("unknown attribute type '{name}'"))
+        })
+    }
+
+    fn is_password(at: &AttributeType) -> bool {
+        at.name().eq_ignore_ascii_case("userPassword")
+    }
+
+    /// Hashes clear-text userPassword values coming from clients or imports.
+    fn prepare_values(
+        &self,
+        at: &AttributeType,
+        values: &[Vec<u8>],
+        origin: Origin,
+    ) -> Vec<Vec<u8>> {
+        if Self::is_password(at) && origin != Origin::Replication {
+            values
+                .iter()
+                .map(|v| {
+                    if password::is_hashed(v) {
+                        v.clone()
+                    } else {
+                        password::hash(self.cfg.password_scheme, v).into_bytes()
+                    }
+                })
+                .collect()
+        } else {
+            values.to_vec()
+        }
+    }
+
+    /// Position of a value equal to `v` under the equality rule (bytes when there is none).
+    fn find_value(
+        &self,
+        at: &AttributeType,
+        values: &[Value],
+        v: &[u8],
+    ) -> DirResult<Option<usize>> {
+        match self.schema.eq_normalize(at, v) {
+            Ok(norm) => Ok(values.iter().position(|x| {
+                self.schema
+                    .eq_normalize(at, &x.bytes)
+                    .is_ok_and(|n| n == norm)
+            })),
+            Err(e) if e.kind == ViolationKind::InappropriateMatching => {
+                Ok(values.iter().position(|x| x.bytes == v))
+            }
+            Err(e) => Err(DirError::Schema(e)),
+        }
+    }
+
+    fn check_syntax_all(&self, at: &AttributeType, values: &[Vec<u8>]) -> DirResult<()> {
+        for v in values {
+            self.schema.check_syntax(at, v)?;
+        }
+        Ok(())
+    }
+
+    fn set_operational(&self, entry: &mut Entry, name: &str, value: String, csn: Csn) {
+        entry.set(name, vec![value.into_bytes()], csn);
+    }
+
+    pub(crate) fn index_update(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: u64,
+        old: Option<&Entry>,
+        new: Option<&Entry>,
+    ) -> DirResult<()> {
+        let cfg = &self.cfg.indexes;
+        let old_keys = old
+            .map(|e| index::entry_keys(&self.schema, cfg, e))
+            .unwrap_or_default();
+        let new_keys = new
+            .map(|e| index::entry_keys(&self.schema, cfg, e))
+            .unwrap_or_default();
+        for k in old_keys.difference(&new_keys) {
+            txn.index_del(k, id)?;
+        }
+        for k in new_keys.difference(&old_keys) {
+            txn.index_add(k, id)?;
+        }
+        Ok(())
+    }
+
+    fn parent_id(&self, txn: &WriteTxn<'_>, dn: &Dn, key: &[u8]) -> DirResult<u64> {
+        let suffix = self.suffix_of(key).ok_or_else(|| {
+            DirError::UnwillingToPerform(format!("no naming context holds '{dn}'"))
+        })?;
+        if key == suffix {
+            return Ok(0);
+        }
+        match txn.id_by_dn(&self.parent_key(dn, key))? {
+            Some(id) => Ok(id),
+            None => Err(self.no_such_object(txn, &dn.parent().unwrap_or_default())),
+        }
+    }
+
+    fn load(&self, txn: &WriteTxn<'_>, dn: &Dn) -> DirResult<(u64, Vec<u8>, Entry)> {
+        let key = self.dn_key(dn);
+        let Some(id) = txn.id_by_dn(&key)? else {
+            return Err(self.no_such_object(txn, dn));
+        };
+        let Some(entry) = txn.entry(id)? else {
+            return Err(self.no_such_object(txn, dn));
+        };
+        Ok((id, key, entry))
+    }
+
+    /// Stores every superclass of the entry's classes, as 389-ds does, so
+    /// `(objectClass=person)` finds inetOrgPerson entries through the index.
+    fn expand_object_classes(&self, entry: &mut Entry, csn: Csn) {
+        let Some(attr) = entry.get_mut("objectClass") else {
+            return;
+        };
+        let names: Vec<String> = attr
+            .values
+            .iter()
+            .map(|v| String::from_utf8_lossy(&v.bytes).into_owned())
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        for class in self.schema.with_superclasses(&refs) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&class)) {
+                attr.values.push(Value {
+                    bytes: class.into_bytes(),
+                    csn,
+                });
+            }
+        }
+    }
+
+    fn check_rdn_kept(&self, entry: &Entry) -> DirResult<()> {
+        if let Some(rdn) = entry.dn.rdn() {
+            for ava in &rdn.avas {
+                let at = self.resolve_attr(&ava.attr)?;
+                let values = entry
+                    .get(at.name())
+                    .map(|a| a.values.as_slice())
+                    .unwrap_or(&[]);
+                if self.find_value(&at, values, &ava.value)?.is_none() {
+                    return Err(DirError::NotAllowedOnRdn(format!(
+                        "cannot remove the RDN value of '{}'",
+                        at.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stamp_modified(&self, entry: &mut Entry, stamp: &Stamp) {
+        let csn = stamp.csn;
+        self.set_operational(entry, "modifiersName", stamp.modifier.clone(), csn);
+        self.set_operational(entry, "modifyTimestamp", stamp.time.clone(), csn);
+        self.set_operational(entry, "entryCSN", csn.to_string(), csn);
+    }
+}
+
+/// What a write stamps on the entries it touches.
+pub(crate) struct Stamp {
+    pub(crate) csn: Csn,
+    pub(crate) time: String,
+    pub(crate) modifier: String,
+    pub(crate) origin: Origin,
+}
+
+pub(crate) fn entry_uuid(entry: &Entry) -> DirResult<[u8; 16]> {
+    entry
+        .first_str("entryUUID")
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| *u.as_bytes())
+        .ok_or_else(|| DirError::InvalidSyntax("entryUUID is not a valid UUID".into()))
+}

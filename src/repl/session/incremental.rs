@@ -1,0 +1,330 @@
+//! An incremental session: connect, bind as the agreement's identity, START
+//! (suffix, replica ID, generation) which answers with the consumer's RUV,
+//! then stream batches of changelog records (up to 500 per request) the
+//! consumer lacks; each answer is the consumer's new RUV, so a lost
+//! connection resumes exactly where the consumer stands. A consumer with
+//! another generation needs a total init (nsds5BeginReplicaRefresh: start).
+
+use super::agreement::*;
+use super::catchup::*;
+use super::client::{Client, ClientError};
+use super::total::*;
+use crate::directory::repl::{AgreementConfig, BindMethod, Transport};
+use crate::directory::{DirError, Directory};
+use crate::model::{ChangeRecord, Dn};
+use crate::repl::core::ruv::Ruv;
+use crate::repl::core::wire::{self, ChangesRequest, StartRequest};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SessionError {
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Dir(#[from] DirError),
+    #[error("consumer needs total init: {0}")]
+    NeedsInit(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("malformed answer from the consumer: {0}")]
+    Answer(String),
+}
+
+impl SessionError {
+    /// 389-ds style status line: "Error (code) message".
+    pub(super) fn status(&self) -> String {
+        match self {
+            SessionError::Client(c) => match c.code() {
+                Some(code) => format!("Error ({code}) {c}"),
+                None => format!("Error (-1) {c}"),
+            },
+            SessionError::NeedsInit(m) => {
+                format!("Error (53) consumer needs total init (set nsds5BeginReplicaRefresh: start): {m}")
+            }
+            other => format!("Error (-1) {other}"),
+        }
+    }
+}
+
+pub(super) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub(super) fn describe_transport(t: Transport) -> &'static str {
+    match t {
+        Transport::Ldap => "LDAP (no TLS)",
+        Transport::Ldaps => "LDAPS (TLS from the first byte)",
+        Transport::StartTls => "LDAP with StartTLS",
+    }
+}
+
+/// This server's replica ID for a suffix.
+pub(super) fn local_rid(dir: &Directory, suffix: &Dn) -> Result<u16, SessionError> {
+    let norm = dir.normalize_dn(suffix);
+    dir.replicas()
+        .into_iter()
+        .find(|r| dir.normalize_dn(&r.suffix) == norm)
+        .map(|r| r.rid)
+        .ok_or_else(|| {
+            SessionError::Config(format!(
+                "no replica entry for '{suffix}' on this server (add cn=replica,{})",
+                crate::directory::repl::mapping_node(suffix)
+            ))
+        })
+}
+
+/// Connects (TLS as configured, the consumer's certificate verified) and
+/// binds: SIMPLE with the agreement's credentials, or SSLCLIENTAUTH with
+/// this server's client certificate and SASL EXTERNAL.
+pub(super) async fn connect(cfg: &AgreementConfig) -> Result<Client, SessionError> {
+    let mut tls = tls_settings();
+    match cfg.bind_method {
+        BindMethod::Simple => tls.client_cert = None,
+        BindMethod::SslClientAuth => {
+            if cfg.transport == Transport::Ldap {
+                return Err(SessionError::Config(
+                    "nsDS5ReplicaBindMethod SSLCLIENTAUTH needs nsDS5ReplicaTransportInfo LDAPS or StartTLS (a client certificate is only sent over TLS)".into(),
+                ));
+            }
+            if tls.client_cert.is_none() {
+                return Err(SessionError::Config(
+                    "SSLCLIENTAUTH: no client certificate configured ([replication] client_cert_file)".into(),
+                ));
+            }
+        }
+    }
+    let mut client =
+        Client::connect(&cfg.host, cfg.port, cfg.transport, &tls, CONNECT_TIMEOUT).await?;
+    match cfg.bind_method {
+        BindMethod::Simple => {
+            let password = std::str::from_utf8(&cfg.credentials).map_err(|_| {
+                SessionError::Config("nsDS5ReplicaCredentials is not UTF-8 text".into())
+            })?;
+            client.simple_bind(&cfg.bind_dn, password).await?;
+        }
+        BindMethod::SslClientAuth => client.external_bind().await?,
+    }
+    Ok(client)
+}
+
+pub(super) async fn start(client: &mut Client, req: &StartRequest) -> Result<Ruv, SessionError> {
+    match client
+        .extended("replication start", wire::OID_START, req.encode())
+        .await
+    {
+        Ok(v) => wire::decode_ruv_response(&v).map_err(|e| SessionError::Answer(e.to_string())),
+        Err(e)
+            if e.message()
+                .is_some_and(|m| m.contains("generation mismatch")) =>
+        {
+            Err(SessionError::NeedsInit(
+                e.message().unwrap_or_default().to_string(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One connection's life: returns only with the error that ended it.
+pub(super) async fn session(
+    dir: &Arc<Directory>,
+    cfg: &AgreementConfig,
+    local_url: &str,
+    progressed: &mut bool,
+    logged_security: &mut String,
+) -> SessionError {
+    match session_inner(dir, cfg, local_url, progressed, logged_security).await {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+pub(super) async fn session_inner(
+    dir: &Arc<Directory>,
+    cfg: &AgreementConfig,
+    local_url: &str,
+    progressed: &mut bool,
+    logged_security: &mut String,
+) -> Result<std::convert::Infallible, SessionError> {
+    let rid = local_rid(dir, &cfg.suffix)?;
+    let mut client = connect(cfg).await?;
+    let security = client.security(cfg.transport);
+    if *logged_security != security {
+        tracing::info!(
+            "agreement {}: connected to {} over {security}, bound with {}",
+            name_of(cfg),
+            client.addr(),
+            bind_method_name(cfg.bind_method)
+        );
+        *logged_security = security;
+    }
+    let suffix = cfg.suffix.to_string();
+    let mut rx = dir.subscribe();
+    loop {
+        if refresh_requested(dir, &cfg.dn) {
+            total_init(dir, cfg, &mut client, rid, local_url).await?;
+            *progressed = true;
+            continue;
+        }
+        let generation = dir.ruv(&cfg.suffix)?.generation;
+        let mut consumer = start(
+            &mut client,
+            &StartRequest {
+                suffix: suffix.clone(),
+                supplier_rid: rid,
+                generation: generation.clone(),
+                total: false,
+                supplier_url: local_url.to_string(),
+            },
+        )
+        .await?;
+        *progressed = true;
+        let started = now();
+        dir.update_agreement_status(&cfg.dn, |s| {
+            s.consumer_ruv = Some(consumer.clone());
+            s.last_update_start = Some(started);
+            s.last_update_status =
+                "Error (0) Replica acquired successfully: Incremental update started".into();
+        });
+        loop {
+            rx.borrow_and_update();
+            if refresh_requested(dir, &cfg.dn) {
+                break;
+            }
+            let supplier = dir.ruv(&cfg.suffix)?;
+            if supplier.generation != generation {
+                // This replica was re-initialised meanwhile: start over.
+                break;
+            }
+            let (d, s, c) = (dir.clone(), cfg.suffix.clone(), consumer.clone());
+            let batch = tokio::task::spawn_blocking(move || d.changes_for(&s, &c, BATCH))
+                .await
+                .map_err(|e| SessionError::Config(format!("changelog reader failed: {e}")))??;
+            let Some(batch) = batch else {
+                consumer = catch_up(dir, cfg, &mut client, &consumer).await?;
+                dir.update_agreement_status(&cfg.dn, |s| s.consumer_ruv = Some(consumer.clone()));
+                continue;
+            };
+            if batch.is_empty() {
+                let lag = lag_seconds(&supplier, &consumer);
+                dir.update_agreement_status(&cfg.dn, |s| {
+                    s.update_in_progress = false;
+                    s.behind = 0;
+                    s.lag_seconds = Some(lag);
+                    s.last_update_status =
+                        "Error (0) Replica acquired successfully: Incremental update succeeded"
+                            .into();
+                });
+                tokio::select! {
+                    r = rx.changed() => { if r.is_err() { return Err(SessionError::Config("the directory is shutting down".into())); } }
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            let n = batch.len() as u64;
+            let t0 = now();
+            dir.update_agreement_status(&cfg.dn, |s| {
+                s.update_in_progress = true;
+                s.behind = n;
+                s.last_update_start = Some(t0);
+            });
+            consumer = send_changes(&mut client, &suffix, batch).await?;
+            let lag = lag_seconds(&dir.ruv(&cfg.suffix)?, &consumer);
+            let t1 = now();
+            dir.update_agreement_status(&cfg.dn, |s| {
+                s.consumer_ruv = Some(consumer.clone());
+                s.changes_sent += n;
+                s.last_update_end = Some(t1);
+                s.lag_seconds = Some(lag);
+                s.last_update_status = format!(
+                    "Error (0) Replica acquired successfully: Incremental update succeeded ({n} changes sent)"
+                );
+            });
+        }
+    }
+}
+
+/// Sends a batch, split when its encoding is too large for one request.
+pub(super) async fn send_changes(
+    client: &mut Client,
+    suffix: &str,
+    records: Vec<ChangeRecord>,
+) -> Result<Ruv, SessionError> {
+    let mut pending = vec![records];
+    let mut last = None;
+    while let Some(mut records) = pending.pop() {
+        let req = ChangesRequest {
+            suffix: suffix.to_string(),
+            records,
+        };
+        let payload = req.encode();
+        records = req.records;
+        if payload.len() > MAX_REQUEST_BYTES && records.len() > 1 {
+            let second = records.split_off(records.len() / 2);
+            pending.push(second);
+            pending.push(records);
+            continue;
+        }
+        let answer = client
+            .extended("replicate changes", wire::OID_CHANGES, payload)
+            .await?;
+        last = Some(
+            wire::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?,
+        );
+    }
+    last.ok_or_else(|| SessionError::Answer("no changes were sent".into()))
+}
+
+/// Seconds between the newest change held here and the consumer's newest
+/// (0 when the consumer holds everything).
+pub(super) fn lag_seconds(supplier: &Ruv, consumer: &Ruv) -> u64 {
+    if !consumer.is_behind(supplier) {
+        return 0;
+    }
+    u64::from(
+        supplier
+            .max_csn()
+            .time
+            .saturating_sub(consumer.max_csn().time),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Csn;
+    use crate::repl::core::ruv::Ruv;
+    use crate::repl::session::client::ClientError;
+    use crate::repl::session::total::percent;
+
+    #[test]
+    fn lag_and_percent() {
+        let mut sup = Ruv::new("g");
+        sup.update(Csn::new(100, 0, 1, 0));
+        let mut con = Ruv::new("g");
+        con.update(Csn::new(90, 0, 1, 0));
+        assert_eq!(lag_seconds(&sup, &con), 10);
+        con.update(Csn::new(100, 0, 1, 0));
+        assert_eq!(lag_seconds(&sup, &con), 0);
+        assert_eq!(percent(5, 10), 50);
+        assert_eq!(percent(0, 0), 100);
+        assert_eq!(percent(20, 10), 100);
+    }
+
+    #[test]
+    fn error_status_lines_look_like_389() {
+        let e = SessionError::Client(ClientError::Connect {
+            addr: "h:1".into(),
+            reason: "refused".into(),
+        });
+        assert_eq!(e.status(), "Error (-1) connect to h:1: refused");
+        let e = SessionError::NeedsInit("x".into());
+        assert!(e
+            .status()
+            .starts_with("Error (53) consumer needs total init"));
+    }
+}
