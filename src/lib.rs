@@ -3,6 +3,16 @@
 //! model ← config/ldif/schema/store/auth/repl::core ← query ← acl ←
 //! directory ← ops ← repl::session ← server ← the CLI (src/cli, main.rs).
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod acl;
 pub mod auth;
 pub mod config;

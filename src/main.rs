@@ -1,5 +1,12 @@
 //! The `ferrodir` binary: parse the command line and run it (src/cli).
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod cli;
 
 use clap::Parser;

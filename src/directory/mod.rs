@@ -60,7 +60,7 @@ impl Default for DirectoryConfig {
     fn default() -> Self {
         DirectoryConfig {
             suffixes: Vec::new(),
-            root_dn: Dn::parse("cn=Directory Manager").unwrap_or_default(),
+            root_dn: Dn::from_pairs(&[("cn", "Directory Manager")]),
             indexes: IndexConfig::default(),
             replica_id: 1,
             size_limit: 500,

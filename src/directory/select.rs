@@ -128,7 +128,7 @@ impl Selection {
                 }
             }
         }
-        if attrs.len() == 1 && attrs[0] == "1.1" {
+        if matches!(attrs, [only] if only == "1.1") {
             all_user = false;
         }
         Selection {

@@ -59,7 +59,8 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
     pub fn byte(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
+        let [b] = *<&[u8; 1]>::try_from(self.take(1)?).map_err(|_| DecodeError("truncated"))?;
+        Ok(b)
     }
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut n = 0u64;

@@ -43,14 +43,12 @@ impl Csn {
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Csn> {
-        if b.len() != 10 {
-            return None;
-        }
+        let [t0, t1, t2, t3, s0, s1, r0, r1, u0, u1] = *<&[u8; 10]>::try_from(b).ok()?;
         Some(Csn {
-            time: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            seq: u16::from_be_bytes([b[4], b[5]]),
-            rid: u16::from_be_bytes([b[6], b[7]]),
-            subseq: u16::from_be_bytes([b[8], b[9]]),
+            time: u32::from_be_bytes([t0, t1, t2, t3]),
+            seq: u16::from_be_bytes([s0, s1]),
+            rid: u16::from_be_bytes([r0, r1]),
+            subseq: u16::from_be_bytes([u0, u1]),
         })
     }
 

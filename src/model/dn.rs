@@ -85,12 +85,12 @@ impl Dn {
         let mut avas = Vec::new();
         loop {
             // attribute type
-            while pos < bytes.len() && bytes[pos] == b' ' {
+            while bytes.get(pos) == Some(&b' ') {
                 pos += 1;
             }
             let start = pos;
-            while pos < bytes.len() && bytes[pos] != b'=' {
-                if matches!(bytes[pos], b',' | b'+' | b';' | b'\\' | b'"') {
+            while let Some(&c) = bytes.get(pos).filter(|c| **c != b'=') {
+                if matches!(c, b',' | b'+' | b';' | b'\\' | b'"') {
                     return Err(err("attribute type contains a special character"));
                 }
                 pos += 1;
@@ -103,14 +103,14 @@ impl Dn {
                 return Err(err(&format!("invalid attribute type {attr:?}")));
             }
             pos += 1; // '='
-            while pos < bytes.len() && bytes[pos] == b' ' {
+            while bytes.get(pos) == Some(&b' ') {
                 pos += 1;
             }
             let mut value = Vec::new();
-            if pos < bytes.len() && bytes[pos] == b'#' {
+            if bytes.get(pos) == Some(&b'#') {
                 pos += 1;
                 let hstart = pos;
-                while pos < bytes.len() && bytes[pos].is_ascii_hexdigit() {
+                while bytes.get(pos).is_some_and(u8::is_ascii_hexdigit) {
                     pos += 1;
                 }
                 let hex = &input[hstart..pos];
@@ -119,17 +119,19 @@ impl Dn {
                 }
                 let raw = decode_hex(hex).ok_or_else(|| err("invalid hex string value"))?;
                 value = unwrap_ber_string(raw);
-                while pos < bytes.len() && bytes[pos] == b' ' {
+                while bytes.get(pos) == Some(&b' ') {
                     pos += 1;
                 }
-                if pos < bytes.len() && !matches!(bytes[pos], b',' | b'+' | b';') {
+                if bytes
+                    .get(pos)
+                    .is_some_and(|c| !matches!(c, b',' | b'+' | b';'))
+                {
                     return Err(err("unexpected character after hex string value"));
                 }
             } else {
                 // `trailing` counts unescaped spaces at the end, which are insignificant.
                 let mut trailing = 0usize;
-                while pos < bytes.len() {
-                    let c = bytes[pos];
+                while let Some(&c) = bytes.get(pos) {
                     match c {
                         b',' | b'+' | b';' => break,
                         b'\\' => {
@@ -188,8 +190,8 @@ impl Dn {
                 });
                 break;
             }
-            match bytes[pos] {
-                b'+' => {}
+            match bytes.get(pos) {
+                Some(b'+') => {}
                 _ => rdns.push(Rdn {
                     avas: std::mem::take(&mut avas),
                 }),
@@ -202,13 +204,29 @@ impl Dn {
         Ok(Dn { rdns })
     }
 
+    /// A DN from `(attribute, value)` pairs, most specific first: the
+    /// server's own fixed DNs, built without a parse that could fail.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Dn {
+        Dn {
+            rdns: pairs
+                .iter()
+                .map(|(attr, value)| Rdn {
+                    avas: vec![Ava {
+                        attr: attr.to_string(),
+                        value: value.as_bytes().to_vec(),
+                    }],
+                })
+                .collect(),
+        }
+    }
+
     /// The DN of the parent entry; `None` for the root DSE.
     pub fn parent(&self) -> Option<Dn> {
         if self.rdns.is_empty() {
             None
         } else {
             Some(Dn {
-                rdns: self.rdns[1..].to_vec(),
+                rdns: self.rdns.iter().skip(1).cloned().collect(),
             })
         }
     }
@@ -228,7 +246,7 @@ impl Dn {
     /// RDN count) with `new_base`; used for subtree renames.
     pub fn rebase(&self, old_base_len: usize, new_base: &Dn) -> Dn {
         let keep = self.rdns.len().saturating_sub(old_base_len);
-        let mut rdns: Vec<Rdn> = self.rdns[..keep].to_vec();
+        let mut rdns: Vec<Rdn> = self.rdns.iter().take(keep).cloned().collect();
         rdns.extend(new_base.rdns.iter().cloned());
         Dn { rdns }
     }
@@ -291,10 +309,9 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 
 /// `#`-values are BER encodings; for the string types take the content octets.
 fn unwrap_ber_string(raw: Vec<u8>) -> Vec<u8> {
-    if raw.len() >= 2 && matches!(raw[0], 0x04 | 0x0c | 0x13 | 0x16 | 0x1e) {
-        let len = raw[1] as usize;
-        if len < 0x80 && raw.len() == len + 2 {
-            return raw[2..].to_vec();
+    if let [0x04 | 0x0c | 0x13 | 0x16 | 0x1e, len, content @ ..] = raw.as_slice() {
+        if *len < 0x80 && content.len() == usize::from(*len) {
+            return content.to_vec();
         }
     }
     raw

@@ -119,16 +119,20 @@ pub fn subschema(shared: &Shared) -> Vec<SyntheticAttr> {
 }
 
 pub fn is_subschema_dn(dn: &Dn) -> bool {
-    dn.rdns.len() == 1
-        && dn.rdns[0].avas.len() == 1
-        && dn.rdns[0].avas[0].attr.eq_ignore_ascii_case("cn")
-        && dn.rdns[0].avas[0].value.eq_ignore_ascii_case(b"schema")
+    match dn.rdns.as_slice() {
+        [rdn] => matches!(rdn.avas.as_slice(), [ava]
+            if ava.attr.eq_ignore_ascii_case("cn") && ava.value.eq_ignore_ascii_case(b"schema")),
+        _ => false,
+    }
 }
 
 /// Whether the synthetic entry matches the search filter.
 pub fn matches(shared: &Shared, dn: &str, attrs: &[SyntheticAttr], filter: &LdapFilter) -> bool {
+    let Ok(dn) = Dn::parse(dn) else {
+        return false;
+    };
     let entry = Entry {
-        dn: Dn::parse(dn).unwrap_or_default(),
+        dn,
         attrs: attrs
             .iter()
             .map(|a| Attribute::new(a.name, a.values.clone(), Csn::ZERO))

@@ -178,15 +178,19 @@ pub async fn run(
         let after = if cookie.is_empty() {
             0
         } else {
-            let ok = cookie.len() == 16 && cookie[8..16] == print.to_be_bytes();
-            if !ok {
+            // The cookie is the position reached and the search's fingerprint.
+            let parsed = <[u8; 16]>::try_from(cookie.as_slice())
+                .map(u128::from_be_bytes)
+                .ok()
+                .filter(|c| *c as u64 == print);
+            let Some(parsed) = parsed else {
                 let r = result::result(
                     LdapResultCode::ProtocolError,
                     "paged results cookie does not belong to this search",
                 );
                 return done(&sink, msgid, r, Vec::new(), 0).await;
-            }
-            u64::from_be_bytes(cookie[0..8].try_into().unwrap_or([0; 8]))
+            };
+            (parsed >> 64) as u64
         };
         if *size <= 0 {
             // A zero page size abandons the paged search (RFC 2696 §3).

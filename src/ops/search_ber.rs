@@ -44,16 +44,13 @@ fn put_octets(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Minimal two's-complement content bytes of a message id.
 fn int_content(n: i32) -> ([u8; 4], usize) {
     let bytes = n.to_be_bytes();
-    let mut start = 0;
-    while start < 3 {
-        let (b, next) = (bytes[start], bytes[start + 1]);
-        let redundant = (b == 0x00 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0);
-        if !redundant {
-            break;
-        }
-        start += 1;
-    }
-    (bytes, start)
+    let redundant = bytes
+        .windows(2)
+        .take_while(|w| {
+            matches!(w, [b, next] if (*b == 0x00 && next & 0x80 == 0) || (*b == 0xff && next & 0x80 != 0))
+        })
+        .count();
+    (bytes, redundant)
 }
 
 fn values_size(values: &SelectedValues<'_>) -> usize {
@@ -69,7 +66,7 @@ pub fn encode_entry(out: &mut Vec<u8>, msgid: i32, entry: &SelectedEntry<'_>) {
     }
     let op_len = tlv_size(entry.dn.len()) + tlv_size(attrs_len);
     let (id_bytes, id_start) = int_content(msgid);
-    let id = &id_bytes[id_start..];
+    let id = id_bytes.get(id_start..).unwrap_or_default();
     let msg_len = tlv_size(id.len()) + tlv_size(op_len);
     out.reserve(tlv_size(msg_len));
 

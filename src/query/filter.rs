@@ -341,7 +341,7 @@ impl SubstringParts {
         }
         for a in &self.any {
             match find(rest, a) {
-                Some(p) => rest = &rest[p + a.len()..],
+                Some(p) => rest = rest.get(p + a.len()..).unwrap_or_default(),
                 None => return false,
             }
         }
@@ -353,15 +353,20 @@ impl SubstringParts {
 }
 
 fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
+    let mut out = Vec::new();
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    while let (Some(&x), Some(&y)) = (a.peek(), b.peek()) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => {
+                a.next();
+            }
+            std::cmp::Ordering::Greater => {
+                b.next();
+            }
             std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
+                out.push(*x);
+                a.next();
+                b.next();
             }
         }
     }
@@ -389,7 +394,7 @@ pub fn single_key(
             .filter(|at| !hidden(at))
     };
     match f {
-        LdapFilter::And(list) if list.len() == 1 => single_key(schema, cfg, hidden, &list[0]),
+        LdapFilter::And(list) if list.len() == 1 => single_key(schema, cfg, hidden, list.first()?),
         LdapFilter::Equality(attr, value) | LdapFilter::Approx(attr, value) => {
             let at = resolve(attr)?;
             if !cfg.kinds(&at).eq {
@@ -417,7 +422,7 @@ pub fn single_initial_key(
 ) -> Option<Vec<u8>> {
     match f {
         LdapFilter::And(list) if list.len() == 1 => {
-            single_initial_key(schema, cfg, hidden, &list[0])
+            single_initial_key(schema, cfg, hidden, list.first()?)
         }
         LdapFilter::Substring(attr, sub) => {
             let at = schema

@@ -117,7 +117,7 @@ fn chars(v: &[u8]) -> Vec<&[u8]> {
     match std::str::from_utf8(v) {
         Ok(s) => s
             .char_indices()
-            .map(|(i, c)| &v[i..i + c.len_utf8()])
+            .filter_map(|(i, c)| v.get(i..i + c.len_utf8()))
             .collect(),
         Err(_) => v.chunks(1).collect(),
     }

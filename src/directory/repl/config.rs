@@ -11,7 +11,7 @@ impl Core {
         let stamp = time::generalized_time(u64::from(csn.time));
         let mut nodes: Vec<(Dn, ConfigAttrs)> = vec![
             (
-                Dn::parse(CONFIG_DN).unwrap_or_default(),
+                config_dn(),
                 vec![
                     (
                         "objectClass",
@@ -21,7 +21,7 @@ impl Core {
                 ],
             ),
             (
-                Dn::parse(MAPPING_TREE_DN).unwrap_or_default(),
+                mapping_tree_dn(),
                 vec![
                     (
                         "objectClass",
@@ -98,9 +98,7 @@ impl Core {
     pub(crate) fn load_repl_state(&self, txn: &dyn StoreRead) -> DirResult<ReplState> {
         let mut state = ReplState::default();
         let mut agreements = Vec::new();
-        for (_, id) in
-            txn.subtree_keys(&self.dn_key(&Dn::parse(MAPPING_TREE_DN).unwrap_or_default()))?
-        {
+        for (_, id) in txn.subtree_keys(&self.dn_key(&mapping_tree_dn()))? {
             let Some(e) = txn.entry(id)? else { continue };
             if has_class(&e, "nsDS5Replica") {
                 match self.parse_replica(&e) {

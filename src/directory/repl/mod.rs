@@ -23,6 +23,16 @@ use std::collections::HashMap;
 
 pub const CONFIG_DN: &str = "cn=config";
 pub const MAPPING_TREE_DN: &str = "cn=mapping tree,cn=config";
+
+/// `cn=config` as a DN.
+pub fn config_dn() -> Dn {
+    Dn::from_pairs(&[("cn", "config")])
+}
+
+/// `cn=mapping tree,cn=config` as a DN.
+pub fn mapping_tree_dn() -> Dn {
+    Dn::from_pairs(&[("cn", "mapping tree"), ("cn", "config")])
+}
 /// Replica ID of read-only replicas (they never originate changes).
 pub const READ_ONLY_RID: u16 = 65535;
 
@@ -95,7 +105,7 @@ fn invalid(msg: String) -> DirError {
 }
 impl Core {
     pub(crate) fn config_key(&self) -> Vec<u8> {
-        self.dn_key(&Dn::parse(CONFIG_DN).unwrap_or_default())
+        self.dn_key(&config_dn())
     }
 
     /// The replicated suffix (its DN key) holding `key`; None for cn=config
@@ -396,5 +406,20 @@ impl Directory {
             }],
         };
         self.write(&root, op).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_dns_are_the_documented_ones() {
+        assert_eq!(config_dn(), Dn::parse(CONFIG_DN).unwrap());
+        assert_eq!(mapping_tree_dn(), Dn::parse(MAPPING_TREE_DN).unwrap());
+        assert_eq!(
+            crate::directory::DirectoryConfig::default().root_dn,
+            Dn::parse("cn=Directory Manager").unwrap()
+        );
     }
 }

@@ -104,7 +104,7 @@ impl PresentRequest {
         for _ in 0..n {
             uuids.push(uuid(&mut c)?);
         }
-        if !uuids.windows(2).all(|w| w[0] < w[1]) {
+        if !uuids.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
             return Err(DecodeError("present list is not sorted"));
         }
         Ok(PresentRequest {

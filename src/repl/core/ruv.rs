@@ -88,18 +88,24 @@ impl Ruv {
 
     pub fn decode(b: &[u8]) -> Result<Ruv, RuvError> {
         let get = |r: std::ops::Range<usize>| b.get(r).ok_or(RuvError("truncated"));
-        if get(0..1)?[0] != 1 {
+        let u16_at = |pos: usize| -> Result<u16, RuvError> {
+            let two = get(pos..pos + 2)?;
+            <[u8; 2]>::try_from(two)
+                .map(u16::from_be_bytes)
+                .map_err(|_| RuvError("truncated"))
+        };
+        if get(0..1)? != [1] {
             return Err(RuvError("unknown version"));
         }
-        let glen = u16::from_be_bytes([get(1..2)?[0], get(2..3)?[0]]) as usize;
+        let glen = u16_at(1)? as usize;
         let generation = String::from_utf8(get(3..3 + glen)?.to_vec())
             .map_err(|_| RuvError("generation not UTF-8"))?;
         let mut pos = 3 + glen;
-        let n = u16::from_be_bytes([get(pos..pos + 1)?[0], get(pos + 1..pos + 2)?[0]]) as usize;
+        let n = u16_at(pos)? as usize;
         pos += 2;
         let mut replicas = BTreeMap::new();
         for _ in 0..n {
-            let rid = u16::from_be_bytes([get(pos..pos + 1)?[0], get(pos + 1..pos + 2)?[0]]);
+            let rid = u16_at(pos)?;
             let min = Csn::from_bytes(get(pos + 2..pos + 12)?).ok_or(RuvError("bad CSN"))?;
             let max = Csn::from_bytes(get(pos + 12..pos + 22)?).ok_or(RuvError("bad CSN"))?;
             replicas.insert(rid, RuvElement { min, max });

@@ -52,8 +52,9 @@ impl StartRequest {
         let mut c = Cursor::new(b);
         check_version(&mut c)?;
         let suffix = c.text()?.to_string();
-        let rid = c.take(2)?;
-        let supplier_rid = u16::from_be_bytes([rid[0], rid[1]]);
+        let supplier_rid = <[u8; 2]>::try_from(c.take(2)?)
+            .map(u16::from_be_bytes)
+            .map_err(|_| DecodeError("truncated"))?;
         let generation = c.text()?.to_string();
         let total = c.byte()? != 0;
         let supplier_url = c.text()?.to_string();
@@ -130,19 +131,20 @@ impl TotalEntriesRequest {
         // Version, suffix and a count: an upper bound of the fixed part.
         let fixed = 1 + 10 + suffix.len() + 10;
         let mut out = Vec::new();
-        let mut start = 0;
+        let mut page: Vec<Vec<u8>> = Vec::new();
         let mut size = fixed;
-        for (i, e) in encoded.iter().enumerate() {
+        for e in encoded {
             let add = e.len() + 10;
-            if i > start && size + add > max_bytes {
-                out.push(encode_total_entries(suffix, &encoded[start..i]));
-                start = i;
+            if !page.is_empty() && size + add > max_bytes {
+                out.push(encode_total_entries(suffix, &page));
+                page.clear();
                 size = fixed;
             }
             size += add;
+            page.push(e);
         }
-        if start < encoded.len() {
-            out.push(encode_total_entries(suffix, &encoded[start..]));
+        if !page.is_empty() {
+            out.push(encode_total_entries(suffix, &page));
         }
         out
     }
