@@ -9,7 +9,7 @@ use super::tombstone::suffix_text;
 use super::{Core, DirError, DirResult};
 use crate::model::Csn;
 use crate::repl::core::ruv::Ruv;
-use crate::store::changelog::decode_change;
+use crate::store::changelog::ChangelogCursor;
 use crate::store::{StoreRead, WriteTxn};
 
 /// Changelog records removed per step, so one step never holds the writer long.
@@ -68,20 +68,20 @@ impl Core {
             ..Housekeeping::default()
         };
         let mut trimmed = self.trimmed_ruv(txn, suffix_key)?;
-        let mut from = Csn::ZERO.to_bytes().to_vec();
+        let mut cursor = ChangelogCursor::at(Csn::ZERO);
         'scan: loop {
-            let batch = txn.changelog_from(&from, 512)?;
-            let Some((last, _)) = batch.last() else { break };
-            from = last.clone();
-            from.push(0);
-            for (key, value) in &batch {
-                let Some(csn) = Csn::from_bytes(key) else {
+            let page = cursor.next_page(&*txn)?;
+            if page.is_empty() {
+                break;
+            }
+            for stored in page {
+                let Some(csn) = stored.csn else {
                     continue;
                 };
                 if csn >= cutoff {
                     break 'scan;
                 }
-                let Ok(rec) = decode_change(value) else {
+                let Ok(rec) = stored.record else {
                     continue;
                 };
                 if !self.dn_key(&rec.dn).starts_with(suffix_key) {
@@ -90,7 +90,7 @@ impl Core {
                 if !needed.iter().all(|ruv| ruv.covers(csn)) {
                     continue;
                 }
-                txn.delete_changelog(key)?;
+                txn.delete_changelog(&stored.key)?;
                 trimmed.update(csn);
                 report.changes_trimmed += 1;
                 if report.changes_trimmed >= TRIM_STEP {

@@ -2,6 +2,7 @@
 //! cover.
 
 use super::*;
+use crate::store::changelog::ChangelogCursor;
 
 impl Core {
     /// Changelog records the consumer lacks, in CSN order, at most `limit`.
@@ -24,15 +25,14 @@ impl Core {
             .min()
             .unwrap_or(Csn::ZERO);
         let mut out = Vec::new();
-        let mut from = start.to_bytes().to_vec();
+        let mut cursor = ChangelogCursor::at(start);
         loop {
-            let batch = txn.changelog_from(&from, 512)?;
-            if batch.is_empty() {
+            let page = cursor.next_page(&txn)?;
+            if page.is_empty() {
                 break;
             }
-            let last_key = batch.last().map(|(k, _)| k.clone()).unwrap_or_default();
-            for (_, v) in &batch {
-                let rec = decode_change(v).map_err(crate::store::StoreError::from)?;
+            for stored in page {
+                let rec = stored.record.map_err(crate::store::StoreError::from)?;
                 if consumer.covers(rec.csn) {
                     continue;
                 }
@@ -44,9 +44,6 @@ impl Core {
                     return Ok(Some(out));
                 }
             }
-            let mut next = last_key;
-            next.push(0);
-            from = next;
         }
         Ok(Some(out))
     }

@@ -17,7 +17,7 @@ use super::tombstone::is_tombstone;
 use super::{index, time, Core, DirError, DirResult, Directory, Identity};
 use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, ModOp, Value};
 use crate::repl::core::ruv::Ruv;
-use crate::store::changelog::{decode_change, encode_change};
+use crate::store::changelog::encode_change;
 use crate::store::{StoreRead, WriteTxn};
 use std::collections::HashMap;
 

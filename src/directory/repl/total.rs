@@ -2,6 +2,7 @@
 //! full state, adopt the supplier's RUV and generation at the end.
 
 use super::*;
+use crate::store::changelog::ChangelogCursor;
 
 impl Core {
     /// Stores an entry exactly as given (state included): replication and total init.
@@ -80,18 +81,19 @@ impl Core {
         }
         // Changes recorded before the init belong to the old data set: a
         // later session must not send them anywhere.
-        let mut from: Vec<u8> = Csn::ZERO.to_bytes().to_vec();
+        let mut cursor = ChangelogCursor::at(Csn::ZERO);
         loop {
-            let batch = txn.changelog_from(&from, 512)?;
-            let Some((last, _)) = batch.last() else { break };
-            from = last.clone();
-            from.push(0);
-            for (k, v) in &batch {
-                let in_suffix = decode_change(v)
+            let page = cursor.next_page(&*txn)?;
+            if page.is_empty() {
+                break;
+            }
+            for stored in page {
+                let in_suffix = stored
+                    .record
                     .map(|rec| self.dn_key(&rec.dn).starts_with(suffix_key))
                     .unwrap_or(true);
                 if in_suffix {
-                    txn.delete_changelog(k)?;
+                    txn.delete_changelog(&stored.key)?;
                 }
             }
         }
