@@ -3,13 +3,9 @@
 
 use crate::acl::*;
 use crate::directory::{
-    DirError, DirResult, Directory, DirectoryConfig, Modification, Scope, SearchEntry,
-    SearchRequest,
+    DirError, DirResult, Directory, Modification, Scope, SearchEntry, SearchRequest,
 };
 use crate::model::{Dn, Identity, ModOp, Rdn, WriteOp};
-use crate::schema::Schema;
-use crate::store::{Store, StoreOptions};
-use std::sync::Arc;
 
 const SUFFIX: &str = "dc=example,dc=com";
 const ALICE: &str = "uid=alice,ou=people,dc=example,dc=com";
@@ -20,10 +16,6 @@ const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=com";
 
 fn dn(s: &str) -> Dn {
     Dn::parse(s).unwrap()
-}
-
-fn schema() -> Schema {
-    Schema::builtin().unwrap()
 }
 
 // ---- evaluation through the directory ----------------------------------
@@ -67,20 +59,7 @@ fn person(uid: &str) -> Vec<(&'static str, String)> {
 
 impl Fixture {
     fn new() -> Fixture {
-        let tmp = tempfile::tempdir().unwrap();
-        let opts = StoreOptions {
-            no_sync: true,
-            ..StoreOptions::default()
-        };
-        let store = Store::open(tmp.path(), &opts).unwrap();
-        let cfg = DirectoryConfig {
-            suffixes: vec![dn(SUFFIX)],
-            // A fast scheme: these tests are about access, not hashing.
-            password_scheme: crate::auth::password::Scheme::Ssha512,
-            size_limit: 0,
-            ..DirectoryConfig::default()
-        };
-        let dir = Directory::open(store, Arc::new(schema()), cfg).unwrap();
+        let (tmp, dir) = super::test_support::temp_directory(SUFFIX, Default::default());
         let f = Fixture { _tmp: tmp, dir };
         let mut base = vec![
             ("objectClass", "domain".to_string()),

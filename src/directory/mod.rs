@@ -14,6 +14,8 @@ mod search;
 pub mod secrets;
 mod select;
 pub mod setup;
+#[cfg(test)]
+mod test_support;
 mod time;
 mod tombstone;
 mod transfer;

@@ -390,10 +390,7 @@ fn add_agreement_status(core: &Core, entry: &mut Entry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::{Directory, DirectoryConfig, IndexConfig, WriteOp};
-    use crate::schema::Schema;
-    use crate::store::{Store, StoreOptions};
-    use std::sync::Arc;
+    use crate::directory::{Directory, IndexConfig, WriteOp};
 
     const SUFFIX: &str = "dc=example,dc=com";
 
@@ -411,21 +408,7 @@ mod tests {
     }
 
     fn open(indexes: IndexConfig) -> (tempfile::TempDir, Directory) {
-        let tmp = tempfile::tempdir().unwrap();
-        let opts = StoreOptions {
-            no_sync: true,
-            ..StoreOptions::default()
-        };
-        let store = Store::open(tmp.path(), &opts).unwrap();
-        let cfg = DirectoryConfig {
-            suffixes: vec![dn(SUFFIX)],
-            indexes,
-            size_limit: 0,
-            password_scheme: crate::auth::password::Scheme::Ssha512,
-            ..DirectoryConfig::default()
-        };
-        let dir = Directory::open(store, Arc::new(Schema::builtin().unwrap()), cfg).unwrap();
-        (tmp, dir)
+        crate::directory::test_support::temp_directory(SUFFIX, indexes)
     }
 
     fn add(dir: &Directory, d: &str, attrs: &[(&str, &[&str])]) {
