@@ -11,7 +11,7 @@ use super::parse::{parse_aci, Aci, BindRule, Resolver, Rights, TargetAttr, UserR
 use crate::model::Identity;
 use crate::model::{Dn, Entry, Rdn};
 use crate::query::filter::{EvalContext, Tri};
-use crate::store::{Result as StoreResult, StoreRead};
+use crate::store::{DnKey, Result as StoreResult, StoreRead};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -252,7 +252,10 @@ impl<'a> Checker<'a> {
 
     /// Reads an entry by DN through the operation's transaction.
     pub fn load(&self, dn: &Dn) -> StoreResult<Option<Entry>> {
-        match self.txn.id_by_dn(&(self.res.dn_key)(dn))? {
+        match self
+            .txn
+            .id_by_dn(&DnKey::from_bytes((self.res.dn_key)(dn)))?
+        {
             Some(id) => self.txn.entry(id),
             None => Ok(None),
         }
@@ -372,7 +375,7 @@ impl<'a> Checker<'a> {
         if let Some(&known) = self.groups.borrow().get(group_key) {
             return Ok(known);
         }
-        let group = match self.txn.id_by_dn(group_key)? {
+        let group = match self.txn.id_by_dn(&DnKey::from_bytes(group_key.to_vec()))? {
             Some(id) => self.txn.entry(id)?,
             None => None,
         };

@@ -10,6 +10,7 @@ use super::{Core, DirResult, Directory, Identity};
 use crate::model::{Dn, Entry};
 use crate::repl::core::catchup::{has_state_beyond, merge_entry_state};
 use crate::repl::core::ruv::Ruv;
+use crate::store::DnKey;
 use crate::store::{scan, StoreRead, WriteTxn};
 
 /// What the consumer lacks, read from one snapshot of the supplier.
@@ -119,7 +120,7 @@ impl Core {
     pub(crate) fn catch_up_present(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         low: [u8; 16],
         high: [u8; 16],
         present: &[[u8; 16]],
@@ -178,7 +179,7 @@ impl Core {
     pub(crate) fn catch_up_end(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         supplier: &Ruv,
     ) -> DirResult<()> {
         let mut ruv = self.load_ruv(txn, suffix_key)?;
@@ -196,7 +197,7 @@ impl Core {
         Ok(())
     }
 
-    fn catch_up_snapshot(&self, suffix_key: &[u8], consumer: &Ruv) -> DirResult<CatchUpSnapshot> {
+    fn catch_up_snapshot(&self, suffix_key: &DnKey, consumer: &Ruv) -> DirResult<CatchUpSnapshot> {
         let txn = self.store.read()?;
         let supplier_ruv = self.load_ruv(&txn, suffix_key)?;
         let mut entries = Vec::new();

@@ -15,6 +15,7 @@
 use super::{DirError, DirResult};
 use crate::model::Entry;
 use crate::repl::core::ruv::Ruv;
+use crate::store::DnKey;
 use crate::store::StoreRead;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -126,7 +127,7 @@ impl super::Directory {
 fn walk_tombstones<T, F>(
     core: &super::Core,
     txn: &dyn StoreRead,
-    suffix_key: &[u8],
+    suffix_key: &DnKey,
     page: usize,
     tx: &mpsc::Sender<DirResult<SnapshotPage<T>>>,
     prepare: &mut F,
@@ -157,7 +158,7 @@ fn walk_tombstones<T, F>(
 /// False when the sender gave up or reading failed.
 fn walk_live<T, F>(
     txn: &dyn StoreRead,
-    suffix_key: &[u8],
+    suffix_key: &DnKey,
     page: usize,
     tx: &mpsc::Sender<DirResult<SnapshotPage<T>>>,
     prepare: &mut F,
@@ -166,10 +167,10 @@ fn walk_live<T, F>(
 where
     F: FnMut(Vec<Entry>) -> T,
 {
-    let mut after: Option<Vec<u8>> = None;
+    let mut after: Option<DnKey> = None;
     loop {
         let t_read = Instant::now();
-        let read = read_page(txn, suffix_key, after.as_deref(), page);
+        let read = read_page(txn, suffix_key, after.as_ref(), page);
         times.read += t_read.elapsed();
         let (entries, last) = match read {
             Ok(r) => r,
@@ -203,10 +204,10 @@ where
 /// after (None when the subtree is exhausted).
 fn read_page(
     txn: &dyn StoreRead,
-    prefix: &[u8],
-    after: Option<&[u8]>,
+    prefix: &DnKey,
+    after: Option<&DnKey>,
     limit: usize,
-) -> DirResult<(Vec<Entry>, Option<Vec<u8>>)> {
+) -> DirResult<(Vec<Entry>, Option<DnKey>)> {
     let keys = txn.subtree_keys_after(prefix, after, limit)?;
     let full = keys.len() >= limit;
     let mut out = Vec::with_capacity(keys.len());

@@ -38,7 +38,7 @@ use crate::auth::password::{self, Scheme};
 use crate::model::{Csn, Dn};
 use crate::repl::core::csn::CsnGenerator;
 use crate::schema::{AttributeType, Schema};
-use crate::store::{IndexBuffer, Store, StoreRead, WriteTxn};
+use crate::store::{DnKey, IndexBuffer, Store, StoreRead, WriteTxn};
 use std::sync::{Arc, Mutex};
 
 const META_ROOT_PASSWORD: &str = "root_password";
@@ -79,7 +79,7 @@ pub(crate) struct Core {
     pub(crate) schema: Arc<Schema>,
     pub(crate) cfg: DirectoryConfig,
     /// Suffixes and cn=config, as DN keys.
-    suffix_keys: Vec<Vec<u8>>,
+    suffix_keys: Vec<DnKey>,
     root_norm: String,
     /// Access-control settings kept outside the data (replication identities).
     pub(crate) acl: crate::acl::AccessControl,
@@ -109,8 +109,8 @@ impl Core {
 
     /// DN index key: normalised RDNs from the root down, each followed by NUL,
     /// so every subtree is a key-prefix range.
-    pub(crate) fn dn_key(&self, dn: &Dn) -> Vec<u8> {
-        let mut key = Vec::with_capacity(64);
+    pub(crate) fn dn_key(&self, dn: &Dn) -> DnKey {
+        let mut key = DnKey::root();
         for rdn in dn.rdns.iter().rev() {
             self.push_rdn_key(&mut key, rdn);
         }
@@ -118,24 +118,23 @@ impl Core {
     }
 
     /// One RDN's part of a DN key: its normalised form and a NUL.
-    fn push_rdn_key(&self, key: &mut Vec<u8>, rdn: &crate::model::Rdn) {
+    fn push_rdn_key(&self, key: &mut DnKey, rdn: &crate::model::Rdn) {
         let one = Dn {
             rdns: vec![rdn.clone()],
         };
-        key.extend_from_slice(self.schema.normalize_dn(&one).as_bytes());
-        key.push(0);
+        key.push_rdn(self.schema.normalize_dn(&one).as_bytes());
     }
 
     /// The key of `dn`'s parent, given `key` = `dn_key(dn)`. Keys list the
     /// RDNs from the suffix down, so the parent's key is `key` without the
     /// leaf's part: normalising one RDN instead of the whole parent DN
     /// matters when every added entry looks up its parent.
-    pub(crate) fn parent_key(&self, dn: &Dn, key: &[u8]) -> Vec<u8> {
+    pub(crate) fn parent_key(&self, dn: &Dn, key: &DnKey) -> DnKey {
         if let Some(leaf) = dn.rdns.first() {
-            let mut leaf_key = Vec::with_capacity(32);
+            let mut leaf_key = DnKey::root();
             self.push_rdn_key(&mut leaf_key, leaf);
-            if let Some(parent) = key.strip_suffix(leaf_key.as_slice()) {
-                return parent.to_vec();
+            if let Some(parent) = key.strip_suffix(leaf_key.as_bytes()) {
+                return DnKey::from_bytes(parent.to_vec());
             }
         }
         // Not the key of `dn` after all: derive the parent's key in full.
@@ -143,12 +142,11 @@ impl Core {
     }
 
     /// The suffix key holding `key`, if any.
-    pub(crate) fn suffix_of(&self, key: &[u8]) -> Option<&[u8]> {
+    pub(crate) fn suffix_of(&self, key: &DnKey) -> Option<&DnKey> {
         self.suffix_keys
             .iter()
-            .filter(|s| key.starts_with(s))
+            .filter(|s| key.is_within(s))
             .max_by_key(|s| s.len())
-            .map(Vec::as_slice)
     }
 
     /// Secret attributes: readable and searchable only by the root DN and
@@ -370,7 +368,7 @@ impl Directory {
         let Some(entry) = txn.entry(id)? else {
             return Err(core.no_such_object(&txn, dn));
         };
-        let dn_key = |d: &Dn| core.dn_key(d);
+        let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
         let res = crate::acl::Resolver {
             schema: &core.schema,
             dn_key: &dn_key,

@@ -8,7 +8,7 @@ use crate::acl::{Checker, EntryAccess, Resolver, Rights};
 use crate::model::{Dn, Entry};
 use crate::query::filter::{self, EvalContext, Tri};
 use crate::schema::AttributeType;
-use crate::store::StoreRead;
+use crate::store::{DnKey, StoreRead};
 use ldap3_proto::proto::LdapFilter;
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
@@ -123,7 +123,7 @@ fn run_selected(
     let started = Instant::now();
     let txn = core.store.read()?;
     let schema = &core.schema;
-    let dn_key = |d: &Dn| core.dn_key(d);
+    let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
     let acl = Checker::new(
         Resolver {
             schema,
@@ -159,7 +159,7 @@ fn run_selected(
     }
 
     // The empty base with a non-base scope searches every naming context.
-    let bases: Vec<(Dn, Vec<u8>, u64)> = if req.base.is_root() {
+    let bases: Vec<(Dn, DnKey, u64)> = if req.base.is_root() {
         let mut v = Vec::new();
         for s in &core.cfg.suffixes {
             let key = core.dn_key(s);
@@ -330,7 +330,7 @@ enum Candidates {
 fn scope_ids(
     txn: &dyn StoreRead,
     req: &SearchRequest<'_>,
-    bases: &[(Dn, Vec<u8>, u64)],
+    bases: &[(Dn, DnKey, u64)],
 ) -> DirResult<Vec<u64>> {
     let mut candidates = Vec::new();
     for (_, key, id) in bases {
@@ -353,13 +353,7 @@ fn scope_ids(
     Ok(candidates)
 }
 
-fn in_scope(
-    core: &Core,
-    entry: &Entry,
-    id: u64,
-    scope: Scope,
-    bases: &[(Dn, Vec<u8>, u64)],
-) -> bool {
+fn in_scope(core: &Core, entry: &Entry, id: u64, scope: Scope, bases: &[(Dn, DnKey, u64)]) -> bool {
     // RDNs spelled exactly as the base's normalise to the base's key, so
     // the normalised key is only built when the spelling differs.
     let below = |base_dn: &Dn, base_key: &[u8]| {

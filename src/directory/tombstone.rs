@@ -11,7 +11,7 @@
 use super::write::entry_uuid;
 use super::{Core, DirResult};
 use crate::model::{Csn, Entry};
-use crate::store::{scan, StoreRead, WriteTxn};
+use crate::store::{scan, DnKey, StoreRead, WriteTxn};
 
 /// Deletion CSN of a tombstone (389-ds name).
 pub(crate) const TOMBSTONE_CSN: &str = "nsTombstoneCSN";
@@ -31,18 +31,18 @@ pub(crate) fn tombstone_csn(entry: &Entry) -> Option<Csn> {
         .and_then(|s| Csn::parse(s).ok())
 }
 
-pub(crate) fn suffix_text(suffix_key: &[u8]) -> String {
+pub(crate) fn suffix_text(suffix_key: &DnKey) -> String {
     suffix_key
         .iter()
         .map(|&b| if b == 0 { ',' } else { b as char })
         .collect()
 }
 
-fn list_prefix(suffix_key: &[u8]) -> String {
+fn list_prefix(suffix_key: &DnKey) -> String {
     format!("tomb:{}:", suffix_text(suffix_key))
 }
 
-fn list_key(suffix_key: &[u8], csn: Csn, id: u64) -> String {
+fn list_key(suffix_key: &DnKey, csn: Csn, id: u64) -> String {
     format!("{}{csn}:{id:016x}", list_prefix(suffix_key))
 }
 
@@ -93,7 +93,7 @@ impl Core {
         if txn.id_by_uuid(&uuid)?.is_some() {
             return Ok(());
         }
-        let Some(suffix) = self.suffix_of(&self.dn_key(&tomb.dn)).map(<[u8]>::to_vec) else {
+        let Some(suffix) = self.suffix_of(&self.dn_key(&tomb.dn)).cloned() else {
             return Ok(());
         };
         let id = txn.next_id()?;
@@ -108,7 +108,7 @@ impl Core {
     pub(crate) fn purge_tombstones(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         before: Csn,
     ) -> DirResult<usize> {
         let listed = scan::meta_with_prefix(txn, &list_prefix(suffix_key), PURGE_STEP)?;
@@ -139,7 +139,7 @@ impl Core {
     pub(crate) fn tombstones(
         &self,
         txn: &dyn StoreRead,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
     ) -> DirResult<Vec<Entry>> {
         let mut out = Vec::new();
         for (key, _) in scan::meta_with_prefix(txn, &list_prefix(suffix_key), usize::MAX)? {
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn list_keys_sort_by_deletion_csn_and_parse_back() {
-        let suffix = b"dc=com\0dc=example\0";
+        let suffix = &DnKey::from_bytes(b"dc=com\0dc=example\0".to_vec());
         let a = list_key(suffix, Csn::new(100, 1, 1, 0), 7);
         let b = list_key(suffix, Csn::new(100, 2, 1, 0), 3);
         let c = list_key(suffix, Csn::new(101, 0, 1, 0), 1);

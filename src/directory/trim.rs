@@ -10,6 +10,7 @@ use super::{Core, DirError, DirResult};
 use crate::model::Csn;
 use crate::repl::core::ruv::Ruv;
 use crate::store::changelog::ChangelogCursor;
+use crate::store::DnKey;
 use crate::store::{StoreRead, WriteTxn};
 
 /// Changelog records removed per step, so one step never holds the writer long.
@@ -24,7 +25,7 @@ pub struct Housekeeping {
     pub more: bool,
 }
 
-fn trimmed_key(suffix_key: &[u8]) -> String {
+fn trimmed_key(suffix_key: &DnKey) -> String {
     format!("trimmed:{}", suffix_text(suffix_key))
 }
 
@@ -34,7 +35,7 @@ pub(crate) fn consumer_ruv_key(agreement_norm: &str) -> String {
 
 impl Core {
     /// Highest CSN per replica ID removed from this suffix's changelog.
-    pub(crate) fn trimmed_ruv(&self, txn: &dyn StoreRead, suffix_key: &[u8]) -> DirResult<Ruv> {
+    pub(crate) fn trimmed_ruv(&self, txn: &dyn StoreRead, suffix_key: &DnKey) -> DirResult<Ruv> {
         match txn.meta(&trimmed_key(suffix_key))? {
             Some(b) => Ruv::decode(&b).map_err(|e| DirError::Busy(e.to_string())),
             None => Ok(Ruv::new(String::new())),
@@ -44,7 +45,7 @@ impl Core {
     pub(crate) fn store_trimmed_ruv(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         ruv: &Ruv,
     ) -> DirResult<()> {
         txn.put_meta(&trimmed_key(suffix_key), &ruv.encode())?;
@@ -57,7 +58,7 @@ impl Core {
     pub(crate) fn housekeep(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         cutoff: Csn,
         needed: &[Ruv],
     ) -> DirResult<Housekeeping> {
@@ -131,7 +132,7 @@ impl Core {
     pub(crate) fn changelog_reaches(
         &self,
         txn: &dyn StoreRead,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         consumer: &Ruv,
     ) -> DirResult<bool> {
         let trimmed = self.trimmed_ruv(txn, suffix_key)?;

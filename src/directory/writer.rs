@@ -9,7 +9,7 @@ use crate::model::WriteOp;
 use crate::model::{ChangeRecord, Entry};
 use crate::repl::core::csn::CsnGenerator;
 use crate::repl::core::ruv::Ruv;
-use crate::store::{IndexBuffer, StoreError, WriteTxn};
+use crate::store::{DnKey, IndexBuffer, StoreError, WriteTxn};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -37,19 +37,19 @@ pub(crate) enum Work {
     },
     /// Changes from a supplier, applied together (all or none).
     Replicated {
-        suffix_key: Vec<u8>,
+        suffix_key: DnKey,
         records: Vec<ChangeRecord>,
     },
     /// Total init: empty the suffix and adopt the supplier's generation.
     TotalBegin {
-        suffix_key: Vec<u8>,
+        suffix_key: DnKey,
         generation: String,
     },
     TotalEntries {
         entries: Vec<Entry>,
     },
     TotalEnd {
-        suffix_key: Vec<u8>,
+        suffix_key: DnKey,
         ruv: Ruv,
     },
     /// Catch-up from entry state: entries and tombstones to merge.
@@ -59,19 +59,19 @@ pub(crate) enum Work {
     },
     /// Catch-up: the supplier's live entryUUIDs within a range.
     CatchUpPresent {
-        suffix_key: Vec<u8>,
+        suffix_key: DnKey,
         range: ([u8; 16], [u8; 16]),
         uuids: Vec<[u8; 16]>,
         supplier_ruv: Ruv,
     },
     CatchUpEnd {
-        suffix_key: Vec<u8>,
+        suffix_key: DnKey,
         supplier_ruv: Ruv,
     },
     /// One step of tombstone purge and changelog trimming; also saves the
     /// consumers' acknowledged RUVs that bound the trimming.
     Housekeep {
-        suffix_key: Vec<u8>,
+        suffix_key: DnKey,
         cutoff: crate::model::Csn,
         needed: Vec<Ruv>,
         consumer_ruvs: Vec<(String, Ruv)>,

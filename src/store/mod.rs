@@ -17,12 +17,14 @@ pub mod backup;
 pub mod bulk;
 pub mod changelog;
 pub(crate) mod encode;
+mod keys;
 pub mod scan;
 
 pub use crate::model::codec::{encode_entry, DecodeError};
 pub use bulk::IndexBuffer;
 pub use encode::decode_entry;
 use encode::encode_stored_entry;
+pub use keys::{DnKey, IndexKey};
 
 use crate::model::Entry;
 use heed::types::{Bytes, Str, U64};
@@ -273,9 +275,9 @@ pub trait StoreRead {
         }
     }
 
-    fn id_by_dn(&self, dn_key: &[u8]) -> Result<Option<u64>> {
+    fn id_by_dn(&self, dn_key: &DnKey) -> Result<Option<u64>> {
         let (t, d) = self.parts();
-        Ok(d.dn.get(t, dn_key)?)
+        Ok(d.dn.get(t, dn_key.as_bytes())?)
     }
 
     fn id_by_uuid(&self, uuid: &[u8; 16]) -> Result<Option<u64>> {
@@ -285,22 +287,22 @@ pub trait StoreRead {
 
     /// Ids of the entries whose DN key starts with `prefix` (the subtree
     /// rooted at the entry whose key is `prefix`, that entry included).
-    fn subtree_ids(&self, prefix: &[u8]) -> Result<Vec<u64>> {
+    fn subtree_ids(&self, prefix: &DnKey) -> Result<Vec<u64>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
-        for item in d.dn.prefix_iter(t, prefix)? {
+        for item in d.dn.prefix_iter(t, prefix.as_bytes())? {
             ids.push(item?.1);
         }
         Ok(ids)
     }
 
     /// (DN key, id) pairs of a subtree in key order, for range walks (export).
-    fn subtree_keys(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, u64)>> {
+    fn subtree_keys(&self, prefix: &DnKey) -> Result<Vec<(DnKey, u64)>> {
         let (t, d) = self.parts();
         let mut out = Vec::new();
-        for item in d.dn.prefix_iter(t, prefix)? {
+        for item in d.dn.prefix_iter(t, prefix.as_bytes())? {
             let (k, id) = item?;
-            out.push((k.to_vec(), id));
+            out.push((DnKey::from_bytes(k.to_vec()), id));
         }
         Ok(out)
     }
@@ -309,14 +311,14 @@ pub trait StoreRead {
     /// sorts after `after` (None: from the start): pages of a subtree walk.
     fn subtree_keys_after(
         &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
+        prefix: &DnKey,
+        after: Option<&DnKey>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, u64)>> {
+    ) -> Result<Vec<(DnKey, u64)>> {
         let (t, d) = self.parts();
         let start = match after {
-            Some(a) => std::ops::Bound::Excluded(a),
-            None => std::ops::Bound::Included(prefix),
+            Some(a) => std::ops::Bound::Excluded(a.as_bytes()),
+            None => std::ops::Bound::Included(prefix.as_bytes()),
         };
         let mut out = Vec::new();
         for item in d.dn.range(t, &(start, std::ops::Bound::Unbounded))? {
@@ -324,7 +326,7 @@ pub trait StoreRead {
             if !k.starts_with(prefix) || out.len() >= limit {
                 break;
             }
-            out.push((k.to_vec(), id));
+            out.push((DnKey::from_bytes(k.to_vec()), id));
         }
         Ok(out)
     }
@@ -523,13 +525,13 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
-    pub fn put_dn(&mut self, dn_key: &[u8], id: u64) -> Result<()> {
-        self.dbs.dn.put(&mut self.txn, dn_key, &id)?;
+    pub fn put_dn(&mut self, dn_key: &DnKey, id: u64) -> Result<()> {
+        self.dbs.dn.put(&mut self.txn, dn_key.as_bytes(), &id)?;
         Ok(())
     }
 
-    pub fn delete_dn(&mut self, dn_key: &[u8]) -> Result<()> {
-        self.dbs.dn.delete(&mut self.txn, dn_key)?;
+    pub fn delete_dn(&mut self, dn_key: &DnKey) -> Result<()> {
+        self.dbs.dn.delete(&mut self.txn, dn_key.as_bytes())?;
         Ok(())
     }
 
@@ -673,16 +675,23 @@ mod tests {
         let mut e = Entry::new(Dn::parse("dc=x").unwrap());
         e.set("dc", vec![b"x".to_vec()], Csn::ZERO);
         w.put_entry(id, &e).unwrap();
-        w.put_dn(b"dc=x\0", id).unwrap();
-        w.put_dn(b"dc=x\0ou=a\0", 2).unwrap();
-        w.put_dn(b"dc=xy\0", 3).unwrap();
+        w.put_dn(&DnKey::from_bytes(b"dc=x\0".to_vec()), id)
+            .unwrap();
+        w.put_dn(&DnKey::from_bytes(b"dc=x\0ou=a\0".to_vec()), 2)
+            .unwrap();
+        w.put_dn(&DnKey::from_bytes(b"dc=xy\0".to_vec()), 3)
+            .unwrap();
         w.link_child(id, 2).unwrap();
         w.index_add(b"uid\0=bob", 7).unwrap();
         w.index_add(b"uid\0=bob", 5).unwrap();
         w.commit().unwrap();
         let r = store.read().unwrap();
         assert_eq!(r.entry(1).unwrap().unwrap(), e);
-        assert_eq!(r.subtree_ids(b"dc=x\0").unwrap(), vec![1, 2]);
+        assert_eq!(
+            r.subtree_ids(&DnKey::from_bytes(b"dc=x\0".to_vec()))
+                .unwrap(),
+            vec![1, 2]
+        );
         assert_eq!(r.children(1).unwrap(), vec![2]);
         assert!(r.has_children(1).unwrap() && !r.has_children(2).unwrap());
         assert_eq!(r.index_ids(b"uid\0=bob").unwrap(), vec![5, 7]);

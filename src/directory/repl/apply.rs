@@ -9,7 +9,7 @@ impl Core {
     pub(crate) fn apply_replicated(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         rec: &ChangeRecord,
     ) -> DirResult<bool> {
         let ruv = self.load_ruv(txn, suffix_key)?;

@@ -9,7 +9,7 @@ impl Core {
     /// None when the changelog no longer reaches back far enough.
     pub(crate) fn changes_for(
         &self,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         consumer: &Ruv,
         limit: usize,
     ) -> DirResult<Option<Vec<ChangeRecord>>> {

@@ -18,7 +18,7 @@ use super::{index, time, Core, DirError, DirResult, Directory, Identity};
 use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, ModOp, Value};
 use crate::repl::core::ruv::Ruv;
 use crate::store::changelog::encode_change;
-use crate::store::{StoreRead, WriteTxn};
+use crate::store::{DnKey, StoreRead, WriteTxn};
 use std::collections::HashMap;
 
 pub const CONFIG_DN: &str = "cn=config";
@@ -104,22 +104,22 @@ fn invalid(msg: String) -> DirError {
     DirError::UnwillingToPerform(msg)
 }
 impl Core {
-    pub(crate) fn config_key(&self) -> Vec<u8> {
+    pub(crate) fn config_key(&self) -> DnKey {
         self.dn_key(&config_dn())
     }
 
     /// The replicated suffix (its DN key) holding `key`; None for cn=config
     /// and DNs outside every suffix.
-    pub(crate) fn replicated_suffix_of(&self, key: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn replicated_suffix_of(&self, key: &DnKey) -> Option<DnKey> {
         let s = self.suffix_of(key)?;
-        if s == self.config_key().as_slice() {
+        if *s == self.config_key() {
             None
         } else {
-            Some(s.to_vec())
+            Some(s.clone())
         }
     }
 
-    fn ruv_meta_key(suffix_key: &[u8]) -> String {
+    fn ruv_meta_key(suffix_key: &DnKey) -> String {
         let text: String = suffix_key
             .iter()
             .map(|&b| if b == 0 { ',' } else { b as char })
@@ -127,7 +127,7 @@ impl Core {
         format!("ruv:{text}")
     }
 
-    pub(crate) fn load_ruv(&self, txn: &dyn StoreRead, suffix_key: &[u8]) -> DirResult<Ruv> {
+    pub(crate) fn load_ruv(&self, txn: &dyn StoreRead, suffix_key: &DnKey) -> DirResult<Ruv> {
         match txn.meta(&Self::ruv_meta_key(suffix_key))? {
             Some(b) => Ruv::decode(&b).map_err(|e| DirError::Busy(e.to_string())),
             None => Ok(Ruv::new(String::new())),
@@ -137,7 +137,7 @@ impl Core {
     pub(crate) fn store_ruv(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         ruv: &Ruv,
     ) -> DirResult<()> {
         txn.put_meta(&Self::ruv_meta_key(suffix_key), &ruv.encode())?;
@@ -148,7 +148,7 @@ impl Core {
     pub(crate) fn record_change(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         rec: &ChangeRecord,
     ) -> DirResult<()> {
         txn.put_changelog(&rec.csn.to_bytes(), &encode_change(rec))?;
@@ -206,7 +206,7 @@ fn forbidden(suffix: &Dn) -> DirError {
 }
 
 impl Directory {
-    pub(crate) fn suffix_key_checked(&self, suffix: &Dn) -> DirResult<Vec<u8>> {
+    pub(crate) fn suffix_key_checked(&self, suffix: &Dn) -> DirResult<DnKey> {
         let key = self.core.dn_key(suffix);
         match self.core.replicated_suffix_of(&key) {
             Some(s) if s == key => Ok(key),
@@ -220,7 +220,7 @@ impl Directory {
         &self,
         who: &Identity,
         suffix: &Dn,
-    ) -> DirResult<(ReplicaConfig, Vec<u8>)> {
+    ) -> DirResult<(ReplicaConfig, DnKey)> {
         let key = self.suffix_key_checked(suffix)?;
         let replica = self.core.replica_for(suffix).ok_or_else(|| {
             DirError::UnwillingToPerform(format!(

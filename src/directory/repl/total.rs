@@ -17,8 +17,8 @@ impl Core {
             }
             return Ok(());
         }
-        let suffix = self.suffix_of(&key).map(<[u8]>::to_vec);
-        let parent = if suffix.as_deref() == Some(key.as_slice()) {
+        let suffix = self.suffix_of(&key).cloned();
+        let parent = if suffix.as_ref() == Some(&key) {
             0
         } else {
             match txn.id_by_dn(&self.parent_key(&entry.dn, &key))? {
@@ -68,7 +68,7 @@ impl Core {
     pub(crate) fn total_begin(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         generation: &str,
     ) -> DirResult<()> {
         let mut all = txn.subtree_keys(suffix_key)?;
@@ -116,7 +116,7 @@ impl Core {
     pub(crate) fn total_end(
         &self,
         txn: &mut WriteTxn<'_>,
-        suffix_key: &[u8],
+        suffix_key: &DnKey,
         supplier: &Ruv,
     ) -> DirResult<()> {
         self.store_ruv(txn, suffix_key, supplier)?;

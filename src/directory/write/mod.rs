@@ -15,7 +15,7 @@ use crate::auth::password;
 use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, Rdn, Value};
 use crate::model::{ModOp, Modification, WriteOp};
 use crate::schema::{AttributeType, ViolationKind};
-use crate::store::{StoreRead, WriteTxn};
+use crate::store::{DnKey, StoreRead, WriteTxn};
 use std::sync::Arc;
 
 const INTEGER_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.27";
@@ -66,7 +66,7 @@ impl Core {
             )?,
         };
         let key = self.dn_key(op.dn());
-        if self.suffix_of(&key) == Some(self.config_key().as_slice()) {
+        if self.suffix_of(&key) == Some(&self.config_key()) {
             let target = match op {
                 WriteOp::ModDn {
                     new_rdn,
@@ -164,7 +164,7 @@ impl Core {
         op: &WriteOp,
         origin: Origin,
     ) -> DirResult<()> {
-        let dn_key = |d: &Dn| self.dn_key(d);
+        let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
         let res = crate::acl::Resolver {
             schema: &self.schema,
             dn_key: &dn_key,
@@ -272,7 +272,7 @@ impl Core {
         Ok(())
     }
 
-    fn parent_id(&self, txn: &WriteTxn<'_>, dn: &Dn, key: &[u8]) -> DirResult<u64> {
+    fn parent_id(&self, txn: &WriteTxn<'_>, dn: &Dn, key: &DnKey) -> DirResult<u64> {
         let suffix = self.suffix_of(key).ok_or_else(|| {
             DirError::UnwillingToPerform(format!("no naming context holds '{dn}'"))
         })?;
@@ -285,7 +285,7 @@ impl Core {
         }
     }
 
-    fn load(&self, txn: &WriteTxn<'_>, dn: &Dn) -> DirResult<(u64, Vec<u8>, Entry)> {
+    fn load(&self, txn: &WriteTxn<'_>, dn: &Dn) -> DirResult<(u64, DnKey, Entry)> {
         let key = self.dn_key(dn);
         let Some(id) = txn.id_by_dn(&key)? else {
             return Err(self.no_such_object(txn, dn));

@@ -13,8 +13,8 @@ impl Core {
         stamp: &Stamp,
     ) -> DirResult<([u8; 16], Change)> {
         let (id, old_key, old) = self.load(txn, dn)?;
-        let old_suffix = self.suffix_of(&old_key).map(<[u8]>::to_vec);
-        if old_suffix.as_deref() == Some(old_key.as_slice()) {
+        let old_suffix = self.suffix_of(&old_key).cloned();
+        if old_suffix.as_ref() == Some(&old_key) {
             return Err(DirError::UnwillingToPerform(format!(
                 "'{dn}' is the root entry of a naming context and cannot be renamed"
             )));
@@ -28,7 +28,7 @@ impl Core {
         };
         let new_dn = new_parent.child(new_rdn.clone());
         let new_key = self.dn_key(&new_dn);
-        if self.suffix_of(&new_key).map(<[u8]>::to_vec) != old_suffix {
+        if self.suffix_of(&new_key).cloned() != old_suffix {
             return Err(DirError::AffectsMultipleDsas(format!(
                 "cannot move '{dn}' to another naming context"
             )));
@@ -99,7 +99,7 @@ impl Core {
         self.stamp_modified(&mut new, stamp);
         self.schema.check_entry(&new)?;
 
-        let descendants: Vec<(Vec<u8>, u64)> = txn
+        let descendants: Vec<(DnKey, u64)> = txn
             .subtree_keys(&old_key)?
             .into_iter()
             .filter(|(_, cid)| *cid != id)
@@ -120,8 +120,7 @@ impl Core {
                 continue;
             };
             child.dn = child.dn.rebase(depth, &new_dn);
-            let mut child_key = new_key.clone();
-            child_key.extend_from_slice(k.get(old_key.len()..).unwrap_or_default());
+            let child_key = k.rebased(&old_key, &new_key);
             txn.put_entry(cid, &child)?;
             txn.delete_dn(&k)?;
             txn.put_dn(&child_key, cid)?;
