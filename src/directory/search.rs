@@ -8,7 +8,7 @@ use crate::acl::{Checker, EntryAccess, Resolver, Rights};
 use crate::model::{Dn, Entry};
 use crate::query::filter::{self, EvalContext, Tri};
 use crate::schema::AttributeType;
-use crate::store::{DnKey, StoreRead};
+use crate::store::{DnKey, IndexKey, StoreRead};
 use ldap3_proto::proto::LdapFilter;
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
@@ -323,7 +323,7 @@ enum Candidates {
     /// Sorted ids.
     Listed(Vec<u64>),
     /// The ids under one index key, read as the search goes.
-    Posting(Vec<u8>),
+    Posting(IndexKey),
 }
 
 /// Every id in the search scope (sorted): the candidates when no index applies.

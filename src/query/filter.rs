@@ -4,7 +4,7 @@
 use super::index::{self, IndexConfig};
 use crate::model::Entry;
 use crate::schema::{AttributeType, Schema};
-use crate::store::{Result as StoreResult, StoreRead};
+use crate::store::{IndexKey, Result as StoreResult, StoreRead};
 use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstringFilter};
 use std::sync::Arc;
 
@@ -387,7 +387,7 @@ pub fn single_key(
     cfg: &IndexConfig,
     hidden: &dyn Fn(&AttributeType) -> bool,
     f: &LdapFilter,
-) -> Option<Vec<u8>> {
+) -> Option<IndexKey> {
     let resolve = |desc: &str| {
         schema
             .attribute(base_attr_name(desc))
@@ -419,7 +419,7 @@ pub fn single_initial_key(
     cfg: &IndexConfig,
     hidden: &dyn Fn(&AttributeType) -> bool,
     f: &LdapFilter,
-) -> Option<Vec<u8>> {
+) -> Option<IndexKey> {
     match f {
         LdapFilter::And(list) if list.len() == 1 => {
             single_initial_key(schema, cfg, hidden, list.first()?)
@@ -602,7 +602,7 @@ fn substring_candidates(
             .unwrap_or(v.len())
     };
     // (key, exact?) pairs; prefix keys are read with a prefix scan.
-    let mut keys: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut keys: Vec<(IndexKey, bool)> = Vec::new();
     if let Some(i) = parts.initial.as_ref().filter(|i| !i.is_empty()) {
         keys.push((index::initial_key(at, i), char_count(i) >= 3));
         keys.extend(index::trigram_keys(at, i).into_iter().map(|k| (k, true)));
@@ -623,7 +623,7 @@ fn substring_candidates(
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
     let mut lists: Vec<Vec<u64>> = Vec::new();
-    let mut skipped: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut skipped: Vec<(IndexKey, bool)> = Vec::new();
     let mut narrowest = usize::MAX;
     for (key, exact) in keys {
         if narrowest <= ENOUGH_NARROW {

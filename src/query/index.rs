@@ -6,6 +6,7 @@
 
 use crate::model::Entry;
 use crate::schema::{AttributeType, Schema};
+use crate::store::IndexKey;
 use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -102,14 +103,14 @@ fn prefix(at: &AttributeType, kind: u8) -> Vec<u8> {
     k
 }
 
-pub fn eq_key(at: &AttributeType, normalized: &[u8]) -> Vec<u8> {
+pub fn eq_key(at: &AttributeType, normalized: &[u8]) -> IndexKey {
     let mut k = prefix(at, b'=');
     k.extend_from_slice(normalized);
-    k
+    IndexKey::from_bytes(k)
 }
 
-pub fn pres_key(at: &AttributeType) -> Vec<u8> {
-    prefix(at, b'*')
+pub fn pres_key(at: &AttributeType) -> IndexKey {
+    IndexKey::from_bytes(prefix(at, b'*'))
 }
 
 /// Character boundaries of a (possibly non-UTF-8) normalised value.
@@ -123,24 +124,24 @@ fn chars(v: &[u8]) -> Vec<&[u8]> {
     }
 }
 
-pub fn initial_key(at: &AttributeType, norm: &[u8]) -> Vec<u8> {
+pub fn initial_key(at: &AttributeType, norm: &[u8]) -> IndexKey {
     let mut k = prefix(at, b'^');
     for c in chars(norm).into_iter().take(3) {
         k.extend_from_slice(c);
     }
-    k
+    IndexKey::from_bytes(k)
 }
 
-pub fn final_key(at: &AttributeType, norm: &[u8]) -> Vec<u8> {
+pub fn final_key(at: &AttributeType, norm: &[u8]) -> IndexKey {
     let mut k = prefix(at, b'$');
     for c in chars(norm).into_iter().rev().take(3) {
         k.extend_from_slice(c);
     }
-    k
+    IndexKey::from_bytes(k)
 }
 
 /// Trigram keys of a normalised string (empty when shorter than three characters).
-pub fn trigram_keys(at: &AttributeType, norm: &[u8]) -> Vec<Vec<u8>> {
+pub fn trigram_keys(at: &AttributeType, norm: &[u8]) -> Vec<IndexKey> {
     let cs = chars(norm);
     cs.windows(3)
         .map(|w| {
@@ -148,7 +149,7 @@ pub fn trigram_keys(at: &AttributeType, norm: &[u8]) -> Vec<Vec<u8>> {
             for c in w {
                 k.extend_from_slice(c);
             }
-            k
+            IndexKey::from_bytes(k)
         })
         .collect()
 }
@@ -158,15 +159,15 @@ pub fn trigram_keys(at: &AttributeType, norm: &[u8]) -> Vec<Vec<u8>> {
 /// Same keys as the single-key functions above, built from one lowercased
 /// name and one character split per value: this runs for every added entry,
 /// so bulk loads spend much of their time here.
-pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet<Vec<u8>> {
+pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet<IndexKey> {
     // Collecting a sorted, deduplicated Vec builds the set in bulk.
     entry_keys_sorted(schema, cfg, entry).into_iter().collect()
 }
 
 /// `entry_keys` as a sorted, deduplicated Vec: adding an entry only walks
 /// its keys once, so building a set for it would be wasted work.
-pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> Vec<Vec<u8>> {
-    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(64);
+pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> Vec<IndexKey> {
+    let mut keys: Vec<IndexKey> = Vec::with_capacity(64);
     for attr in &entry.attrs {
         let Some(at) = schema.attribute(&attr.name) else {
             continue;
@@ -187,7 +188,7 @@ pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> V
             for p in parts {
                 k.extend_from_slice(p);
             }
-            k
+            IndexKey::from_bytes(k)
         };
         if kinds.pres {
             keys.push(key(b'*', &[]));
@@ -222,6 +223,10 @@ pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ik(b: &[u8]) -> crate::store::IndexKey {
+        crate::store::IndexKey::from_bytes(b.to_vec())
+    }
     use crate::model::{Csn, Dn};
 
     /// The per-entry keys are exactly the union of the single-key functions'.
@@ -262,8 +267,8 @@ mod tests {
             }
         }
         let got = entry_keys(&schema, &cfg, &e);
-        assert!(got.contains(b"uid\0^j\xc3\xa9r".as_slice()));
-        assert!(got.contains(b"cn\0$tno".as_slice()));
+        assert!(got.contains(&ik(b"uid\0^j\xc3\xa9r")));
+        assert!(got.contains(&ik(b"cn\0$tno")));
         assert_eq!(got, want);
     }
 }

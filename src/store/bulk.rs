@@ -12,7 +12,7 @@
 //! ascending and every id is larger than any the store already holds under
 //! the same key: appending duplicates is always in order.
 
-use super::{Id, Result, WriteTxn};
+use super::{Id, IndexKey, Result, WriteTxn};
 use heed::PutFlags;
 use rustc_hash::FxHashMap;
 
@@ -42,8 +42,8 @@ impl IndexBuffer {
     }
 
     /// Records `id` under `key`; ids must be added in ascending order.
-    pub fn add(&mut self, key: &[u8], id: u64) {
-        match self.postings.get_mut(key) {
+    pub fn add(&mut self, key: &IndexKey, id: u64) {
+        match self.postings.get_mut(key.as_bytes()) {
             Some(ids) => {
                 if ids.last() != Some(&id) {
                     ids.push(id);
@@ -51,7 +51,7 @@ impl IndexBuffer {
                 }
             }
             None => {
-                self.postings.insert(key.into(), vec![id]);
+                self.postings.insert(key.as_bytes().into(), vec![id]);
                 self.pairs += 1;
             }
         }
@@ -149,6 +149,10 @@ impl WriteTxn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ik(b: &[u8]) -> crate::store::IndexKey {
+        crate::store::IndexKey::from_bytes(b.to_vec())
+    }
     use crate::store::{Store, StoreOptions, StoreRead};
 
     #[test]
@@ -157,19 +161,19 @@ mod tests {
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
         let mut w = store.write().unwrap();
         // Keys already present: one below and one inside the buffered range.
-        w.index_add(b"a\0=x", 1).unwrap();
-        w.index_add(b"m\0=x", 2).unwrap();
+        w.index_add(&ik(b"a\0=x"), 1).unwrap();
+        w.index_add(&ik(b"m\0=x"), 2).unwrap();
         w.commit().unwrap();
 
         let mut buf = IndexBuffer::new();
         for id in 3..=7 {
-            buf.add(b"m\0=x", id);
-            buf.add(b"z\0=y", id);
-            buf.add(format!("k\0={id}").as_bytes(), id);
+            buf.add(&ik(b"m\0=x"), id);
+            buf.add(&ik(b"z\0=y"), id);
+            buf.add(&ik(format!("k\0={id}").as_bytes()), id);
         }
-        buf.add(b"a\0=x", 8);
-        buf.add(b"a\0=x", 8);
-        buf.add(b"q\0=gone", 9);
+        buf.add(&ik(b"a\0=x"), 8);
+        buf.add(&ik(b"a\0=x"), 8);
+        buf.add(&ik(b"q\0=gone"), 9);
         assert_eq!(buf.len(), 17);
         buf.discard_after(8);
         assert_eq!(buf.len(), 16);
@@ -180,19 +184,22 @@ mod tests {
         buf.clear();
         assert!(buf.is_empty());
         // A second flush into keys that now exist appends after them.
-        buf.add(b"z\0=y", 10);
-        buf.add(b"b\0=new", 10);
+        buf.add(&ik(b"z\0=y"), 10);
+        buf.add(&ik(b"b\0=new"), 10);
         let mut w = store.write().unwrap();
         w.write_index_buffer(&buf).unwrap();
         w.commit().unwrap();
 
         let r = store.read().unwrap();
-        assert_eq!(r.index_ids(b"a\0=x").unwrap(), vec![1, 8]);
-        assert_eq!(r.index_ids(b"m\0=x").unwrap(), vec![2, 3, 4, 5, 6, 7]);
-        assert_eq!(r.index_ids(b"z\0=y").unwrap(), vec![3, 4, 5, 6, 7, 10]);
-        assert_eq!(r.index_ids(b"k\0=5").unwrap(), vec![5]);
-        assert_eq!(r.index_ids(b"b\0=new").unwrap(), vec![10]);
-        assert!(r.index_ids(b"q\0=gone").unwrap().is_empty());
-        assert_eq!(r.index_prefix_ids(b"k\0=").unwrap(), vec![3, 4, 5, 6, 7]);
+        assert_eq!(r.index_ids(&ik(b"a\0=x")).unwrap(), vec![1, 8]);
+        assert_eq!(r.index_ids(&ik(b"m\0=x")).unwrap(), vec![2, 3, 4, 5, 6, 7]);
+        assert_eq!(r.index_ids(&ik(b"z\0=y")).unwrap(), vec![3, 4, 5, 6, 7, 10]);
+        assert_eq!(r.index_ids(&ik(b"k\0=5")).unwrap(), vec![5]);
+        assert_eq!(r.index_ids(&ik(b"b\0=new")).unwrap(), vec![10]);
+        assert!(r.index_ids(&ik(b"q\0=gone")).unwrap().is_empty());
+        assert_eq!(
+            r.index_prefix_ids(&ik(b"k\0=")).unwrap(),
+            vec![3, 4, 5, 6, 7]
+        );
     }
 }

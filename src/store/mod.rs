@@ -360,7 +360,7 @@ pub trait StoreRead {
     }
 
     /// Ids under one index key, ascending.
-    fn index_ids(&self, key: &[u8]) -> Result<Vec<u64>> {
+    fn index_ids(&self, key: &IndexKey) -> Result<Vec<u64>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
         if let Some(iter) = d.index.get_duplicates(t, key)? {
@@ -374,7 +374,7 @@ pub trait StoreRead {
     /// Visits the ids under one index key in ascending order while `visit`
     /// returns true: a search can stop reading a long posting list once it
     /// has what it needs (a page, a size limit).
-    fn index_ids_while(&self, key: &[u8], visit: &mut dyn FnMut(u64) -> bool) -> Result<()> {
+    fn index_ids_while(&self, key: &IndexKey, visit: &mut dyn FnMut(u64) -> bool) -> Result<()> {
         let (t, d) = self.parts();
         if let Some(iter) = d.index.get_duplicates(t, key)? {
             for item in iter {
@@ -388,7 +388,7 @@ pub trait StoreRead {
 
     /// Ids under one index key, ascending, or None when there are more than
     /// `cap` (the key does not narrow a search enough to be worth reading).
-    fn index_ids_capped(&self, key: &[u8], cap: usize) -> Result<Option<Vec<u64>>> {
+    fn index_ids_capped(&self, key: &IndexKey, cap: usize) -> Result<Option<Vec<u64>>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
         if let Some(iter) = d.index.get_duplicates(t, key)? {
@@ -403,7 +403,7 @@ pub trait StoreRead {
     }
 
     /// Ids under every index key starting with `prefix` (unsorted, may repeat).
-    fn index_prefix_ids(&self, prefix: &[u8]) -> Result<Vec<u64>> {
+    fn index_prefix_ids(&self, prefix: &IndexKey) -> Result<Vec<u64>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
         for item in d.index.prefix_iter(t, prefix)? {
@@ -414,7 +414,7 @@ pub trait StoreRead {
 
     /// Ids under every index key starting with `prefix` (unsorted, may
     /// repeat), or None when there are more than `cap`.
-    fn index_prefix_ids_capped(&self, prefix: &[u8], cap: usize) -> Result<Option<Vec<u64>>> {
+    fn index_prefix_ids_capped(&self, prefix: &IndexKey, cap: usize) -> Result<Option<Vec<u64>>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
         for item in d.index.prefix_iter(t, prefix)? {
@@ -427,12 +427,12 @@ pub trait StoreRead {
     }
 
     /// Ids under index keys in `[from, to)` (ordering filters on indexed values).
-    fn index_range_ids(&self, from: &[u8], to: &[u8]) -> Result<Vec<u64>> {
+    fn index_range_ids(&self, from: &IndexKey, to: &IndexKey) -> Result<Vec<u64>> {
         let (t, d) = self.parts();
         let mut ids = Vec::new();
         let range = (
-            std::ops::Bound::Included(from),
-            std::ops::Bound::Excluded(to),
+            std::ops::Bound::Included(from.as_bytes()),
+            std::ops::Bound::Excluded(to.as_bytes()),
         );
         for item in d.index.range(t, &range)? {
             ids.push(item?.1);
@@ -557,7 +557,7 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
-    pub fn index_add(&mut self, key: &[u8], id: u64) -> Result<()> {
+    pub fn index_add(&mut self, key: &IndexKey, id: u64) -> Result<()> {
         self.dbs.index.put(&mut self.txn, key, &id)?;
         Ok(())
     }
@@ -588,7 +588,7 @@ impl WriteTxn<'_> {
     /// Index insertion for a newly created entry: its id is the largest in
     /// the store, so it goes at the end of the key's duplicates (APPENDDUP
     /// skips the search inside large posting lists).
-    pub fn index_add_new(&mut self, key: &[u8], id: u64) -> Result<()> {
+    pub fn index_add_new(&mut self, key: &IndexKey, id: u64) -> Result<()> {
         if let Some(buf) = self.deferred.as_mut() {
             buf.add(key, id);
             return Ok(());
@@ -618,7 +618,7 @@ impl WriteTxn<'_> {
         }
     }
 
-    pub fn index_del(&mut self, key: &[u8], id: u64) -> Result<()> {
+    pub fn index_del(&mut self, key: &IndexKey, id: u64) -> Result<()> {
         self.dbs
             .index
             .delete_one_duplicate(&mut self.txn, key, &id)?;
@@ -659,6 +659,10 @@ impl WriteTxn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ik(b: &[u8]) -> crate::store::IndexKey {
+        crate::store::IndexKey::from_bytes(b.to_vec())
+    }
     use crate::model::{Csn, Dn};
 
     #[test]
@@ -682,8 +686,8 @@ mod tests {
         w.put_dn(&DnKey::from_bytes(b"dc=xy\0".to_vec()), 3)
             .unwrap();
         w.link_child(id, 2).unwrap();
-        w.index_add(b"uid\0=bob", 7).unwrap();
-        w.index_add(b"uid\0=bob", 5).unwrap();
+        w.index_add(&ik(b"uid\0=bob"), 7).unwrap();
+        w.index_add(&ik(b"uid\0=bob"), 5).unwrap();
         w.commit().unwrap();
         let r = store.read().unwrap();
         assert_eq!(r.entry(1).unwrap().unwrap(), e);
@@ -694,25 +698,25 @@ mod tests {
         );
         assert_eq!(r.children(1).unwrap(), vec![2]);
         assert!(r.has_children(1).unwrap() && !r.has_children(2).unwrap());
-        assert_eq!(r.index_ids(b"uid\0=bob").unwrap(), vec![5, 7]);
-        assert_eq!(r.index_prefix_ids(b"uid\0=b").unwrap(), vec![5, 7]);
+        assert_eq!(r.index_ids(&ik(b"uid\0=bob")).unwrap(), vec![5, 7]);
+        assert_eq!(r.index_prefix_ids(&ik(b"uid\0=b")).unwrap(), vec![5, 7]);
         drop(r);
         let mut w = store.write().unwrap();
-        w.index_del(b"uid\0=bob", 5).unwrap();
+        w.index_del(&ik(b"uid\0=bob"), 5).unwrap();
         w.unlink_child(1, 2).unwrap();
         w.abort();
         let mut w = store.write().unwrap();
         let mut child = w.nested().unwrap();
-        child.index_add(b"uid\0=eve", 9).unwrap();
+        child.index_add(&ik(b"uid\0=eve"), 9).unwrap();
         child.commit().unwrap();
         let mut child = w.nested().unwrap();
-        child.index_add(b"uid\0=mallory", 10).unwrap();
+        child.index_add(&ik(b"uid\0=mallory"), 10).unwrap();
         child.abort();
         w.commit().unwrap();
         let r = store.read().unwrap();
-        assert_eq!(r.index_ids(b"uid\0=eve").unwrap(), vec![9]);
-        assert!(r.index_ids(b"uid\0=mallory").unwrap().is_empty());
-        assert_eq!(r.index_ids(b"uid\0=bob").unwrap(), vec![5, 7]);
+        assert_eq!(r.index_ids(&ik(b"uid\0=eve")).unwrap(), vec![9]);
+        assert!(r.index_ids(&ik(b"uid\0=mallory")).unwrap().is_empty());
+        assert_eq!(r.index_ids(&ik(b"uid\0=bob")).unwrap(), vec![5, 7]);
         assert_eq!(r.children(1).unwrap(), vec![2]);
     }
 }
