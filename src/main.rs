@@ -367,6 +367,7 @@ async fn run_server(cfg: Config) -> Result<()> {
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         max_filter_depth: cfg.limits.max_filter_depth,
+        search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
     });
     let _replication = start_replication(&dir, &cfg)?;
     let tls = if cfg.tls.enabled {

@@ -32,6 +32,25 @@ pub struct Shared {
     pub dir: Arc<Directory>,
     /// Largest nesting of a search filter accepted.
     pub max_filter_depth: usize,
+    pub search: SearchLimits,
+}
+
+/// Bounds on the work of one search by anyone but the root DN.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchLimits {
+    /// Terms a filter may have (0 = unlimited).
+    pub max_filter_terms: usize,
+    /// Entries a search may look at (0 = unlimited).
+    pub lookthrough_limit: usize,
+}
+
+impl SearchLimits {
+    pub fn from_config(limits: &crate::config::Limits) -> SearchLimits {
+        SearchLimits {
+            max_filter_terms: limits.max_filter_terms,
+            lookthrough_limit: limits.lookthrough_limit,
+        }
+    }
 }
 
 /// A response on its way to the connection's writer.
