@@ -80,6 +80,7 @@ fn snapshot(dir: &Directory) -> BTreeMap<String, Vec<Vec<u8>>> {
         size_limit: 0,
         time_limit: 0,
         page: None,
+        lookthrough_limit: 0,
     };
     let mut out = BTreeMap::new();
     dir.search(&root(), &req, &|| false, &mut |e| {

@@ -282,4 +282,104 @@ fn main() {
         t.extend_from_slice(&b);
         write("request", name, &t);
     }
+
+    // --- request: an anonymous add of a DN of 6,000 RDNs (beyond
+    // max_dn_depth; it once overflowed the access check's stack)
+    let deep: Vec<String> = (0..6000).rev().map(|i| format!("ou=x{i}")).collect();
+    let deep_add = LdapOp::AddRequest(LdapAddRequest {
+        dn: format!("{},dc=example,dc=com", deep.join(",")),
+        attributes: vec![
+            attr("objectClass", &["organizationalUnit"]),
+            attr("ou", &["x0"]),
+        ],
+    });
+    let mut t = vec![1u8];
+    t.extend_from_slice(&ber(vec![m(1, deep_add)]));
+    write("request", "deep-dn-add", &t);
+
+    // --- frame: byte 0 limits/budget, byte 1 read size, then the stream
+    let frame = |name: &str, stream: &[u8]| {
+        let mut t = vec![0x41u8, 7];
+        t.extend_from_slice(stream);
+        write("frame", name, &t);
+    };
+    let whoami_op = tlv(0x77, &tlv(0x80, b"1.3.6.1.4.1.4203.1.11.3"));
+    for (name, id) in [
+        ("msgid-ok", &[0x01][..]),
+        ("msgid-max", &[0x7f, 0xff, 0xff, 0xff]),
+        ("msgid-negative", &[0xfb]),
+        ("msgid-zero", &[0x00]),
+        ("msgid-2-40", &[0x01, 0, 0, 0, 0, 0]),
+        ("msgid-padded", &[0, 0, 0, 0, 0, 0, 0, 0, 0, 7]),
+    ] {
+        frame(name, &raw_message(id, &whoami_op));
+    }
+    // Every application tag 0..=31, constructed and primitive.
+    let mut all_tags = Vec::new();
+    for number in 0u8..=31 {
+        for form in [0x40u8, 0x60] {
+            all_tags.extend(raw_message(&[1], &tlv(form | number, b"")));
+        }
+    }
+    frame("every-tag", &all_tags);
+    frame(
+        "bind-response",
+        &ber(vec![m(
+            3,
+            LdapOp::BindResponse(LdapBindResponse {
+                res: LdapResult {
+                    code: LdapResultCode::Success,
+                    matcheddn: String::new(),
+                    message: String::new(),
+                    referral: Vec::new(),
+                },
+                saslcreds: None,
+            }),
+        )]),
+    );
+    for (name, size, time) in [
+        ("search-size-negative", &[0xff][..], &[0x00][..]),
+        ("search-time-negative", &[0x00], &[0xff]),
+        ("search-size-2-40", &[0x01, 0, 0, 0, 0, 0], &[0x00]),
+    ] {
+        let mut c = tlv(0x04, b"");
+        c.extend(tlv(0x0a, &[0]));
+        c.extend(tlv(0x0a, &[0]));
+        c.extend(tlv(0x02, size));
+        c.extend(tlv(0x02, time));
+        c.extend(tlv(0x01, &[0])); // typesOnly
+        c.extend(tlv(0x87, b"objectClass"));
+        c.extend(tlv(0x30, b""));
+        frame(name, &raw_message(&[2], &tlv(0x63, &c)));
+    }
+    frame("abandon-negative", &raw_message(&[3], &tlv(0x50, &[0xfb])));
+    // A header announcing 15 MiB, then nothing.
+    frame("partial-15mib", &[0x30, 0x84, 0x00, 0xf0, 0x00, 0x00, 0x02, 0x01, 0x01]);
+}
+
+/// One BER element with a definite length.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// An LDAPMessage with raw messageID contents and a raw protocolOp.
+fn raw_message(id: &[u8], op: &[u8]) -> Vec<u8> {
+    let mut inner = tlv(0x02, id);
+    inner.extend_from_slice(op);
+    tlv(0x30, &inner)
 }

@@ -1,10 +1,15 @@
 //! DN parser: `Dn::parse` never panics, and printing a parsed DN gives text
 //! that parses back to the same DN: parse(print(parse(x))) == parse(x).
-//! The RDN parser and the normalised form (builtin schema) ride along.
+//! The RDN parser and the normalised form (builtin schema) ride along, and
+//! the server's RDN count on the raw text (the DN depth limit) agrees with
+//! the parser. A DN that parses is also repeated into one of over 500 RDNs,
+//! which must parse, count and normalise the same way (deep DNs once
+//! overflowed the stack of a recursive walk).
 #![no_main]
 
 use ferrodir::model::{Dn, Rdn};
 use ferrodir::schema::Schema;
+use ferrodir::server::limits::rdn_count;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -21,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(dn) = Dn::parse(text) else {
         return;
     };
+    assert_eq!(rdn_count(text), dn.rdns.len(), "RDN count of {text:?}");
     let printed = dn.to_string();
     let again = match Dn::parse(&printed) {
         Ok(d) => d,
@@ -32,4 +38,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(norm, schema().normalize_dn(&again));
     let _ = dn.parent();
     let _ = dn.rdn().map(|r| r.to_string());
+    if !dn.rdns.is_empty() && text.len() <= 64 {
+        const COPIES: usize = 512;
+        let deep = vec![text; COPIES].join(",");
+        if let Ok(deep_dn) = Dn::parse(&deep) {
+            assert_eq!(deep_dn.rdns.len(), COPIES * dn.rdns.len(), "{deep:?}");
+            assert_eq!(rdn_count(&deep), deep_dn.rdns.len());
+            let _ = schema().normalize_dn(&deep_dn);
+        }
+    }
 });

@@ -1,9 +1,10 @@
-//! The request path: bytes -> `LdapCodec` (the server's decoder, with its
-//! default size limit) -> for each message what `server/conn.rs` does:
-//! bind through `ops::bind::run` (changing the identity), unbind ends the
-//! input, abandon is a no-op here, everything else goes to `ops::dispatch`
-//! against one Directory on a temporary data directory with the builtin
-//! schema. Every response is encoded as the connection writer would.
+//! The request path: bytes -> `GuardedCodec` (the server's decoder, with
+//! its default size limit) -> for each message what `server/conn.rs` does:
+//! the DN limits, bind through `ops::bind::run` (changing the identity),
+//! unbind ends the input, abandon is a no-op here, everything else goes to
+//! `ops::dispatch` against one Directory on a temporary data directory with
+//! the builtin schema and the default search limits. Every response is
+//! encoded as the connection writer would.
 //!
 //! The first byte picks the starting identity: even = root DN, odd =
 //! anonymous (the rest of the bytes may bind as someone else).
@@ -19,7 +20,10 @@ use ferrodir::directory::{
     Directory, DirectoryConfig, Identity, Scope, SearchEnd, SearchRequest, WriteOp,
 };
 use ferrodir::model::Dn;
-use ferrodir::ops::{self, filter_text, Shared};
+use ferrodir::config::Limits;
+use ferrodir::ops::{self, filter_text, Response, Shared};
+use ferrodir::server::framing::GuardedCodec;
+use ferrodir::server::limits;
 use ferrodir::schema::Schema;
 use ferrodir::store::{Store, StoreOptions};
 use ldap3_proto::proto::{LdapFilter, LdapMsg, LdapOp};
@@ -164,7 +168,8 @@ fn state() -> &'static State {
             rt,
             shared: Arc::new(Shared {
                 dir: Arc::new(dir),
-                max_filter_depth: 64,
+                max_filter_depth: Limits::default().max_filter_depth,
+                search: ops::SearchLimits::from_config(&Limits::default()),
             }),
             root,
         };
@@ -189,6 +194,7 @@ fn reset(st: &State) {
         size_limit: 0,
         time_limit: 0,
         page: None,
+        lookthrough_limit: 0,
     };
     let mut dns = Vec::new();
     let end = dir.search(&st.root, &req, &|| false, &mut |e| {
@@ -219,6 +225,12 @@ async fn run_one(shared: &Arc<Shared>, who: &mut Identity, request: LdapMsg) {
         let _ = filter_text::to_string(&s.filter);
     }
     let msgid = request.msgid;
+    if let Err(why) = limits::check_request_dns(&request.op, &Limits::default()) {
+        if let Some(op) = ops::response_for(&request.op, limits::dn_limit_result(why)) {
+            let _ = enc.encode(ops::msg(msgid, op), &mut out);
+        }
+        return;
+    }
     match request.op {
         LdapOp::BindRequest(req) => {
             let (id, res) = ops::bind::run(shared, req).await;
@@ -227,12 +239,14 @@ async fn run_one(shared: &Arc<Shared>, who: &mut Identity, request: LdapMsg) {
         }
         LdapOp::UnbindRequest | LdapOp::AbandonRequest(_) => {}
         _ => {
-            let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
+            let (tx, mut rx) = mpsc::channel::<Response>(256);
             let cancelled = Arc::new(AtomicBool::new(false));
             let work = ops::dispatch(shared.clone(), who.clone(), request, tx, cancelled);
             let drain = async {
-                while let Some(m) = rx.recv().await {
-                    let _ = enc.encode(m, &mut out);
+                while let Some(r) = rx.recv().await {
+                    if let Response::Msg(m) = r {
+                        let _ = enc.encode(m, &mut out);
+                    }
                     out.clear();
                 }
             };
@@ -252,7 +266,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Identity::anonymous()
     };
-    let mut codec = LdapCodec::new(Some(MAX_MESSAGE), None);
+    let mut codec = GuardedCodec::new(MAX_MESSAGE);
     let mut buf = BytesMut::from(rest);
     let mut messages = Vec::new();
     while let Ok(Some(m)) = codec.decode(&mut buf) {

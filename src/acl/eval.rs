@@ -262,6 +262,15 @@ impl<'a> Checker<'a> {
     }
 
     /// ACIs held by the entry named by `rdns` and its ancestors.
+    ///
+    /// Iterative, from the top of the tree down: a request's DN can be far
+    /// deeper than any stored entry, and recursion over its depth would
+    /// overflow the thread's stack. Each ancestor's DN key extends the one
+    /// above it by one RDN (the resolver's keys list RDN parts from the
+    /// root down, as the store's do), so the walk costs one normalisation
+    /// per RDN. Only ancestors that exist are cached: a missing one holds
+    /// no ACIs, and caching every level of a deep DN would cost memory
+    /// quadratic in its depth.
     fn chain(&self, rdns: &[Rdn]) -> StoreResult<Chain> {
         if rdns.is_empty() {
             return Ok(Rc::new(Vec::new()));
@@ -269,23 +278,37 @@ impl<'a> Checker<'a> {
         if let Some(c) = self.chains.borrow().get(rdns) {
             return Ok(c.clone());
         }
-        let parent = self.chain(rdns.get(1..).unwrap_or_default())?;
-        let dn = Dn {
-            rdns: rdns.to_vec(),
-        };
-        let own = match self.load(&dn)? {
-            Some(e) if e.has("aci") => Some(self.entry_acis(&e)),
-            _ => None,
-        };
-        let chain = match own {
-            Some(acis) if !acis.is_empty() => {
-                let mut levels = (*parent).clone();
-                levels.push(acis);
-                Rc::new(levels)
+        let mut chain: Chain = Rc::new(Vec::new());
+        let mut key = DnKey::root();
+        for (depth, rdn) in rdns.iter().enumerate().rev() {
+            let one = Dn {
+                rdns: vec![rdn.clone()],
+            };
+            key.push_key_part(&(self.res.dn_key)(&one));
+            let Some(id) = self.txn.id_by_dn(&key)? else {
+                continue;
+            };
+            let level = rdns.get(depth..).unwrap_or_default();
+            if let Some(c) = self.chains.borrow().get(level) {
+                chain = c.clone();
+                continue;
             }
-            _ => parent,
-        };
-        self.chains.borrow_mut().insert(dn.rdns, chain.clone());
+            let acis = match self.txn.entry(id)? {
+                Some(e) if e.has("aci") => Some(self.entry_acis(&e)),
+                _ => None,
+            };
+            if let Some(acis) = acis.filter(|a| !a.is_empty()) {
+                let mut levels = (*chain).clone();
+                levels.push(acis);
+                chain = Rc::new(levels);
+            }
+            self.chains
+                .borrow_mut()
+                .insert(level.to_vec(), chain.clone());
+        }
+        self.chains
+            .borrow_mut()
+            .insert(rdns.to_vec(), chain.clone());
         Ok(chain)
     }
 

@@ -127,6 +127,7 @@ async fn run_server(cfg: Config) -> Result<()> {
         dir: dir.clone(),
         max_filter_depth: cfg.limits.max_filter_depth,
         agreement_tester: Some(Arc::new(agreement::AgreementTest)),
+        search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
     });
     let _replication = start_replication(&dir, &cfg)?;
     let tls = if cfg.tls.enabled {

@@ -58,8 +58,22 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Largest LDAP message accepted, in bytes.
+    /// Largest LDAP message accepted on a bound connection, in bytes.
     pub max_message_size: usize,
+    /// Largest LDAP message accepted before a successful bind, in bytes
+    /// (at most max_message_size).
+    pub anonymous_max_message_size: usize,
+    /// Bytes of partially received messages all connections together may
+    /// hold; a connection whose partial message would exceed it is closed.
+    pub max_pending_message_bytes: usize,
+    /// RDNs a DN in a request may have (0 = unlimited).
+    pub max_dn_depth: usize,
+    /// Bytes a DN in a request may have (0 = unlimited).
+    pub max_dn_length: usize,
+    /// Entries a non-root search may look at (0 = unlimited).
+    pub lookthrough_limit: usize,
+    /// Terms (AND/OR/NOT and assertions) a non-root search filter may have (0 = unlimited).
+    pub max_filter_terms: usize,
     /// Open connections at most (further ones are closed at once).
     pub max_connections: usize,
     /// Seconds a bound connection may stay silent.
@@ -74,7 +88,7 @@ pub struct Limits {
     pub time_limit: u64,
     /// Deepest filter nesting accepted.
     pub max_filter_depth: usize,
-    /// Open connections from one source address at most.
+    /// Open connections from one source address at most (0 = unlimited).
     pub max_connections_per_ip: usize,
     /// Seconds a TLS handshake (LDAPS or after StartTLS) may take.
     pub tls_handshake_timeout: u64,
@@ -182,6 +196,14 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_size: 16 << 20,
+            // OpenLDAP's sockbuf_max_incoming: 256 KiB before a bind.
+            anonymous_max_message_size: 256 << 10,
+            max_pending_message_bytes: 256 << 20,
+            max_dn_depth: 256,
+            max_dn_length: 16 << 10,
+            // 389-ds's nsslapd-lookthroughlimit default.
+            lookthrough_limit: 5000,
+            max_filter_terms: 1000,
             max_connections: 10_000,
             idle_timeout: 3600,
             anonymous_idle_timeout: 300,
@@ -189,7 +211,7 @@ impl Default for Limits {
             size_limit: 500,
             time_limit: 3600,
             max_filter_depth: 64,
-            max_connections_per_ip: 1000,
+            max_connections_per_ip: 0,
             tls_handshake_timeout: 10,
             write_timeout: 60,
         }

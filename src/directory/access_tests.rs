@@ -169,6 +169,7 @@ impl Fixture {
             size_limit: 0,
             time_limit: 0,
             page: None,
+            lookthrough_limit: 0,
         };
         let mut out = Vec::new();
         self.dir
@@ -760,4 +761,45 @@ fn invalid_aci_values_are_refused() {
         ],
     );
     assert!(matches!(r, Err(DirError::InvalidSyntax(_))), "{r:?}");
+}
+
+/// The access check walks a DN's ancestors without recursion: a DN of
+/// 50,000 RDNs is checked on a thread with a 256 KiB stack (recursion over
+/// the depth overflowed the writer thread's stack and aborted the server),
+/// and the ACIs of the ancestors that exist still apply to it.
+#[test]
+fn access_to_a_very_deep_dn_needs_no_deep_stack() {
+    let f = Fixture::new();
+    let anon = Identity::anonymous();
+    let deep = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let s = f.dir.schema().clone();
+            let core = &f.dir.core;
+            let k = |d: &Dn| core.dn_key(d).into_bytes();
+            let res = Resolver {
+                schema: &s,
+                dn_key: &k,
+            };
+            let txn = f.dir.store().read().unwrap();
+            let checker = Checker::new(res, &txn, &anon, false);
+            let rights = |d: Dn| {
+                let mut e = crate::model::Entry::new(d);
+                e.set("cn", vec![b"x".to_vec()], crate::model::Csn::ZERO);
+                let a = checker.access_at(&e, false).unwrap();
+                (a.allows(Rights::READ, "cn"), a.allows(Rights::WRITE, "cn"))
+            };
+            let mut rdns: Vec<Rdn> = (0..50_000)
+                .map(|i| Rdn::single("ou", format!("x{i}")))
+                .collect();
+            rdns.extend(dn(&format!("ou=people,{SUFFIX}")).rdns);
+            let shallow = rights(dn(&format!("cn=x,ou=people,{SUFFIX}")));
+            (rights(Dn { rdns }), shallow)
+        })
+        .unwrap()
+        .join()
+        .expect("the check ran to the end");
+    assert_eq!(deep.0, deep.1);
+    // The suffix's default ACIs let anyone read cn and nobody anonymous write it.
+    assert_eq!(deep.0, (true, false));
 }

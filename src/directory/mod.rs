@@ -176,16 +176,28 @@ impl Core {
     }
 
     /// The nearest existing ancestor of `dn`, for matchedDN in noSuchObject.
+    ///
+    /// Linear in the DN's size: the parent's key is built once, RDN by RDN
+    /// from the root down, and each ancestor's key is a prefix of it (a
+    /// full key per ancestor would cost quadratic time in the depth).
     pub(crate) fn matched(&self, txn: &dyn StoreRead, dn: &Dn) -> DirResult<Option<Dn>> {
-        let mut cur = dn.parent();
-        while let Some(p) = cur {
-            if p.is_root() {
-                return Ok(None);
+        let ancestors = dn.rdns.get(1..).unwrap_or_default();
+        let mut key = DnKey::root();
+        // ends[i]: length of the key of the ancestor with i + 1 RDNs.
+        let mut ends = Vec::with_capacity(ancestors.len());
+        for rdn in ancestors.iter().rev() {
+            self.push_rdn_key(&mut key, rdn);
+            ends.push(key.len());
+        }
+        // From the deepest ancestor up, each key is the previous one cut short.
+        for (i, end) in ends.iter().enumerate().rev() {
+            key.truncate(*end);
+            if txn.id_by_dn(&key)?.is_some() {
+                let first = ancestors.len() - (i + 1);
+                return Ok(Some(Dn {
+                    rdns: ancestors.get(first..).unwrap_or_default().to_vec(),
+                }));
             }
-            if txn.id_by_dn(&self.dn_key(&p))?.is_some() {
-                return Ok(Some(p));
-            }
-            cur = p.parent();
         }
         Ok(None)
     }

@@ -32,6 +32,10 @@ pub struct SearchRequest<'a> {
     pub time_limit: u64,
     /// Paged results: page size and the id after which to continue.
     pub page: Option<(usize, u64)>,
+    /// Entries a non-root search may look at (0 = unlimited), as 389-ds's
+    /// nsslapd-lookthroughlimit: bounds the work of unindexed and
+    /// candidate-heavy searches, whatever they return.
+    pub lookthrough_limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +87,11 @@ pub enum SearchEnd {
     },
     TimeLimit {
         entries: usize,
+    },
+    /// More candidates than the look-through limit would be read.
+    LookThroughLimit {
+        entries: usize,
+        limit: usize,
     },
     Abandoned,
     /// A page ended; `next` is the id to continue after (None: last page).
@@ -157,6 +166,7 @@ fn run_selected(
     {
         time_limit = core.cfg.time_limit;
     }
+    let lookthrough = if who.root { 0 } else { req.lookthrough_limit };
 
     // The empty base with a non-base scope searches every naming context.
     let bases: Vec<(Dn, DnKey, u64)> = if req.base.is_root() {
@@ -243,6 +253,12 @@ fn run_selected(
                     entries: entries.get(),
                 }));
             }
+        }
+        if lookthrough > 0 && looked >= lookthrough {
+            return Ok(Some(SearchEnd::LookThroughLimit {
+                entries: entries.get(),
+                limit: lookthrough,
+            }));
         }
         looked += 1;
         let previous = std::mem::replace(&mut last, id);
@@ -481,6 +497,7 @@ mod tests {
             size_limit: 0,
             time_limit: 0,
             page,
+            lookthrough_limit: 0,
         }
     }
 
@@ -683,5 +700,36 @@ mod tests {
                 .expect("answered from the index");
             assert_eq!(ids.len(), matches, "{f:?}");
         }
+    }
+
+    /// Past the look-through limit a non-root search ends, whatever it
+    /// found; the root DN is not limited.
+    #[test]
+    fn lookthrough_limit_bounds_non_root_searches() {
+        let (_a, dir) = open(IndexConfig {
+            attrs: Default::default(),
+        });
+        populate(&dir);
+        let f = crate::acl::parse_filter("(description=nothing)").unwrap();
+        let attrs = vec!["*".to_string()];
+        let mut req = request(SUFFIX, Scope::Sub, &f, &attrs, None);
+        req.lookthrough_limit = 3;
+        let run = |who: &Identity, req: &SearchRequest<'_>| {
+            dir.search(who, req, &|| false, &mut |_| {})
+                .expect("search runs")
+        };
+        assert_eq!(
+            run(&Identity::anonymous(), &req),
+            SearchEnd::LookThroughLimit {
+                entries: 0,
+                limit: 3
+            }
+        );
+        assert_eq!(run(&root(), &req), SearchEnd::Done { entries: 0 });
+        req.lookthrough_limit = 100;
+        assert_eq!(
+            run(&Identity::anonymous(), &req),
+            SearchEnd::Done { entries: 0 }
+        );
     }
 }

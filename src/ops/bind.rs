@@ -233,6 +233,7 @@ pub fn map_certificate(
             size_limit: 2,
             time_limit: 10,
             page: None,
+            lookthrough_limit: 0,
         };
         let mut found = Vec::new();
         let _ = dir.search(&root, &req, &|| false, &mut |e| found.push(e.dn));

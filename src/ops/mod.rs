@@ -36,6 +36,7 @@ pub struct Shared {
     /// Runs the "test agreement" extended operation; the replication
     /// session layer (above this one) provides it.
     pub agreement_tester: Option<Arc<dyn AgreementTester>>,
+    pub search: SearchLimits,
 }
 
 /// Connects and binds to an agreement's consumer with its credentials and
@@ -46,6 +47,24 @@ pub trait AgreementTester: Send + Sync {
         dir: &'a Directory,
         agreement: &'a AgreementConfig,
     ) -> futures::future::BoxFuture<'a, String>;
+}
+
+/// Bounds on the work of one search by anyone but the root DN.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchLimits {
+    /// Terms a filter may have (0 = unlimited).
+    pub max_filter_terms: usize,
+    /// Entries a search may look at (0 = unlimited).
+    pub lookthrough_limit: usize,
+}
+
+impl SearchLimits {
+    pub fn from_config(limits: &crate::config::Limits) -> SearchLimits {
+        SearchLimits {
+            max_filter_terms: limits.max_filter_terms,
+            lookthrough_limit: limits.lookthrough_limit,
+        }
+    }
 }
 
 /// A response on its way to the connection's writer.

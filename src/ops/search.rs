@@ -15,6 +15,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio_util::codec::Encoder;
 
+/// Terms of a filter (each AND/OR/NOT and each assertion), counted
+/// without recursion and stopping once past `limit`.
+fn filter_terms_exceed(f: &LdapFilter, limit: usize) -> bool {
+    let mut pending = vec![f];
+    let mut terms = 0usize;
+    while let Some(f) = pending.pop() {
+        terms += 1;
+        if terms > limit {
+            return true;
+        }
+        match f {
+            LdapFilter::And(l) | LdapFilter::Or(l) => pending.extend(l.iter()),
+            LdapFilter::Not(inner) => pending.push(inner),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn filter_depth(f: &LdapFilter) -> usize {
     match f {
         LdapFilter::And(l) | LdapFilter::Or(l) => 1 + l.iter().map(filter_depth).max().unwrap_or(0),
@@ -73,6 +92,17 @@ fn final_message(
             let ctrl = vec![LdapControl::SimplePagedResults { size: 0, cookie }];
             (result::success(), ctrl, entries)
         }
+        Ok(SearchEnd::LookThroughLimit { entries, limit }) => (
+            result::result(
+                LdapResultCode::AdminLimitExceeded,
+                format!(
+                    "the search looked at {limit} entries without finishing \
+                     (lookthrough_limit); use a filter on an indexed attribute or a narrower base"
+                ),
+            ),
+            Vec::new(),
+            entries,
+        ),
         Ok(SearchEnd::Abandoned) => return None,
         Err(e) => (result::from_error(&e), Vec::new(), 0),
     };
@@ -128,7 +158,11 @@ pub async fn run(
         }
     };
     if req.sizelimit < 0 || req.timelimit < 0 {
-        let r = result::result(LdapResultCode::ProtocolError, "negative size or time limit");
+        // The codec also turns limits it saw outside 0..maxInt into -1.
+        let r = result::result(
+            LdapResultCode::ProtocolError,
+            "sizeLimit and timeLimit must be within 0..2147483647 (RFC 4511 §4.5.1)",
+        );
         return done(&sink, msgid, r, Vec::new(), 0).await;
     }
     if filter_depth(&req.filter) > shared.max_filter_depth {
@@ -138,6 +172,15 @@ pub async fn run(
         );
         return done(&sink, msgid, r, Vec::new(), 0).await;
     }
+    let max_terms = shared.search.max_filter_terms;
+    if !who.root && max_terms > 0 && filter_terms_exceed(&req.filter, max_terms) {
+        let r = result::result(
+            LdapResultCode::AdminLimitExceeded,
+            format!("the filter has more than {max_terms} terms (max_filter_terms)"),
+        );
+        return done(&sink, msgid, r, Vec::new(), 0).await;
+    }
+    let lookthrough = shared.search.lookthrough_limit;
 
     // Synthetic entries: the root DSE and the subschema subentry.
     let synthetic = if base.is_root() && scope == Scope::Base {
@@ -206,7 +249,7 @@ pub async fn run(
     // Small searches (a base entry, a selective index key) are answered
     // here: handing them to a blocking thread and back costs more than they do.
     {
-        let request = directory_request(&req, base.clone(), scope, page);
+        let request = directory_request(&req, base.clone(), scope, page, lookthrough);
         let mut batch = Vec::new();
         let mut emit = |e: &SelectedEntry<'_>| search_ber::encode_entry(&mut batch, msgid, e);
         let is_cancelled = || cancelled.load(Ordering::Relaxed);
@@ -235,7 +278,7 @@ pub async fn run(
     let entry_sink = sink.clone();
     let cancel = cancelled.clone();
     let searched = tokio::task::spawn_blocking(move || {
-        let request = directory_request(&req, base, scope, page);
+        let request = directory_request(&req, base, scope, page, lookthrough);
         let mut batch = Vec::with_capacity(4096);
         let send = |batch: Vec<u8>| {
             // A closed channel means the client left; the cancel check stops the scan.
@@ -280,6 +323,7 @@ fn directory_request(
     base: crate::model::Dn,
     scope: Scope,
     page: Option<(usize, u64)>,
+    lookthrough_limit: usize,
 ) -> SearchRequest<'_> {
     SearchRequest {
         base,
@@ -290,6 +334,7 @@ fn directory_request(
         size_limit: req.sizelimit as usize,
         time_limit: req.timelimit as u64,
         page,
+        lookthrough_limit,
     }
 }
 

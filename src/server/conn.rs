@@ -237,11 +237,10 @@ where
     let limits = state.limits.clone();
     let (rd, wr) = tokio::io::split(stream);
     // Small initial buffers (they grow on demand): idle connections stay cheap.
-    let mut reader = FramedRead::with_capacity(
-        rd,
-        super::framing::GuardedCodec::new(limits.max_message_size),
-        1024,
-    );
+    let mut codec =
+        super::framing::GuardedCodec::with_budget(limits.max_message_size, state.pending.clone());
+    set_message_limit(&mut codec, &limits, &identity);
+    let mut reader = FramedRead::with_capacity(rd, codec, 1024);
     let mut writer = FramedWrite::new(
         wr,
         ResponseCodec(LdapCodec::new(Some(usize::MAX / 4), None)),
@@ -317,7 +316,12 @@ where
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
+                let mut code = LdapResultCode::ProtocolError;
                 let why = match classify_read_error(&e) {
+                    ReadError::Budget => {
+                        code = LdapResultCode::Busy;
+                        format!("partial message refused: {e}")
+                    }
                     ReadError::Oversized => format!(
                         "LDAP message larger than {} bytes (max_message_size)",
                         limits.max_message_size
@@ -336,14 +340,22 @@ where
                 tracing::warn!(conn = conn_id, "{why}, closing connection");
                 // Requests received before the bad bytes still get their answers.
                 drain_outstanding(&outstanding, Duration::from_secs(5)).await;
-                let _ = tx
-                    .send(notice(LdapResultCode::ProtocolError, &why).into())
-                    .await;
+                let _ = tx.send(notice(code, &why).into()).await;
                 break;
             }
             Ok(Some(Ok(m))) => m,
         };
         let started = Instant::now();
+        if let Err(why) = super::limits::check_request_dns(&request.op, &limits) {
+            let r = super::limits::dn_limit_result(why);
+            let outcome = Outcome::of(&r);
+            if let Some(op) = ops::response_for(&request.op, r) {
+                let _ = tx.send(ops::msg(request.msgid, op).into()).await;
+            }
+            let kind = ops::op_name(&request.op);
+            log_access(conn_id, request.msgid, kind, "", outcome, started);
+            continue;
+        }
         match request.op {
             LdapOp::UnbindRequest => {
                 log_access(
@@ -385,6 +397,7 @@ where
                 };
                 let (new_identity, res) = ops::bind::run_with(&state.shared, req, &bind_ctx).await;
                 identity = new_identity.unwrap_or_default();
+                set_message_limit(reader.decoder_mut(), &limits, &identity);
                 let outcome = Outcome::of(&res);
                 let resp = ops::bind_response(res);
                 let _ = tx.send(ops::msg(msgid, resp).into()).await;
@@ -512,6 +525,26 @@ where
     SessionEnd::Closed
 }
 
+/// Before a successful bind a connection may only send small messages
+/// (OpenLDAP's sockbuf_max_incoming): an unauthenticated peer cannot make
+/// the server buffer megabytes.
+fn set_message_limit(
+    codec: &mut super::framing::GuardedCodec,
+    limits: &crate::config::Limits,
+    identity: &Identity,
+) {
+    if identity.is_anonymous() {
+        codec.set_max_message(
+            limits
+                .anonymous_max_message_size
+                .min(limits.max_message_size),
+            "anonymous_max_message_size",
+        );
+    } else {
+        codec.set_max_message(limits.max_message_size, "max_message_size");
+    }
+}
+
 /// Waits (bounded) until every operation in flight on the connection has answered.
 async fn drain_outstanding(outstanding: &Outstanding, limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -527,6 +560,8 @@ async fn drain_outstanding(outstanding: &Outstanding, limit: Duration) {
 enum ReadError {
     /// Larger than max_message_size (the codec's buffer limit).
     Oversized,
+    /// The server-wide budget for partial messages is spent: busy.
+    Budget,
     /// Bytes that are not LDAP: the client gets a notice of disconnection.
     Malformed,
     /// The transport failed (TCP or TLS): nobody to answer.
@@ -539,6 +574,11 @@ fn classify_read_error(e: &std::io::Error) -> ReadError {
         .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
     {
         return ReadError::Transport;
+    }
+    match super::framing::FrameError::of(e) {
+        Some(super::framing::FrameError::Budget { .. }) => return ReadError::Budget,
+        Some(super::framing::FrameError::Protocol(_)) => return ReadError::Malformed,
+        None => {}
     }
     match e.kind() {
         K::OutOfMemory => ReadError::Oversized,

@@ -5,6 +5,8 @@
 
 mod conn;
 pub mod framing;
+pub mod inspect;
+pub mod limits;
 pub mod tls;
 
 use crate::config::{Limits, Security};
@@ -58,6 +60,8 @@ pub struct ServerState {
     connections: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     next_conn_id: AtomicU64,
+    /// Bytes of partially received messages held by all connections.
+    pending: Arc<framing::PendingBudget>,
 }
 
 impl ServerState {
@@ -68,13 +72,14 @@ impl ServerState {
         );
         Arc::new(ServerState {
             shared,
-            limits: opts.limits,
             security: opts.security,
             tls: opts.tls,
             cert_map_attribute: opts.cert_map_attribute,
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
+            pending: framing::PendingBudget::new(opts.limits.max_pending_message_bytes),
+            limits: opts.limits,
         })
     }
 
@@ -85,12 +90,21 @@ impl ServerState {
             self.connections.fetch_sub(1, Ordering::SeqCst);
             return Err(format!("{} connections open (max_connections)", open - 1));
         }
+        let per_ip_limit = self.limits.max_connections_per_ip;
+        if per_ip_limit == 0 {
+            // No per-address cap: behind a load balancer or NAT every client
+            // shares one address, and max_connections alone protects the server.
+            return Ok(Slot {
+                state: self.clone(),
+                ip: None,
+            });
+        }
         let mut map = match self.per_ip.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
         let n = map.entry(ip).or_insert(0);
-        if *n >= self.limits.max_connections_per_ip {
+        if *n >= per_ip_limit {
             let have = *n;
             drop(map);
             self.connections.fetch_sub(1, Ordering::SeqCst);
@@ -101,7 +115,7 @@ impl ServerState {
         *n += 1;
         Ok(Slot {
             state: self.clone(),
-            ip,
+            ip: Some(ip),
         })
     }
 
@@ -114,20 +128,24 @@ impl ServerState {
 /// An admitted connection; gives its slot back when dropped.
 struct Slot {
     state: Arc<ServerState>,
-    ip: IpAddr,
+    /// The address counted in `per_ip` (None when there is no per-address cap).
+    ip: Option<IpAddr>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.state.connections.fetch_sub(1, Ordering::SeqCst);
+        let Some(ip) = self.ip else {
+            return;
+        };
         let mut map = match self.state.per_ip.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        if let Some(n) = map.get_mut(&self.ip) {
+        if let Some(n) = map.get_mut(&ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                map.remove(&self.ip);
+                map.remove(&ip);
             }
         }
     }

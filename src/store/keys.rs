@@ -28,6 +28,17 @@ impl DnKey {
         self.0.push(0);
     }
 
+    /// Appends the key of a one-RDN DN (its normalised RDN and the NUL).
+    pub fn push_key_part(&mut self, part: &[u8]) {
+        self.0.extend_from_slice(part);
+    }
+
+    /// Cuts the key back to its first `len` bytes: with `len` at an RDN
+    /// boundary, the key of an ancestor.
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
+
     /// Whether the entry of this key is `ancestor` or below it.
     pub fn is_within(&self, ancestor: &DnKey) -> bool {
         self.0.starts_with(&ancestor.0)
