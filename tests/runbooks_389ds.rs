@@ -235,6 +235,61 @@ fn admin_guide_replication_ldif_gives_a_working_pair() {
         "a modify on the supplier",
         |e| e.get("sn") == ["changed"],
     );
+
+    // nsDS5ReplicaUpdateSchedule is honoured: once the session waits for
+    // its window (a day that is neither today nor tomorrow, UTC) a change
+    // is not sent, and it goes once the window opens.
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400 + 4)
+        % 7;
+    let closed_day = (today + 3) % 7;
+    let agreement = agreement_dn_quoted("ExampleAgreement");
+    modify_ok(
+        &supplier.url(),
+        &format!("dn: {agreement}\nchangetype: modify\nreplace: nsds5replicaupdateschedule\nnsds5replicaupdateschedule: 0000-2359 {closed_day}\n"),
+        "closed schedule",
+    );
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let status = agreement_attr(
+            &supplier,
+            "ExampleAgreement",
+            "nsds5replicaLastUpdateStatus",
+        )
+        .unwrap_or_default();
+        if status.contains("outside the update window") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never waited for the window: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    modify_ok(
+        &supplier.url(),
+        "dn: uid=runbook-0,ou=runbook,dc=example,dc=com\nchangetype: modify\nreplace: sn\nsn: scheduled\n",
+        "modify outside the window",
+    );
+    let held = read_entry(
+        &consumer.url(),
+        "uid=runbook-0,ou=runbook,dc=example,dc=com",
+        &["sn"],
+    )
+    .expect("runbook-0");
+    assert_ne!(held.get("sn"), ["scheduled"], "sent outside the window");
+    modify_ok(
+        &supplier.url(),
+        &format!("dn: {agreement}\nchangetype: modify\nreplace: nsds5replicaupdateschedule\nnsds5replicaupdateschedule: *\n"),
+        "open schedule",
+    );
+    wait_entry(
+        &consumer,
+        "uid=runbook-0,ou=runbook,dc=example,dc=com",
+        "a modify once the window opened",
+        |e| e.get("sn") == ["scheduled"],
+    );
 }
 
 #[test]
