@@ -147,13 +147,16 @@ impl super::Directory {
     /// Seconds between housekeeping runs: a quarter of the shortest purge
     /// delay, between 1 s and 60 s.
     pub fn housekeeping_interval(&self) -> std::time::Duration {
+        // nsds5ReplicaTombstonePurgeInterval when given, else a quarter
+        // of the purge delay, at most a minute.
+        let default = |delay: u64| (delay / 4).clamp(1, 60);
         let shortest = self
             .replicas()
             .iter()
-            .map(|r| r.purge_delay)
+            .map(|r| r.purge_interval.unwrap_or_else(|| default(r.purge_delay)))
             .min()
-            .unwrap_or(super::repl::DEFAULT_PURGE_DELAY);
-        std::time::Duration::from_secs((shortest / 4).clamp(1, 60))
+            .unwrap_or_else(|| default(super::repl::DEFAULT_PURGE_DELAY));
+        std::time::Duration::from_secs(shortest.max(1))
     }
 
     /// Purges tombstones and trims the changelog of every data suffix (state

@@ -70,7 +70,10 @@ impl Dn {
 
     /// Parses an RFC 4514 string. Spaces around `,`, `+` and `=` are tolerated
     /// (as RFC 2253 clients send `dc=example, dc=com`), `;` is accepted as a
-    /// separator as in RFC 1779.
+    /// separator and a value may be quoted (`cn="dc=example,dc=com"`) as in
+    /// RFC 1779, which 389-ds documentation uses for mapping-tree DNs. The
+    /// quoted spelling parses to the same value as the escaped one, and
+    /// printing always gives RFC 4514.
     pub fn parse(input: &str) -> Result<Dn, DnError> {
         let err = |reason: &str| DnError {
             input: input.to_string(),
@@ -128,6 +131,10 @@ impl Dn {
                 {
                     return Err(err("unexpected character after hex string value"));
                 }
+            } else if bytes.get(pos) == Some(&b'"') {
+                let (quoted, end) = parse_quoted(bytes, pos + 1).map_err(&err)?;
+                value = quoted;
+                pos = end;
             } else {
                 // `trailing` counts unescaped spaces at the end, which are insignificant.
                 let mut trailing = 0usize;
@@ -135,33 +142,9 @@ impl Dn {
                     match c {
                         b',' | b'+' | b';' => break,
                         b'\\' => {
-                            pos += 1;
-                            let Some(&n) = bytes.get(pos) else {
-                                return Err(err("trailing backslash"));
-                            };
-                            if n.is_ascii_hexdigit() {
-                                let h = bytes.get(pos..pos + 2).ok_or_else(|| err("bad escape"))?;
-                                let s = std::str::from_utf8(h).map_err(|_| err("bad escape"))?;
-                                let b = u8::from_str_radix(s, 16).map_err(|_| err("bad escape"))?;
-                                value.push(b);
-                                pos += 2;
-                            } else if matches!(
-                                n,
-                                b' ' | b'"'
-                                    | b'#'
-                                    | b'+'
-                                    | b','
-                                    | b';'
-                                    | b'<'
-                                    | b'='
-                                    | b'>'
-                                    | b'\\'
-                            ) {
-                                value.push(n);
-                                pos += 1;
-                            } else {
-                                return Err(err("invalid escape sequence"));
-                            }
+                            let (b, used) = unescape(bytes, pos + 1).map_err(&err)?;
+                            value.push(b);
+                            pos += 1 + used;
                             trailing = 0;
                         }
                         b'"' => return Err(err("unescaped '\"' in value")),
@@ -283,6 +266,61 @@ pub fn normalized_rdn(rdn: &Rdn, norm: &AvaNormalizer<'_>) -> String {
         .collect();
     parts.sort();
     parts.join("+")
+}
+
+/// A quoted value (RFC 1779, RFC 2253 section 4), `start` just after the
+/// opening quote: everything up to the closing quote is the value, with `\`
+/// escapes as outside quotes. Returns the value and the position of the
+/// separator (or the end) after the closing quote and any spaces.
+fn parse_quoted(bytes: &[u8], start: usize) -> Result<(Vec<u8>, usize), &'static str> {
+    let mut value = Vec::new();
+    let mut pos = start;
+    loop {
+        match bytes.get(pos) {
+            None => return Err("unterminated quoted value"),
+            Some(b'"') => break,
+            Some(b'\\') => {
+                let (b, used) = unescape(bytes, pos + 1)?;
+                value.push(b);
+                pos += 1 + used;
+            }
+            Some(&c) => {
+                value.push(c);
+                pos += 1;
+            }
+        }
+    }
+    pos += 1;
+    while bytes.get(pos) == Some(&b' ') {
+        pos += 1;
+    }
+    match bytes.get(pos) {
+        None | Some(b',' | b'+' | b';') => Ok((value, pos)),
+        Some(_) => Err("unexpected character after quoted value"),
+    }
+}
+
+/// The byte an escape stands for, `pos` just after the backslash, and how
+/// many bytes the escape used.
+fn unescape(bytes: &[u8], pos: usize) -> Result<(u8, usize), &'static str> {
+    match bytes.get(pos) {
+        None => Err("trailing backslash"),
+        Some(n) if n.is_ascii_hexdigit() => {
+            let h = bytes.get(pos..pos + 2).ok_or("bad escape")?;
+            let s = std::str::from_utf8(h).map_err(|_| "bad escape")?;
+            let b = u8::from_str_radix(s, 16).map_err(|_| "bad escape")?;
+            Ok((b, 2))
+        }
+        Some(&n)
+            if matches!(
+                n,
+                b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\'
+            ) =>
+        {
+            Ok((n, 1))
+        }
+        Some(_) => Err("invalid escape sequence"),
+    }
 }
 
 fn valid_attr_type(s: &str) -> bool {
@@ -422,6 +460,39 @@ mod tests {
     }
 
     #[test]
+    fn accepts_quoted_values_as_389_ds_does() {
+        // RFC 1779 / RFC 2253 section 4: a quoted value holds ',', '=', '+'
+        // and ';' literally; it is the same value as its escaped spelling.
+        let quoted = Dn::parse(r#"cn="dc=example,dc=com",cn=mapping tree,cn=config"#).unwrap();
+        let escaped = Dn::parse(r"cn=dc\3Dexample\2Cdc\3Dcom,cn=mapping tree,cn=config").unwrap();
+        assert_eq!(quoted, escaped);
+        assert_eq!(quoted.rdns[0].avas[0].value, b"dc=example,dc=com");
+        assert_eq!(
+            quoted.to_string(),
+            r"cn=dc=example\,dc=com,cn=mapping tree,cn=config"
+        );
+        assert_eq!(Dn::parse(&quoted.to_string()).unwrap(), quoted);
+        // Spaces inside the quotes are kept, outside they are not.
+        let dn = Dn::parse(r#"cn = " a+b;c " , o=x"#).unwrap();
+        assert_eq!(dn.rdns[0].avas[0].value, b" a+b;c ");
+        assert_eq!(dn.to_string(), r"cn=\ a\+b\;c\ ,o=x");
+        // Escapes inside quotes, a quoted value in a multi-valued RDN.
+        let dn = Dn::parse(r#"cn="say \"hi\" \\ now"+uid="a,b",o=x"#).unwrap();
+        assert_eq!(dn.rdns[0].avas[0].value, br#"say "hi" \ now"#);
+        assert_eq!(dn.rdns[0].avas[1].value, b"a,b");
+        assert_eq!(Dn::parse(r#"cn="""#).unwrap().rdns[0].avas[0].value, b"");
+        for bad in [
+            r#"cn="open,o=x"#,
+            r#"cn="a"b,o=x"#,
+            r#"cn=a"b",o=x"#,
+            r#"cn="a\"#,
+            r#"cn="a\zz",o=x"#,
+        ] {
+            assert!(Dn::parse(bad).is_err(), "{bad} should fail");
+        }
+    }
+
+    #[test]
     fn rejects_garbage_after_hex_value() {
         // Found by fuzzing: the byte after a hex value was taken as a
         // separator, and a multi-byte character there made parse panic.
@@ -474,6 +545,16 @@ mod tests {
             let printed = dn.to_string();
             let parsed = Dn::parse(&printed).unwrap();
             prop_assert_eq!(parsed, dn);
+        }
+
+        #[test]
+        fn quoted_value_is_the_value(v in "[ -~]{0,12}", junk in ".{0,12}") {
+            let quoted = format!("cn=\"{}\",o=x", v.replace('\\', "\\\\").replace('"', "\\\""));
+            let dn = Dn::parse(&quoted).unwrap();
+            prop_assert_eq!(&dn.rdns[0].avas[0].value, v.as_bytes());
+            prop_assert_eq!(Dn::parse(&dn.to_string()).unwrap(), dn);
+            // Never a panic, whatever follows a quote.
+            let _ = Dn::parse(&format!("cn=\"{junk}"));
         }
     }
 }

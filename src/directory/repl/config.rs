@@ -178,9 +178,14 @@ impl Core {
                 }
             },
         };
+        let extra = self.replica_settings(e)?;
         Ok(ReplicaConfig {
             suffix,
             purge_delay,
+            purge_interval: extra.purge_interval,
+            backoff_min: extra.backoff_min,
+            backoff_max: extra.backoff_max,
+            bind_dn_group: extra.bind_dn_group,
             rid: rid as u16,
             read_only: kind == 2,
             bind_dns,
@@ -274,7 +279,14 @@ impl Core {
         };
         let enabled =
             !first_text(e, "nsds5ReplicaEnabled").is_some_and(|v| v.eq_ignore_ascii_case("off"));
+        let extra = self.agreement_settings(e)?;
         Ok(AgreementConfig {
+            fractional: extra.fractional,
+            fractional_total: extra.fractional_total,
+            schedule: extra.schedule,
+            timeout: extra.timeout,
+            busy_wait: extra.busy_wait,
+            session_pause: extra.session_pause,
             dn: e.dn.clone(),
             suffix: replica.suffix.clone(),
             host,

@@ -7,6 +7,7 @@
 mod apply;
 mod changes;
 mod config;
+mod settings;
 mod status;
 mod total;
 
@@ -16,7 +17,9 @@ pub(crate) use status::{status_attributes, StatusMap};
 use super::tombstone::is_tombstone;
 use super::{index, time, Core, DirError, DirResult, Directory, Identity};
 use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, ModOp, Value};
+use crate::repl::core::fractional::Fractional;
 use crate::repl::core::ruv::Ruv;
+use crate::repl::core::schedule::Schedule;
 use crate::store::changelog::encode_change;
 use crate::store::{DnKey, StoreRead, WriteTxn};
 use std::collections::HashMap;
@@ -63,6 +66,16 @@ pub struct ReplicaConfig {
     /// kept (the changelog longer while an enabled agreement still needs it;
     /// u64::MAX when the entry says 0, keep forever).
     pub purge_delay: u64,
+    /// nsds5ReplicaTombstonePurgeInterval: seconds between purge runs
+    /// (None: a quarter of the purge delay, at most a minute).
+    pub purge_interval: Option<u64>,
+    /// nsds5ReplicaBackoffMin / nsds5ReplicaBackoffMax: seconds between
+    /// retries of a failed session (None: ferrodir's 1 and 60).
+    pub backoff_min: Option<u64>,
+    pub backoff_max: Option<u64>,
+    /// nsDS5ReplicaBindDNGroup: members (member, uniqueMember) may send
+    /// changes too; read at every session start.
+    pub bind_dn_group: Option<Dn>,
 }
 
 /// 389-ds's default nsds5ReplicaPurgeDelay: one week.
@@ -82,6 +95,20 @@ pub struct AgreementConfig {
     pub enabled: bool,
     /// nsds5BeginReplicaRefresh: start
     pub refresh_requested: bool,
+    /// nsDS5ReplicatedAttributeList (and nsds5ReplicaStripAttrs): what
+    /// incremental updates and catch-up keep from the consumer.
+    pub fractional: Fractional,
+    /// nsDS5ReplicatedAttributeListTotal, else nsDS5ReplicatedAttributeList:
+    /// what a total init keeps from the consumer.
+    pub fractional_total: Fractional,
+    /// nsDS5ReplicaUpdateSchedule: when incremental updates are sent.
+    pub schedule: Schedule,
+    /// nsds5ReplicaTimeout: seconds to wait for an answer.
+    pub timeout: Option<u64>,
+    /// nsds5ReplicaBusyWaitTime: seconds to wait after a busy answer.
+    pub busy_wait: Option<u64>,
+    /// nsds5ReplicaSessionPauseTime: seconds between two update sessions.
+    pub session_pause: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -201,7 +228,7 @@ type ConfigAttrs = Vec<(&'static str, Vec<Vec<u8>>)>;
 
 fn forbidden(suffix: &Dn) -> DirError {
     DirError::InsufficientAccess(format!(
-        "this identity may not replicate '{suffix}': it is not the replica's nsDS5ReplicaBindDN"
+        "this identity may not replicate '{suffix}': it is not the replica's nsDS5ReplicaBindDN nor a member of its nsDS5ReplicaBindDNGroup"
     ))
 }
 
@@ -228,7 +255,7 @@ impl Directory {
                 mapping_node(suffix)
             ))
         })?;
-        if !may_replicate(&replica, who) {
+        if !may_replicate(&replica, who) && !self.core.in_bind_dn_group(&replica, who)? {
             return Err(forbidden(suffix));
         }
         Ok((replica, key))

@@ -5,5 +5,7 @@
 
 pub mod catchup;
 pub mod csn;
+pub mod fractional;
 pub mod ruv;
+pub mod schedule;
 pub mod wire;

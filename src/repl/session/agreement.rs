@@ -34,6 +34,8 @@ pub(super) const MAX_REQUEST_BYTES: usize = 8 << 20;
 pub(super) const PRESENT_CHUNK: usize = 50_000;
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// LDAP result busy (51): the consumer asks to be tried again later.
+pub(super) const BUSY: i32 = 51;
 /// How long a supplier waits before retrying a consumer that needs an init.
 pub(super) const NEEDS_INIT_RETRY: Duration = Duration::from_secs(30);
 use super::incremental::*;
@@ -193,7 +195,21 @@ pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, loc
         cfg.suffix,
         bind_method_name(cfg.bind_method)
     );
-    let mut backoff = Duration::from_secs(1);
+    // nsds5ReplicaBackoffMin / Max of the replica entry.
+    let replica = dir
+        .replicas()
+        .into_iter()
+        .find(|r| dir.normalize_dn(&r.suffix) == dir.normalize_dn(&cfg.suffix));
+    let first_backoff = replica
+        .as_ref()
+        .and_then(|r| r.backoff_min)
+        .map_or(Duration::from_secs(1), Duration::from_secs);
+    let max_backoff = replica
+        .as_ref()
+        .and_then(|r| r.backoff_max)
+        .map_or(MAX_BACKOFF, Duration::from_secs)
+        .max(first_backoff);
+    let mut backoff = first_backoff;
     let mut logged_security = String::new();
     loop {
         let mut progressed = false;
@@ -206,7 +222,7 @@ pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, loc
         )
         .await;
         if progressed {
-            backoff = Duration::from_secs(1);
+            backoff = first_backoff;
         }
         let status = err.status();
         dir.update_agreement_status(&cfg.dn, |s| {
@@ -219,13 +235,18 @@ pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, loc
                 tracing::warn!("agreement {name}: {err}");
                 wait_for_init(&dir, &cfg).await;
             }
+            SessionError::Client(ref c) if c.code() == Some(BUSY) && cfg.busy_wait.is_some() => {
+                let wait = cfg.busy_wait.unwrap_or_default();
+                tracing::warn!("agreement {name}: {err}; consumer busy, retrying in {wait} s (nsds5ReplicaBusyWaitTime)");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
             _ => {
                 tracing::warn!(
                     "agreement {name}: {err}; retrying in {} s",
                     backoff.as_secs()
                 );
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(max_backoff);
             }
         }
     }

@@ -41,9 +41,15 @@ pub(super) async fn catch_up(
     // entry that took it arrives; the present list again at the end for
     // parents whose children were moved away by the entries phase.
     let ranges = catchup::present_ranges(&snapshot.present, PRESENT_CHUNK);
-    send_catch_up_entries(client, &suffix, &supplier_ruv, snapshot.tombstones).await?;
+    let strip = |entries: Vec<Entry>| -> Vec<Entry> {
+        entries
+            .into_iter()
+            .map(|e| cfg.fractional.strip_entry(e))
+            .collect()
+    };
+    send_catch_up_entries(client, &suffix, &supplier_ruv, strip(snapshot.tombstones)).await?;
     send_present(client, &suffix, &supplier_ruv, &ranges).await?;
-    send_catch_up_entries(client, &suffix, &supplier_ruv, snapshot.entries).await?;
+    send_catch_up_entries(client, &suffix, &supplier_ruv, strip(snapshot.entries)).await?;
     send_present(client, &suffix, &supplier_ruv, &ranges).await?;
     let end = catchup::EndRequest {
         suffix,

@@ -12,6 +12,7 @@ use super::total::*;
 use crate::directory::repl::{AgreementConfig, BindMethod, Transport};
 use crate::directory::{DirError, Directory};
 use crate::model::{ChangeRecord, Dn};
+use crate::repl::core::fractional::Fractional;
 use crate::repl::core::ruv::Ruv;
 use crate::repl::core::wire::{self, ChangesRequest, StartRequest};
 use std::sync::Arc;
@@ -99,6 +100,9 @@ pub(super) async fn connect(cfg: &AgreementConfig) -> Result<Client, SessionErro
     }
     let mut client =
         Client::connect(&cfg.host, cfg.port, cfg.transport, &tls, CONNECT_TIMEOUT).await?;
+    if let Some(secs) = cfg.timeout {
+        client.set_op_timeout(Duration::from_secs(secs));
+    }
     match cfg.bind_method {
         BindMethod::Simple => {
             let password = std::str::from_utf8(&cfg.credentials).map_err(|_| {
@@ -164,6 +168,7 @@ pub(super) async fn session_inner(
     }
     let suffix = cfg.suffix.to_string();
     let mut rx = dir.subscribe();
+    let mut pause = SessionPause::default();
     loop {
         if refresh_requested(dir, &cfg.dn) {
             total_init(dir, cfg, &mut client, rid, local_url).await?;
@@ -200,6 +205,10 @@ pub(super) async fn session_inner(
                 // This replica was re-initialised meanwhile: start over.
                 break;
             }
+            if !cfg.schedule.allows(now()) {
+                wait_for_window(dir, cfg).await;
+                continue;
+            }
             let (d, s, c) = (dir.clone(), cfg.suffix.clone(), consumer.clone());
             let batch = tokio::task::spawn_blocking(move || d.changes_for(&s, &c, BATCH))
                 .await
@@ -210,6 +219,7 @@ pub(super) async fn session_inner(
                 continue;
             };
             if batch.is_empty() {
+                pause.idle();
                 let lag = lag_seconds(&supplier, &consumer);
                 dir.update_agreement_status(&cfg.dn, |s| {
                     s.update_in_progress = false;
@@ -225,6 +235,7 @@ pub(super) async fn session_inner(
                 }
                 continue;
             }
+            pause.before_sending(cfg.session_pause).await;
             let n = batch.len() as u64;
             let t0 = now();
             dir.update_agreement_status(&cfg.dn, |s| {
@@ -232,7 +243,7 @@ pub(super) async fn session_inner(
                 s.behind = n;
                 s.last_update_start = Some(t0);
             });
-            consumer = send_changes(&mut client, &suffix, batch).await?;
+            consumer = send_changes(&mut client, &suffix, &cfg.fractional, batch).await?;
             let lag = lag_seconds(&dir.ruv(&cfg.suffix)?, &consumer);
             let t1 = now();
             dir.update_agreement_status(&cfg.dn, |s| {
@@ -249,11 +260,19 @@ pub(super) async fn session_inner(
 }
 
 /// Sends a batch, split when its encoding is too large for one request.
+/// Attributes the agreement keeps from its consumer are stripped first; a
+/// change that touched only those still goes, empty, so the consumer's RUV
+/// covers it.
 pub(super) async fn send_changes(
     client: &mut Client,
     suffix: &str,
+    fractional: &Fractional,
     records: Vec<ChangeRecord>,
 ) -> Result<Ruv, SessionError> {
+    let records = records
+        .into_iter()
+        .map(|r| fractional.strip_change(r))
+        .collect();
     let mut pending = vec![records];
     let mut last = None;
     while let Some(mut records) = pending.pop() {
@@ -277,6 +296,52 @@ pub(super) async fn send_changes(
         );
     }
     last.ok_or_else(|| SessionError::Answer("no changes were sent".into()))
+}
+
+/// nsds5ReplicaSessionPauseTime: an update session is a run of batches
+/// until the consumer is caught up; the next one starts no sooner than the
+/// pause after it.
+#[derive(Debug, Default)]
+pub(super) struct SessionPause {
+    sending: bool,
+    ended: Option<tokio::time::Instant>,
+}
+
+impl SessionPause {
+    pub(super) fn idle(&mut self) {
+        if self.sending {
+            self.sending = false;
+            self.ended = Some(tokio::time::Instant::now());
+        }
+    }
+
+    pub(super) async fn before_sending(&mut self, pause: Option<u64>) {
+        if !self.sending {
+            if let (Some(secs), Some(ended)) = (pause, self.ended) {
+                tokio::time::sleep_until(ended + Duration::from_secs(secs)).await;
+            }
+        }
+        self.sending = true;
+    }
+}
+
+/// Outside every nsDS5ReplicaUpdateSchedule window: says so in the status
+/// and waits a little (the caller looks again, so a refresh request or a
+/// new schedule is seen within seconds).
+pub(super) async fn wait_for_window(dir: &Directory, cfg: &AgreementConfig) {
+    let t = now();
+    let next = match cfg.schedule.wait_secs(t) {
+        Some(secs) => format!("the next window opens in {secs} s"),
+        None => "no window in the coming week".to_string(),
+    };
+    dir.update_agreement_status(&cfg.dn, |s| {
+        s.update_in_progress = false;
+        s.last_update_status = format!(
+            "Error (0) Replication session not started: outside the update window (nsDS5ReplicaUpdateSchedule, UTC); {next}"
+        );
+    });
+    let wait = cfg.schedule.wait_secs(t).unwrap_or(5).clamp(1, 5);
+    tokio::time::sleep(Duration::from_secs(wait)).await;
 }
 
 /// Seconds between the newest change held here and the consumer's newest

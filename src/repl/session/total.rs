@@ -82,8 +82,14 @@ pub(super) async fn total_init_inner(
     let suffix = cfg.suffix.to_string();
     let started = std::time::Instant::now();
     let page_suffix = suffix.clone();
+    // Fractional: what the agreement keeps from the consumer never leaves.
+    let fractional = cfg.fractional_total.clone();
     let mut snapshot = dir
         .init_snapshot(&cfg.suffix, INIT_PAGE, INIT_PAGES_AHEAD, move |entries| {
+            let entries: Vec<_> = entries
+                .into_iter()
+                .map(|e| fractional.strip_entry(e))
+                .collect();
             wire::TotalEntriesRequest::encode_split(&page_suffix, &entries, MAX_REQUEST_BYTES)
         })
         .await?;
