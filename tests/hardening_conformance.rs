@@ -1,0 +1,84 @@
+//! Hardening issue, part B: each test reproduces one reported weakness
+//! against the real binary on loopback and asserts the fixed behaviour with
+//! the exact RFC 4511 result code.
+
+mod repl_common;
+
+use repl_common::*;
+use std::time::{Duration, Instant};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// The result code of an `ldappasswd` run: it exits 1 for any failure and
+/// prints `Result: <text> (<code>)`, so the code is read from that line.
+fn extended_result(o: &std::process::Output) -> i32 {
+    if o.status.success() {
+        return 0;
+    }
+    let text = out(o);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Result: "))
+        .and_then(|l| l.rsplit_once('(')?.1.strip_suffix(')')?.parse().ok())
+        .unwrap_or_else(|| panic!("no result code in ldappasswd output: {text}{}", err(o)))
+}
+
+/// Item 12: a Password Modify extended operation sent to a read-only
+/// consumer is referred to the supplier, for the user herself and for the
+/// root DN, and changes nothing anywhere.
+#[test]
+fn password_modify_on_read_only_consumer_is_referred() {
+    let supplier = Server::fast();
+    let consumer = Server::fast();
+    assert_code(
+        &ldapadd_root(&supplier.url(), SAMPLE),
+        0,
+        "loading SAMPLE on the supplier",
+    );
+    configure_supplier_consumer(&supplier, &consumer, CONVERGE);
+    let deadline = Instant::now() + CONVERGE;
+    while bind_code(&consumer.url(), ALICE, ALICE_PW) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "alice never reached the consumer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let by_user = client(
+        "ldappasswd",
+        &consumer.url(),
+        Who::User(ALICE, ALICE_PW),
+        &["-s", "changed-by-alice"],
+        None,
+    );
+    assert_eq!(
+        extended_result(&by_user),
+        10,
+        "ldappasswd by the user on the consumer"
+    );
+    let text = format!("{}{}", out(&by_user), err(&by_user));
+    assert!(
+        text.contains(&supplier.url()),
+        "the referral should name {}: {text}",
+        supplier.url()
+    );
+
+    let by_root = client(
+        "ldappasswd",
+        &consumer.url(),
+        Who::Root,
+        &["-s", "changed-by-root", ALICE],
+        None,
+    );
+    assert_eq!(
+        extended_result(&by_root),
+        10,
+        "ldappasswd by the root DN on the consumer"
+    );
+
+    for server in [&consumer, &supplier] {
+        assert_eq!(bind_code(&server.url(), ALICE, ALICE_PW), 0);
+        assert_eq!(bind_code(&server.url(), ALICE, "changed-by-alice"), 49);
+        assert_eq!(bind_code(&server.url(), ALICE, "changed-by-root"), 49);
+    }
+}
