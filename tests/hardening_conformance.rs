@@ -82,3 +82,28 @@ fn password_modify_on_read_only_consumer_is_referred() {
         assert_eq!(bind_code(&server.url(), ALICE, "changed-by-root"), 49);
     }
 }
+
+/// Item 10: a one-level search of the root DSE returns the naming contexts'
+/// entries (as OpenLDAP does), never the children of a suffix.
+#[test]
+fn one_level_search_of_root_dse_returns_naming_contexts() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let o = search_as(&url, Who::Root, "", &["-s", "one", "1.1"]);
+    assert_code(&o, 0, "one-level search of the empty base");
+    assert_eq!(dn_set(&o), sorted_lower(&[SUFFIX]), "{}", out(&o));
+    // With a filter the suffix entry does not match, nothing comes back.
+    let o = search_as(&url, Who::Root, "", &["-s", "one", "(ou=people)", "1.1"]);
+    assert_code(&o, 0, "filtered one-level search of the empty base");
+    assert_eq!(dn_set(&o), Vec::<String>::new(), "{}", out(&o));
+    // An indexed filter takes another path through the search planner.
+    let o = search_as(
+        &url,
+        Who::Root,
+        "",
+        &["-s", "one", "(objectClass=*)", "1.1"],
+    );
+    assert_eq!(dn_set(&o), sorted_lower(&[SUFFIX]), "{}", out(&o));
+    let o = search_as(&url, Who::Root, "", &["-s", "one", "(uid=alice)", "1.1"]);
+    assert_eq!(dn_set(&o), Vec::<String>::new(), "{}", out(&o));
+}

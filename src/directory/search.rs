@@ -191,8 +191,12 @@ fn run_selected(
         computed: &computed,
     };
 
-    // A base search looks at one entry: no index can narrow that.
-    let (candidates, scoped_by_index) = if req.scope == Scope::Base {
+    // A base search looks at one entry: no index can narrow that. The
+    // naming contexts are the root DSE's children, so a one-level search of
+    // the empty base looks at the suffix entries themselves (as OpenLDAP).
+    let base_entries_only =
+        req.scope == Scope::Base || (req.base.is_root() && req.scope == Scope::One);
+    let (candidates, scoped_by_index) = if base_entries_only {
         (
             Candidates::Listed(bases.iter().map(|(_, _, id)| *id).collect()),
             false,
