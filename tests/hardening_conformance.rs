@@ -107,3 +107,49 @@ fn one_level_search_of_root_dse_returns_naming_contexts() {
     let o = search_as(&url, Who::Root, "", &["-s", "one", "(uid=alice)", "1.1"]);
     assert_eq!(dn_set(&o), Vec::<String>::new(), "{}", out(&o));
 }
+
+/// Item 9: the RDN's values are part of the added entry (RFC 4511 §4.7)
+/// even when the attribute list leaves them out, as in OpenLDAP and 389-ds;
+/// a value already listed in another spelling is not doubled.
+#[test]
+fn add_takes_missing_rdn_values_from_the_dn() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let o = ldapadd_root(
+        &url,
+        "dn: uid=rdnonly,ou=people,dc=example,dc=com\n\
+         objectClass: inetOrgPerson\ncn: Rdn Only\nsn: Only\n",
+    );
+    assert_code(&o, 0, "add without the RDN's uid value");
+    let e =
+        read_entry(&url, "uid=rdnonly,ou=people,dc=example,dc=com", &["uid"]).expect("added entry");
+    assert_eq!(e.get("uid"), vec!["rdnonly".to_string()]);
+
+    // Multi-valued RDN, one value missing, the other present in another
+    // case (caseIgnoreMatch: the same value, kept once as the client wrote it).
+    let o = ldapadd_root(
+        &url,
+        "dn: cn=Two Parts+uid=twoparts,ou=people,dc=example,dc=com\n\
+         objectClass: inetOrgPerson\nCN: two parts\nsn: Parts\n",
+    );
+    assert_code(&o, 0, "add of a multi-valued RDN");
+    let e = read_entry(
+        &url,
+        "cn=Two Parts+uid=twoparts,ou=people,dc=example,dc=com",
+        &["uid", "cn"],
+    )
+    .expect("added entry");
+    assert_eq!(e.get("uid"), vec!["twoparts".to_string()]);
+    assert_eq!(e.get("cn"), vec!["two parts".to_string()]);
+
+    // The RDN attribute named by its OID (0.9.2342.19200300.100.1.1 = uid).
+    let o = ldapadd_root(
+        &url,
+        "dn: 0.9.2342.19200300.100.1.1=byoid,ou=people,dc=example,dc=com\n\
+         objectClass: inetOrgPerson\ncn: By Oid\nsn: Oid\n",
+    );
+    assert_code(&o, 0, "add with an OID-named RDN");
+    let e =
+        read_entry(&url, "uid=byoid,ou=people,dc=example,dc=com", &["uid"]).expect("added entry");
+    assert_eq!(e.get("uid"), vec!["byoid".to_string()]);
+}
