@@ -153,3 +153,65 @@ fn add_takes_missing_rdn_values_from_the_dn() {
         read_entry(&url, "uid=byoid,ou=people,dc=example,dc=com", &["uid"]).expect("added entry");
     assert_eq!(e.get("uid"), vec!["byoid".to_string()]);
 }
+
+/// Sends `n` simple binds with a wrong password to made-up DNs over one
+/// connection, a window of requests in flight at a time, and checks each
+/// answer is invalidCredentials (49).
+fn bind_made_up_dns(port: u16, tag: usize, n: usize) {
+    use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapMsg, LdapOp, LdapResultCode};
+    let mut conn = raw::RawConn::connect(port);
+    const WINDOW: usize = 500;
+    let mut sent = 0;
+    while sent < n {
+        let batch: Vec<LdapMsg> = (sent..n.min(sent + WINDOW))
+            .map(|i| {
+                LdapMsg::new(
+                    i as i32 + 1,
+                    LdapOp::BindRequest(LdapBindRequest {
+                        version: 3,
+                        dn: format!("uid=nobody-{tag}-{i},ou=people,dc=example,dc=com"),
+                        cred: LdapBindCred::Simple("wrong".into()),
+                    }),
+                )
+            })
+            .collect();
+        let count = batch.len();
+        conn.send_all(batch);
+        for _ in 0..count {
+            match conn.recv(Duration::from_secs(60)) {
+                Some(LdapMsg {
+                    op: LdapOp::BindResponse(r),
+                    ..
+                }) => assert_eq!(r.res.code, LdapResultCode::InvalidCredentials),
+                other => panic!("expected a bind response, got {other:?}"),
+            }
+        }
+        sent += count;
+    }
+}
+
+/// Item 4: 100,000 failed binds to made-up DNs (as many as the lockout
+/// table held) do not switch lockout off: a real account is still locked
+/// after `lockout_threshold` (5) wrong passwords, so even its right
+/// password is refused with invalidCredentials (49).
+#[test]
+fn failed_binds_to_made_up_dns_do_not_disable_lockout() {
+    let s = Server::with_sample();
+    let port = s.port;
+    let workers: Vec<_> = (0..4)
+        .map(|t| std::thread::spawn(move || bind_made_up_dns(port, t, 25_000)))
+        .collect();
+    for w in workers {
+        w.join().expect("bind worker");
+    }
+    for _ in 0..5 {
+        assert_eq!(bind_code(&s.url(), ALICE, "not-alices-password"), 49);
+    }
+    assert_eq!(
+        bind_code(&s.url(), ALICE, ALICE_PW),
+        49,
+        "alice should be locked out after 5 failed binds"
+    );
+    // The lock is per account: bob is unaffected.
+    assert_eq!(bind_code(&s.url(), BOB, BOB_PW), 0);
+}
