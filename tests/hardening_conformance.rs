@@ -215,3 +215,74 @@ fn failed_binds_to_made_up_dns_do_not_disable_lockout() {
     // The lock is per account: bob is unaffected.
     assert_eq!(bind_code(&s.url(), BOB, BOB_PW), 0);
 }
+
+/// Item 6: RFC 2696 §3, the size limit bounds the whole paged result set.
+/// An anonymous paged search returns at most the server's size_limit (500)
+/// entries in all pages together, then sizeLimitExceeded (4), whatever the
+/// page size; the root DN has no server limit.
+#[test]
+fn paged_search_obeys_the_size_limit_in_total() {
+    let s = Server::fast();
+    let url = s.url();
+    assert_code(
+        &ldapadd_root(&url, &people_ldif("many", 800)),
+        0,
+        "loading 800 entries",
+    );
+    let base = "ou=many,dc=example,dc=com";
+    let filter = "(objectClass=inetOrgPerson)";
+    // Page size 2^31-1: one page, cut at the limit.
+    let o = search_as(
+        &url,
+        Who::Anon,
+        base,
+        &["-s", "one", "-E", "pr=2147483647/noprompt", filter, "1.1"],
+    );
+    assert_code(&o, 4, "anonymous paged search, page size 2^31-1");
+    assert_eq!(entries(&o).len(), 500);
+    // Pages of 150: 150+150+150+50, then the limit.
+    let o = search_as(
+        &url,
+        Who::Anon,
+        base,
+        &["-s", "one", "-E", "pr=150/noprompt", filter, "1.1"],
+    );
+    assert_code(&o, 4, "anonymous paged search, pages of 150");
+    assert_eq!(entries(&o).len(), 500);
+    // The client's own sizeLimit bounds the total too.
+    let o = search_as(
+        &url,
+        Who::Anon,
+        base,
+        &[
+            "-s",
+            "one",
+            "-z",
+            "70",
+            "-E",
+            "pr=30/noprompt",
+            filter,
+            "1.1",
+        ],
+    );
+    assert_code(&o, 4, "paged search with -z 70");
+    assert_eq!(entries(&o).len(), 70);
+    // Fewer matches than the limit: success.
+    let o = search_as(
+        &url,
+        Who::Anon,
+        base,
+        &["-s", "one", "-E", "pr=100/noprompt", "(uid=many-1*)", "1.1"],
+    );
+    assert_code(&o, 0, "paged search below the limit");
+    assert_eq!(entries(&o).len(), 111);
+    // The root DN is not bound by the server's limit.
+    let o = search_as(
+        &url,
+        Who::Root,
+        base,
+        &["-s", "one", "-E", "pr=2147483647/noprompt", filter, "1.1"],
+    );
+    assert_code(&o, 0, "root paged search");
+    assert_eq!(entries(&o).len(), 800);
+}

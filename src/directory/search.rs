@@ -145,7 +145,8 @@ fn run_selected(
 
     let mut size_limit = req.size_limit;
     let mut time_limit = req.time_limit;
-    // Paged searches are bounded per page, so the server-wide size limit does not cut them short.
+    // A paged search's total is bounded across pages by the ops layer
+    // (ops::paging), which also cuts each page to what is left of it.
     if !who.root
         && req.page.is_none()
         && core.cfg.size_limit > 0

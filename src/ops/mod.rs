@@ -11,6 +11,7 @@ pub mod extended;
 pub mod filter_text;
 pub mod moddn;
 pub mod modify;
+mod paging;
 pub mod replication;
 pub mod result;
 pub mod rootdse;
