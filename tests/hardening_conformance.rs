@@ -286,3 +286,90 @@ fn paged_search_obeys_the_size_limit_in_total() {
     assert_code(&o, 0, "root paged search");
     assert_eq!(entries(&o).len(), 800);
 }
+
+/// `slappasswd -s short -h '{SSHA}'`: a 5-character password, below the
+/// policy's minimum of 8.
+const SHORT_SSHA: &str = "{SSHA}Tn7KklID/E993LCQkIwzY+WV2hnQuOe7";
+/// PBKDF2-SHA512 of "secret" with a million rounds (python3 hashlib).
+const MILLION_ROUNDS: &str = "{PBKDF2-SHA512}1000000$AAECAwQFBgcICQoLDA0ODw$Rx0iu/CjlEvNB6YtDPKqjCPx3Rhb6zD/eWm3K0LxRQlSdtA38ZW0m.jr4DriL4CuBnAZcDz1e8pTGRlzxdr1Tg";
+
+/// Item 5: a user cannot set her own password to a pre-hashed value (which
+/// skipped the minimum length and could plant costly hashes) by modify or
+/// Password Modify: constraintViolation (19) naming the problem, as 389-ds
+/// answers with nsslapd-allow-hashed-passwords off. The root DN may.
+#[test]
+fn users_cannot_set_pre_hashed_passwords() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let ldif = format!(
+        "dn: {ALICE}\nchangetype: modify\nreplace: userPassword\nuserPassword: {SHORT_SSHA}\n"
+    );
+    let o = client(
+        "ldapmodify",
+        &url,
+        Who::User(ALICE, ALICE_PW),
+        &[],
+        Some(&ldif),
+    );
+    assert_code(&o, 19, "alice sets her password to an {SSHA} value");
+    assert!(
+        err(&o).contains("storage scheme"),
+        "the message should name the problem: {}",
+        err(&o)
+    );
+    let ldif = format!(
+        "dn: {ALICE}\nchangetype: modify\nadd: userPassword\nuserPassword: {MILLION_ROUNDS}\n"
+    );
+    let o = client(
+        "ldapmodify",
+        &url,
+        Who::User(ALICE, ALICE_PW),
+        &[],
+        Some(&ldif),
+    );
+    assert_code(&o, 19, "alice adds a PBKDF2 value with a million rounds");
+    let o = client(
+        "ldappasswd",
+        &url,
+        Who::User(ALICE, ALICE_PW),
+        &["-s", SHORT_SSHA],
+        None,
+    );
+    assert_eq!(extended_result(&o), 19, "ldappasswd with an {{SSHA}} value");
+    assert_eq!(bind_code(&url, ALICE, ALICE_PW), 0, "nothing changed");
+    assert_eq!(bind_code(&url, ALICE, "short"), 49);
+
+    // The root DN may load a hash (migrations), and it verifies.
+    let ldif = format!(
+        "dn: {BOB}\nchangetype: modify\nreplace: userPassword\nuserPassword: {SHORT_SSHA}\n"
+    );
+    assert_code(
+        &ldapmodify_root(&url, &ldif),
+        0,
+        "root sets an {SSHA} value",
+    );
+    assert_eq!(bind_code(&url, BOB, "short"), 0);
+}
+
+/// Item 5: a stored hash beyond the server's cost bound (here a million
+/// PBKDF2-SHA512 rounds, loaded by the root DN) never verifies, even with
+/// the right password, and the server logs why.
+#[test]
+fn stored_hash_beyond_cost_bound_fails_and_is_logged() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let ldif = format!(
+        "dn: {BOB}\nchangetype: modify\nreplace: userPassword\nuserPassword: {MILLION_ROUNDS}\n"
+    );
+    assert_code(&ldapmodify_root(&url, &ldif), 0, "root loads the hash");
+    assert_eq!(bind_code(&url, BOB, "secret"), 49);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.log_text().contains("more work than the server allows") {
+        assert!(
+            Instant::now() < deadline,
+            "no log line about the hash's cost:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -4,6 +4,8 @@
 //! a lock to make room, and never applies to the root DN so an attacker
 //! cannot lock the administrator out.
 
+use super::{Core, DirError, DirResult, Identity, ModOp, WriteOp};
+use crate::auth::password;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -119,6 +121,50 @@ impl Lockouts {
         if let Ok(mut map) = self.map.lock() {
             map.remove(norm);
         }
+    }
+}
+
+/// Whether an attribute description (name or OID, options ignored) is userPassword.
+fn is_user_password(description: &str) -> bool {
+    let base = description.split(';').next().unwrap_or(description);
+    base.eq_ignore_ascii_case("userPassword") || base == "2.5.4.35"
+}
+
+/// The userPassword values a write sets (deleted values excepted).
+fn new_passwords(op: &WriteOp) -> Vec<&[u8]> {
+    match op {
+        WriteOp::Add { attrs, .. } => attrs
+            .iter()
+            .filter(|(n, _)| is_user_password(n))
+            .flat_map(|(_, v)| v.iter().map(Vec::as_slice))
+            .collect(),
+        WriteOp::Modify { mods, .. } => mods
+            .iter()
+            .filter(|m| m.op != ModOp::Delete && is_user_password(&m.attr))
+            .flat_map(|m| m.values.iter().map(Vec::as_slice))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Core {
+    /// Users set clear-text passwords only, as in 389-ds with
+    /// nsslapd-allow-hashed-passwords off: a value with a storage scheme
+    /// would skip the password policy (its length cannot be checked) and
+    /// could carry cost parameters that make every bind expensive. The root
+    /// DN, replication and offline import may load hashes.
+    pub(super) fn refuse_pre_hashed(&self, who: &Identity, op: &WriteOp) -> DirResult<()> {
+        if who.root || self.is_replication_identity(who) {
+            return Ok(());
+        }
+        if new_passwords(op).iter().any(|v| password::is_hashed(v)) {
+            return Err(DirError::ConstraintViolation(
+                "invalid password syntax: passwords with a storage scheme ({SCHEME}...) \
+                 may only be set by the root DN or replication; send the clear-text password"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
