@@ -373,3 +373,45 @@ fn stored_hash_beyond_cost_bound_fails_and_is_logged() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Item 11: RFC 2307's `objectClass: posixGroup` on its own (nslcd's,
+/// ClearOS's and smbldap-tools' LDIF) is accepted, and so is the
+/// rfc2307bis form with groupOfNames (the SAMPLE's staff group).
+#[test]
+fn posix_group_on_its_own_is_accepted() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let o = ldapadd_root(
+        &url,
+        &format!(
+            "dn: cn=rfc2307,{GROUPS}\nobjectClass: top\nobjectClass: posixGroup\n\
+             cn: rfc2307\ngidNumber: 10010\nmemberUid: alice\n"
+        ),
+    );
+    assert_code(&o, 0, "adding an RFC 2307 posixGroup");
+    let o = search_as(
+        &url,
+        Who::Anon,
+        GROUPS,
+        &["(objectClass=posixGroup)", "1.1"],
+    );
+    assert_eq!(
+        dn_set(&o),
+        sorted_lower(&[
+            &format!("cn=rfc2307,{GROUPS}"),
+            &format!("cn=staff,{GROUPS}")
+        ]),
+        "{}",
+        out(&o)
+    );
+    let e = read_entry(
+        &url,
+        &format!("cn=rfc2307,{GROUPS}"),
+        &["structuralObjectClass"],
+    )
+    .expect("the group");
+    assert_eq!(
+        e.get("structuralObjectClass"),
+        vec!["posixGroup".to_string()]
+    );
+}
