@@ -254,8 +254,8 @@ fn import_then_serve() {
     assert!(e.has("entryUUID"));
     let p = read_entry(&url, PEOPLE, &["numSubordinates"]).expect("people");
     assert_eq!(p.get("numSubordinates"), vec![N.to_string()]);
-    // Non-root searches are capped by limits.size_limit (500 by default)
-    // unless they page (RFC 2696).
+    // Non-root searches are capped by limits.size_limit (500 by default),
+    // paged or not: the limit bounds the whole paged result set (RFC 2696 §3).
     let o = search_as(&url, Who::Anon, PEOPLE, &["-s", "one", "1.1"]);
     assert_code(&o, 4, "anonymous search over 3000 entries");
     assert_eq!(entries(&o).len(), 500);
@@ -265,7 +265,15 @@ fn import_then_serve() {
         PEOPLE,
         &["-s", "one", "-E", "pr=1000/noprompt", "1.1"],
     );
-    assert_code(&o, 0, "anonymous paged search");
+    assert_code(&o, 4, "anonymous paged search");
+    assert_eq!(entries(&o).len(), 500);
+    let o = search_as(
+        &url,
+        Who::Root,
+        PEOPLE,
+        &["-s", "one", "-E", "pr=1000/noprompt", "1.1"],
+    );
+    assert_code(&o, 0, "root paged search");
     assert_eq!(entries(&o).len(), N);
     // Imported clear-text passwords work.
     assert_eq!(

@@ -82,16 +82,22 @@ pub const DEFAULT_SCHEME: Scheme = Scheme::Pbkdf2Sha512;
 /// advice (210000 for SHA-512), trading brute-force resistance for bind
 /// latency. Argon2 is the choice for new deployments that want more.
 const PBKDF2_ROUNDS: u32 = 10_000;
-/// Stored hashes asking for more rounds are treated as malformed: a planted
-/// `{PBKDF2-SHA512}4000000000$...` value must not turn each bind into minutes of CPU.
-const MAX_PBKDF2_ROUNDS: u32 = 1_000_000;
+/// Most PBKDF2 work a stored hash may ask for, in PRF iterations (rounds
+/// times the derived key's blocks): beyond it a value fails verification at
+/// once (and is logged) instead of turning every bind into seconds of CPU.
+/// It admits OWASP 2023's advice (600 000 rounds of SHA-256, 210 000 of
+/// SHA-512), passlib's and OpenLDAP's defaults and 389-ds's binary
+/// `{PBKDF2_SHA256}` (30 000 rounds, 8 blocks); a million rounds is refused.
+const MAX_PBKDF2_WORK: u64 = 600_000;
 /// Longest derived key we compute (389-ds's binary form uses 256 bytes).
 const MAX_PBKDF2_KEY: usize = 512;
-/// Argon2 limits for stored hashes, for the same reason as `MAX_PBKDF2_ROUNDS`
-/// (memory in KiB: 256 MiB per verification is already a lot for a server).
-const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
-const MAX_ARGON2_T: u32 = 64;
-const MAX_ARGON2_P: u32 = 16;
+/// Argon2 limits for stored hashes, for the same reason as `MAX_PBKDF2_WORK`
+/// (memory in KiB): RFC 9106's second recommendation (64 MiB, 3 passes,
+/// 4 lanes) and OpenLDAP's defaults fit; memory times passes is bounded too.
+const MAX_ARGON2_M_KIB: u32 = 64 * 1024;
+const MAX_ARGON2_T: u32 = 8;
+const MAX_ARGON2_P: u32 = 8;
+const MAX_ARGON2_M_T: u64 = 4 * 64 * 1024;
 /// OWASP's second Argon2id recommendation (19 MiB, 2 passes, 1 lane).
 const ARGON2_M_KIB: u32 = 19_456;
 const ARGON2_T: u32 = 2;
@@ -303,11 +309,50 @@ fn ab64_decode(text: &[u8]) -> Option<Vec<u8>> {
 
 fn parse_rounds(text: &[u8]) -> Option<u32> {
     let rounds: u32 = std::str::from_utf8(text).ok()?.trim().parse().ok()?;
-    (1..=MAX_PBKDF2_ROUNDS).contains(&rounds).then_some(rounds)
+    (rounds >= 1).then_some(rounds)
+}
+
+impl Prf {
+    fn name(self) -> &'static str {
+        match self {
+            Prf::Sha1 => "SHA-1",
+            Prf::Sha256 => "SHA-256",
+            Prf::Sha512 => "SHA-512",
+        }
+    }
+
+    fn block_len(self) -> usize {
+        match self {
+            Prf::Sha1 => 20,
+            Prf::Sha256 => 32,
+            Prf::Sha512 => 64,
+        }
+    }
+}
+
+/// Whether deriving `key_len` bytes with `rounds` stays within
+/// `MAX_PBKDF2_WORK`; logs the hash that does not (its parameters only).
+fn pbkdf2_within_bounds(prf: Prf, rounds: u32, key_len: usize) -> bool {
+    let blocks = key_len.div_ceil(prf.block_len()).max(1) as u64;
+    let work = u64::from(rounds).saturating_mul(blocks);
+    if work > MAX_PBKDF2_WORK {
+        tracing::warn!(
+            prf = prf.name(),
+            rounds,
+            key_len,
+            max_work = MAX_PBKDF2_WORK,
+            "a stored PBKDF2 password hash asks for more work than the server allows; it never verifies"
+        );
+        return false;
+    }
+    true
 }
 
 fn pbkdf2_matches(prf: Prf, password: &[u8], salt: &[u8], rounds: u32, expected: &[u8]) -> bool {
     if expected.is_empty() || expected.len() > MAX_PBKDF2_KEY {
+        return false;
+    }
+    if !pbkdf2_within_bounds(prf, rounds, expected.len()) {
         return false;
     }
     let mut key = vec![0u8; expected.len()];
@@ -350,7 +395,7 @@ fn verify_pbkdf2_389_binary(rest: &[u8], password: &[u8]) -> bool {
         return false;
     };
     let rounds = u32::from_be_bytes(head);
-    if rounds == 0 || rounds > MAX_PBKDF2_ROUNDS {
+    if rounds == 0 {
         return false;
     }
     pbkdf2_matches(Prf::Sha256, password, salt, rounds, expected)
@@ -368,10 +413,18 @@ fn verify_argon2(rest: &[u8], password: &[u8]) -> bool {
     let Ok(params) = Params::try_from(&phc) else {
         return false;
     };
-    if params.m_cost() > MAX_ARGON2_M_KIB
-        || params.t_cost() > MAX_ARGON2_T
-        || params.p_cost() > MAX_ARGON2_P
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    if m > MAX_ARGON2_M_KIB
+        || t > MAX_ARGON2_T
+        || p > MAX_ARGON2_P
+        || u64::from(m) * u64::from(t) > MAX_ARGON2_M_T
     {
+        tracing::warn!(
+            m_kib = m,
+            t,
+            p,
+            "a stored Argon2 password hash asks for more memory or passes than the server allows; it never verifies"
+        );
         return false;
     }
     // The verifier takes algorithm (i/d/id), version and parameters from the
@@ -550,8 +603,10 @@ mod tests {
             b"{PBKDF2-SHA512}0$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdXA0A7SkKhkz0j9Li48.pDMKueSh3UUQNkgDDksLeAu.Q",
             b"{PBKDF2-SHA512}-5$AAAA$AAAA",
             b"{PBKDF2-SHA512}99999999999999999999$AAAA$AAAA",
-            // above the round cap: rejected without computing anything
+            // above the work bound: rejected without computing anything
             b"{PBKDF2-SHA512}4000000000$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdXA0A7SkKhkz0j9Li48.pDMKueSh3UUQNkgDDksLeAu.Q",
+            // a million rounds (the right hash for "secret", python3 hashlib)
+            b"{PBKDF2-SHA512}1000000$AAECAwQFBgcICQoLDA0ODw$Rx0iu/CjlEvNB6YtDPKqjCPx3Rhb6zD/eWm3K0LxRQlSdtA38ZW0m.jr4DriL4CuBnAZcDz1e8pTGRlzxdr1Tg",
             b"{PBKDF2-SHA512}10000$AAECAwQFBgcICQoLDA0ODw$s1qO$extra",
             b"{PBKDF2-SHA512}10000$@@@@$s1qO",
             b"{PBKDF2_SHA256}AAB1MAAHDhUc",
@@ -564,6 +619,8 @@ mod tests {
             b"{ARGON2}$argon2id$v=19$m=4194304,t=3,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
             b"{ARGON2}$argon2id$v=19$m=4096,t=100000,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
             b"{ARGON2}$argon2id$v=19$m=4096,t=3,p=255$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
+            b"{ARGON2}$argon2id$v=19$m=262144,t=3,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
+            b"{ARGON2}$argon2id$v=19$m=65536,t=8,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
             b"{ARGON2}\xff$argon2id",
             b"{CRYPT}$6$saltsalt$hash",
             b"{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==",
@@ -577,6 +634,19 @@ mod tests {
         // no closing brace: not a scheme, compared as clear text
         assert!(verify(b"{SSHA", b"{SSHA"));
         assert!(!verify(b"{SSHA", b"secret"));
+    }
+
+    /// The work bound counts rounds times derived blocks, and admits what
+    /// real tools write.
+    #[test]
+    fn pbkdf2_work_bound() {
+        assert!(pbkdf2_within_bounds(Prf::Sha256, 600_000, 32));
+        assert!(pbkdf2_within_bounds(Prf::Sha512, 210_000, 64));
+        assert!(pbkdf2_within_bounds(Prf::Sha256, 30_000, 256));
+        assert!(pbkdf2_within_bounds(Prf::Sha1, 131_000, 20));
+        assert!(!pbkdf2_within_bounds(Prf::Sha512, 1_000_000, 64));
+        assert!(!pbkdf2_within_bounds(Prf::Sha512, 300_000, 512));
+        assert!(!pbkdf2_within_bounds(Prf::Sha256, 100_000, 256));
     }
 
     #[test]

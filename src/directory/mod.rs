@@ -327,15 +327,19 @@ impl Directory {
             tracing::warn!(dn = %dn, "bind refused: account locked for another {secs} s after failed binds");
             return Err(DirError::InvalidCredentials);
         }
-        let verified = match txn.id_by_dn(&self.core.dn_key(dn))? {
-            Some(id) => txn.entry(id)?.filter(|entry| {
-                entry
-                    .values("userPassword")
-                    .iter()
-                    .any(|stored| password::verify(stored, password))
-            }),
+        let found = match txn.id_by_dn(&self.core.dn_key(dn))? {
+            Some(id) => txn.entry(id)?,
             None => None,
         };
+        // Failures are counted only for entries that exist: binds to made-up
+        // DNs must not fill the lockout table (that switched lockout off).
+        let exists = found.is_some();
+        let verified = found.filter(|entry| {
+            entry
+                .values("userPassword")
+                .iter()
+                .any(|stored| password::verify(stored, password))
+        });
         match verified {
             Some(entry) => {
                 self.core.lockouts.success(&norm);
@@ -346,10 +350,11 @@ impl Directory {
                 })
             }
             None => {
-                if self
-                    .core
-                    .lockouts
-                    .failure(&self.core.cfg.password_policy, &norm, now)
+                if exists
+                    && self
+                        .core
+                        .lockouts
+                        .failure(&self.core.cfg.password_policy, &norm, now)
                 {
                     let policy = &self.core.cfg.password_policy;
                     tracing::warn!(

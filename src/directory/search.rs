@@ -154,7 +154,8 @@ fn run_selected(
 
     let mut size_limit = req.size_limit;
     let mut time_limit = req.time_limit;
-    // Paged searches are bounded per page, so the server-wide size limit does not cut them short.
+    // A paged search's total is bounded across pages by the ops layer
+    // (ops::paging), which also cuts each page to what is left of it.
     if !who.root
         && req.page.is_none()
         && core.cfg.size_limit > 0
@@ -201,8 +202,12 @@ fn run_selected(
         computed: &computed,
     };
 
-    // A base search looks at one entry: no index can narrow that.
-    let (candidates, scoped_by_index) = if req.scope == Scope::Base {
+    // A base search looks at one entry: no index can narrow that. The
+    // naming contexts are the root DSE's children, so a one-level search of
+    // the empty base looks at the suffix entries themselves (as OpenLDAP).
+    let base_entries_only =
+        req.scope == Scope::Base || (req.base.is_root() && req.scope == Scope::One);
+    let (candidates, scoped_by_index) = if base_entries_only {
         (
             Candidates::Listed(bases.iter().map(|(_, _, id)| *id).collect()),
             false,

@@ -23,6 +23,7 @@ pub async fn run(
     shared: &Shared,
     who: &Identity,
     req: LdapExtendedRequest,
+    manage_dsa_it: bool,
 ) -> LdapExtendedResponse {
     match req.name.as_str() {
         OID_WHOAMI => {
@@ -32,7 +33,7 @@ pub async fn run(
             };
             reply(result::success(), Some(authz.into_bytes()))
         }
-        OID_PASSWORD_MODIFY => password_modify(shared, who, &req).await,
+        OID_PASSWORD_MODIFY => password_modify(shared, who, &req, manage_dsa_it).await,
         oid if super::replication::handles(oid) => super::replication::run(shared, who, req).await,
         other => reply(
             result::result(
@@ -60,6 +61,7 @@ async fn password_modify(
     shared: &Shared,
     who: &Identity,
     req: &LdapExtendedRequest,
+    manage_dsa_it: bool,
 ) -> LdapExtendedResponse {
     let fail = |code, msg: &str| reply(result::result(code, msg), None);
     let parsed = match &req.value {
@@ -93,6 +95,11 @@ async fn password_modify(
             }
         },
     };
+    // A read-only replica refers this write like any other (RFC 4511
+    // §4.1.10): changing the password here alone would be lost or diverge.
+    if let Some(r) = super::read_only_refusal(shared, &target.to_string(), manage_dsa_it) {
+        return reply(r, None);
+    }
     let dir = &shared.dir;
     // Whether this identity may change the target's userPassword is the write
     // path's access-control decision (self, or an ACI granting write); only the

@@ -11,6 +11,7 @@ pub mod extended;
 pub mod filter_text;
 pub mod moddn;
 pub mod modify;
+mod paging;
 pub mod replication;
 pub mod result;
 pub mod rootdse;
@@ -175,7 +176,7 @@ pub async fn dispatch(
             send_result(&sink, msgid, LdapOp::CompareResult(r)).await
         }
         LdapOp::ExtendedRequest(req) => {
-            let resp = extended::run(&shared, &who, req).await;
+            let resp = extended::run(&shared, &who, req, ctrls.manage_dsa_it).await;
             let outcome = Outcome::of(&resp.res);
             let _ = sink
                 .send(msg(msgid, LdapOp::ExtendedResponse(resp)).into())
@@ -209,7 +210,11 @@ pub async fn dispatch(
 /// Writes to a read-only replica are referred to the supplier (RFC 4511
 /// §4.1.10); with ManageDsaIT the client asked not to be referred, so the
 /// write is refused instead.
-fn read_only_refusal(shared: &Shared, dn: &str, manage_dsa_it: bool) -> Option<LdapResult> {
+pub(crate) fn read_only_refusal(
+    shared: &Shared,
+    dn: &str,
+    manage_dsa_it: bool,
+) -> Option<LdapResult> {
     let dn = Dn::parse(dn).ok()?;
     let urls = shared.dir.write_referral(&dn)?;
     if urls.is_empty() || manage_dsa_it {

@@ -1,6 +1,7 @@
 //! Search (RFC 4511 §4.5) with size/time limits and paged results (RFC 2696).
 
 use super::controls::RequestControls;
+use super::paging::{self, PageEnd, PageStart, Paging};
 use super::{msg, parse_dn, result, rootdse, search_ber, Outcome, Response, Shared, Sink};
 use crate::directory::{DirResult, Identity, Scope, SearchEnd, SearchRequest, SelectedEntry};
 use bytes::BytesMut;
@@ -10,7 +11,6 @@ use ldap3_proto::proto::{
     LdapSearchResultEntry, LdapSearchScope,
 };
 use ldap3_proto::LdapCodec;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio_util::codec::Encoder;
@@ -42,16 +42,6 @@ fn filter_depth(f: &LdapFilter) -> usize {
     }
 }
 
-/// Ties a paged-results cookie to the search that issued it.
-fn fingerprint(req: &LdapSearchRequest) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    req.base.to_ascii_lowercase().hash(&mut h);
-    (req.scope.clone() as i64).hash(&mut h);
-    format!("{:?}", req.filter).hash(&mut h);
-    req.attrs.hash(&mut h);
-    h.finish()
-}
-
 /// Encoded entries are handed to the writer in batches of about this many
 /// bytes: one wake-up and one write for many entries, and a bounded amount
 /// queued per connection (the channel holds 256 batches).
@@ -66,7 +56,7 @@ const INLINE_CANDIDATES: usize = 16;
 fn final_message(
     msgid: i32,
     searched: DirResult<SearchEnd>,
-    print: u64,
+    paging: Option<&Paging>,
 ) -> Option<(LdapMsg, Outcome)> {
     let (r, ctrl, entries) = match searched {
         Ok(SearchEnd::Done { entries }) => (result::success(), Vec::new(), entries),
@@ -81,16 +71,14 @@ fn final_message(
             entries,
         ),
         Ok(SearchEnd::Page { entries, next }) => {
-            let cookie = match next {
-                Some(after) => {
-                    let mut c = after.to_be_bytes().to_vec();
-                    c.extend_from_slice(&print.to_be_bytes());
-                    c
-                }
-                None => Vec::new(),
+            let end = match paging {
+                Some(p) => p.end(entries, next),
+                None => PageEnd::Cookie(Vec::new()),
             };
-            let ctrl = vec![LdapControl::SimplePagedResults { size: 0, cookie }];
-            (result::success(), ctrl, entries)
+            match end {
+                PageEnd::Cookie(cookie) => (result::success(), paged_control(cookie), entries),
+                PageEnd::SizeLimit => (size_limit_exceeded(), paged_control(Vec::new()), entries),
+            }
         }
         Ok(SearchEnd::LookThroughLimit { entries, limit }) => (
             result::result(
@@ -113,6 +101,14 @@ fn final_message(
     let mut m = msg(msgid, LdapOp::SearchResultDone(r));
     m.ctrl = ctrl;
     Some((m, outcome))
+}
+
+fn paged_control(cookie: Vec<u8>) -> Vec<LdapControl> {
+    vec![LdapControl::SimplePagedResults { size: 0, cookie }]
+}
+
+fn size_limit_exceeded() -> LdapResult {
+    result::result(LdapResultCode::SizeLimitExceeded, "size limit exceeded")
 }
 
 async fn done(
@@ -215,35 +211,28 @@ pub async fn run(
     }
 
     let mut page = None;
-    let mut print = 0;
+    let mut paging = None;
     if let Some((size, cookie)) = &ctrls.paged {
-        print = fingerprint(&req);
-        let after = if cookie.is_empty() {
-            0
-        } else {
-            // The cookie is the position reached and the search's fingerprint.
-            let parsed = <[u8; 16]>::try_from(cookie.as_slice())
-                .map(u128::from_be_bytes)
-                .ok()
-                .filter(|c| *c as u64 == print);
-            let Some(parsed) = parsed else {
-                let r = result::result(
-                    LdapResultCode::ProtocolError,
-                    "paged results cookie does not belong to this search",
-                );
-                return done(&sink, msgid, r, Vec::new(), 0).await;
-            };
-            (parsed >> 64) as u64
-        };
-        if *size <= 0 {
-            // A zero page size abandons the paged search (RFC 2696 §3).
-            let ctrl = vec![LdapControl::SimplePagedResults {
-                size: 0,
-                cookie: Vec::new(),
-            }];
-            return done(&sink, msgid, result::success(), ctrl, 0).await;
+        let limit = paging::total_limit(&who, req.sizelimit, shared.dir.config().size_limit);
+        match paging::start(&req, &who, *size, cookie, limit) {
+            Ok(PageStart::Run {
+                paging: p,
+                size,
+                after,
+            }) => {
+                page = Some((size, after));
+                paging = Some(p);
+            }
+            Ok(PageStart::Abandon) => {
+                let ctrl = paged_control(Vec::new());
+                return done(&sink, msgid, result::success(), ctrl, 0).await;
+            }
+            Ok(PageStart::LimitReached) => {
+                let ctrl = paged_control(Vec::new());
+                return done(&sink, msgid, size_limit_exceeded(), ctrl, 0).await;
+            }
+            Err(r) => return done(&sink, msgid, r, Vec::new(), 0).await,
         }
-        page = Some((*size as usize, after));
     }
 
     // Small searches (a base entry, a selective index key) are answered
@@ -266,7 +255,7 @@ pub async fn run(
             Err(e) => Some(Err(e)),
         };
         if let Some(searched) = searched {
-            let outcome = finish(msgid, searched, print, &mut batch);
+            let outcome = finish(msgid, searched, paging.as_ref(), &mut batch);
             if outcome.code != -1 {
                 let _ = sink.send(Response::Encoded(batch)).await;
             }
@@ -298,7 +287,7 @@ pub async fn run(
         };
         let is_cancelled = || cancel.load(Ordering::Relaxed);
         let searched = dir.search_selected(&who, &request, &is_cancelled, &mut emit);
-        let outcome = finish(msgid, searched, print, &mut batch);
+        let outcome = finish(msgid, searched, paging.as_ref(), &mut batch);
         if outcome.code != -1 {
             send(batch);
         }
@@ -331,15 +320,26 @@ fn directory_request(
         filter: &req.filter,
         attrs: &req.attrs,
         types_only: req.typesonly,
-        size_limit: req.sizelimit as usize,
+        // A paged search's limit is on its total, kept across pages by
+        // ops::paging; the directory bounds each page by its size.
+        size_limit: if page.is_some() {
+            0
+        } else {
+            req.sizelimit as usize
+        },
         time_limit: req.timelimit as u64,
         page,
         lookthrough_limit,
     }
 }
 
-fn finish(msgid: i32, searched: DirResult<SearchEnd>, print: u64, batch: &mut Vec<u8>) -> Outcome {
-    let Some((last, outcome)) = final_message(msgid, searched, print) else {
+fn finish(
+    msgid: i32,
+    searched: DirResult<SearchEnd>,
+    paging: Option<&Paging>,
+    batch: &mut Vec<u8>,
+) -> Outcome {
+    let Some((last, outcome)) = final_message(msgid, searched, paging) else {
         return Outcome {
             code: -1,
             entries: 0,

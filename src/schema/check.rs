@@ -101,6 +101,18 @@ fn classes(schema: &Schema, values: &[&[u8]]) -> Result<Classes, SchemaViolation
     if structural.is_empty() {
         return Err(ocv("entry has no structural object class".into()));
     }
+    // A class that may also be auxiliary steps aside for a structural class
+    // outside its chain (groupOfNames + posixGroup); alone it is structural.
+    if structural.len() > 1 && structural.iter().any(|s| s.also_auxiliary) {
+        let others: Vec<Arc<ObjectClass>> = structural
+            .iter()
+            .filter(|s| !s.also_auxiliary)
+            .cloned()
+            .collect();
+        if !others.is_empty() {
+            structural = others;
+        }
+    }
     let is_ancestor_or_self =
         |anc: &ObjectClass, of: &ObjectClass| closure_of(of).iter().any(|c| c.oid == anc.oid);
     let most_specific = structural

@@ -131,6 +131,10 @@ pub struct ObjectClass {
     pub kind: ObjectClassKind,
     pub must: Vec<String>,
     pub may: Vec<String>,
+    /// `X-ALSO-AUXILIARY 'TRUE'`: a structural class that acts as auxiliary
+    /// next to a structural class outside its chain (RFC 2307's structural
+    /// posixGroup alone, rfc2307bis's auxiliary one with groupOfNames).
+    pub also_auxiliary: bool,
     pub definition: String,
 }
 

@@ -466,7 +466,10 @@ fn parse_desc(
             Some(Tok::Word(w)) => {
                 let kw = w.to_ascii_uppercase();
                 if kw.starts_with("X-") {
-                    c.qdstrings(&w).map_err(ctx)?;
+                    // Extensions a definition knows are its own; others are skipped.
+                    if !on_kw(&kw, &mut c).map_err(ctx)? {
+                        c.qdstrings(&w).map_err(ctx)?;
+                    }
                     continue;
                 }
                 if seen.contains(&kw) {
@@ -577,6 +580,7 @@ pub(crate) fn parse_object_class(text: &str) -> Result<ObjectClass, String> {
         kind: ObjectClassKind::Structural,
         must: Vec::new(),
         may: Vec::new(),
+        also_auxiliary: false,
         definition: text.trim().to_string(),
     };
     let mut kind_seen = false;
@@ -586,6 +590,9 @@ pub(crate) fn parse_object_class(text: &str) -> Result<ObjectClass, String> {
             "DESC" => oc.desc = Some(c.qdstring(kw)?),
             "OBSOLETE" => oc.obsolete = true,
             "SUP" => oc.sup = c.oids(kw)?,
+            "X-ALSO-AUXILIARY" => {
+                oc.also_auxiliary = c.qdstrings(kw)? == ["TRUE"];
+            }
             "ABSTRACT" | "STRUCTURAL" | "AUXILIARY" => {
                 if kind_seen {
                     return Err("more than one of ABSTRACT, STRUCTURAL, AUXILIARY".into());
@@ -784,6 +791,9 @@ pub(crate) fn render_object_class(oc: &ObjectClass) -> String {
     });
     push_oids(&mut s, "MUST", &oc.must);
     push_oids(&mut s, "MAY", &oc.may);
+    if oc.also_auxiliary {
+        s.push_str(" X-ALSO-AUXILIARY 'TRUE'");
+    }
     s.push_str(" )");
     s
 }

@@ -1593,6 +1593,7 @@ fn arb_object_class() -> impl Strategy<Value = ObjectClass> {
     )
         .prop_map(
             |(oid, names, desc, obsolete, sup, kind, must, may)| ObjectClass {
+                also_auxiliary: false,
                 oid,
                 names,
                 desc,
@@ -1685,4 +1686,50 @@ proptest! {
             let _ = Schema::from_texts(&[("x", t)]);
         }
     }
+}
+
+/// posixGroup in both forms nslcd and friends write: RFC 2307's (on its
+/// own, structural) and rfc2307bis's (auxiliary to groupOfNames), as
+/// 389-ds's rfc2307compat schema accepts both.
+#[test]
+fn posix_group_alone_and_with_group_of_names() {
+    let s = Schema::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let alone = entry(
+        "cn=staff",
+        &[
+            ("objectClass", &["top", "posixGroup"]),
+            ("cn", &["staff"]),
+            ("gidNumber", &["100"]),
+            ("memberUid", &["alice"]),
+        ],
+    );
+    assert_eq!(
+        s.check_entry_structural(&alone).map_err(|e| e.to_string()),
+        Ok("posixGroup".to_string())
+    );
+    let bis = entry(
+        "cn=staff",
+        &[
+            ("objectClass", &["groupOfNames", "posixGroup"]),
+            ("cn", &["staff"]),
+            ("gidNumber", &["100"]),
+            ("member", &["uid=alice,dc=example,dc=com"]),
+        ],
+    );
+    assert_eq!(
+        s.check_entry_structural(&bis).map_err(|e| e.to_string()),
+        Ok("groupOfNames".to_string())
+    );
+    let unique = entry(
+        "cn=staff",
+        &[
+            ("objectClass", &["groupOfUniqueNames", "posixGroup"]),
+            ("cn", &["staff"]),
+            ("gidNumber", &["100"]),
+        ],
+    );
+    assert_eq!(
+        s.check_entry_structural(&unique).map_err(|e| e.to_string()),
+        Ok("groupOfUniqueNames".to_string())
+    );
 }

@@ -36,6 +36,7 @@ impl Core {
         self.check_write_access(txn, who, op, origin)?;
         if origin == Origin::Client && !who.root {
             self.check_password_length(op)?;
+            self.refuse_pre_hashed(who, op)?;
         }
         let modifier = match &who.dn {
             Some(dn) => dn.to_string(),
