@@ -4,6 +4,7 @@
 pub mod agreement;
 pub mod catchup;
 pub mod client;
+pub mod core;
 pub mod csn;
 pub mod housekeeping;
 pub mod proto;
