@@ -1,0 +1,602 @@
+//! Replication state of one entry: everything needed to merge a late change
+//! correctly, kept as pure data with a canonical byte encoding (two
+//! replicas holding the same state encode it to the same bytes).
+//!
+//! The state has two parts. The *merged* part only ever grows by
+//! order-independent merges (minimum, maximum, last-writer-wins registers),
+//! so it is the same on every replica that has received the same changes,
+//! in whatever order. The *derived* part ([`Derived`]) is a function of the
+//! merged state of this entry and of its neighbours (children, siblings
+//! claiming the same name); the resolver keeps it up to date.
+
+use super::normalise::Normaliser;
+use crate::model::{Attribute, Ava, Csn, Dn, Entry, Rdn, Value};
+use std::collections::BTreeMap;
+
+/// entryUUID of an entry.
+pub type Uuid = [u8; 16];
+
+/// The state of one value. Values are keyed by their normalised form (the
+/// attribute's equality rule), `bytes` is the spelling of the latest add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueState {
+    pub bytes: Vec<u8>,
+    /// The first add of this value; `Csn::ZERO` when only deletes were seen.
+    pub added: Csn,
+    /// The latest add (or replace) asserting this value: the CSN that
+    /// decides last-writer-wins.
+    pub updated: Csn,
+    /// The latest delete naming this value, kept until purged so an older
+    /// add arriving late cannot resurrect it.
+    pub deleted: Option<Csn>,
+    /// Whether the value is in the entry's current RDN.
+    pub distinguished: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttrState {
+    /// The latest whole-attribute delete or replace.
+    pub deleted: Option<Csn>,
+    /// By normalised value.
+    pub values: BTreeMap<Vec<u8>, ValueState>,
+}
+
+/// What an entry is, derived from its state and its neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EntryStatus {
+    /// Added and not deleted, holding its plain DN.
+    Live,
+    /// Added and not deleted, but another entry holds its DN: it is named
+    /// `nsuniqueid=<uuid>+<rdn>` and carries nsds5ReplConflict.
+    Conflict,
+    /// Deleted (or never received) but still holding entries below it.
+    Glue,
+    /// Deleted, out of the tree.
+    Tombstone,
+    /// Referenced by a change (as its target or a parent) whose add has not
+    /// been received; not an entry yet.
+    Phantom,
+}
+
+impl EntryStatus {
+    fn code(self) -> u8 {
+        match self {
+            EntryStatus::Live => 0,
+            EntryStatus::Conflict => 1,
+            EntryStatus::Glue => 2,
+            EntryStatus::Tombstone => 3,
+            EntryStatus::Phantom => 4,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<EntryStatus> {
+        Some(match c {
+            0 => EntryStatus::Live,
+            1 => EntryStatus::Conflict,
+            2 => EntryStatus::Glue,
+            3 => EntryStatus::Tombstone,
+            4 => EntryStatus::Phantom,
+            _ => return None,
+        })
+    }
+}
+
+/// State derived from the merged state of the entry and its neighbours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    pub status: EntryStatus,
+    /// Live: the add; Conflict: when it took the contested name; Glue and
+    /// Tombstone: the delete; Phantom: zero.
+    pub status_csn: Csn,
+    /// The parent in the tree: the parent register, except for the entry
+    /// that breaks a cycle of concurrent moves, which sits under the suffix.
+    pub parent: Option<Uuid>,
+    /// Live, conflict or glue: the entry has a DN.
+    pub in_tree: bool,
+    /// Named `nsuniqueid=<uuid>+<rdn>` because another entry holds its name.
+    pub conflict: bool,
+    /// This entry's move closed a cycle; it was put under the suffix.
+    pub cycle_breaker: bool,
+}
+
+impl Default for Derived {
+    fn default() -> Self {
+        Derived {
+            status: EntryStatus::Phantom,
+            status_csn: Csn::ZERO,
+            parent: None,
+            in_tree: false,
+            conflict: false,
+            cycle_breaker: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryState {
+    pub uuid: Uuid,
+    /// The add's CSN; `None` until the add is received.
+    pub added: Option<Csn>,
+    /// The (earliest) delete's CSN. Delete wins: nothing revives the entry.
+    pub deleted: Option<Csn>,
+    /// Parent register: the parent's entryUUID (`None` for the suffix
+    /// entry) and the CSN of the add or move that set it.
+    pub parent: Option<Uuid>,
+    pub parent_csn: Csn,
+    /// RDN register: the RDN and the CSN of the add or rename that set it.
+    pub rdn: Rdn,
+    pub rdn_csn: Csn,
+    /// By canonical attribute name.
+    pub attrs: BTreeMap<String, AttrState>,
+    pub derived: Derived,
+}
+
+impl EntryState {
+    /// The state of an entry known only by reference.
+    pub fn phantom(uuid: Uuid) -> EntryState {
+        EntryState {
+            uuid,
+            added: None,
+            deleted: None,
+            parent: None,
+            parent_csn: Csn::ZERO,
+            rdn: Rdn { avas: Vec::new() },
+            rdn_csn: Csn::ZERO,
+            attrs: BTreeMap::new(),
+            derived: Derived::default(),
+        }
+    }
+
+    /// Added and not deleted.
+    pub fn exists(&self) -> bool {
+        self.added.is_some() && self.deleted.is_none()
+    }
+
+    /// The CSN of the last rename or move, if any came after the add.
+    pub fn last_rename(&self) -> Option<Csn> {
+        let latest = self.rdn_csn.max(self.parent_csn);
+        match self.added {
+            Some(a) if latest > a => Some(latest),
+            _ => None,
+        }
+    }
+
+    /// When the entry took its current name: decides who keeps a
+    /// contested DN (the earliest).
+    pub fn name_csn(&self) -> Csn {
+        self.rdn_csn.max(self.parent_csn)
+    }
+
+    /// The RDN the entry is shown under: its own, or the conflict form.
+    pub fn visible_rdn(&self) -> Rdn {
+        if self.derived.conflict {
+            conflict_rdn(&self.uuid, &self.rdn)
+        } else {
+            self.rdn.clone()
+        }
+    }
+
+    /// The visible values per attribute (canonical name, values in key order).
+    pub fn visible_attrs<N: Normaliser + ?Sized>(
+        &self,
+        norm: &N,
+    ) -> Vec<(String, Vec<&ValueState>)> {
+        self.attrs
+            .iter()
+            .map(|(name, a)| (name.clone(), a.visible(norm.single_valued(name))))
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+
+    /// The entry as the directory shows it under `parent_dn`, with the
+    /// conflict and glue markers 389-ds puts on such entries; `None` when
+    /// the entry is not in the tree.
+    pub fn to_entry<N: Normaliser + ?Sized>(&self, parent_dn: &Dn, norm: &N) -> Option<Entry> {
+        if !self.derived.in_tree {
+            return None;
+        }
+        let plain_dn = parent_dn.child(self.rdn.clone());
+        let mut entry = Entry::new(parent_dn.child(self.visible_rdn()));
+        for (name, values) in self.visible_attrs(norm) {
+            entry.attrs.push(Attribute {
+                name,
+                values: values
+                    .into_iter()
+                    .map(|v| Value {
+                        bytes: v.bytes.clone(),
+                        csn: v.updated,
+                    })
+                    .collect(),
+            });
+        }
+        let marker = |e: &mut Entry, class: &[&str], reason: String, csn: Csn| {
+            let oc = norm.attr_key("objectClass");
+            for c in class {
+                add_virtual(e, &oc, c.as_bytes(), csn);
+            }
+            add_virtual(e, &norm.attr_key(CONFLICT_ATTR), reason.as_bytes(), csn);
+        };
+        let csn = self.derived.status_csn;
+        if self.derived.status == EntryStatus::Glue {
+            let why = if self.added.is_some() {
+                "deletedEntryHasChildren"
+            } else {
+                "missingEntry"
+            };
+            marker(
+                &mut entry,
+                &["glue", "extensibleObject"],
+                format!("{why} {plain_dn}"),
+                csn,
+            );
+        } else if self.derived.conflict {
+            marker(
+                &mut entry,
+                &["ldapSubEntry"],
+                format!("namingConflict {plain_dn}"),
+                csn,
+            );
+        }
+        Some(entry)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![STATE_VERSION];
+        out.extend_from_slice(&self.uuid);
+        put_opt_csn(&mut out, self.added);
+        put_opt_csn(&mut out, self.deleted);
+        put_opt_uuid(&mut out, self.parent);
+        out.extend_from_slice(&self.parent_csn.to_bytes());
+        put_rdn(&mut out, &self.rdn);
+        out.extend_from_slice(&self.rdn_csn.to_bytes());
+        put_len(&mut out, self.attrs.len());
+        for (name, a) in &self.attrs {
+            put_bytes(&mut out, name.as_bytes());
+            put_opt_csn(&mut out, a.deleted);
+            put_len(&mut out, a.values.len());
+            for (key, v) in &a.values {
+                put_bytes(&mut out, key);
+                put_bytes(&mut out, &v.bytes);
+                out.extend_from_slice(&v.added.to_bytes());
+                out.extend_from_slice(&v.updated.to_bytes());
+                put_opt_csn(&mut out, v.deleted);
+                out.push(u8::from(v.distinguished));
+            }
+        }
+        let d = &self.derived;
+        out.push(d.status.code());
+        out.extend_from_slice(&d.status_csn.to_bytes());
+        put_opt_uuid(&mut out, d.parent);
+        out.push(u8::from(d.in_tree) | u8::from(d.conflict) << 1 | u8::from(d.cycle_breaker) << 2);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<EntryState, StateError> {
+        let mut c = Reader { b, pos: 0 };
+        if c.byte()? != STATE_VERSION {
+            return Err(StateError("unknown state version"));
+        }
+        let uuid = c.uuid()?;
+        let added = c.opt_csn()?;
+        let deleted = c.opt_csn()?;
+        let parent = c.opt_uuid()?;
+        let parent_csn = c.csn()?;
+        let rdn = c.rdn()?;
+        let rdn_csn = c.csn()?;
+        let mut attrs = BTreeMap::new();
+        for _ in 0..c.len()? {
+            let name = c.text()?;
+            let deleted = c.opt_csn()?;
+            let mut values = BTreeMap::new();
+            for _ in 0..c.len()? {
+                let key = c.bytes()?.to_vec();
+                let bytes = c.bytes()?.to_vec();
+                let added = c.csn()?;
+                let updated = c.csn()?;
+                let vdel = c.opt_csn()?;
+                let distinguished = c.flag()?;
+                values.insert(
+                    key,
+                    ValueState {
+                        bytes,
+                        added,
+                        updated,
+                        deleted: vdel,
+                        distinguished,
+                    },
+                );
+            }
+            attrs.insert(name, AttrState { deleted, values });
+        }
+        let status = EntryStatus::from_code(c.byte()?).ok_or(StateError("bad status"))?;
+        let status_csn = c.csn()?;
+        let dparent = c.opt_uuid()?;
+        let flags = c.byte()?;
+        if c.pos != b.len() {
+            return Err(StateError("trailing bytes"));
+        }
+        Ok(EntryState {
+            uuid,
+            added,
+            deleted,
+            parent,
+            parent_csn,
+            rdn,
+            rdn_csn,
+            attrs,
+            derived: Derived {
+                status,
+                status_csn,
+                parent: dparent,
+                in_tree: flags & 1 != 0,
+                conflict: flags & 2 != 0,
+                cycle_breaker: flags & 4 != 0,
+            },
+        })
+    }
+}
+
+impl AttrState {
+    /// Last-writer-wins per value: a value is present when its latest add
+    /// is newer than its latest delete and not older than the latest
+    /// whole-attribute delete/replace (a replace asserts its own values at
+    /// its own CSN, hence "not older"). A multi-valued attribute also keeps
+    /// the values of the current RDN (389-ds keeps distinguished values);
+    /// a single-valued one keeps only its latest value, falling back to the
+    /// RDN's value when no value survives.
+    pub fn visible(&self, single_valued: bool) -> Vec<&ValueState> {
+        let attr_del = self.deleted.unwrap_or(Csn::ZERO);
+        let lww = |v: &&ValueState| {
+            v.updated > v.deleted.unwrap_or(Csn::ZERO)
+                && v.updated >= attr_del
+                && v.updated > Csn::ZERO
+        };
+        if single_valued {
+            let present = latest(self.values.values().filter(lww));
+            let kept = present.or_else(|| latest(self.values.values().filter(|v| v.distinguished)));
+            kept.into_iter().collect()
+        } else {
+            self.values
+                .values()
+                .filter(|v| lww(v) || v.distinguished)
+                .collect()
+        }
+    }
+}
+
+fn latest<'a>(it: impl Iterator<Item = &'a ValueState>) -> Option<&'a ValueState> {
+    it.max_by(|a, b| {
+        a.updated
+            .cmp(&b.updated)
+            .then_with(|| a.bytes.cmp(&b.bytes))
+    })
+}
+
+pub const CONFLICT_ATTR: &str = "nsds5ReplConflict";
+
+/// `nsuniqueid=<id>+<rdn>`, with the id in 389-ds's nsUniqueId form.
+pub fn conflict_rdn(uuid: &Uuid, rdn: &Rdn) -> Rdn {
+    let mut avas = vec![Ava::new("nsuniqueid", nsuniqueid(uuid))];
+    avas.extend(rdn.avas.iter().cloned());
+    Rdn { avas }
+}
+
+/// 389-ds writes unique ids as four groups of eight hex digits.
+pub fn nsuniqueid(uuid: &Uuid) -> String {
+    let hex: Vec<String> = uuid
+        .chunks(4)
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    hex.join("-")
+}
+
+fn add_virtual(e: &mut Entry, attr: &str, value: &[u8], csn: Csn) {
+    match e.get_mut(attr) {
+        Some(a) => {
+            if !a.values.iter().any(|v| v.bytes.eq_ignore_ascii_case(value)) {
+                a.values.push(Value {
+                    bytes: value.to_vec(),
+                    csn,
+                });
+            }
+        }
+        None => e
+            .attrs
+            .push(Attribute::new(attr, vec![value.to_vec()], csn)),
+    }
+}
+
+const STATE_VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("corrupt replication state: {0}")]
+pub struct StateError(&'static str);
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u32).to_be_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_len(out, b.len());
+    out.extend_from_slice(b);
+}
+
+fn put_opt_csn(out: &mut Vec<u8>, c: Option<Csn>) {
+    match c {
+        Some(c) => {
+            out.push(1);
+            out.extend_from_slice(&c.to_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_opt_uuid(out: &mut Vec<u8>, u: Option<Uuid>) {
+    match u {
+        Some(u) => {
+            out.push(1);
+            out.extend_from_slice(&u);
+        }
+        None => out.push(0),
+    }
+}
+
+pub(crate) fn put_rdn(out: &mut Vec<u8>, rdn: &Rdn) {
+    put_len(out, rdn.avas.len());
+    for a in &rdn.avas {
+        put_bytes(out, a.attr.as_bytes());
+        put_bytes(out, &a.value);
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StateError> {
+        let end = self.pos.checked_add(n).ok_or(StateError("truncated"))?;
+        let s = self.b.get(self.pos..end).ok_or(StateError("truncated"))?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> Result<u8, StateError> {
+        self.take(1)?
+            .first()
+            .copied()
+            .ok_or(StateError("truncated"))
+    }
+
+    fn flag(&mut self) -> Result<bool, StateError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(StateError("bad flag")),
+        }
+    }
+
+    fn len(&mut self) -> Result<usize, StateError> {
+        let s = <[u8; 4]>::try_from(self.take(4)?).map_err(|_| StateError("truncated"))?;
+        Ok(u32::from_be_bytes(s) as usize)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], StateError> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
+    fn text(&mut self) -> Result<String, StateError> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| StateError("name not UTF-8"))
+    }
+
+    fn csn(&mut self) -> Result<Csn, StateError> {
+        Csn::from_bytes(self.take(10)?).ok_or(StateError("bad CSN"))
+    }
+
+    fn uuid(&mut self) -> Result<Uuid, StateError> {
+        <Uuid>::try_from(self.take(16)?).map_err(|_| StateError("bad uuid"))
+    }
+
+    fn opt_csn(&mut self) -> Result<Option<Csn>, StateError> {
+        Ok(if self.flag()? {
+            Some(self.csn()?)
+        } else {
+            None
+        })
+    }
+
+    fn opt_uuid(&mut self) -> Result<Option<Uuid>, StateError> {
+        Ok(if self.flag()? {
+            Some(self.uuid()?)
+        } else {
+            None
+        })
+    }
+
+    fn rdn(&mut self) -> Result<Rdn, StateError> {
+        let mut avas = Vec::new();
+        for _ in 0..self.len()? {
+            let attr = self.text()?;
+            let value = self.bytes()?.to_vec();
+            avas.push(Ava { attr, value });
+        }
+        Ok(Rdn { avas })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csn(t: u32) -> Csn {
+        Csn::new(t, 0, 1, 0)
+    }
+
+    fn value(bytes: &str, updated: u32, deleted: Option<u32>, dist: bool) -> ValueState {
+        ValueState {
+            bytes: bytes.as_bytes().to_vec(),
+            added: csn(updated),
+            updated: csn(updated),
+            deleted: deleted.map(csn),
+            distinguished: dist,
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips_and_rejects_garbage() {
+        let mut s = EntryState::phantom([7; 16]);
+        s.added = Some(csn(1));
+        s.parent = Some([1; 16]);
+        s.rdn = Rdn::single("cn", "A");
+        let mut a = AttrState {
+            deleted: Some(csn(2)),
+            ..Default::default()
+        };
+        a.values.insert(b"a".to_vec(), value("A", 1, Some(3), true));
+        s.attrs.insert("cn".into(), a);
+        s.derived.in_tree = true;
+        s.derived.conflict = true;
+        let b = s.encode();
+        assert_eq!(EntryState::decode(&b), Ok(s));
+        assert!(EntryState::decode(&b[..b.len() - 1]).is_err());
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(EntryState::decode(&longer).is_err());
+        assert!(EntryState::decode(&[9]).is_err());
+    }
+
+    #[test]
+    fn visibility_rules() {
+        let mut a = AttrState::default();
+        a.values
+            .insert(b"x".to_vec(), value("x", 5, Some(4), false));
+        a.values
+            .insert(b"y".to_vec(), value("y", 3, Some(4), false));
+        a.values.insert(b"z".to_vec(), value("z", 2, None, true));
+        let names = |v: Vec<&ValueState>| v.iter().map(|v| v.bytes.clone()).collect::<Vec<_>>();
+        assert_eq!(names(a.visible(false)), vec![b"x".to_vec(), b"z".to_vec()]);
+        assert_eq!(names(a.visible(true)), vec![b"x".to_vec()]);
+        a.deleted = Some(csn(6));
+        assert_eq!(names(a.visible(false)), vec![b"z".to_vec()]);
+        assert_eq!(names(a.visible(true)), vec![b"z".to_vec()]);
+        a.deleted = Some(csn(5));
+        assert_eq!(
+            names(a.visible(true)),
+            vec![b"x".to_vec()],
+            "a replace keeps its own values"
+        );
+    }
+
+    #[test]
+    fn nsuniqueid_has_389ds_form() {
+        let u = [0xab; 16];
+        assert_eq!(nsuniqueid(&u), "abababab-abababab-abababab-abababab");
+        let r = conflict_rdn(&u, &Rdn::single("cn", "x"));
+        assert_eq!(
+            r.to_string(),
+            "nsuniqueid=abababab-abababab-abababab-abababab+cn=x"
+        );
+    }
+}
