@@ -84,6 +84,7 @@ struct AgreementStatus {
     suffix: String,
     state: String,
     lag_seconds: Option<u64>,
+    clock_skew_seconds: Option<u64>,
     changes_sent: Option<u64>,
     last_update: String,
     last_update_status: String,
@@ -117,6 +118,7 @@ impl AgreementStatus {
                     .unwrap_or_else(|| "unknown".into())
             },
             lag_seconds: number("ferrodirReplicationLag"),
+            clock_skew_seconds: number("ferrodirClockSkew"),
             changes_sent: number("nsds5replicaChangesSentSinceStartup"),
             last_update: show_time(e.first("nsds5replicaLastUpdateEnd")),
             last_update_status: text("nsds5replicaLastUpdateStatus"),
@@ -141,6 +143,7 @@ impl AgreementStatus {
                     .map_or_else(|| "unknown".into(), |n| n.to_string()),
             ),
             ("changes sent", optional(self.changes_sent)),
+            ("clock skew seconds", optional(self.clock_skew_seconds)),
             ("last update", self.last_update.clone()),
             ("last update status", self.last_update_status.clone()),
             ("last init", self.last_init.clone()),

@@ -36,7 +36,7 @@ pub use writer::Origin;
 
 use crate::auth::password::{self, Scheme};
 use crate::model::{Csn, Dn};
-use crate::repl::core::csn::CsnGenerator;
+use crate::repl::core::HlcClock;
 use crate::schema::{AttributeType, Schema};
 use crate::store::{DnKey, IndexBuffer, Store, StoreRead, WriteTxn};
 use std::sync::{Arc, Mutex};
@@ -94,12 +94,15 @@ pub(crate) struct Core {
     /// Supplier URLs seen in replication sessions, by normalised suffix.
     pub(crate) learned_referrals: Mutex<std::collections::HashMap<String, String>>,
     pub(crate) lockouts: policy::Lockouts,
+    /// The largest clock skew seen in a peer's CSN, in seconds (0: none
+    /// beyond the warning threshold).
+    pub(crate) clock_skew: std::sync::atomic::AtomicU32,
 }
 
 pub struct Directory {
     core: Arc<Core>,
     writer: writer::WriterHandle,
-    csn: Arc<Mutex<CsnGenerator>>,
+    csn: Arc<Mutex<HlcClock>>,
 }
 
 impl Core {
@@ -147,6 +150,22 @@ impl Core {
             .iter()
             .filter(|s| key.is_within(s))
             .max_by_key(|s| s.len())
+    }
+
+    /// Records a peer CSN ahead of the local clock: logged when it is the
+    /// largest seen so far, kept for `repl status`. Writes go on either way.
+    pub(crate) fn note_clock_skew(&self, skew: crate::repl::core::Skew) {
+        let before = self
+            .clock_skew
+            .fetch_max(skew.ahead_secs, std::sync::atomic::Ordering::Relaxed);
+        if skew.ahead_secs > before {
+            tracing::warn!(
+                csn = %skew.remote,
+                "clock skew: a replicated change is {} s ahead of this server's clock; \
+                 changes made here are ordered after it anyway (check NTP on both servers)",
+                skew.ahead_secs
+            );
+        }
     }
 
     /// Secret attributes: readable and searchable only by the root DN and
@@ -232,6 +251,7 @@ impl Directory {
             notify: tokio::sync::watch::channel(0u64).0,
             learned_referrals: Mutex::new(std::collections::HashMap::new()),
             lockouts: policy::Lockouts::default(),
+            clock_skew: std::sync::atomic::AtomicU32::new(0),
         };
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
         let config_key = core.config_key();
@@ -248,7 +268,7 @@ impl Directory {
             .meta(META_LAST_CSN)?
             .and_then(|b| Csn::from_bytes(&b))
             .unwrap_or(Csn::ZERO);
-        let csn = Arc::new(Mutex::new(CsnGenerator::new(core.cfg.replica_id, last)));
+        let csn = Arc::new(Mutex::new(HlcClock::new(core.cfg.replica_id, last)));
         let core = Arc::new(core);
         let writer = writer::start(core.clone(), csn.clone());
         Ok(Directory { core, writer, csn })
@@ -482,7 +502,7 @@ impl Directory {
         let mut failure = None;
         for op in entries {
             let applied = op.and_then(|op| {
-                let csn = gen.next(time::now_secs());
+                let csn = gen.now(time::now_secs());
                 self.core.apply(&mut txn, &root, &op, csn, Origin::Import)
             });
             if let Err(e) = applied {

@@ -400,6 +400,12 @@ fn add_agreement_status(core: &Core, entry: &mut Entry) {
     for (name, values) in super::repl::status_attributes(&status) {
         entry.set(&name, values, crate::model::Csn::ZERO);
     }
+    let skew = core.clock_skew.load(std::sync::atomic::Ordering::Relaxed);
+    entry.set(
+        "ferrodirClockSkew",
+        vec![skew.to_string().into_bytes()],
+        crate::model::Csn::ZERO,
+    );
 }
 
 #[cfg(test)]

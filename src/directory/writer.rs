@@ -7,8 +7,8 @@
 use super::{time, Core, DirError, DirResult, Identity};
 use crate::model::WriteOp;
 use crate::model::{ChangeRecord, Entry};
-use crate::repl::core::csn::CsnGenerator;
 use crate::repl::core::ruv::Ruv;
+use crate::repl::core::HlcClock;
 use crate::store::{DnKey, IndexBuffer, StoreError, WriteTxn};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -108,7 +108,7 @@ impl WriterHandle {
     }
 }
 
-pub(super) fn start(core: Arc<Core>, csn: Arc<Mutex<CsnGenerator>>) -> WriterHandle {
+pub(super) fn start(core: Arc<Core>, csn: Arc<Mutex<HlcClock>>) -> WriterHandle {
     let (tx, rx) = mpsc::channel::<Job>();
     let spawned = std::thread::Builder::new()
         .name("ferrodir-writer".into())
@@ -120,7 +120,7 @@ pub(super) fn start(core: Arc<Core>, csn: Arc<Mutex<CsnGenerator>>) -> WriterHan
     WriterHandle { tx }
 }
 
-fn run(core: &Core, csn: &Mutex<CsnGenerator>, rx: &mpsc::Receiver<Job>) {
+fn run(core: &Core, csn: &Mutex<HlcClock>, rx: &mpsc::Receiver<Job>) {
     // Index postings of a total init in progress, kept from TotalBegin to
     // TotalEnd (see store::bulk).
     let mut bulk: Option<IndexBuffer> = None;
@@ -143,7 +143,7 @@ fn run(core: &Core, csn: &Mutex<CsnGenerator>, rx: &mpsc::Receiver<Job>) {
 
 fn commit_batch(
     core: &Core,
-    csn: &Mutex<CsnGenerator>,
+    csn: &Mutex<HlcClock>,
     batch: &[Job],
     bulk: &mut Option<IndexBuffer>,
 ) -> Vec<DirResult<()>> {
@@ -189,7 +189,7 @@ fn commit_batch(
 /// job first writes what `bulk` holds, so it runs against a complete index.
 fn run_job(
     core: &Core,
-    csn: &Mutex<CsnGenerator>,
+    csn: &Mutex<HlcClock>,
     txn: &mut WriteTxn<'_>,
     work: &Work,
     bulk: &mut Option<IndexBuffer>,
@@ -244,7 +244,7 @@ fn run_job(
 
 fn run_work(
     core: &Core,
-    csn: &Mutex<CsnGenerator>,
+    csn: &Mutex<HlcClock>,
     txn: &mut WriteTxn<'_>,
     work: &Work,
 ) -> DirResult<()> {
@@ -258,7 +258,7 @@ fn run_work(
             let stamp = {
                 let mut g = generator()?;
                 g.set_rid(core.local_rid());
-                g.next(now)
+                g.now(now)
             };
             core.apply(txn, who, op, stamp, *origin)
         }
@@ -267,9 +267,11 @@ fn run_work(
             records,
         } => {
             for rec in records {
-                generator()?
-                    .observe(rec.csn, now)
-                    .map_err(|e| DirError::UnwillingToPerform(e.to_string()))?;
+                // Skew is reported, never refused: the clock moves past
+                // the remote CSN so local changes still sort after it.
+                if let Some(skew) = generator()?.observe(rec.csn, now) {
+                    core.note_clock_skew(skew);
+                }
                 core.apply_replicated(txn, suffix_key, rec)?;
             }
             Ok(())
@@ -289,8 +291,9 @@ fn run_work(
             Ok(())
         }
         Work::TotalEnd { suffix_key, ruv } => {
-            // A far-future CSN from a peer is refused by the generator, not adopted.
-            let _ = generator()?.observe(ruv.max_csn(), now);
+            if let Some(skew) = generator()?.observe(ruv.max_csn(), now) {
+                core.note_clock_skew(skew);
+            }
             core.total_end(txn, suffix_key, ruv)
         }
         Work::CatchUpEntries {
@@ -313,7 +316,9 @@ fn run_work(
             suffix_key,
             supplier_ruv,
         } => {
-            let _ = generator()?.observe(supplier_ruv.max_csn(), now);
+            if let Some(skew) = generator()?.observe(supplier_ruv.max_csn(), now) {
+                core.note_clock_skew(skew);
+            }
             core.catch_up_end(txn, suffix_key, supplier_ruv)
         }
         Work::Housekeep {

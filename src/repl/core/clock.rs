@@ -33,6 +33,11 @@ impl HlcClock {
         HlcClock { rid, last }
     }
 
+    /// The replica ID can change when a replica entry is configured over LDAP.
+    pub fn set_rid(&mut self, rid: u16) {
+        self.rid = rid;
+    }
+
     pub fn rid(&self) -> u16 {
         self.rid
     }

@@ -113,7 +113,6 @@
 //! [`EntryStatus::Phantom`] parent and an entry the directory cannot place.
 
 pub mod catchup;
-pub mod csn;
 pub mod fractional;
 pub mod ruv;
 pub mod schedule;
