@@ -230,21 +230,29 @@ fn dns_of_100000_rdns_are_answered_when_the_limits_are_off() {
 #[test]
 fn dns_longer_than_max_dn_length_are_refused() {
     let s = Server::fast();
-    let mut c = RawConn::connect(s.port);
+    let mut c = root_conn(&s);
     let long = format!("cn={},{SUFFIX}", "x".repeat(20_000));
     c.send(search(
-        1,
+        2,
         &long,
         LdapSearchScope::Base,
         "(objectClass=*)",
         &[],
     ));
-    let r = result_of(&mut c, 1);
+    let r = result_of(&mut c, 2);
     assert_eq!(r.code, LdapResultCode::AdminLimitExceeded, "{}", r.message);
     assert!(r.message.contains("max_dn_length"), "{}", r.message);
-    // Every DN a request names counts, the bind name too.
-    assert_eq!(c.bind(2, &long, "pw"), LdapResultCode::AdminLimitExceeded);
-    assert_alive(&mut c, 3);
+    // Every DN a request names counts, the bind name too; as after any
+    // failed bind, the connection is anonymous afterwards.
+    assert_eq!(c.bind(3, &long, "pw"), LdapResultCode::AdminLimitExceeded);
+    c.send(whoami(4));
+    match c.recv(ANSWER).map(|m| m.op) {
+        Some(LdapOp::ExtendedResponse(r)) => {
+            assert_eq!(r.res.code, LdapResultCode::Success);
+            assert_eq!(r.value.unwrap_or_default(), b"");
+        }
+        other => panic!("expected a Who am I? response, got {other:?}"),
+    }
 }
 
 // ------------------------------------------------------------- messages

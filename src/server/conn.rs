@@ -352,8 +352,14 @@ where
             if let Some(op) = ops::response_for(&request.op, r) {
                 let _ = tx.send(ops::msg(request.msgid, op).into()).await;
             }
+            if matches!(request.op, LdapOp::BindRequest(_)) {
+                // As after any failed bind, the connection is anonymous now.
+                identity = Identity::anonymous();
+                set_message_limit(reader.decoder_mut(), &limits, &identity);
+            }
             let kind = ops::op_name(&request.op);
-            log_access(conn_id, request.msgid, kind, "", outcome, started);
+            let what = "(a DN over max_dn_depth or max_dn_length)";
+            log_access(conn_id, request.msgid, kind, what, outcome, started);
             continue;
         }
         match request.op {
