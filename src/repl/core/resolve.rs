@@ -590,8 +590,8 @@ fn diff<N: Normaliser + ?Sized>(
     });
     let glue_now = after.derived.status == EntryStatus::Glue;
     let glue_before = before.is_some_and(|b| b.derived.status == EntryStatus::Glue);
-    let attrs_same = before.is_some_and(|b| b.attrs == after.attrs);
-    if same_place && glue_now == glue_before && (attrs_same || !is_target) {
+    let attrs_same = || before.is_some_and(|b| b.attrs == after.attrs);
+    if same_place && glue_now == glue_before && (!is_target || attrs_same()) {
         return Vec::new();
     }
     let was = before.and_then(placement);

@@ -250,6 +250,14 @@ struct Stats {
     changes: usize,
     deliveries: usize,
     replicas: usize,
+    chaos: bool,
+    duplicates: usize,
+    restarts: usize,
+    /// Final states with these statuses (or breaking a move cycle).
+    conflicts: usize,
+    glue: usize,
+    tombstones: usize,
+    cycle_breakers: usize,
 }
 
 struct Sim {
@@ -273,6 +281,8 @@ impl Sim {
             1 | 2 => 4,
             _ => 3,
         };
+        // A quarter of the schedules ignore the protocol's delivery order.
+        let chaos = rng.chance(25);
         let nodes = (0..replicas)
             .map(|i| {
                 let rid = (i + 1) as u16;
@@ -298,6 +308,7 @@ impl Sim {
             time: 1000,
             stats: Stats {
                 replicas,
+                chaos,
                 ..Stats::default()
             },
             verbose: false,
@@ -383,12 +394,24 @@ impl Sim {
         let Some(consumer) = self.nodes.get(r) else {
             return Ok(false);
         };
-        let pending: Vec<ReplChange> = self.nodes[s]
+        let mut pending: Vec<ReplChange> = self.nodes[s]
             .log
             .values()
-            .filter(|c| !consumer.covers(c.csn))
+            .filter(|c| {
+                if self.stats.chaos {
+                    !consumer.log.contains_key(&c.csn)
+                } else {
+                    !consumer.covers(c.csn)
+                }
+            })
             .cloned()
             .collect();
+        if self.stats.chaos {
+            for i in (1..pending.len()).rev() {
+                let j = self.rng.below(i + 1);
+                pending.swap(i, j);
+            }
+        }
         let n = if complete || pending.is_empty() {
             pending.len()
         } else {
@@ -419,6 +442,7 @@ impl Sim {
         let held = self.nodes[r].log.len();
         let i = self.rng.below(held);
         if let Some(change) = self.nodes[r].log.values().nth(i).cloned() {
+            self.stats.duplicates += 1;
             let out = self.nodes[r].db.apply_owned(&change);
             if out.0 != Resolution::Absorbed(Absorbed::Duplicate) || out.2 != 0 || !out.1.is_empty()
             {
@@ -433,6 +457,7 @@ impl Sim {
 
     /// Encodes every state and reads it back, as a restart would.
     fn restart(&mut self, n: usize) -> Result<(), String> {
+        self.stats.restarts += 1;
         let node = &mut self.nodes[n];
         let mut back = BTreeMap::new();
         for s in node.db.states.values() {
@@ -633,7 +658,19 @@ impl Sim {
         false
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&mut self) -> Result<(), String> {
+        if let Some(first) = self.nodes.first() {
+            for s in first.db.states.values() {
+                let st = &mut self.stats;
+                match s.derived.status {
+                    EntryStatus::Conflict => st.conflicts += 1,
+                    EntryStatus::Glue => st.glue += 1,
+                    EntryStatus::Tombstone => st.tombstones += 1,
+                    _ => {}
+                }
+                st.cycle_breakers += usize::from(s.derived.cycle_breaker);
+            }
+        }
         let first = self.nodes.first().ok_or("no replicas")?;
         for node in &self.nodes {
             if node.log.keys().ne(first.log.keys()) {
@@ -850,10 +887,23 @@ fn replicas_converge_on_random_schedules() {
     let started = Instant::now();
     let mut largest = Stats::default();
     let mut deliveries = 0usize;
+    let mut total = Stats::default();
+    let mut with = [0usize; 4];
+    let mut chaos_schedules = 0usize;
     for seed in first..first + schedules {
         match run_seed(seed, false) {
             Ok(stats) => {
                 deliveries += stats.deliveries;
+                total.changes += stats.changes;
+                total.duplicates += stats.duplicates;
+                total.restarts += stats.restarts;
+                chaos_schedules += usize::from(stats.chaos);
+                for (i, n) in [stats.conflicts, stats.glue, stats.tombstones, stats.cycle_breakers]
+                    .into_iter()
+                    .enumerate()
+                {
+                    with[i] += usize::from(n > 0);
+                }
                 if (stats.changes, stats.deliveries) > (largest.changes, largest.deliveries) {
                     largest = stats;
                 }
@@ -865,10 +915,18 @@ fn replicas_converge_on_random_schedules() {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "simulation: {schedules} schedules in {secs:.1} s ({:.0}/s), {deliveries} deliveries; largest: {} replicas, {} changes, {} deliveries",
+        "simulation: {schedules} schedules in {secs:.1} s ({:.0}/s), {} changes, {deliveries} deliveries, {} duplicates, {} restarts; {} schedules out of protocol order; largest: {} replicas, {} changes, {} deliveries",
         schedules as f64 / secs.max(1e-9),
+        total.changes,
+        total.duplicates,
+        total.restarts,
+        chaos_schedules,
         largest.replicas,
         largest.changes,
         largest.deliveries
+    );
+    println!(
+        "schedules ending with: conflict entries {}, glue {}, tombstones {}, a broken move cycle {}",
+        with[0], with[1], with[2], with[3]
     );
 }
