@@ -1,0 +1,239 @@
+//! Three writable suppliers in a full mesh, as real processes: clients
+//! write round-robin to all three (the same entries too), agreements are
+//! paused to force conflicts, a supplier is killed with kill -9 mid-stream;
+//! at the end the three hold the same data, entryUUID, entryCSN and conflict
+//! entries included.
+
+mod repl_common;
+use repl_common::*;
+use std::time::Duration;
+
+const CONVERGE: Duration = Duration::from_secs(120);
+const SUFFIX: &str = "dc=example,dc=com";
+const REPLICA_DN: &str = "cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config";
+
+fn replica_ldif(rid: usize) -> String {
+    format!(
+        "dn: {REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5Replica\ncn: replica\n\
+         nsDS5ReplicaRoot: {SUFFIX}\nnsDS5ReplicaType: 3\nnsDS5ReplicaId: {rid}\n\
+         nsDS5ReplicaBindDN: cn=replication manager,cn=config\n"
+    )
+}
+
+fn agreement_name(to: usize) -> String {
+    format!("to-server{to}")
+}
+
+fn agreement_ldif(to: usize, port: u16, init: bool) -> String {
+    let mut text = format!(
+        "dn: cn={name},{REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5ReplicationAgreement\n\
+         cn: {name}\nnsDS5ReplicaRoot: {SUFFIX}\nnsDS5ReplicaHost: 127.0.0.1\n\
+         nsDS5ReplicaPort: {port}\nnsDS5ReplicaTransportInfo: LDAP\n\
+         nsDS5ReplicaBindMethod: SIMPLE\nnsDS5ReplicaBindDN: cn=replication manager,cn=config\n\
+         nsDS5ReplicaCredentials: {pw}\nnsds5ReplicaEnabled: on\n",
+        name = agreement_name(to),
+        pw = repl_password()
+    );
+    if init {
+        text.push_str("nsds5BeginReplicaRefresh: start\n");
+    }
+    text
+}
+
+/// Three suppliers (replica IDs 1, 2, 3), each with an agreement to the two
+/// others; server 1 holds the sample data and initialises the others.
+fn mesh() -> Vec<Server> {
+    let servers: Vec<Server> = (0..3).map(|_| Server::fast()).collect();
+    for (i, s) in servers.iter().enumerate() {
+        add_example(&s.url(), "replication-manager.ldif", None);
+        let o = ldapadd_root(&s.url(), &replica_ldif(i + 1));
+        assert_eq!(code(&o), 0, "replica {}: {}", i + 1, err(&o));
+    }
+    let o = ldapadd_root(&servers[0].url(), SAMPLE);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    // Server 1 initialises 2 and 3; only then do 2 and 3 get their agreements.
+    for to in [2, 3] {
+        let o = ldapadd_root(
+            &servers[0].url(),
+            &agreement_ldif(to, servers[to - 1].port, true),
+        );
+        assert_eq!(code(&o), 0, "{}", err(&o));
+        wait_init_done(&servers[0], &agreement_name(to), CONVERGE);
+    }
+    for from in [2, 3] {
+        for to in [1, 2, 3].into_iter().filter(|t| *t != from) {
+            let o = ldapadd_root(
+                &servers[from - 1].url(),
+                &agreement_ldif(to, servers[to - 1].port, false),
+            );
+            assert_eq!(code(&o), 0, "{}", err(&o));
+        }
+    }
+    wait_converged(&servers.iter().collect::<Vec<_>>(), CONVERGE);
+    servers
+}
+
+fn set_agreements(s: &Server, enabled: bool) {
+    let value = if enabled { "on" } else { "off" };
+    for to in 1..=3 {
+        let dn = format!("cn={},{REPLICA_DN}", agreement_name(to));
+        if search_root(&s.url(), &dn, &["-s", "base", "(objectClass=*)", "cn"])
+            .status
+            .code()
+            != Some(0)
+        {
+            continue;
+        }
+        let o = ldapmodify_root(
+            &s.url(),
+            &format!("dn: {dn}\nchangetype: modify\nreplace: nsds5ReplicaEnabled\nnsds5ReplicaEnabled: {value}\n"),
+        );
+        assert_eq!(code(&o), 0, "{}", err(&o));
+    }
+}
+
+fn modify(url: &str, ldif: &str) -> i32 {
+    code(&ldapmodify_root(url, ldif))
+}
+
+fn all(servers: &[Server]) -> Vec<&Server> {
+    servers.iter().collect()
+}
+
+#[test]
+fn round_robin_writes_to_three_suppliers_converge() {
+    let servers = mesh();
+    let urls: Vec<String> = servers.iter().map(Server::url).collect();
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let urls = urls.clone();
+            std::thread::spawn(move || {
+                for i in 0..30 {
+                    let url = &urls[(w + i) % 3];
+                    // Every writer touches the same two entries too.
+                    let same = if i % 2 == 0 { "alice" } else { "bob" };
+                    let ldif = format!(
+                        "dn: uid={same},ou=people,{SUFFIX}\nchangetype: modify\nreplace: description\ndescription: writer {w} step {i}\n-\nadd: mail\nmail: w{w}-{i}@example.com\n"
+                    );
+                    assert_eq!(modify(url, &ldif), 0);
+                    let add = format!(
+                        "dn: uid=w{w}-{i},ou=people,{SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: w{w}-{i}\ncn: w{w}-{i}\nsn: w\n"
+                    );
+                    assert_eq!(modify(url, &add), 0);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let exported = wait_converged(&all(&servers), CONVERGE);
+    assert_eq!(exported.matches("dn: uid=w").count(), 90);
+    for w in 0..3 {
+        for i in 0..30 {
+            assert!(exported.contains(&format!("mail: w{w}-{i}@example.com")));
+        }
+    }
+}
+
+#[test]
+fn paused_agreements_force_conflicts_that_resolve_identically() {
+    let servers = mesh();
+    for s in &servers {
+        set_agreements(s, false);
+    }
+    let [s1, s2, s3] = [&servers[0], &servers[1], &servers[2]];
+    // add/add of one DN on two servers
+    let add = |url: &str, uid: &str, sn: &str| {
+        let o = ldapadd_root(
+            url,
+            &format!("dn: uid={uid},ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {sn}\n"),
+        );
+        assert_eq!(code(&o), 0, "{}", err(&o));
+    };
+    add(&s1.url(), "twin", "first");
+    add(&s2.url(), "twin", "second");
+    // single-valued replace on both sides (displayName is single-valued)
+    for (s, v) in [(s1, "Alice One"), (s2, "Alice Two"), (s3, "Alice Three")] {
+        assert_eq!(
+            modify(&s.url(), &format!("dn: uid=alice,ou=people,{SUFFIX}\nchangetype: modify\nreplace: displayName\ndisplayName: {v}\n")),
+            0
+        );
+    }
+    // delete on one side, modify on another
+    assert_eq!(
+        modify(&s1.url(), &format!("dn: uid=bob,ou=people,{SUFFIX}\nchangetype: delete\n")),
+        0
+    );
+    assert_eq!(
+        modify(&s3.url(), &format!("dn: uid=bob,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: bob@three.example.com\n")),
+        0
+    );
+    // replace on one side, add of a value on another
+    assert_eq!(
+        modify(&s2.url(), &format!("dn: uid=alice,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: only@two.example.com\n")),
+        0
+    );
+    assert_eq!(
+        modify(&s3.url(), &format!("dn: uid=alice,ou=people,{SUFFIX}\nchangetype: modify\nadd: mail\nmail: extra@three.example.com\n")),
+        0
+    );
+    for s in &servers {
+        set_agreements(s, true);
+    }
+    let exported = wait_converged(&all(&servers), CONVERGE);
+    // The later add of uid=twin became a conflict entry, the same on all three.
+    let conflicts = search_root(&s1.url(), SUFFIX, &["(objectClass=ldapSubEntry)", "dn"]);
+    let conflict_dns = dn_set(&conflicts);
+    assert_eq!(conflict_dns.len(), 1, "{conflict_dns:?}");
+    assert!(
+        conflict_dns[0].to_ascii_lowercase().starts_with("nsuniqueid="),
+        "{conflict_dns:?}"
+    );
+    let plain = dn_set(&search_root(&s1.url(), SUFFIX, &["(uid=twin)", "dn"]));
+    assert_eq!(plain.len(), 1, "ordinary searches see one twin: {plain:?}");
+    // The last single-valued replace wins everywhere.
+    assert_eq!(exported.matches("displayName: Alice Three").count(), 1);
+    assert!(!exported.contains("displayName: Alice One"));
+    // Delete wins over the concurrent modify.
+    assert!(!exported.contains("dn: uid=bob,ou=people"));
+    // The add after the replace survives it; the replaced values do not.
+    assert!(exported.contains("mail: extra@three.example.com"));
+    assert!(exported.contains("mail: only@two.example.com"));
+}
+
+#[test]
+fn a_supplier_killed_mid_stream_rejoins_and_all_converge() {
+    let mut servers = mesh();
+    let urls: Vec<String> = servers.iter().map(Server::url).collect();
+    let writer = {
+        let urls = urls.clone();
+        std::thread::spawn(move || {
+            for i in 0..60 {
+                // Servers 1 and 2 keep taking writes; 3 is killed meanwhile.
+                let url = &urls[i % 2];
+                let add = format!(
+                    "dn: uid=k{i},ou=people,{SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: k{i}\ncn: k{i}\nsn: k\n"
+                );
+                assert_eq!(modify(url, &add), 0);
+            }
+        })
+    };
+    // Kill server 3 once it is receiving the stream, not before.
+    let deadline = std::time::Instant::now() + CONVERGE;
+    while count_children(&urls[2], &format!("ou=people,{SUFFIX}")) < 10 {
+        assert!(std::time::Instant::now() < deadline, "server 3 received nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    servers[2].kill9();
+    writer.join().expect("writer");
+    servers[2].launch();
+    let o = ldapadd_root(
+        &servers[2].url(),
+        &format!("dn: uid=after-restart,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: after-restart\ncn: a\nsn: a\n"),
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let exported = wait_converged(&all(&servers), CONVERGE);
+    assert_eq!(exported.matches("dn: uid=k").count(), 60);
+    assert!(exported.contains("dn: uid=after-restart,"));
+}
