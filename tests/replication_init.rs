@@ -158,6 +158,7 @@ fn init_during_moves_and_changes_ends_identical_to_the_supplier() {
     // The premise of the test: writes landed while the init was under way
     // (after its snapshot, before its end) and after it.
     let (inside, after) = writes_around_init(&supplier.log_text());
+    eprintln!("{inside} writes completed while the init was under way, {after} after it");
     assert!(
         inside > 0 && after > 0,
         "{inside} writes completed during the total init and {after} after it: the changes did not overlap the init"
