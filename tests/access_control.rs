@@ -301,6 +301,8 @@ fn group_write_on_people_works_for_members_only() {
     assert_code(&o, 0, "new member edits alice");
     // Neither may read the ACI unless they may write it.
     let o = search_as(&url, Who::User(BOB, BOB_PW), PEOPLE, &["-s", "base", "aci"]);
+    assert_code(&o, 0, "bob reads ou=people asking for aci");
+    assert_eq!(entries(&o).len(), 1, "bob sees the entry: {}", out(&o));
     assert!(!has_attr(&o, "aci"), "{}", out(&o));
     let o = search_root(&url, PEOPLE, &["-s", "base", "aci"]);
     assert!(has_attr(&o, "aci"), "{}", out(&o));

@@ -69,6 +69,8 @@ fn backup_while_serving_then_restore_and_serve() {
         None,
     );
     assert!(o.status.success(), "restore: {}", err(&o));
+    // Without FERRODIR_ROOT_PASSWORD: the password must come from the backup.
+    restored.root_password_env = false;
     restored.launch();
     let after = all_entries(&restored.url());
     assert_eq!(

@@ -51,6 +51,8 @@ fn restart_keeps_data() {
     let before = search_root(&url, SUFFIX, &["*", "entryUUID", "createTimestamp"]);
     assert_code(&before, 0, "search before restart");
     s.stop();
+    // Without FERRODIR_ROOT_PASSWORD: the root password must come from the store.
+    s.root_password_env = false;
     s.launch();
     let after = search_root(&url, SUFFIX, &["*", "entryUUID", "createTimestamp"]);
     assert_code(&after, 0, "search after restart");

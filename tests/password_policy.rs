@@ -68,7 +68,20 @@ fn failed_binds_lock_the_account_but_not_the_root_dn() {
         !s.log_text().contains("wrong-password"),
         "passwords never reach the log"
     );
-    // Other accounts are unaffected; the root DN is never locked.
+    // Other accounts are unaffected: bob still binds, and is refused only
+    // for a wrong password of his own.
+    assert_eq!(
+        bind_code(&url, BOB, BOB_PW),
+        0,
+        "bob is not locked by alice's failures"
+    );
+    assert_eq!(bind_code(&url, BOB, "wrong-password"), 49);
+    assert_eq!(
+        bind_code(&url, BOB, BOB_PW),
+        0,
+        "one failure does not lock bob"
+    );
+    // The root DN is never locked.
     for _ in 0..6 {
         assert_eq!(bind_code(&url, ROOT_DN, "wrong-password"), 49);
     }

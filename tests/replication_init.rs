@@ -77,6 +77,35 @@ fn round_ldif(k: usize) -> String {
     s
 }
 
+/// Successful writes the supplier logged while its total init was under
+/// way (between the "total init of N entries started" line, logged once the
+/// init's snapshot is taken, and the "total init finished" line) and after
+/// it. Log lines start with an RFC 3339 UTC timestamp of fixed width, so
+/// they compare as text.
+fn writes_around_init(log: &str) -> (usize, usize) {
+    let stamp = |l: &str| l.split_whitespace().next().unwrap_or("").to_string();
+    let find = |what: &str| {
+        log.lines()
+            .find(|l| l.contains(what))
+            .map(stamp)
+            .unwrap_or_else(|| panic!("no {what:?} line in the supplier's log"))
+    };
+    let (start, end) = (find("total init of"), find("total init finished"));
+    let writes: Vec<String> = log
+        .lines()
+        .filter(|l| {
+            l.contains("result=0")
+                && [" ADD ", " MOD ", " DEL ", " MODRDN "]
+                    .iter()
+                    .any(|op| l.contains(op))
+        })
+        .map(stamp)
+        .collect();
+    let inside = writes.iter().filter(|t| **t > start && **t < end).count();
+    let after = writes.iter().filter(|t| **t > end).count();
+    (inside, after)
+}
+
 #[test]
 fn init_during_moves_and_changes_ends_identical_to_the_supplier() {
     let mut supplier = Server::fast();
@@ -126,6 +155,14 @@ fn init_during_moves_and_changes_ends_identical_to_the_supplier() {
     writer.join().expect("change thread");
     let total = rounds.load(Ordering::SeqCst);
     eprintln!("{during} rounds of changes had finished when the init ended, {total} in all");
+    // The premise of the test: writes landed while the init was under way
+    // (after its snapshot, before its end) and after it.
+    let (inside, after) = writes_around_init(&supplier.log_text());
+    eprintln!("{inside} writes completed while the init was under way, {after} after it");
+    assert!(
+        inside > 0 && after > 0,
+        "{inside} writes completed during the total init and {after} after it: the changes did not overlap the init"
+    );
 
     let exported = wait_converged(&[&supplier, &consumer], Duration::from_secs(120));
     // The mover subtree is there once, complete, on the side it last went to.

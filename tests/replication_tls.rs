@@ -228,17 +228,21 @@ impl Drop for TlsServer {
     }
 }
 
-/// Polls until both servers export the same data; returns it.
+/// Polls until both servers hold the same replication state (entries with
+/// value CSNs, tombstones, RUV: repl_common's comparison); returns the
+/// supplier's export.
 fn wait_converged(a: &TlsServer, b: &TlsServer) -> String {
     let deadline = Instant::now() + CONVERGE;
     loop {
-        let (x, y) = (a.export(), b.export());
-        if x == y {
-            return x;
+        let diffs = differences_of(&[&a.data, &b.data]);
+        if diffs.is_empty() {
+            return a.export();
         }
         assert!(
             Instant::now() < deadline,
-            "no convergence within {CONVERGE:?}\nsupplier log:\n{}\nconsumer log:\n{}",
+            "no convergence within {CONVERGE:?}; {} differences (server 0 is the supplier):\n{}\nsupplier log:\n{}\nconsumer log:\n{}",
+            diffs.len(),
+            diffs.join("\n"),
             a.log_text(),
             b.log_text()
         );

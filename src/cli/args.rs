@@ -39,6 +39,10 @@ pub enum Command {
         /// Output file (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Every entry with its per-value CSNs, tombstones and the RUV, for
+        /// comparing replicas (format: src/directory/state_export.rs).
+        #[arg(long)]
+        replication_state: bool,
     },
     /// Copy a data directory while the server runs (consistent LMDB snapshot).
     Backup {

@@ -5,6 +5,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ferrodir::auth::password::{self, Scheme};
 use ferrodir::config::Config;
 use ferrodir::directory::setup::{self, open_data_dir, OpenMode};
+use ferrodir::directory::state_export;
 use ferrodir::ldif::{LdifReader, LdifRecord};
 use ferrodir::model::Dn;
 use std::io::{BufRead, BufReader, Write};
@@ -57,7 +58,7 @@ pub fn import(data_dir: &Path, suffix_args: &[String], batch: usize, file: &Path
     Ok(())
 }
 
-pub fn export(data_dir: &Path, output: Option<&Path>) -> Result<()> {
+pub fn export(data_dir: &Path, output: Option<&Path>, replication_state: bool) -> Result<()> {
     init_logging("warn");
     let opened = open_data_dir(data_dir, OpenMode::Reader, &Config::default(), &[], || None)
         .with_context(|| format!("opening {}", data_dir.display()))?;
@@ -67,6 +68,10 @@ pub fn export(data_dir: &Path, output: Option<&Path>) -> Result<()> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    if replication_state {
+        state_export::write_replication_state(&opened.dir, &mut out)?;
+        return Ok(out.flush()?);
+    }
     opened.dir.export_ldif(&mut out)?;
     Ok(())
 }

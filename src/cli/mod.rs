@@ -23,7 +23,11 @@ pub fn run(cli: Cli) -> Result<()> {
             batch,
             file,
         }) => data::import(&data_dir, &suffix, batch, &file),
-        Some(Command::Export { data_dir, output }) => data::export(&data_dir, output.as_deref()),
+        Some(Command::Export {
+            data_dir,
+            output,
+            replication_state,
+        }) => data::export(&data_dir, output.as_deref(), replication_state),
         Some(Command::HashPassword {
             scheme, password, ..
         }) => data::hash_password(&scheme, password),

@@ -14,6 +14,7 @@ mod search;
 pub mod secrets;
 mod select;
 pub mod setup;
+pub mod state_export;
 #[cfg(test)]
 mod test_support;
 mod time;

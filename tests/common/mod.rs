@@ -47,6 +47,11 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     pub log: PathBuf,
     pub extra_args: Vec<String>,
+    /// Whether [`Server::launch`] passes FERRODIR_ROOT_PASSWORD. The server
+    /// only uses it when no root password is stored yet; a test that checks
+    /// a stored password survived turns it off so the variable cannot mask a
+    /// lost one.
+    pub root_password_env: bool,
 }
 
 impl Server {
@@ -93,6 +98,7 @@ impl Server {
             _tmp: Some(tmp),
             log,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            root_password_env: true,
         }
     }
 
@@ -106,6 +112,7 @@ impl Server {
             _tmp: Some(tmp),
             log,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            root_password_env: true,
         };
         s.launch();
         s
@@ -119,14 +126,18 @@ impl Server {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(bin())
-            .arg("serve")
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
             .arg("--data-dir")
             .arg(&self.data)
             .arg("--ldap")
             .arg(format!("127.0.0.1:{}", self.port))
             .args(&self.extra_args)
-            .env("FERRODIR_ROOT_PASSWORD", root_password())
+            .env_remove("FERRODIR_ROOT_PASSWORD");
+        if self.root_password_env {
+            cmd.env("FERRODIR_ROOT_PASSWORD", root_password());
+        }
+        let child = cmd
             .stdout(Stdio::from(logf.try_clone().expect("log")))
             .stderr(Stdio::from(logf))
             .spawn()

@@ -10,6 +10,7 @@
 mod common;
 pub use common::*;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -83,24 +84,190 @@ pub fn export(s: &Server) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
-/// Polls until every server's export is identical; returns it.
+/// `ferrodir export --replication-state` of a server's data directory:
+/// entries with per-value CSNs, tombstones and the RUV (format in
+/// src/directory/state_export.rs).
+pub fn export_state(s: &Server) -> String {
+    export_state_of(&s.data)
+}
+
+/// [`export_state`] of a data directory.
+pub fn export_state_of(data: &Path) -> String {
+    let o = Command::new(bin())
+        .args(["export", "--replication-state", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("run ferrodir export --replication-state");
+    assert!(
+        o.status.success(),
+        "export --replication-state failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// What must agree between converged replicas, parsed from a state export:
+/// per entry (keyed by entryUUID) its DN, state and values with their CSNs;
+/// per suffix the replica generation and each replica ID's max CSN. The
+/// RUV's min CSNs are local (changelog trimming, init time) and left out;
+/// a tombstone may be missing where it was already purged (each replica
+/// purges after its own purge delay), but where present it must agree.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReplicaState {
+    /// "ruv <suffix>" -> generation and "rid max" lines.
+    pub ruvs: BTreeMap<String, BTreeSet<String>>,
+    /// entryUUID -> (DN, "attr;vucsn-CSN: value" lines).
+    pub entries: BTreeMap<String, (String, BTreeSet<String>)>,
+}
+
+const TOMBSTONE_LINE: &str = "ferrodirEntryState: tombstone";
+const RUV_DN_PREFIX: &str = "nsuniqueid=ffffffff-ffffffff-ffffffff-ffffffff,";
+
+pub fn parse_state(text: &str) -> ReplicaState {
+    let mut st = ReplicaState::default();
+    for e in parse_ldif(text) {
+        let lines: BTreeSet<String> = e
+            .attrs
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
+            .collect();
+        if let Some(suffix) = e.dn.strip_prefix(RUV_DN_PREFIX) {
+            let ruv = e
+                .get("nsds50ruv")
+                .iter()
+                .map(|v| match v.strip_prefix("{replica ") {
+                    // "{replica N} min max": keep N and max.
+                    Some(rest) => {
+                        let f: Vec<&str> = rest.split_whitespace().collect();
+                        format!("{{replica {} max {}", f[0], f.last().unwrap_or(&""))
+                    }
+                    None => v.clone(),
+                })
+                .collect();
+            st.ruvs.insert(suffix.to_ascii_lowercase(), ruv);
+            continue;
+        }
+        let uuid = e
+            .attrs
+            .iter()
+            .find(|(n, _)| {
+                n.split(';')
+                    .next()
+                    .is_some_and(|b| b.eq_ignore_ascii_case("entryUUID"))
+            })
+            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
+            .unwrap_or_else(|| format!("(no entryUUID) {}", e.dn));
+        st.entries.insert(uuid, (e.dn.clone(), lines));
+    }
+    st
+}
+
+/// Every difference between the replicas' states: one line per RUV or
+/// entry that differs, naming the servers (by index) and the attributes.
+pub fn state_differences(states: &[ReplicaState]) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let ruv_keys: BTreeSet<&String> = states.iter().flat_map(|s| s.ruvs.keys()).collect();
+    for k in ruv_keys {
+        let per: Vec<Option<&BTreeSet<String>>> = states.iter().map(|s| s.ruvs.get(k)).collect();
+        if per.windows(2).any(|w| w[0] != w[1]) {
+            let shown: Vec<String> = per
+                .iter()
+                .enumerate()
+                .map(|(i, r)| format!("server {i}: {r:?}"))
+                .collect();
+            diffs.push(format!("RUV of {k} differs: {}", shown.join("; ")));
+        }
+    }
+    let keys: BTreeSet<&String> = states.iter().flat_map(|s| s.entries.keys()).collect();
+    for k in keys {
+        let per: Vec<Option<&(String, BTreeSet<String>)>> =
+            states.iter().map(|s| s.entries.get(k)).collect();
+        if per.windows(2).all(|w| w[0] == w[1]) {
+            continue;
+        }
+        // Each replica purges its tombstones after its own purge delay: a
+        // tombstone some replicas no longer hold is no divergence, as long
+        // as those that hold it agree on it.
+        let present: Vec<&(String, BTreeSet<String>)> = per.iter().flatten().copied().collect();
+        if present.iter().all(|(_, ls)| ls.contains(TOMBSTONE_LINE))
+            && present.windows(2).all(|w| w[0] == w[1])
+        {
+            continue;
+        }
+        let dns: BTreeSet<&str> = per.iter().flatten().map(|(dn, _)| dn.as_str()).collect();
+        let missing: Vec<usize> = (0..per.len()).filter(|&i| per[i].is_none()).collect();
+        let mut line = format!(
+            "entry {k} ({}):",
+            dns.into_iter().collect::<Vec<_>>().join(" | ")
+        );
+        if !missing.is_empty() {
+            line.push_str(&format!(" missing on servers {missing:?};"));
+        }
+        // Attributes whose lines differ among the servers that have the entry.
+        let attr_of = |l: &str| {
+            l.split([';', ':'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        let attrs: BTreeSet<String> = per
+            .iter()
+            .flatten()
+            .flat_map(|(_, ls)| ls.iter().map(|l| attr_of(l)))
+            .collect();
+        for a in attrs {
+            let vals: Vec<(usize, Vec<&String>)> = per
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    p.map(|(_, ls)| (i, ls.iter().filter(|l| attr_of(l) == a).collect()))
+                })
+                .collect();
+            if vals.windows(2).any(|w| w[0].1 != w[1].1) {
+                let shown: Vec<String> = vals
+                    .iter()
+                    .map(|(i, v)| format!("server {i}: {v:?}"))
+                    .collect();
+                line.push_str(&format!(" {a} differs ({});", shown.join(", ")));
+            }
+        }
+        let distinct_dns: BTreeSet<&str> =
+            per.iter().flatten().map(|(dn, _)| dn.as_str()).collect();
+        if distinct_dns.len() > 1 {
+            line.push_str(" DN differs;");
+        }
+        diffs.push(line);
+    }
+    diffs
+}
+
+/// Every difference between the replication states of these data
+/// directories (see [`state_differences`]).
+pub fn differences_of(data_dirs: &[&Path]) -> Vec<String> {
+    let states: Vec<ReplicaState> = data_dirs
+        .iter()
+        .map(|d| parse_state(&export_state_of(d)))
+        .collect();
+    state_differences(&states)
+}
+
+/// Polls until every server holds the same replication state (entries with
+/// their value CSNs, tombstones, RUV max CSNs: see [`ReplicaState`]); returns
+/// the first server's ordinary export. On timeout it reports every
+/// differing entry and which servers and attributes differ.
 pub fn wait_converged(servers: &[&Server], timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
-        let exports: Vec<String> = servers.iter().map(|s| export(s)).collect();
-        if exports.windows(2).all(|w| w[0] == w[1]) {
-            return exports.into_iter().next().unwrap_or_default();
+        let states: Vec<ReplicaState> = servers
+            .iter()
+            .map(|s| parse_state(&export_state(s)))
+            .collect();
+        let diffs = state_differences(&states);
+        if diffs.is_empty() {
+            return servers.first().map(|s| export(s)).unwrap_or_default();
         }
         if Instant::now() > deadline {
-            let counts: Vec<usize> = exports
-                .iter()
-                .map(|e| e.lines().filter(|l| l.starts_with("dn: ")).count())
-                .collect();
-            let first_diff = exports[0]
-                .lines()
-                .zip(exports[1].lines())
-                .find(|(a, b)| a != b)
-                .map(|(a, b)| format!("{a:?} vs {b:?}"));
+            let counts: Vec<usize> = states.iter().map(|s| s.entries.len()).collect();
             let logs: Vec<String> = servers
                 .iter()
                 .map(|s| {
@@ -110,7 +277,9 @@ pub fn wait_converged(servers: &[&Server], timeout: Duration) -> String {
                 })
                 .collect();
             panic!(
-                "replicas did not converge within {timeout:?}: entries {counts:?}, first difference {first_diff:?}\nlogs:\n{}",
+                "replicas did not converge within {timeout:?}: entries incl. tombstones per server {counts:?}, {} differences:\n{}\nlogs:\n{}",
+                diffs.len(),
+                diffs.join("\n"),
                 logs.join("\n-----\n")
             );
         }
