@@ -97,6 +97,9 @@ impl Core {
         entries: &[Entry],
         supplier: &Ruv,
     ) -> DirResult<()> {
+        // Merged entry by entry, outside the conflict core: the states are
+        // rebuilt from the result.
+        self.invalidate_repl_states(txn)?;
         for e in entries {
             // One entry that cannot be placed (a naming conflict, a parent
             // missing here) must not stop the rest.
@@ -126,6 +129,7 @@ impl Core {
         present: &[[u8; 16]],
         supplier: &Ruv,
     ) -> DirResult<usize> {
+        self.invalidate_repl_states(txn)?;
         let mut gone = Vec::new();
         let mut from = Some(low);
         'walk: while let Some(start) = from {

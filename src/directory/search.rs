@@ -194,6 +194,10 @@ fn run_selected(
         ));
     }
 
+    // Conflict entries (and other ldapSubEntry entries) stay out of
+    // ordinary searches, as in 389-ds.
+    let show_subentries =
+        req.scope == Scope::Base || filter::names_class(req.filter, "ldapSubEntry");
     let current_id = Cell::new(0u64);
     let computed = |name: &str, e: &Entry| computed_value(name, e, current_id.get(), &txn);
     let ctx = EvalContext {
@@ -271,6 +275,14 @@ fn run_selected(
             return Ok(None);
         };
         if scoped_by_index && !in_scope(core, &entry, id, req.scope, &bases) {
+            return Ok(None);
+        }
+        if !show_subentries
+            && entry.get("objectClass").is_some_and(|a| {
+                a.byte_values()
+                    .any(|v| v.eq_ignore_ascii_case(b"ldapSubEntry"))
+            })
+        {
             return Ok(None);
         }
         let rights = acl.access(&entry)?;

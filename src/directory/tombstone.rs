@@ -84,6 +84,18 @@ impl Core {
         Ok(())
     }
 
+    /// Lists tombstone `id` for the purge and for catch-up.
+    pub(crate) fn list_tombstone(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        csn: Csn,
+        id: u64,
+    ) -> DirResult<()> {
+        txn.put_meta(&list_key(suffix_key, csn, id), &[])?;
+        Ok(())
+    }
+
     /// Stores a tombstone received from a peer for an entry this server
     /// does not hold (so a late change to it is absorbed here too).
     pub(crate) fn insert_tombstone(&self, txn: &mut WriteTxn<'_>, tomb: &Entry) -> DirResult<()> {

@@ -23,6 +23,10 @@ pub enum Change {
     /// The whole new entry with its state (entryUUID and operational attributes included).
     Add {
         entry: Entry,
+        /// entryUUID of the parent on the originating replica, so the add
+        /// lands under that entry wherever its DN has gone (None: the
+        /// suffix entry, or a record from before parents were recorded).
+        parent: Option<[u8; 16]>,
     },
     /// The modifications as applied (userPassword values already hashed).
     Modify {

@@ -150,10 +150,19 @@ pub fn encode_change(rec: &ChangeRecord) -> Vec<u8> {
     put_bytes(&mut out, rec.dn.to_string().as_bytes());
     put_bytes(&mut out, rec.modifier.as_bytes());
     match &rec.change {
-        Change::Add { entry } => {
-            out.push(b'a');
-            put_bytes(&mut out, &encode_entry(entry));
-        }
+        Change::Add { entry, parent } => match parent {
+            // 'a' (no parent) is what format-1 writers produced; 'A' adds
+            // the parent's entryUUID.
+            None => {
+                out.push(b'a');
+                put_bytes(&mut out, &encode_entry(entry));
+            }
+            Some(p) => {
+                out.push(b'A');
+                out.extend_from_slice(p);
+                put_bytes(&mut out, &encode_entry(entry));
+            }
+        },
         Change::Modify { mods } => {
             out.push(b'm');
             put_varint(&mut out, mods.len() as u64);
@@ -204,7 +213,15 @@ pub fn decode_change(buf: &[u8]) -> Result<ChangeRecord, DecodeError> {
     let change = match c.byte()? {
         b'a' => Change::Add {
             entry: decode_entry(c.bytes()?)?,
+            parent: None,
         },
+        b'A' => {
+            let parent = Some(c.uuid()?);
+            Change::Add {
+                entry: decode_entry(c.bytes()?)?,
+                parent,
+            }
+        }
         b'm' => {
             let n = c.varint()? as usize;
             let mut mods = Vec::with_capacity(n.min(1024));
@@ -277,7 +294,14 @@ mod tests {
         let mut entry = Entry::new(dn.clone());
         entry.set("uid", vec![b"a".to_vec()], Csn::new(1, 0, 1, 0));
         let kinds = vec![
-            Change::Add { entry },
+            Change::Add {
+                entry: entry.clone(),
+                parent: None,
+            },
+            Change::Add {
+                entry,
+                parent: Some([7; 16]),
+            },
             Change::Modify {
                 mods: vec![Modification {
                     op: ModOp::Replace,

@@ -669,6 +669,22 @@ fn substring_candidates(
     Ok(Some(acc))
 }
 
+/// Whether the filter names `(objectClass=<class>)` anywhere: 389-ds
+/// returns ldapSubEntry entries (conflict entries among them) to a subtree
+/// search only when it asks for them that way. Filter depth is bounded
+/// when the request is decoded, so the recursion is too.
+pub fn names_class(filter: &LdapFilter, class: &str) -> bool {
+    match filter {
+        LdapFilter::And(list) | LdapFilter::Or(list) => list.iter().any(|f| names_class(f, class)),
+        LdapFilter::Not(inner) => names_class(inner, class),
+        LdapFilter::Equality(attr, value) => {
+            base_attr_name(attr).eq_ignore_ascii_case("objectClass")
+                && value.eq_ignore_ascii_case(class)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,12 +12,18 @@
 //!   of the environment.
 //! - `changelog`: changelog key -> change record (written by replication)
 //! - `meta`: format version, generator state, RUVs ...
+//! - `replstate`: entryUUID -> the entry's replication state (encoded by
+//!   repl::core, opaque here), for entries of replicated suffixes
+//! - `replnames`: name-index key -> entryUUIDs (DUP_SORT|DUP_FIXED): which
+//!   entries sit under a parent, and which claim one RDN there
+//!   (see `replstate`)
 
 pub mod backup;
 pub mod bulk;
 pub mod changelog;
 pub(crate) mod encode;
 mod keys;
+pub mod replstate;
 pub mod scan;
 
 pub use crate::model::codec::{encode_entry, DecodeError};
@@ -37,10 +43,13 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk layout; bumped on incompatible changes.
 /// 2: entries in the compact encoding (encode.rs, version 2).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: replication state per entry (`replstate`, `replnames`); a version-2
+///    directory gains the two databases on open and the directory builds
+///    the states from the entries on first use.
+pub const FORMAT_VERSION: u32 = 3;
 /// Older layouts this version reads; opening one upgrades its version
 /// record, since what is written from then on is in the current layout.
-pub(crate) const READABLE_FORMATS: &[u32] = &[1];
+pub(crate) const READABLE_FORMATS: &[u32] = &[1, 2];
 const META_FORMAT: &str = "format_version";
 const LOCK_FILE: &str = "ferrodir.lock";
 /// Present while an offline bulk load has index keys not yet written.
@@ -99,6 +108,8 @@ pub struct Dbs {
     index: Database<'static, Bytes, Id>,
     changelog: Database<'static, Bytes, Bytes>,
     meta: Database<'static, Str, Bytes>,
+    replstate: Database<'static, Bytes, Bytes>,
+    replnames: Database<'static, Bytes, Bytes>,
 }
 
 pub struct Store {
@@ -174,11 +185,19 @@ impl Store {
                         .create(wtxn)?,
                     o.create_database::<Bytes, Bytes>(wtxn, Some("changelog"))?,
                     o.create_database::<Str, Bytes>(wtxn, Some("meta"))?,
+                    o.create_database::<Bytes, Bytes>(wtxn, Some("replstate"))?,
+                    o.database_options()
+                        .types::<Bytes, Bytes>()
+                        .name("replnames")
+                        .flags(dup)
+                        .create(wtxn)?,
                 );
                 Ok(CommitOrAbort::<_, ()>::Commit(dbs))
             },
         )?;
-        let Some((entries, dn, parent, uuid, index, changelog, meta)) = created.commit() else {
+        let Some((entries, dn, parent, uuid, index, changelog, meta, replstate, replnames)) =
+            created.commit()
+        else {
             return Err(DecodeError("database creation aborted").into());
         };
         let dbs = Dbs {
@@ -189,6 +208,8 @@ impl Store {
             index,
             changelog,
             meta,
+            replstate,
+            replnames,
         };
         let mut wtxn = env.write_txn()?;
         match dbs.meta.get(&wtxn, META_FORMAT)? {

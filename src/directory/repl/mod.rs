@@ -10,13 +10,14 @@ mod config;
 mod settings;
 mod status;
 mod total;
+mod urp;
 
 pub use status::{state_text, AgreementStatus};
 pub(crate) use status::{status_attributes, StatusMap};
 
 use super::tombstone::is_tombstone;
 use super::{index, time, Core, DirError, DirResult, Directory, Identity};
-use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, ModOp, Value};
+use crate::model::{Attribute, Change, ChangeRecord, Csn, Dn, Entry, ModOp};
 use crate::repl::core::fractional::Fractional;
 use crate::repl::core::ruv::Ruv;
 use crate::repl::core::schedule::Schedule;
@@ -178,6 +179,7 @@ impl Core {
         suffix_key: &DnKey,
         rec: &ChangeRecord,
     ) -> DirResult<()> {
+        self.resolve_change(txn, suffix_key, rec)?;
         txn.put_changelog(&rec.csn.to_bytes(), &encode_change(rec))?;
         let mut ruv = self.load_ruv(txn, suffix_key)?;
         if ruv.generation.is_empty() {

@@ -71,6 +71,7 @@ impl Core {
         suffix_key: &DnKey,
         generation: &str,
     ) -> DirResult<()> {
+        self.invalidate_repl_states(txn)?;
         let mut all = txn.subtree_keys(suffix_key)?;
         // Children first so every removal is of a leaf.
         all.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(b.0.cmp(&a.0)));

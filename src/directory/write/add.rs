@@ -122,6 +122,10 @@ impl Core {
         for k in index::entry_keys_sorted(&self.schema, &self.cfg.indexes, &entry) {
             txn.index_add_new(&k, id)?;
         }
-        Ok((uuid, Change::Add { entry }))
+        let parent = match parent {
+            0 => None,
+            pid => txn.entry(pid)?.map(|p| entry_uuid(&p)).transpose()?,
+        };
+        Ok((uuid, Change::Add { entry, parent }))
     }
 }

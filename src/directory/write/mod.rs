@@ -85,6 +85,9 @@ impl Core {
         }
         // An offline import initialises a replica; consumers get it by total init.
         let replicated = origin != Origin::Import;
+        if !replicated && self.replicated_suffix_of(&key).is_some() {
+            self.invalidate_repl_states(txn)?;
+        }
         if let Some(suffix) = self.replicated_suffix_of(&key).filter(|_| replicated) {
             let record = ChangeRecord {
                 csn,

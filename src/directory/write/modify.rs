@@ -124,10 +124,12 @@ impl Core {
                 }
                 ModOp::Increment => {
                     self.increment(&mut new, &at, &m.values, csn)?;
+                    // Replicated as the value it produced: an increment
+                    // applied twice (a resent change) is not idempotent.
                     applied.push(Modification {
-                        op: ModOp::Increment,
+                        op: ModOp::Replace,
                         attr: name.clone(),
-                        values: m.values.clone(),
+                        values: new.values(&name).into_iter().map(<[u8]>::to_vec).collect(),
                     });
                 }
             }

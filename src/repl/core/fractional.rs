@@ -154,8 +154,9 @@ impl Fractional {
             return rec;
         }
         rec.change = match rec.change {
-            Change::Add { entry } => Change::Add {
+            Change::Add { entry, parent } => Change::Add {
                 entry: self.strip_entry(entry),
+                parent,
             },
             Change::Modify { mut mods } => {
                 let before = mods.len();
@@ -323,9 +324,12 @@ mod tests {
         e.attrs
             .push(Attribute::new("uid", vec![b"a".to_vec()], csn()));
         let mut rec = modify(&[]);
-        rec.change = Change::Add { entry: e };
+        rec.change = Change::Add {
+            entry: e,
+            parent: None,
+        };
         match f.strip_change(rec).change {
-            Change::Add { entry } => assert!(!entry.has("description") && entry.has("uid")),
+            Change::Add { entry, .. } => assert!(!entry.has("description") && entry.has("uid")),
             other => panic!("{other:?}"),
         }
         let mut rec = modify(&[]);

@@ -130,7 +130,7 @@ mod scenarios;
 mod sim;
 mod state;
 
-pub use change::{merge, step_csn, Op, ReplChange, ValueOp};
+pub use change::{mark_distinguished, merge, step_csn, Op, ReplChange, ValueOp};
 pub use clock::{HlcClock, Skew, SKEW_WARNING_SECS};
 pub use normalise::{rdn_key, CaseFold, Normaliser};
 pub use resolve::{

@@ -153,16 +153,36 @@ fn paused_agreements_force_conflicts_that_resolve_identically() {
     };
     add(&s1.url(), "twin", "first");
     add(&s2.url(), "twin", "second");
-    // single-valued replace on both sides (displayName is single-valued)
+    // single-valued replace on all three (displayName is single-valued);
+    // the one with the largest CSN must win everywhere. CSNs count seconds,
+    // then a per-server sequence: within one second that need not be the
+    // last one made, so the expected winner is read from the CSNs.
+    let mut replaces: Vec<(String, &str)> = Vec::new();
     for (s, v) in [(s1, "Alice One"), (s2, "Alice Two"), (s3, "Alice Three")] {
         assert_eq!(
             modify(&s.url(), &format!("dn: uid=alice,ou=people,{SUFFIX}\nchangetype: modify\nreplace: displayName\ndisplayName: {v}\n")),
             0
         );
+        let o = search_root(
+            &s.url(),
+            &format!("uid=alice,ou=people,{SUFFIX}"),
+            &["-s", "base", "(objectClass=*)", "entryCSN"],
+        );
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let csn = text
+            .lines()
+            .find_map(|l| l.strip_prefix("entryCSN: "))
+            .unwrap_or_else(|| panic!("no entryCSN after the replace: {text}"))
+            .to_string();
+        replaces.push((csn, v));
     }
+    let winner = replaces.iter().max().map(|(_, v)| *v).unwrap_or_default();
     // delete on one side, modify on another
     assert_eq!(
-        modify(&s1.url(), &format!("dn: uid=bob,ou=people,{SUFFIX}\nchangetype: delete\n")),
+        modify(
+            &s1.url(),
+            &format!("dn: uid=bob,ou=people,{SUFFIX}\nchangetype: delete\n")
+        ),
         0
     );
     assert_eq!(
@@ -187,14 +207,27 @@ fn paused_agreements_force_conflicts_that_resolve_identically() {
     let conflict_dns = dn_set(&conflicts);
     assert_eq!(conflict_dns.len(), 1, "{conflict_dns:?}");
     assert!(
-        conflict_dns[0].to_ascii_lowercase().starts_with("nsuniqueid="),
+        conflict_dns[0]
+            .to_ascii_lowercase()
+            .starts_with("nsuniqueid="),
         "{conflict_dns:?}"
     );
     let plain = dn_set(&search_root(&s1.url(), SUFFIX, &["(uid=twin)", "dn"]));
     assert_eq!(plain.len(), 1, "ordinary searches see one twin: {plain:?}");
     // The last single-valued replace wins everywhere.
-    assert_eq!(exported.matches("displayName: Alice Three").count(), 1);
-    assert!(!exported.contains("displayName: Alice One"));
+    let alice: String = exported
+        .split("\n\n")
+        .filter(|e| e.starts_with("dn: uid=alice,"))
+        .collect();
+    assert_eq!(
+        exported.matches("displayName: ").count(),
+        1,
+        "one displayName survives: {alice}"
+    );
+    assert!(
+        exported.contains(&format!("displayName: {winner}\n")),
+        "the replace with the largest CSN ({replaces:?}) wins: {alice}"
+    );
     // Delete wins over the concurrent modify.
     assert!(!exported.contains("dn: uid=bob,ou=people"));
     // The add after the replace survives it; the replaced values do not.
@@ -222,7 +255,10 @@ fn a_supplier_killed_mid_stream_rejoins_and_all_converge() {
     // Kill server 3 once it is receiving the stream, not before.
     let deadline = std::time::Instant::now() + CONVERGE;
     while count_children(&urls[2], &format!("ou=people,{SUFFIX}")) < 10 {
-        assert!(std::time::Instant::now() < deadline, "server 3 received nothing");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server 3 received nothing"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     servers[2].kill9();

@@ -1,0 +1,686 @@
+//! The conflict core (repl::core) applied to the store: every change of a
+//! replicated suffix, local or received, is merged into the replication
+//! state of the entries it touches by `repl::core::apply`, and the entries
+//! clients see are rewritten from that state. So two replicas that hold the
+//! same changes hold the same entries, conflict entries and glue included,
+//! whatever order the changes came in.
+//!
+//! States live in the store (`store::replstate`) with a name index the
+//! resolver reads through [`TxnView`]. They are built from the entries the
+//! first time a replicated suffix needs them (an upgraded format-2 data
+//! directory, a suffix that just became replicated, after an offline import
+//! or a total init) and kept in step by every change after that. What a
+//! build from entries cannot know is what was deleted before it (deleted
+//! values, whole-attribute deletes); docs/replication.md says what that
+//! means.
+
+use super::*;
+use crate::model::Rdn;
+use crate::repl::core::{
+    self as rc, rdn_key, EntryState, EntryStatus, Normaliser, Op, Outcome, ReplChange, ReplicaView,
+    ValueOp, CONFLICT_ATTR,
+};
+use crate::schema::Schema;
+use crate::store::replstate::{children_key, claim_key, ReplStateRead};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// Meta record present while the stored states match the entries of every
+/// suffix (all but cn=config record their changes); anything that writes
+/// entries without the core removes it.
+const META_STATES_BUILT: &str = "replstate_built";
+
+type Uuid = [u8; 16];
+
+/// The schema as the core needs it: canonical names, equality keys,
+/// single-valuedness.
+pub(crate) struct SchemaNorm<'a>(pub(crate) &'a Schema);
+
+impl Normaliser for SchemaNorm<'_> {
+    fn attr_key(&self, attr: &str) -> String {
+        match self.0.attribute(attr) {
+            Some(at) => at.name().to_string(),
+            None => attr.to_ascii_lowercase(),
+        }
+    }
+
+    fn value_key(&self, attr_key: &str, value: &[u8]) -> Vec<u8> {
+        self.0
+            .attribute(attr_key)
+            .and_then(|at| self.0.eq_normalize(&at, value).ok())
+            .unwrap_or_else(|| value.to_vec())
+    }
+
+    fn single_valued(&self, attr_key: &str) -> bool {
+        self.0.attribute(attr_key).is_some_and(|at| at.single_value)
+    }
+}
+
+/// The replica's stored states, read inside the write transaction. The
+/// core's view cannot fail, so the first store error is kept and the
+/// change is refused after the core returns.
+struct TxnView<'a, 't> {
+    txn: &'a WriteTxn<'t>,
+    norm: &'a SchemaNorm<'a>,
+    suffix: Uuid,
+    error: RefCell<Option<DirError>>,
+}
+
+impl TxnView<'_, '_> {
+    fn keep<T>(&self, r: DirResult<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    fn load(&self, uuid: &Uuid) -> Option<EntryState> {
+        let bytes = self.keep(self.txn.repl_state(uuid).map_err(DirError::from))??;
+        self.keep(EntryState::decode(&bytes).map_err(|e| DirError::Busy(e.to_string())))
+    }
+}
+
+impl ReplicaView for TxnView<'_, '_> {
+    fn state(&self, uuid: &Uuid) -> Option<Cow<'_, EntryState>> {
+        self.load(uuid).map(Cow::Owned)
+    }
+
+    fn tree_children(&self, parent: &Uuid) -> Vec<Uuid> {
+        self.keep(
+            self.txn
+                .repl_names(&children_key(parent))
+                .map_err(DirError::from),
+        )
+        .unwrap_or_default()
+    }
+
+    fn claimants(&self, parent: &Uuid, key: &[u8]) -> Vec<Uuid> {
+        let listed = self
+            .keep(
+                self.txn
+                    .repl_names(&claim_key(parent, key))
+                    .map_err(DirError::from),
+            )
+            .unwrap_or_default();
+        // The index key is a hash: keep only true claimants.
+        listed
+            .into_iter()
+            .filter(|u| {
+                self.load(u)
+                    .is_some_and(|s| rdn_key(self.norm, &s.rdn) == key)
+            })
+            .collect()
+    }
+
+    fn suffix(&self) -> Uuid {
+        self.suffix
+    }
+}
+
+/// The name-index keys an entry's state puts it under.
+fn name_keys(norm: &SchemaNorm<'_>, s: &EntryState) -> Vec<Vec<u8>> {
+    match (s.derived.in_tree, s.derived.parent) {
+        (true, Some(p)) => vec![children_key(&p), claim_key(&p, &rdn_key(norm, &s.rdn))],
+        _ => Vec::new(),
+    }
+}
+
+fn uuid_text(u: &Uuid) -> String {
+    uuid::Uuid::from_bytes(*u).hyphenated().to_string()
+}
+
+impl Core {
+    /// Forgets the stored states: the next change of a replicated suffix
+    /// rebuilds them from the entries.
+    pub(crate) fn invalidate_repl_states(&self, txn: &mut WriteTxn<'_>) -> DirResult<()> {
+        if txn.meta(META_STATES_BUILT)?.is_some() {
+            txn.delete_meta(META_STATES_BUILT)?;
+        }
+        Ok(())
+    }
+
+    fn suffix_dn(&self, suffix_key: &DnKey) -> Dn {
+        self.cfg
+            .suffixes
+            .iter()
+            .find(|s| self.dn_key(s) == *suffix_key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn suffix_uuid(&self, txn: &dyn StoreRead, suffix_key: &DnKey) -> DirResult<Option<Uuid>> {
+        match txn.id_by_dn(suffix_key)? {
+            Some(id) => Ok(txn
+                .entry(id)?
+                .and_then(|e| crate::directory::write::entry_uuid(&e).ok())),
+            None => Ok(None),
+        }
+    }
+
+    /// Merges one change of a replicated suffix into the replication state
+    /// and rewrites the entries it affects. For a local change the entry
+    /// was already written by the operation; this makes it what the state
+    /// says, as on every other replica.
+    pub(crate) fn resolve_change(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        rec: &ChangeRecord,
+    ) -> DirResult<Outcome> {
+        self.ensure_repl_states(txn)?;
+        let change = self.core_change(txn, suffix_key, rec)?;
+        let norm = SchemaNorm(&self.schema);
+        let suffix = match self.suffix_uuid(txn, suffix_key)? {
+            Some(u) => u,
+            None => rec.uuid,
+        };
+        let outcome = {
+            let view = TxnView {
+                txn,
+                norm: &norm,
+                suffix,
+                error: RefCell::new(None),
+            };
+            let outcome = rc::apply(&view, &norm, &change);
+            if let Some(e) = view.error.into_inner() {
+                return Err(e);
+            }
+            outcome
+        };
+        for s in &outcome.writes {
+            self.store_state(txn, &norm, s)?;
+        }
+        self.materialize(txn, suffix_key, &norm, &outcome.writes)?;
+        Ok(outcome)
+    }
+
+    fn store_state(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        norm: &SchemaNorm<'_>,
+        s: &EntryState,
+    ) -> DirResult<()> {
+        let old = match txn.repl_state(&s.uuid)? {
+            Some(b) => Some(EntryState::decode(&b).map_err(|e| DirError::Busy(e.to_string()))?),
+            None => None,
+        };
+        let old_keys = old.as_ref().map(|o| name_keys(norm, o)).unwrap_or_default();
+        let new_keys = name_keys(norm, s);
+        for k in &old_keys {
+            if !new_keys.contains(k) {
+                txn.delete_repl_name(k, &s.uuid)?;
+            }
+        }
+        for k in &new_keys {
+            if !old_keys.contains(k) {
+                txn.add_repl_name(k, &s.uuid)?;
+            }
+        }
+        txn.put_repl_state(&s.uuid, &s.encode())?;
+        Ok(())
+    }
+
+    /// The change as the core sees it: entryUUIDs for parents, the old RDN
+    /// of renames, increments already turned into the values they made.
+    fn core_change(
+        &self,
+        txn: &WriteTxn<'_>,
+        suffix_key: &DnKey,
+        rec: &ChangeRecord,
+    ) -> DirResult<ReplChange> {
+        let op = match &rec.change {
+            Change::Add { entry, parent } => {
+                let key = self.dn_key(&entry.dn);
+                let parent = match parent {
+                    Some(p) => Some(*p),
+                    None if key == *suffix_key => None,
+                    // A record from before parents were recorded: the
+                    // parent is whatever holds the parent DN here.
+                    None => match txn.id_by_dn(&self.parent_key(&entry.dn, &key))? {
+                        Some(pid) => txn
+                            .entry(pid)?
+                            .and_then(|p| crate::directory::write::entry_uuid(&p).ok()),
+                        None => None,
+                    },
+                };
+                Op::Add {
+                    parent,
+                    rdn: entry.dn.rdn().cloned().unwrap_or(Rdn { avas: Vec::new() }),
+                    attrs: entry
+                        .attrs
+                        .iter()
+                        .map(|a| {
+                            (
+                                a.name.clone(),
+                                a.values.iter().map(|v| v.bytes.clone()).collect(),
+                            )
+                        })
+                        .collect(),
+                }
+            }
+            Change::Modify { mods } => Op::Modify {
+                mods: mods
+                    .iter()
+                    .filter_map(|m| match m.op {
+                        ModOp::Add => Some(ValueOp::Add(m.attr.clone(), m.values.clone())),
+                        ModOp::Delete => Some(ValueOp::Delete(m.attr.clone(), m.values.clone())),
+                        ModOp::Replace => Some(ValueOp::Replace(m.attr.clone(), m.values.clone())),
+                        // Only records of older servers carry increments;
+                        // the entryCSN/modifyTimestamp replace of the same
+                        // change still applies.
+                        ModOp::Increment => {
+                            tracing::warn!(csn = %rec.csn, attr = %m.attr, "replicated increment from an older server ignored: increments replicate as the value they produced");
+                            None
+                        }
+                    })
+                    .collect(),
+            },
+            Change::Delete => Op::Delete,
+            Change::ModDn {
+                new_rdn,
+                delete_old_rdn,
+                new_superior,
+            } => Op::ModDn {
+                new_rdn: new_rdn.clone(),
+                old_rdn: rec.dn.rdn().cloned().unwrap_or(Rdn { avas: Vec::new() }),
+                delete_old_rdn: *delete_old_rdn,
+                new_superior: *new_superior,
+            },
+        };
+        Ok(ReplChange {
+            csn: rec.csn,
+            uuid: rec.uuid,
+            op,
+        })
+    }
+
+    /// Rewrites the entries whose state changed so the tree shows what the
+    /// states say: DNs that change are all removed before any is put back
+    /// (two entries may swap names), parents before children, and the
+    /// descendants of a renamed entry follow it.
+    fn materialize(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        norm: &SchemaNorm<'_>,
+        writes: &[EntryState],
+    ) -> DirResult<()> {
+        let by_uuid: BTreeMap<Uuid, &EntryState> = writes.iter().map(|s| (s.uuid, s)).collect();
+        let suffix_dn = self.suffix_dn(suffix_key);
+        // New DNs of the affected entries in the tree, parents first.
+        let mut new_dn: BTreeMap<Uuid, Dn> = BTreeMap::new();
+        let mut pending: Vec<Uuid> = writes
+            .iter()
+            .filter(|s| s.derived.in_tree)
+            .map(|s| s.uuid)
+            .collect();
+        let mut rounds = 0;
+        while !pending.is_empty() && rounds <= writes.len() {
+            rounds += 1;
+            let mut left = Vec::new();
+            for u in pending {
+                let Some(s) = by_uuid.get(&u) else { continue };
+                let parent_dn = match s.derived.parent {
+                    None => Some(suffix_dn.parent().unwrap_or_default()),
+                    Some(p) if by_uuid.contains_key(&p) => new_dn.get(&p).cloned(),
+                    Some(p) => match txn.id_by_uuid(&p)? {
+                        Some(pid) => txn.entry(pid)?.filter(|e| !is_tombstone(e)).map(|e| e.dn),
+                        None => None,
+                    },
+                };
+                match parent_dn {
+                    Some(pdn) => {
+                        new_dn.insert(u, pdn.child(s.visible_rdn()));
+                    }
+                    None if s
+                        .derived
+                        .parent
+                        .is_some_and(|p| by_uuid.get(&p).is_some_and(|ps| ps.derived.in_tree)) =>
+                    {
+                        left.push(u)
+                    }
+                    None => {
+                        tracing::error!(uuid = %uuid_text(&u), "replication: the parent of an entry is not in the tree; entry left out");
+                    }
+                }
+            }
+            pending = left;
+        }
+
+        struct Current {
+            id: u64,
+            entry: Entry,
+            live: bool,
+            parent_id: u64,
+        }
+        let mut current: BTreeMap<Uuid, Current> = BTreeMap::new();
+        for s in writes {
+            let Some(id) = txn.id_by_uuid(&s.uuid)? else {
+                continue;
+            };
+            let Some(entry) = txn.entry(id)? else {
+                continue;
+            };
+            let key = self.dn_key(&entry.dn);
+            let live = !is_tombstone(&entry) && txn.id_by_dn(&key)? == Some(id);
+            let parent_id = if live && key != *suffix_key {
+                txn.id_by_dn(&self.parent_key(&entry.dn, &key))?
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            current.insert(
+                s.uuid,
+                Current {
+                    id,
+                    entry,
+                    live,
+                    parent_id,
+                },
+            );
+        }
+
+        // Content-only changes in place; everything else is taken out first.
+        let affected_ids: HashSet<u64> = current.values().map(|c| c.id).collect();
+        let mut moved: Vec<(u64, Dn)> = Vec::new(); // (id, new DN) of entries whose DN changed
+        let mut to_place: Vec<(Uuid, Entry)> = Vec::new();
+        for s in writes {
+            let desired = new_dn.get(&s.uuid).and_then(|dn| {
+                let pdn = dn.parent().unwrap_or_default();
+                s.to_entry(&pdn, norm)
+            });
+            let cur = current.get(&s.uuid);
+            match (cur.filter(|c| c.live), desired) {
+                (Some(c), Some(d)) if self.dn_key(&c.entry.dn) == self.dn_key(&d.dn) => {
+                    if c.entry != d {
+                        txn.put_entry(c.id, &d)?;
+                        self.index_update(txn, c.id, Some(&c.entry), Some(&d))?;
+                    }
+                }
+                (Some(c), desired) => {
+                    txn.delete_dn(&self.dn_key(&c.entry.dn))?;
+                    if c.parent_id != 0 {
+                        txn.unlink_child(c.parent_id, c.id)?;
+                    }
+                    self.index_update(txn, c.id, Some(&c.entry), None)?;
+                    match desired {
+                        Some(d) => {
+                            moved.push((c.id, d.dn.clone()));
+                            to_place.push((s.uuid, d));
+                        }
+                        None => self.store_tombstone(txn, suffix_key, norm, s, c.id, &c.entry)?,
+                    }
+                }
+                (None, Some(d)) => to_place.push((s.uuid, d)),
+                (None, None) if s.derived.status == EntryStatus::Tombstone => match cur {
+                    // A change absorbed by the tombstone still shows in its
+                    // record, so tombstones are alike on every replica.
+                    Some(c) => self.store_tombstone(txn, suffix_key, norm, s, c.id, &c.entry)?,
+                    None => {
+                        let id = txn.next_id()?;
+                        txn.put_uuid(&s.uuid, id)?;
+                        let shown = Entry::new(suffix_dn.clone());
+                        self.store_tombstone(txn, suffix_key, norm, s, id, &shown)?;
+                    }
+                },
+                (None, None) => {}
+            }
+        }
+        to_place.sort_by_key(|(_, d)| d.dn.rdns.len());
+        for (uuid, d) in to_place {
+            let key = self.dn_key(&d.dn);
+            let id = match current.get(&uuid) {
+                Some(c) => c.id,
+                None => {
+                    let id = txn.next_id()?;
+                    txn.put_uuid(&uuid, id)?;
+                    id
+                }
+            };
+            if let Some(other) = txn.id_by_dn(&key)?.filter(|o| *o != id) {
+                tracing::error!(dn = %d.dn, id = other, "replication: two entries resolved to one DN; the second is left out of the tree");
+                continue;
+            }
+            txn.put_entry(id, &d)?;
+            txn.put_dn(&key, id)?;
+            if key != *suffix_key {
+                if let Some(pid) = txn.id_by_dn(&self.parent_key(&d.dn, &key))? {
+                    txn.link_child(pid, id)?;
+                }
+            }
+            self.index_update(txn, id, None, Some(&d))?;
+        }
+
+        // Descendants of moved entries that the change did not touch follow
+        // their parent: old keys all go before new ones are written.
+        let mut rekey: Vec<(u64, DnKey, Entry)> = Vec::new();
+        let mut stack: Vec<(u64, Dn)> = moved;
+        let mut seen: BTreeSet<u64> = BTreeSet::new();
+        while let Some((pid, pdn)) = stack.pop() {
+            for cid in txn.children(pid)? {
+                if affected_ids.contains(&cid) || !seen.insert(cid) {
+                    continue;
+                }
+                let Some(mut child) = txn.entry(cid)? else {
+                    continue;
+                };
+                let old_key = self.dn_key(&child.dn);
+                let Some(rdn) = child.dn.rdn().cloned() else {
+                    continue;
+                };
+                child.dn = pdn.child(rdn);
+                stack.push((cid, child.dn.clone()));
+                rekey.push((cid, old_key, child));
+            }
+        }
+        for (cid, old_key, _) in &rekey {
+            if txn.id_by_dn(old_key)? == Some(*cid) {
+                txn.delete_dn(old_key)?;
+            }
+        }
+        for (cid, _, child) in rekey {
+            txn.put_dn(&self.dn_key(&child.dn), cid)?;
+            txn.put_entry(cid, &child)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the tombstone record of an entry the state says is deleted:
+    /// its last visible values, the deletion CSN and its parent's entryUUID.
+    fn store_tombstone(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        norm: &SchemaNorm<'_>,
+        s: &EntryState,
+        id: u64,
+        shown: &Entry,
+    ) -> DirResult<()> {
+        let csn = s.deleted.unwrap_or(s.derived.status_csn);
+        let mut visible = s.clone();
+        visible.derived.in_tree = true;
+        visible.derived.conflict = false;
+        visible.derived.status = EntryStatus::Live;
+        // Named after the parent register and the RDN, as on every replica.
+        let parent_dn = match s.parent {
+            Some(p) => match txn.id_by_uuid(&p)? {
+                Some(pid) => txn.entry(pid)?.filter(|e| !is_tombstone(e)).map(|e| e.dn),
+                None => None,
+            },
+            None => None,
+        };
+        let pdn = parent_dn.unwrap_or_else(|| shown.dn.parent().unwrap_or_default());
+        let mut tomb = visible
+            .to_entry(&pdn, norm)
+            .unwrap_or_else(|| shown.clone());
+        tomb.dn = pdn.child(s.rdn.clone());
+        if let Some(p) = s.parent {
+            tomb.set(
+                super::super::tombstone::PARENT_UUID,
+                vec![uuid_text(&p).into_bytes()],
+                csn,
+            );
+        }
+        tomb.set(
+            super::super::tombstone::TOMBSTONE_CSN,
+            vec![csn.to_string().into_bytes()],
+            csn,
+        );
+        txn.put_entry(id, &tomb)?;
+        self.list_tombstone(txn, suffix_key, csn, id)
+    }
+
+    /// Builds the states of every replicated suffix from its entries when
+    /// they are not known to be in step (see [`META_STATES_BUILT`]).
+    pub(crate) fn ensure_repl_states(&self, txn: &mut WriteTxn<'_>) -> DirResult<()> {
+        if txn.meta(META_STATES_BUILT)?.is_some() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        txn.clear_repl_state()?;
+        // Every suffix but cn=config records its changes (replicated_suffix_of).
+        let config = self.config_key();
+        let suffixes: Vec<DnKey> = self
+            .suffix_keys
+            .iter()
+            .filter(|k| **k != config)
+            .cloned()
+            .collect();
+        let norm = SchemaNorm(&self.schema);
+        let mut built = 0usize;
+        for suffix_key in suffixes {
+            let Some(suffix_uuid) = self.suffix_uuid(txn, &suffix_key)? else {
+                continue;
+            };
+            let mut states: BTreeMap<Uuid, EntryState> = BTreeMap::new();
+            let mut uuid_by_key: BTreeMap<DnKey, Uuid> = BTreeMap::new();
+            let mut live: Vec<(DnKey, Entry)> = Vec::new();
+            for (key, id) in txn.subtree_keys(&suffix_key)? {
+                if let Some(e) = txn.entry(id)? {
+                    if let Ok(u) = crate::directory::write::entry_uuid(&e) {
+                        uuid_by_key.insert(key.clone(), u);
+                        live.push((key, e));
+                    }
+                }
+            }
+            for (key, e) in &live {
+                let parent = if *key == suffix_key {
+                    None
+                } else {
+                    uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
+                };
+                if let Some(s) = state_from_entry(e, parent, None, &norm) {
+                    states.insert(s.uuid, s);
+                }
+            }
+            for t in self.tombstones(txn, &suffix_key)? {
+                let parent = t
+                    .first_str(super::super::tombstone::PARENT_UUID)
+                    .and_then(|p| uuid::Uuid::parse_str(p.trim()).ok())
+                    .map(|u| *u.as_bytes());
+                let deleted = super::super::tombstone::tombstone_csn(&t);
+                if let Some(s) = state_from_entry(&t, parent, deleted, &norm) {
+                    states.entry(s.uuid).or_insert(s);
+                }
+            }
+            rc::derive_all(&mut states, suffix_uuid, &norm);
+            built += states.len();
+            for s in states.values() {
+                for k in name_keys(&norm, s) {
+                    txn.add_repl_name(&k, &s.uuid)?;
+                }
+                txn.put_repl_state(&s.uuid, &s.encode())?;
+            }
+        }
+        txn.put_meta(META_STATES_BUILT, &[])?;
+        tracing::info!(
+            entries = built,
+            ms = started.elapsed().as_millis() as u64,
+            "replication state built from the entries"
+        );
+        Ok(())
+    }
+}
+
+/// The state an entry implies when nothing else is known of it: every
+/// value added at its own CSN, the entry added at its oldest, nothing
+/// deleted. Conflict and glue markers written by an earlier resolution are
+/// taken off again (the resolver puts them back where they still apply).
+fn state_from_entry(
+    e: &Entry,
+    parent: Option<Uuid>,
+    deleted: Option<Csn>,
+    norm: &SchemaNorm<'_>,
+) -> Option<EntryState> {
+    let uuid = crate::directory::write::entry_uuid(e).ok()?;
+    let floor = Csn::new(1, 0, 0, 0);
+    let marker = e.get(CONFLICT_ATTR).and_then(|a| a.values.first());
+    let marker_csn = marker.map(|v| v.csn);
+    let glue = marker.is_some_and(|v| !v.bytes.starts_with(b"namingConflict"));
+    let mut rdn = e.dn.rdn().cloned().unwrap_or(Rdn { avas: Vec::new() });
+    if marker.is_some()
+        && rdn
+            .avas
+            .first()
+            .is_some_and(|a| a.attr.eq_ignore_ascii_case("nsuniqueid"))
+        && rdn.avas.len() > 1
+    {
+        rdn.avas.remove(0);
+    }
+    let mut s = EntryState::phantom(uuid);
+    let mut added = Csn::new(u32::MAX, u16::MAX, u16::MAX, u16::MAX);
+    for a in &e.attrs {
+        let name = a.name.as_str();
+        if name.eq_ignore_ascii_case(CONFLICT_ATTR)
+            || name.eq_ignore_ascii_case(super::super::tombstone::TOMBSTONE_CSN)
+            || name.eq_ignore_ascii_case(super::super::tombstone::PARENT_UUID)
+        {
+            continue;
+        }
+        let key = norm.attr_key(name);
+        let is_class = key.eq_ignore_ascii_case("objectClass");
+        let attr = s.attrs.entry(key.clone()).or_default();
+        for v in &a.values {
+            let virtual_marker = is_class
+                && Some(v.csn) == marker_csn
+                && (v.bytes.eq_ignore_ascii_case(b"ldapSubEntry")
+                    || (glue
+                        && (v.bytes.eq_ignore_ascii_case(b"glue")
+                            || v.bytes.eq_ignore_ascii_case(b"extensibleObject"))));
+            if virtual_marker {
+                continue;
+            }
+            let csn = v.csn.max(floor);
+            added = added.min(csn);
+            attr.values.insert(
+                norm.value_key(&key, &v.bytes),
+                rc::ValueState {
+                    bytes: v.bytes.clone(),
+                    added: csn,
+                    updated: csn,
+                    deleted: None,
+                    distinguished: false,
+                },
+            );
+        }
+    }
+    if added.time == u32::MAX {
+        added = floor;
+    }
+    s.added = Some(added);
+    s.deleted = match (deleted, glue) {
+        (Some(d), _) => Some(d),
+        (None, true) => marker_csn,
+        (None, false) => None,
+    };
+    s.parent = parent;
+    s.parent_csn = added;
+    s.rdn = rdn;
+    s.rdn_csn = added;
+    rc::mark_distinguished(&mut s, norm);
+    Some(s)
+}

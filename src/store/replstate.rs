@@ -1,0 +1,90 @@
+//! Replication state of entries of replicated suffixes, kept beside the
+//! entries: one opaque record per entryUUID (repl::core encodes it) and a
+//! name index the conflict resolver reads. The index has two kinds of key,
+//! each mapping to entryUUIDs:
+//! - `c` + parent entryUUID: the entries in the tree under that parent;
+//! - `n` + parent entryUUID + hash of an RDN key: the entries under that
+//!   parent whose RDN has that key (the claimants of one DN). The RDN key
+//!   is hashed so any RDN fits LMDB's key size; callers recheck the RDN of
+//!   what they read, so a collision cannot mislead them.
+
+use super::{Result, StoreRead, WriteTxn};
+use sha2::{Digest, Sha256};
+
+pub type Uuid = [u8; 16];
+
+/// The name-index key of the entries under `parent`.
+pub fn children_key(parent: &Uuid) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(b'c');
+    k.extend_from_slice(parent);
+    k
+}
+
+/// The name-index key of the entries under `parent` whose RDN has `rdn_key`.
+pub fn claim_key(parent: &Uuid, rdn_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(49);
+    k.push(b'n');
+    k.extend_from_slice(parent);
+    k.extend_from_slice(&Sha256::digest(rdn_key));
+    k
+}
+
+/// Reads of the replication state, for read and write transactions.
+pub trait ReplStateRead: StoreRead {
+    fn repl_state(&self, uuid: &Uuid) -> Result<Option<Vec<u8>>> {
+        let (t, d) = self.parts();
+        Ok(d.replstate.get(t, uuid.as_slice())?.map(<[u8]>::to_vec))
+    }
+
+    /// The entryUUIDs listed under a name-index key.
+    fn repl_names(&self, key: &[u8]) -> Result<Vec<Uuid>> {
+        let (t, d) = self.parts();
+        let mut out = Vec::new();
+        if let Some(iter) = d.replnames.get_duplicates(t, key)? {
+            for item in iter {
+                if let Ok(u) = Uuid::try_from(item?.1) {
+                    out.push(u);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<T: StoreRead + ?Sized> ReplStateRead for T {}
+
+impl WriteTxn<'_> {
+    pub fn put_repl_state(&mut self, uuid: &Uuid, state: &[u8]) -> Result<()> {
+        self.dbs
+            .replstate
+            .put(&mut self.txn, uuid.as_slice(), state)?;
+        Ok(())
+    }
+
+    pub fn delete_repl_state(&mut self, uuid: &Uuid) -> Result<()> {
+        self.dbs.replstate.delete(&mut self.txn, uuid.as_slice())?;
+        Ok(())
+    }
+
+    /// Forgets every state and the name index (before a rebuild).
+    pub fn clear_repl_state(&mut self) -> Result<()> {
+        self.dbs.replstate.clear(&mut self.txn)?;
+        self.dbs.replnames.clear(&mut self.txn)?;
+        Ok(())
+    }
+
+    pub fn add_repl_name(&mut self, key: &[u8], uuid: &Uuid) -> Result<()> {
+        self.dbs
+            .replnames
+            .put(&mut self.txn, key, uuid.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_repl_name(&mut self, key: &[u8], uuid: &Uuid) -> Result<()> {
+        self.dbs
+            .replnames
+            .delete_one_duplicate(&mut self.txn, key, uuid.as_slice())?;
+        Ok(())
+    }
+}
