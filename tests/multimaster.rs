@@ -235,6 +235,103 @@ fn paused_agreements_force_conflicts_that_resolve_identically() {
     assert!(exported.contains("mail: only@two.example.com"));
 }
 
+/// Renames, moves and deletes of parents made concurrently on different
+/// suppliers: rename vs rename, two renames onto one name, an add under a
+/// parent deleted elsewhere, and two moves that would make a cycle.
+#[test]
+fn renames_moves_and_deleted_parents_converge() {
+    let servers = mesh();
+    let [s1, s2, s3] = [&servers[0], &servers[1], &servers[2]];
+    let person = |uid: &str| {
+        format!("dn: uid={uid},ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n\n")
+    };
+    let ou = |name: &str| {
+        format!("dn: ou={name},{SUFFIX}\nobjectClass: organizationalUnit\nou: {name}\n\n")
+    };
+    let seed = [
+        ou("temp"),
+        ou("a"),
+        ou("b"),
+        person("carol"),
+        person("dave"),
+        person("erin"),
+    ]
+    .concat();
+    let o = ldapadd_root(&s1.url(), &seed);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    wait_converged(&all(&servers), CONVERGE);
+    for s in &servers {
+        set_agreements(s, false);
+    }
+    let ok = |s: &Server, ldif: String| {
+        let o = ldapmodify_root(&s.url(), &ldif);
+        assert_eq!(code(&o), 0, "{ldif}: {}", err(&o));
+    };
+    // An add under a parent that another supplier deletes.
+    ok(s1, format!("dn: ou=temp,{SUFFIX}\nchangetype: delete\n"));
+    ok(s2, format!("dn: cn=new,ou=temp,{SUFFIX}\nchangetype: add\nobjectClass: organizationalRole\ncn: new\n"));
+    // One entry renamed two ways.
+    let rename = |uid: &str, to: &str| {
+        format!("dn: uid={uid},ou=people,{SUFFIX}\nchangetype: modrdn\nnewrdn: uid={to}\ndeleteoldrdn: 1\n")
+    };
+    ok(s1, rename("carol", "carol1"));
+    ok(s2, rename("carol", "carol2"));
+    // Two entries renamed to one name.
+    ok(s2, rename("dave", "same"));
+    ok(s3, rename("erin", "same"));
+    // Two moves that would put ou=a and ou=b below each other.
+    ok(s1, format!("dn: ou=a,{SUFFIX}\nchangetype: modrdn\nnewrdn: ou=a\ndeleteoldrdn: 1\nnewsuperior: ou=b,{SUFFIX}\n"));
+    ok(s3, format!("dn: ou=b,{SUFFIX}\nchangetype: modrdn\nnewrdn: ou=b\ndeleteoldrdn: 1\nnewsuperior: ou=a,{SUFFIX}\n"));
+    for s in &servers {
+        set_agreements(s, true);
+    }
+    wait_converged(&all(&servers), CONVERGE);
+    for s in &servers {
+        let url = s.url();
+        // The child survives under its parent, kept as glue.
+        let glue = dn_set(&search_root(&url, SUFFIX, &["(objectClass=glue)", "dn"]));
+        assert_eq!(glue, vec![format!("ou=temp,{SUFFIX}")], "{url}");
+        let child = dn_set(&search_root(&url, SUFFIX, &["(cn=new)", "dn"]));
+        assert_eq!(child, vec![format!("cn=new,ou=temp,{SUFFIX}")], "{url}");
+        // Rename vs rename: one name, the same everywhere.
+        let carol = dn_set(&search_root(
+            &url,
+            SUFFIX,
+            &["(|(uid=carol)(uid=carol1)(uid=carol2))", "dn"],
+        ));
+        assert_eq!(carol.len(), 1, "{url}: {carol:?}");
+        // Two entries, one name: one holds it, the other is a conflict entry.
+        let same = dn_set(&search_root(&url, SUFFIX, &["(uid=same)", "dn"]));
+        assert_eq!(same, vec![format!("uid=same,ou=people,{SUFFIX}")], "{url}");
+        let conflicts = dn_set(&search_root(
+            &url,
+            SUFFIX,
+            &["(objectClass=ldapSubEntry)", "dn"],
+        ));
+        assert!(
+            conflicts.iter().any(|d| d.starts_with("nsuniqueid=")
+                && d.ends_with(&format!("+uid=same,ou=people,{SUFFIX}"))),
+            "{url}: {conflicts:?}"
+        );
+        // The cycle is broken the same way everywhere: one of the two sits
+        // directly under the suffix as a conflict entry, the other below it.
+        let ous = dn_set(&search_root(
+            &url,
+            SUFFIX,
+            &["(|(ou=a)(ou=b)(objectClass=ldapSubEntry))", "dn"],
+        ));
+        let top: Vec<&String> = ous
+            .iter()
+            .filter(|d| {
+                d.starts_with("nsuniqueid=")
+                    && (d.ends_with(&format!("+ou=a,{SUFFIX}"))
+                        || d.ends_with(&format!("+ou=b,{SUFFIX}")))
+            })
+            .collect();
+        assert_eq!(top.len(), 1, "{url}: {ous:?}");
+    }
+}
+
 #[test]
 fn a_supplier_killed_mid_stream_rejoins_and_all_converge() {
     let mut servers = mesh();
