@@ -60,7 +60,7 @@ impl Core {
                 continue;
             };
             for v in values {
-                let duplicate = match self.schema.eq_normalize(&at, &v) {
+                let duplicate = match self.schema().eq_normalize(&at, &v) {
                     Ok(norm) => !norms.insert(norm),
                     // No equality rule: only identical bytes are the same value.
                     Err(e) if e.kind == ViolationKind::InappropriateMatching => {
@@ -102,7 +102,7 @@ impl Core {
             }
         }
         self.expand_object_classes(&mut entry, csn);
-        let structural = self.schema.check_entry_structural(&entry)?;
+        let structural = self.schema().check_entry_structural(&entry)?;
         if !keep(&entry, "structuralObjectClass") {
             self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
         }
@@ -119,7 +119,7 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        for k in index::entry_keys_sorted(&self.schema, &self.cfg.indexes, &entry) {
+        for k in index::entry_keys_sorted(&self.schema(), &self.cfg.indexes, &entry) {
             txn.index_add_new(&k, id)?;
         }
         Ok((uuid, Change::Add { entry }))
