@@ -394,3 +394,46 @@ fn only_the_root_dn_and_those_the_access_rules_name_change_the_schema() {
         Some(false)
     );
 }
+
+/// The LDIF blocks of docs/schema.md's "Changing the schema over LDAP", in order.
+fn documented_examples() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let section = text
+        .split("## Changing the schema over LDAP")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap_or_else(|| panic!("{path} has no section 'Changing the schema over LDAP'"));
+    section
+        .split("```ldif\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_documented_examples_run() {
+    let s = Server::fast();
+    let url = s.url();
+    let blocks = documented_examples();
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    let (add, delete, aci) = (&blocks[0], &blocks[1], &blocks[2]);
+    assert_code(&ldapmodify_root(&url, add), 0, "the documented addition");
+    let carol = read_entry(&url, "cn=Carol,dc=example,dc=com", &["exampleBadgeNumber"])
+        .unwrap_or_else(|| panic!("the documented entry is missing"));
+    assert_eq!(carol.get("exampleBadgeNumber"), vec!["B-1234"]);
+    let in_use = ldapmodify_root(&url, delete);
+    assert_code(&in_use, 19, "the documented delete while the entry exists");
+    let args = as_root(&url);
+    let mut refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    refs.push("cn=Carol,dc=example,dc=com");
+    assert_code(
+        &run_tool("ldapdelete", &refs, None),
+        0,
+        "deleting the example entry",
+    );
+    assert_code(&ldapmodify_root(&url, delete), 0, "the documented delete");
+    assert!(lists(&listing(&url).types, "2.25.4242.1.1").is_none());
+    assert_code(&ldapmodify_root(&url, aci), 0, "the documented aci");
+}
