@@ -419,8 +419,8 @@ impl Directory {
     pub fn compare(&self, who: &Identity, dn: &Dn, attr: &str, value: &[u8]) -> DirResult<bool> {
         let core = &self.core;
         let txn = core.store.read()?;
-        let at = core
-            .schema()
+        let schema = core.schema();
+        let at = schema
             .attribute(filter::base_attr_name(attr))
             .ok_or_else(|| {
                 DirError::UndefinedAttributeType(format!("unknown attribute type '{attr}'"))
@@ -433,7 +433,7 @@ impl Directory {
         };
         let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
         let res = crate::acl::Resolver {
-            schema: &core.schema(),
+            schema: &schema,
             dn_key: &dn_key,
         };
         let checker = crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));
@@ -456,20 +456,15 @@ impl Directory {
         if at.name().eq_ignore_ascii_case("userPassword") {
             return Ok(values.iter().any(|v| password::verify(v, value)));
         }
-        let assertion = core
-            .schema()
-            .eq_normalize(&at, value)
-            .map_err(|v| match v.kind {
-                crate::schema::ViolationKind::InappropriateMatching => {
-                    DirError::InappropriateMatching(v.message)
-                }
-                _ => DirError::InvalidSyntax(v.message),
-            })?;
-        Ok(values.iter().any(|v| {
-            core.schema()
-                .eq_normalize(&at, v)
-                .is_ok_and(|n| n == assertion)
-        }))
+        let assertion = schema.eq_normalize(&at, value).map_err(|v| match v.kind {
+            crate::schema::ViolationKind::InappropriateMatching => {
+                DirError::InappropriateMatching(v.message)
+            }
+            _ => DirError::InvalidSyntax(v.message),
+        })?;
+        Ok(values
+            .iter()
+            .any(|v| schema.eq_normalize(&at, v).is_ok_and(|n| n == assertion)))
     }
 
     /// Submits a write and waits (asynchronously) for its durable commit.

@@ -233,12 +233,11 @@ impl Core {
         values: &[Value],
         v: &[u8],
     ) -> DirResult<Option<usize>> {
-        match self.schema().eq_normalize(at, v) {
-            Ok(norm) => Ok(values.iter().position(|x| {
-                self.schema()
-                    .eq_normalize(at, &x.bytes)
-                    .is_ok_and(|n| n == norm)
-            })),
+        let schema = self.schema();
+        match schema.eq_normalize(at, v) {
+            Ok(norm) => Ok(values
+                .iter()
+                .position(|x| schema.eq_normalize(at, &x.bytes).is_ok_and(|n| n == norm))),
             Err(e) if e.kind == ViolationKind::InappropriateMatching => {
                 Ok(values.iter().position(|x| x.bytes == v))
             }
@@ -247,8 +246,9 @@ impl Core {
     }
 
     fn check_syntax_all(&self, at: &AttributeType, values: &[Vec<u8>]) -> DirResult<()> {
+        let schema = self.schema();
         for v in values {
-            self.schema().check_syntax(at, v)?;
+            schema.check_syntax(at, v)?;
         }
         Ok(())
     }

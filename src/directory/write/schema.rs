@@ -416,6 +416,13 @@ mod tests {
     fn definitions_in_use_stay(indexes: IndexConfig) {
         let (_tmp, dir) = setup(indexes);
         let root = dir.root_identity();
+        match dir.write_blocking(&root, schema_mod(ModOp::Delete, "objectClasses", &[OC])) {
+            Err(DirError::ConstraintViolation(m)) => assert!(
+                m.contains("object class 'exampleStaff'") && m.contains(ENTRY),
+                "{m}"
+            ),
+            other => panic!("expected constraintViolation, got {other:?}"),
+        }
         let both = WriteOp::Modify {
             dn: dn("cn=schema"),
             mods: vec![
@@ -448,11 +455,14 @@ mod tests {
 
     #[test]
     fn definitions_in_use_stay_unindexed() {
-        definitions_in_use_stay(IndexConfig::default());
+        definitions_in_use_stay(IndexConfig {
+            attrs: Default::default(),
+        });
     }
 
     #[test]
     fn definitions_in_use_stay_indexed() {
+        // objectClass has its equality index by default.
         let mut indexes = IndexConfig::default();
         indexes.attrs.insert(
             "examplebadge".into(),
