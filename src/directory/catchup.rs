@@ -31,7 +31,7 @@ fn next_uuid(u: [u8; 16]) -> Option<[u8; 16]> {
 
 impl Core {
     fn single_valued(&self, name: &str) -> bool {
-        self.schema
+        self.schema()
             .attribute(name)
             .is_some_and(|at| at.single_value)
     }

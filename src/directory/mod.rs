@@ -15,6 +15,7 @@ pub mod secrets;
 mod select;
 pub mod setup;
 pub mod state_export;
+pub mod subschema;
 #[cfg(test)]
 mod test_support;
 mod time;
@@ -30,6 +31,7 @@ pub use crate::query::{IndexConfig, IndexKinds};
 pub use catchup::CatchUpSnapshot;
 pub use error::{DirError, DirResult};
 pub use search::{Scope, SearchEnd, SearchEntry, SearchRequest, SelectedEntry, SelectedValues};
+pub use subschema::{is_subschema_dn, SubschemaState};
 pub use time::generalized_time;
 pub use transfer::ImportError;
 pub use trim::Housekeeping;
@@ -77,7 +79,9 @@ impl Default for DirectoryConfig {
 /// State shared by request handlers and the writer thread.
 pub(crate) struct Core {
     pub(crate) store: Store,
-    pub(crate) schema: Arc<Schema>,
+    /// The schema in force: shipped definitions plus those added over LDAP
+    /// (replaced as a whole by the writer thread when cn=schema changes).
+    schema: std::sync::RwLock<Arc<Schema>>,
     pub(crate) cfg: DirectoryConfig,
     /// Suffixes and cn=config, as DN keys.
     suffix_keys: Vec<DnKey>,
@@ -107,8 +111,27 @@ pub struct Directory {
 }
 
 impl Core {
+    /// The schema in force. An operation that needs a consistent view takes
+    /// it once; a cn=schema change only adds definitions or retires ones no
+    /// entry uses, so a reader holding the previous one stays correct.
+    pub(crate) fn schema(&self) -> Arc<Schema> {
+        match self.schema.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts a new schema in force (the writer thread, after a cn=schema
+    /// change or when rolling one back).
+    pub(crate) fn set_schema(&self, schema: Arc<Schema>) {
+        match self.schema.write() {
+            Ok(mut g) => *g = schema,
+            Err(poisoned) => *poisoned.into_inner() = schema,
+        }
+    }
+
     pub(crate) fn norm_dn(&self, dn: &Dn) -> String {
-        self.schema.normalize_dn(dn)
+        self.schema().normalize_dn(dn)
     }
 
     /// DN index key: normalised RDNs from the root down, each followed by NUL,
@@ -126,7 +149,7 @@ impl Core {
         let one = Dn {
             rdns: vec![rdn.clone()],
         };
-        key.push_rdn(self.schema.normalize_dn(&one).as_bytes());
+        key.push_rdn(self.schema().normalize_dn(&one).as_bytes());
     }
 
     /// The key of `dn`'s parent, given `key` = `dn_key(dn)`. Keys list the
@@ -239,7 +262,7 @@ impl Directory {
         let secrets = secrets::Secrets::open(store.path()).map_err(crate::store::StoreError::Io)?;
         let mut core = Core {
             store,
-            schema,
+            schema: std::sync::RwLock::new(schema),
             cfg,
             suffix_keys: Vec::new(),
             root_norm: String::new(),
@@ -254,6 +277,7 @@ impl Directory {
             lockouts: policy::Lockouts::default(),
             clock_skew: std::sync::atomic::AtomicU32::new(0),
         };
+        core.load_user_schema()?;
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
         let config_key = core.config_key();
         core.suffix_keys.push(config_key);
@@ -275,8 +299,9 @@ impl Directory {
         Ok(Directory { core, writer, csn })
     }
 
-    pub fn schema(&self) -> &Arc<Schema> {
-        &self.core.schema
+    /// The schema in force (a snapshot: cn=schema may change later).
+    pub fn schema(&self) -> Arc<Schema> {
+        self.core.schema()
     }
 
     pub fn config(&self) -> &DirectoryConfig {
@@ -394,8 +419,8 @@ impl Directory {
     pub fn compare(&self, who: &Identity, dn: &Dn, attr: &str, value: &[u8]) -> DirResult<bool> {
         let core = &self.core;
         let txn = core.store.read()?;
-        let at = core
-            .schema
+        let schema = core.schema();
+        let at = schema
             .attribute(filter::base_attr_name(attr))
             .ok_or_else(|| {
                 DirError::UndefinedAttributeType(format!("unknown attribute type '{attr}'"))
@@ -408,7 +433,7 @@ impl Directory {
         };
         let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
         let res = crate::acl::Resolver {
-            schema: &core.schema,
+            schema: &schema,
             dn_key: &dn_key,
         };
         let checker = crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));
@@ -431,20 +456,15 @@ impl Directory {
         if at.name().eq_ignore_ascii_case("userPassword") {
             return Ok(values.iter().any(|v| password::verify(v, value)));
         }
-        let assertion = core
-            .schema
-            .eq_normalize(&at, value)
-            .map_err(|v| match v.kind {
-                crate::schema::ViolationKind::InappropriateMatching => {
-                    DirError::InappropriateMatching(v.message)
-                }
-                _ => DirError::InvalidSyntax(v.message),
-            })?;
-        Ok(values.iter().any(|v| {
-            core.schema
-                .eq_normalize(&at, v)
-                .is_ok_and(|n| n == assertion)
-        }))
+        let assertion = schema.eq_normalize(&at, value).map_err(|v| match v.kind {
+            crate::schema::ViolationKind::InappropriateMatching => {
+                DirError::InappropriateMatching(v.message)
+            }
+            _ => DirError::InvalidSyntax(v.message),
+        })?;
+        Ok(values
+            .iter()
+            .any(|v| schema.eq_normalize(&at, v).is_ok_and(|n| n == assertion)))
     }
 
     /// Submits a write and waits (asynchronously) for its durable commit.

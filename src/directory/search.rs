@@ -131,7 +131,7 @@ fn run_selected(
 ) -> DirResult<Option<SearchEnd>> {
     let started = Instant::now();
     let txn = core.store.read()?;
-    let schema = &core.schema;
+    let schema = &core.schema();
     let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
     let acl = Checker::new(
         Resolver {
@@ -718,7 +718,7 @@ mod tests {
         let cfg = &dir.core.cfg.indexes;
         for (f, matches) in [("(cn=User 1*)", 5), ("(cn=user 12*)", 2), ("(mail=ab*)", 2)] {
             let f = crate::acl::parse_filter(f).unwrap();
-            let ids = filter::plan(&dir.core.schema, cfg, &none, &txn, &f)
+            let ids = filter::plan(&dir.core.schema(), cfg, &none, &txn, &f)
                 .unwrap()
                 .expect("answered from the index");
             assert_eq!(ids.len(), matches, "{f:?}");

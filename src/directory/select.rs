@@ -188,7 +188,7 @@ pub(super) fn select<'e>(
     selection: &Selection,
     readable: &dyn Fn(&str) -> bool,
 ) -> SelectedEntry<'e> {
-    let schema = &core.schema;
+    let schema = &core.schema();
     let mut out: Vec<(Cow<'e, str>, SelectedValues<'e>)> = Vec::with_capacity(entry.attrs.len());
     for attr in &entry.attrs {
         if !selection.returns(schema, &attr.name, readable) {

@@ -162,6 +162,9 @@ fn commit_batch(
         Err(e) => return failed_all(format!("cannot start a write transaction: {e}")),
     };
     let before = txn.next_id().map(|n| n.saturating_sub(1));
+    // A cn=schema change puts its schema in force at once, for the jobs
+    // after it; a failed commit puts this one back.
+    let schema_before = core.schema();
     // A buffer written in this transaction, kept until the commit succeeds.
     let mut written = None;
     let mut results = Vec::with_capacity(batch.len());
@@ -171,6 +174,7 @@ fn commit_batch(
     match txn.commit() {
         Ok(()) => results,
         Err(e) => {
+            core.set_schema(schema_before);
             if written.is_some() {
                 *bulk = written;
             }
@@ -197,6 +201,7 @@ fn run_job(
 ) -> DirResult<()> {
     let mut child = txn.nested()?;
     let watermark = child.next_id()?.saturating_sub(1);
+    let schema_before = core.schema();
     let deferring = matches!(work, Work::TotalEntries { .. }) && bulk.is_some();
     let flushing = match bulk {
         Some(b) if !deferring || b.is_full() => bulk.take(),
@@ -229,6 +234,7 @@ fn run_job(
             Ok(())
         }
         Err(e) => {
+            core.set_schema(schema_before);
             *bulk = match (flushing, deferred) {
                 (Some(buf), _) => Some(buf),
                 (None, Some(mut buf)) => {

@@ -16,7 +16,7 @@ pub async fn run(shared: &Shared, who: &Identity, req: LdapAddRequest) -> LdapRe
         .into_iter()
         .map(|a| (a.atype, a.vals))
         .collect();
-    with_rdn_values(shared.dir.schema(), &dn, &mut attrs);
+    with_rdn_values(&shared.dir.schema(), &dn, &mut attrs);
     match shared.dir.write(who, WriteOp::Add { dn, attrs }).await {
         Ok(()) => result::success(),
         Err(e) => result::from_error(&e),

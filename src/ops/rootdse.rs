@@ -4,7 +4,7 @@
 use super::controls::{OID_MANAGE_DSA_IT, OID_PAGED_RESULTS};
 use super::extended::OID_STARTTLS;
 use super::Shared;
-use crate::model::{Attribute, Csn, Dn, Entry};
+use crate::model::{Attribute, Csn, Dn, Entry, Identity};
 use crate::query::filter::{EvalContext, Tri};
 use ldap3_proto::proto::{LdapFilter, LdapPartialAttribute, OID_PASSWORD_MODIFY, OID_WHOAMI};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -93,7 +93,11 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
     ]
 }
 
-pub fn subschema(shared: &Shared) -> Vec<SyntheticAttr> {
+/// The subschema subentry: the definitions in force, and (once cn=schema
+/// has been changed over LDAP) its modifyTimestamp and schema CSN
+/// (`nsSchemaCSN`, as 389-ds names it); its `aci` values for those who may
+/// write them.
+pub fn subschema(shared: &Shared, who: &Identity) -> Vec<SyntheticAttr> {
     let mut out = vec![
         attr(
             "objectClass",
@@ -104,6 +108,18 @@ pub fn subschema(shared: &Shared) -> Vec<SyntheticAttr> {
         attr("entryDN", true, texts(["cn=schema"])),
         attr("subschemaSubentry", true, texts(["cn=schema"])),
     ];
+    match shared.dir.subschema_state(who) {
+        Ok(state) => {
+            out.push(attr("modifyTimestamp", true, texts(state.modify_timestamp)));
+            out.push(attr(
+                "nsSchemaCSN",
+                true,
+                texts(state.csn.map(|c| c.to_string())),
+            ));
+            out.push(attr("aci", true, state.acis));
+        }
+        Err(e) => tracing::error!("reading the state of cn=schema: {e}"),
+    }
     for (name, values) in shared.dir.schema().subschema_attributes() {
         let name: &'static str = match name.to_ascii_lowercase().as_str() {
             "attributetypes" => "attributeTypes",
@@ -118,13 +134,7 @@ pub fn subschema(shared: &Shared) -> Vec<SyntheticAttr> {
     out
 }
 
-pub fn is_subschema_dn(dn: &Dn) -> bool {
-    match dn.rdns.as_slice() {
-        [rdn] => matches!(rdn.avas.as_slice(), [ava]
-            if ava.attr.eq_ignore_ascii_case("cn") && ava.value.eq_ignore_ascii_case(b"schema")),
-        _ => false,
-    }
-}
+pub use crate::directory::is_subschema_dn;
 
 /// Whether the synthetic entry matches the search filter.
 pub fn matches(shared: &Shared, dn: &str, attrs: &[SyntheticAttr], filter: &LdapFilter) -> bool {
@@ -139,7 +149,7 @@ pub fn matches(shared: &Shared, dn: &str, attrs: &[SyntheticAttr], filter: &Ldap
             .collect(),
     };
     let ctx = EvalContext {
-        schema: shared.dir.schema(),
+        schema: &shared.dir.schema(),
         hidden: &|_| false,
         computed: &|_, _| None,
     };

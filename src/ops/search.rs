@@ -187,7 +187,7 @@ pub async fn run(
             if scope == Scope::One {
                 Vec::new()
             } else {
-                rootdse::subschema(&shared)
+                rootdse::subschema(&shared, &who)
             },
         ))
     } else {

@@ -24,6 +24,13 @@ mod parser;
 mod syntax;
 #[cfg(test)]
 mod tests;
+mod user;
+#[cfg(test)]
+mod user_tests;
+
+pub use user::{
+    DefinitionKind, Retired, SchemaChange, SchemaChangeError, SchemaEdit, UserDefinition,
+};
 
 use crate::model::{Dn, Entry};
 use matching::{Prep, RuleKind, RULES};
@@ -174,6 +181,20 @@ pub struct Schema {
     file_syntaxes: Vec<SyntaxDesc>,
     /// OIDs of attribute types that some other type names as SUP (computed on first use).
     supertypes: std::sync::OnceLock<std::collections::HashSet<String>>,
+    /// The shipped definitions as read from the files, kept so that the
+    /// schema can be rebuilt with a different set of user definitions.
+    shipped: Arc<Shipped>,
+    /// Definitions added over LDAP (cn=schema), oldest first.
+    user: Vec<UserDefinition>,
+}
+
+/// What the schema files hold, parsed but not resolved.
+#[derive(Debug, Default)]
+struct Shipped {
+    syntaxes: Vec<(SyntaxDesc, Loc)>,
+    rules: Vec<(RuleDesc, Loc)>,
+    ats: Vec<(AttributeType, Loc)>,
+    ocs: Vec<(ObjectClass, Loc)>,
 }
 
 /// A matching rule: code-defined (with an implementation) or declared in a
@@ -283,6 +304,8 @@ impl Schema {
             syntax_map: SYNTAXES.iter().map(|i| (i.oid, i.syntax)).collect(),
             file_syntaxes: Vec::new(),
             supertypes: std::sync::OnceLock::new(),
+            shipped: Arc::default(),
+            user: Vec::new(),
         };
         for info in RULES {
             let idx = s.rules.len();
@@ -311,9 +334,7 @@ impl Schema {
     /// files are read, so their order only matters for messages; every
     /// reference must name a definition that exists somewhere.
     pub fn from_texts(files: &[(&str, &str)]) -> Result<Schema, SchemaError> {
-        let mut schema = Schema::code_only();
-        let mut ats: Vec<(AttributeType, Loc)> = Vec::new();
-        let mut ocs: Vec<(ObjectClass, Loc)> = Vec::new();
+        let mut shipped = Shipped::default();
         for (file, text) in files {
             let raws = parser::read_ldif(text).map_err(|(line, message)| SchemaError {
                 file: file.to_string(),
@@ -329,22 +350,22 @@ impl Schema {
                     DefKind::AttributeType => {
                         let at = parser::parse_attribute_type(&raw.text)
                             .map_err(|m| loc.err(format!("attributeTypes: {m}")))?;
-                        ats.push((at, loc));
+                        shipped.ats.push((at, loc));
                     }
                     DefKind::ObjectClass => {
                         let oc = parser::parse_object_class(&raw.text)
                             .map_err(|m| loc.err(format!("objectClasses: {m}")))?;
-                        ocs.push((oc, loc));
+                        shipped.ocs.push((oc, loc));
                     }
                     DefKind::Syntax => {
                         let d = parser::parse_syntax(&raw.text)
                             .map_err(|m| loc.err(format!("ldapSyntaxes: {m}")))?;
-                        schema.add_file_syntax(d).map_err(|m| loc.err(m))?;
+                        shipped.syntaxes.push((d, loc));
                     }
                     DefKind::MatchingRule => {
                         let d = parser::parse_matching_rule(&raw.text)
                             .map_err(|m| loc.err(format!("matchingRules: {m}")))?;
-                        schema.add_file_rule(d).map_err(|m| loc.err(m))?;
+                        shipped.rules.push((d, loc));
                     }
                     DefKind::MatchingRuleUse => {
                         // Served values are computed from the rules and types;
@@ -355,8 +376,46 @@ impl Schema {
                 }
             }
         }
+        Schema::build(Arc::new(shipped), Vec::new(), Vec::new(), Vec::new())
+    }
+
+    /// Resolves the shipped definitions together with user definitions
+    /// (already parsed, in the same order as `user`). Syntaxes and rules
+    /// come first, so every attribute type can find its rules; errors about
+    /// user definitions name `cn=schema` as their file.
+    fn build(
+        shipped: Arc<Shipped>,
+        user: Vec<UserDefinition>,
+        user_ats: Vec<AttributeType>,
+        user_ocs: Vec<ObjectClass>,
+    ) -> Result<Schema, SchemaError> {
+        let mut schema = Schema::code_only();
+        for (d, loc) in &shipped.syntaxes {
+            schema.add_file_syntax(d.clone()).map_err(|m| loc.err(m))?;
+        }
+        for (d, loc) in &shipped.rules {
+            schema.add_file_rule(d.clone()).map_err(|m| loc.err(m))?;
+        }
+        let user_loc = Loc {
+            file: "cn=schema".into(),
+            line: 0,
+        };
+        let ats = shipped
+            .ats
+            .iter()
+            .cloned()
+            .chain(user_ats.into_iter().map(|a| (a, user_loc.clone())))
+            .collect();
         schema.add_attribute_types(ats)?;
+        let ocs = shipped
+            .ocs
+            .iter()
+            .cloned()
+            .chain(user_ocs.into_iter().map(|o| (o, user_loc.clone())))
+            .collect();
         schema.add_object_classes(ocs)?;
+        schema.shipped = shipped;
+        schema.user = user;
         Ok(schema)
     }
 

@@ -448,6 +448,40 @@ impl Cursor {
     }
 }
 
+/// The numeric OID that starts a description (`( 1.2.3 ...`), read without
+/// parsing the rest: RFC 4512 compares attributeTypes and objectClasses
+/// values by this first component (objectIdentifierFirstComponentMatch).
+pub(crate) fn first_oid(text: &str) -> Result<String, String> {
+    let mut c = Cursor::new(text)?;
+    c.expect(Tok::Open)?;
+    c.numericoid()
+}
+
+/// Whether the description carries the extension `name` (e.g. `X-ORIGIN`).
+pub(crate) fn has_extension(text: &str, name: &str) -> bool {
+    tokenize(text).is_ok_and(|toks| {
+        toks.iter()
+            .any(|t| matches!(t, Tok::Word(w) if w.eq_ignore_ascii_case(name)))
+    })
+}
+
+/// The description with `X-ORIGIN 'origin'` added before its closing
+/// parenthesis, unless it already names an origin.
+pub(crate) fn with_origin(text: &str, origin: &str) -> String {
+    let text = text.trim();
+    if has_extension(text, "X-ORIGIN") {
+        return text.to_string();
+    }
+    match text.strip_suffix(')') {
+        Some(body) => format!(
+            "{} X-ORIGIN '{}' )",
+            body.trim_end(),
+            escape_qdstring(origin)
+        ),
+        None => text.to_string(),
+    }
+}
+
 /// Drives the common shape `( numericoid *( keyword ... ) )`: `on_kw` gets
 /// each upper-cased keyword and returns Ok(false) when it does not know it.
 /// Each keyword may appear once; `X-` extensions are skipped.

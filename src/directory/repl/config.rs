@@ -64,7 +64,7 @@ impl Core {
                 ("entryCSN", csn.to_string()),
                 (
                     "structuralObjectClass",
-                    self.schema.structural_class(&entry).unwrap_or_default(),
+                    self.schema().structural_class(&entry).unwrap_or_default(),
                 ),
             ] {
                 if !value.is_empty() {
@@ -85,7 +85,7 @@ impl Core {
                 txn.link_child(parent, id)?;
             }
             txn.put_uuid(&uuid, id)?;
-            let keys = index::entry_keys(&self.schema, &self.cfg.indexes, &entry);
+            let keys = index::entry_keys(&self.schema(), &self.cfg.indexes, &entry);
             for k in keys {
                 txn.index_add(&k, id)?;
             }

@@ -169,7 +169,7 @@ impl Core {
     fn attribute_names(&self, setting: &str, names: Vec<String>) -> DirResult<Vec<String>> {
         let mut out = Vec::new();
         for name in names {
-            let at = self.schema.attribute(&name).ok_or_else(|| {
+            let at = self.schema().attribute(&name).ok_or_else(|| {
                 invalid(format!(
                     "{setting}: '{name}' is not an attribute type of this server's schema"
                 ))

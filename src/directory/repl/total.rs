@@ -38,7 +38,7 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        for k in index::entry_keys_sorted(&self.schema, &self.cfg.indexes, entry) {
+        for k in index::entry_keys_sorted(&self.schema(), &self.cfg.indexes, entry) {
             txn.index_add_new(&k, id)?;
         }
         Ok(())

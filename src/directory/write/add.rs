@@ -16,6 +16,7 @@ impl Core {
             return Err(DirError::AlreadyExists(dn.to_string()));
         }
         let parent = self.parent_id(txn, dn, &key)?;
+        let schema = self.schema();
         let mut entry = Entry::new(dn.clone());
         // Normalised values per attribute of `entry` (same order as
         // `entry.attrs`), so a duplicate check normalises each value once
@@ -60,7 +61,7 @@ impl Core {
                 continue;
             };
             for v in values {
-                let duplicate = match self.schema.eq_normalize(&at, &v) {
+                let duplicate = match schema.eq_normalize(&at, &v) {
                     Ok(norm) => !norms.insert(norm),
                     // No equality rule: only identical bytes are the same value.
                     Err(e) if e.kind == ViolationKind::InappropriateMatching => {
@@ -102,7 +103,7 @@ impl Core {
             }
         }
         self.expand_object_classes(&mut entry, csn);
-        let structural = self.schema.check_entry_structural(&entry)?;
+        let structural = schema.check_entry_structural(&entry)?;
         if !keep(&entry, "structuralObjectClass") {
             self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
         }
@@ -119,7 +120,7 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        for k in index::entry_keys_sorted(&self.schema, &self.cfg.indexes, &entry) {
+        for k in index::entry_keys_sorted(&schema, &self.cfg.indexes, &entry) {
             txn.index_add_new(&k, id)?;
         }
         let parent = match parent {

@@ -8,6 +8,7 @@ mod add;
 mod delete;
 mod moddn;
 mod modify;
+mod schema;
 
 use super::writer::Origin;
 use super::{index, time, Core, DirError, DirResult, Identity, META_LAST_CSN};
@@ -33,11 +34,6 @@ impl Core {
         csn: Csn,
         origin: Origin,
     ) -> DirResult<()> {
-        self.check_write_access(txn, who, op, origin)?;
-        if origin == Origin::Client && !who.root {
-            self.check_password_length(op)?;
-            self.refuse_pre_hashed(who, op)?;
-        }
         let modifier = match &who.dn {
             Some(dn) => dn.to_string(),
             None => String::new(),
@@ -48,6 +44,17 @@ impl Core {
             modifier,
             origin,
         };
+        if super::subschema::is_subschema_dn(op.dn()) {
+            // cn=schema is not a stored entry: its own access check and storage.
+            self.write_subschema(txn, who, op, &stamp)?;
+            txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+            return Ok(());
+        }
+        self.check_write_access(txn, who, op, origin)?;
+        if origin == Origin::Client && !who.root {
+            self.check_password_length(op)?;
+            self.refuse_pre_hashed(who, op)?;
+        }
         let (uuid, change) = match op {
             WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
             WriteOp::Delete { dn } => self.delete(txn, dn, &stamp)?,
@@ -170,7 +177,7 @@ impl Core {
     ) -> DirResult<()> {
         let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
         let res = crate::acl::Resolver {
-            schema: &self.schema,
+            schema: &self.schema(),
             dn_key: &dn_key,
         };
         if origin != Origin::Replication {
@@ -190,7 +197,7 @@ impl Core {
                 "attribute options are not supported: '{name}'"
             )));
         }
-        self.schema.attribute(base).ok_or_else(|| {
+        self.schema().attribute(base).ok_or_else(|| {
             DirError::UndefinedAttributeType(format!("unknown attribute type '{name}'"))
         })
     }
@@ -229,12 +236,11 @@ impl Core {
         values: &[Value],
         v: &[u8],
     ) -> DirResult<Option<usize>> {
-        match self.schema.eq_normalize(at, v) {
-            Ok(norm) => Ok(values.iter().position(|x| {
-                self.schema
-                    .eq_normalize(at, &x.bytes)
-                    .is_ok_and(|n| n == norm)
-            })),
+        let schema = self.schema();
+        match schema.eq_normalize(at, v) {
+            Ok(norm) => Ok(values
+                .iter()
+                .position(|x| schema.eq_normalize(at, &x.bytes).is_ok_and(|n| n == norm))),
             Err(e) if e.kind == ViolationKind::InappropriateMatching => {
                 Ok(values.iter().position(|x| x.bytes == v))
             }
@@ -243,8 +249,9 @@ impl Core {
     }
 
     fn check_syntax_all(&self, at: &AttributeType, values: &[Vec<u8>]) -> DirResult<()> {
+        let schema = self.schema();
         for v in values {
-            self.schema.check_syntax(at, v)?;
+            schema.check_syntax(at, v)?;
         }
         Ok(())
     }
@@ -262,10 +269,10 @@ impl Core {
     ) -> DirResult<()> {
         let cfg = &self.cfg.indexes;
         let old_keys = old
-            .map(|e| index::entry_keys(&self.schema, cfg, e))
+            .map(|e| index::entry_keys(&self.schema(), cfg, e))
             .unwrap_or_default();
         let new_keys = new
-            .map(|e| index::entry_keys(&self.schema, cfg, e))
+            .map(|e| index::entry_keys(&self.schema(), cfg, e))
             .unwrap_or_default();
         for k in old_keys.difference(&new_keys) {
             txn.index_del(k, id)?;
@@ -312,7 +319,7 @@ impl Core {
             .map(|v| String::from_utf8_lossy(&v.bytes).into_owned())
             .collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        for class in self.schema.with_superclasses(&refs) {
+        for class in self.schema().with_superclasses(&refs) {
             if !names.iter().any(|n| n.eq_ignore_ascii_case(&class)) {
                 attr.values.push(Value {
                     bytes: class.into_bytes(),

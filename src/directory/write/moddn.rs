@@ -47,7 +47,7 @@ impl Core {
         let csn = stamp.csn;
         for ava in &new_rdn.avas {
             let at = self.resolve_attr(&ava.attr)?;
-            self.schema.check_syntax(&at, &ava.value)?;
+            self.schema().check_syntax(&at, &ava.value)?;
             let values = new
                 .get(at.name())
                 .map(|a| a.values.as_slice())
@@ -71,11 +71,11 @@ impl Core {
                 for ava in &old_rdn.avas {
                     let at = self.resolve_attr(&ava.attr)?;
                     let in_new_rdn = new_rdn.avas.iter().any(|n| {
-                        self.schema
+                        self.schema()
                             .attribute(&n.attr)
                             .is_some_and(|nat| nat.oid == at.oid)
-                            && self.schema.eq_normalize(&at, &n.value).ok()
-                                == self.schema.eq_normalize(&at, &ava.value).ok()
+                            && self.schema().eq_normalize(&at, &n.value).ok()
+                                == self.schema().eq_normalize(&at, &ava.value).ok()
                     });
                     if in_new_rdn {
                         continue;
@@ -97,7 +97,7 @@ impl Core {
         }
         new.dn = new_dn.clone();
         self.stamp_modified(&mut new, stamp);
-        self.schema.check_entry(&new)?;
+        self.schema().check_entry(&new)?;
 
         let descendants: Vec<(DnKey, u64)> = txn
             .subtree_keys(&old_key)?

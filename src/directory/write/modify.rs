@@ -136,8 +136,8 @@ impl Core {
         }
         self.expand_object_classes(&mut new, csn);
         self.check_rdn_kept(&new)?;
-        let old_structural = self.schema.structural_class(&old).ok();
-        let new_structural = self.schema.structural_class(&new)?;
+        let old_structural = self.schema().structural_class(&old).ok();
+        let new_structural = self.schema().structural_class(&new)?;
         if old_structural.is_some_and(|o| !o.eq_ignore_ascii_case(&new_structural)) {
             return Err(schema_err(
                 ViolationKind::ObjectClassModsProhibited,
@@ -145,7 +145,7 @@ impl Core {
             ));
         }
         self.stamp_modified(&mut new, stamp);
-        self.schema.check_entry(&new)?;
+        self.schema().check_entry(&new)?;
         txn.put_entry(id, &new)?;
         self.index_update(txn, id, Some(&old), Some(&new))?;
         let classes = new.values("objectClass");
