@@ -173,7 +173,8 @@ impl Core {
     ) -> DirResult<Outcome> {
         self.ensure_repl_states(txn)?;
         let change = self.core_change(txn, suffix_key, rec)?;
-        let norm = SchemaNorm(&self.schema);
+        let schema = self.schema();
+        let norm = SchemaNorm(&schema);
         let suffix = match self.suffix_uuid(txn, suffix_key)? {
             Some(u) => u,
             None => rec.uuid,
@@ -550,7 +551,8 @@ impl Core {
             .filter(|k| **k != config)
             .cloned()
             .collect();
-        let norm = SchemaNorm(&self.schema);
+        let schema = self.schema();
+        let norm = SchemaNorm(&schema);
         let mut built = 0usize;
         for suffix_key in suffixes {
             let Some(suffix_uuid) = self.suffix_uuid(txn, &suffix_key)? else {
