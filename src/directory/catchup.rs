@@ -65,7 +65,7 @@ impl Core {
             let csn = tombstone_csn(incoming).unwrap_or_else(|| incoming.max_csn());
             return self.bury(txn, id, &local, csn);
         }
-        let mut current = local;
+        let current = local;
         if self.norm_dn(&current.dn) != self.norm_dn(&incoming.dn) {
             let (Some(rdn), Some(superior)) = (incoming.dn.rdns.first(), incoming.dn.parent())
             else {
@@ -81,7 +81,14 @@ impl Core {
             let Some(moved) = txn.entry(id)? else {
                 return Ok(());
             };
-            current = moved;
+            // The rename only moves the entry; its values come from the
+            // merge below, not from the stamp the rename put on it here.
+            let merged = merge_entry_state(&current, incoming, supplier, |n| self.single_valued(n));
+            if merged != moved {
+                txn.put_entry(id, &merged)?;
+                self.index_update(txn, id, Some(&moved), Some(&merged))?;
+            }
+            return Ok(());
         }
         let merged = merge_entry_state(&current, incoming, supplier, |n| self.single_valued(n));
         if merged != current {
