@@ -137,6 +137,9 @@ impl Core {
                 if let Ok(uuid) = entry_uuid(&tomb) {
                     if txn.id_by_uuid(&uuid)? == Some(id) {
                         txn.delete_uuid(&uuid)?;
+                        // A tombstone is out of the tree: its state has no
+                        // name-index keys to remove.
+                        txn.delete_repl_state(&uuid)?;
                     }
                 }
                 txn.delete_entry(id)?;
