@@ -371,7 +371,7 @@ async fn resolve(conn: &ReplConn, dn: &str, action: ResolveAction) -> Result<()>
             .with_context(|| format!("deleting {}", entry.dn))?;
         println!("deleted {}", entry.dn);
         if let Some(o) = other {
-            println!("{} keeps {plain}", o.dn);
+            println!("kept {}", o.dn);
         }
     }
     client.unbind().await;
