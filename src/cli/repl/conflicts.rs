@@ -184,8 +184,9 @@ async fn show(conn: &ReplConn, dn: &str) -> Result<()> {
         Kind::Glue => {
             let below = children(&mut client, &entry.dn).await?;
             out.push_str(&format!(
-                "{} is a glue entry: {plain} was deleted while entries below it remained; it goes away by itself when they are deleted or moved\n\n",
-                entry.dn
+                "{} is a glue entry: {}; it goes away by itself when they are deleted or moved elsewhere\n\n",
+                entry.dn,
+                glue_story(&entry.dn, &plain)
             ));
             out.push_str(&ldif(&entry));
             out.push_str(&format!("\nchildren ({}):\n", below.len()));
@@ -206,6 +207,15 @@ async fn show(conn: &ReplConn, dn: &str) -> Result<()> {
     client.unbind().await;
     print!("{out}");
     Ok(())
+}
+
+/// Why a glue entry is there, in words.
+fn glue_story(dn: &str, deleted: &str) -> String {
+    if same_dn(dn, deleted) {
+        "it was deleted while entries below it remained or were added on another supplier".into()
+    } else {
+        format!("it stands for the deleted entry {deleted}, kept for the entries below it")
+    }
 }
 
 /// `name: value`, or `name:: base64` for a value LDIF cannot show as is.
@@ -319,10 +329,10 @@ async fn resolve(conn: &ReplConn, dn: &str, action: ResolveAction) -> Result<()>
     if kind == Kind::Glue {
         let below = children(&mut client, &entry.dn).await?;
         let mut msg = format!(
-            "{} is a glue entry (the deleted entry {plain}, kept because entries remain below it); \
-             it cannot be resolved by deleting it: it goes away by itself when its last child is \
-             deleted or moved elsewhere. Its children ({}):",
+            "{} is a glue entry ({}): deleting it is not the way to resolve it; it goes away \
+             by itself when its last child is deleted or moved elsewhere. Its children ({}):",
             entry.dn,
+            glue_story(&entry.dn, &plain),
             below.len()
         );
         for c in &below {
