@@ -192,7 +192,7 @@ pub struct ResolveAction {
 #[derive(Args)]
 pub struct CheckArgs {
     /// A server holding a replica of the suffix; give two or more.
-    #[arg(long = "url", required = true)]
+    #[arg(long = "url", value_name = "URL", required = true)]
     pub urls: Vec<String>,
     /// Identity used on every server (it must be able to read everything:
     /// the root DN).
