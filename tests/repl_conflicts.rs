@@ -389,7 +389,7 @@ fn check_is_quiet_on_converged_replicas_and_names_a_divergent_entry() {
         "{text}"
     );
     assert!(text.contains("compared as of"), "{text}");
-    assert!(text.contains(&format!("  ou=people  ")), "{text}");
+    assert!(text.contains("  ou=people  "), "{text}");
     let o = check(&["--json"]);
     let report: Value = serde_json::from_str(&ok(&o)).expect("JSON report");
     assert_eq!(
