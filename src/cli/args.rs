@@ -72,7 +72,8 @@ pub enum Command {
         /// The password; read from standard input when absent.
         password: Option<String>,
     },
-    /// Replication: agreement status, connection test.
+    /// Replication: agreement status, connection test, conflict entries,
+    /// comparing replicas.
     #[command(subcommand)]
     Repl(ReplCommand),
 }
@@ -119,6 +120,98 @@ pub enum ReplCommand {
         #[arg(long)]
         agreement: Option<String>,
     },
+    /// Conflict entries (an entry that lost a contested DN, named
+    /// nsuniqueid=<id>+<rdn>) and glue entries (deleted entries kept for
+    /// their children) left by concurrent changes on different suppliers.
+    /// Like 389-ds's dsconf repl-conflict.
+    #[command(subcommand)]
+    Conflicts(ConflictsCommand),
+    /// Compare the replicas of a suffix: read every entry (conflict and glue
+    /// entries included) from each server once their RUVs hold the same
+    /// changes, print a digest per first-level subtree and name every entry
+    /// that differs. Exit code 0 when identical, 1 when they differ, 2 on
+    /// error.
+    Check(CheckArgs),
+}
+
+#[derive(Subcommand)]
+pub enum ConflictsCommand {
+    /// Every conflict and glue entry: DN, kind, the DN it conflicts with,
+    /// entryCSN.
+    List {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// Suffix to look in, repeatable (default: every naming context).
+        #[arg(long)]
+        suffix: Vec<String>,
+        /// Machine-readable output (a JSON array, one object per entry).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A conflict entry and the entry holding its plain DN side by side, all
+    /// attributes (operational ones included); for a glue entry, the entry
+    /// and its children.
+    Show {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// DN of the conflict or glue entry.
+        dn: String,
+    },
+    /// Settle a naming conflict by deleting one of the two entries. A glue
+    /// entry cannot be resolved this way: it goes away by itself when its
+    /// last child is deleted or moved elsewhere.
+    Resolve {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// DN of the conflict entry (nsuniqueid=...+<rdn>,<parent>).
+        dn: String,
+        #[command(flatten)]
+        action: ResolveAction,
+    },
+}
+
+/// What `repl conflicts resolve` keeps.
+#[derive(Args, Debug, Clone, Copy)]
+#[group(required = true, multiple = false)]
+pub struct ResolveAction {
+    /// Keep the conflict entry: delete the entry holding the plain DN, so
+    /// that the conflict entry takes the plain DN (on every replica), then
+    /// check that it did and print its new DN.
+    #[arg(long)]
+    pub keep_this: bool,
+    /// Keep the entry holding the plain DN: delete the conflict entry (after
+    /// checking that the other entry exists).
+    #[arg(long)]
+    pub keep_other: bool,
+    /// Delete the conflict entry, whether or not another entry holds the
+    /// plain DN.
+    #[arg(long)]
+    pub delete: bool,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// A server holding a replica of the suffix; give two or more.
+    #[arg(long = "url", value_name = "URL", required = true)]
+    pub urls: Vec<String>,
+    /// Identity used on every server (it must be able to read everything:
+    /// the root DN).
+    #[arg(long, default_value = "cn=Directory Manager")]
+    pub bind_dn: String,
+    /// File whose first line is the password, the same on every server
+    /// (default: $FERRODIR_ROOT_PASSWORD).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// The replicated suffix to compare.
+    #[arg(long)]
+    pub suffix: String,
+    /// Seconds to wait for the servers' RUVs to hold the same changes (and
+    /// stay still while the entries are read) before comparing anyway.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
+    /// Machine-readable output (one JSON object).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -1,42 +1,159 @@
-//! `ferrodir repl status|test`: ask a running supplier over LDAP.
+//! `ferrodir repl status|test|conflicts|check`: ask running servers over
+//! LDAP. The conflict commands are in `repl/conflicts.rs`, the comparison
+//! of replicas in `repl/check.rs`; what they share (connecting, the
+//! searches that include conflict entries) is here.
+
+mod check;
+mod conflicts;
 
 use super::args::{ReplCommand, ReplConn};
 use anyhow::{anyhow, Context, Result};
 use ferrodir::model::oid;
-use ferrodir::repl::session::client::{Client, Entry};
+use ferrodir::repl::session::client::{Client, Entry, LdapFilter, LdapSearchScope};
 use serde::Serialize;
+use std::path::Path;
 
 pub fn run(cmd: ReplCommand) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let ok = rt.block_on(async {
-        match cmd {
-            ReplCommand::Status { conn, json } => status(&conn, json).await.map(|_| true),
-            ReplCommand::Test { conn, agreement } => test(&conn, agreement.as_deref()).await,
+    match cmd {
+        ReplCommand::Status { conn, json } => rt.block_on(status(&conn, json)),
+        ReplCommand::Test { conn, agreement } => {
+            if !rt.block_on(test(&conn, agreement.as_deref()))? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
-    })?;
-    if !ok {
-        std::process::exit(1);
+        ReplCommand::Conflicts(c) => rt.block_on(conflicts::run(c)),
+        ReplCommand::Check(args) => {
+            // Exit codes as diff(1): 0 identical, 1 different, 2 trouble.
+            let code = match rt.block_on(check::run(&args)) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(e) => {
+                    eprintln!("ferrodir: {e:#}");
+                    2
+                }
+            };
+            std::process::exit(code);
+        }
     }
-    Ok(())
 }
 
-async fn connect(conn: &ReplConn) -> Result<Client> {
-    let password = match &conn.password_file {
-        Some(p) => std::fs::read_to_string(p)
+/// The first line of `file`, or $FERRODIR_ROOT_PASSWORD.
+fn read_password(file: Option<&Path>) -> Result<String> {
+    match file {
+        Some(p) => Ok(std::fs::read_to_string(p)
             .with_context(|| format!("reading {}", p.display()))?
             .lines()
             .next()
             .unwrap_or("")
-            .to_string(),
+            .to_string()),
         None => std::env::var("FERRODIR_ROOT_PASSWORD").map_err(|_| {
             anyhow!("no password: give --password-file or set FERRODIR_ROOT_PASSWORD")
-        })?,
-    };
-    let mut client = Client::connect_url(&conn.url, std::time::Duration::from_secs(10)).await?;
-    client.simple_bind(&conn.bind_dn, &password).await?;
+        }),
+    }
+}
+
+async fn connect_as(url: &str, bind_dn: &str, password: &str) -> Result<Client> {
+    let mut client = Client::connect_url(url, std::time::Duration::from_secs(10)).await?;
+    client.simple_bind(bind_dn, password).await?;
     Ok(client)
+}
+
+async fn connect(conn: &ReplConn) -> Result<Client> {
+    let password = read_password(conn.password_file.as_deref())?;
+    connect_as(&conn.url, &conn.bind_dn, &password).await
+}
+
+fn equality(attr: &str, value: &str) -> LdapFilter {
+    LdapFilter::Equality(attr.to_string(), value.to_string())
+}
+
+/// `filter` widened so that the server also returns ldapSubEntry entries
+/// (conflict entries): ordinary subtree searches skip them unless the
+/// filter names that class.
+fn with_subentries(filter: LdapFilter) -> LdapFilter {
+    LdapFilter::And(vec![
+        filter,
+        LdapFilter::Or(vec![
+            equality("objectClass", "ldapSubEntry"),
+            LdapFilter::Present("objectClass".into()),
+        ]),
+    ])
+}
+
+/// Conflict and glue entries: those carrying nsds5ReplConflict (glue
+/// without the marker too, should there be any).
+fn conflict_filter() -> LdapFilter {
+    with_subentries(LdapFilter::Or(vec![
+        LdapFilter::Present("nsds5ReplConflict".into()),
+        equality("objectClass", "glue"),
+    ]))
+}
+
+/// The entry at `dn` (a base search, which shows conflict entries too);
+/// None when there is none.
+async fn read_entry(client: &mut Client, dn: &str, attrs: &[&str]) -> Result<Option<Entry>> {
+    match client
+        .search_with(
+            dn,
+            LdapSearchScope::Base,
+            LdapFilter::Present("objectClass".into()),
+            attrs,
+        )
+        .await
+    {
+        Ok(mut found) => Ok(found.pop()),
+        Err(e) if e.code() == Some(32) => Ok(None),
+        Err(e) => Err(anyhow!("reading {dn}: {e}")),
+    }
+}
+
+/// The entries directly below `dn`, conflict entries included.
+async fn children(client: &mut Client, dn: &str) -> Result<Vec<String>> {
+    let found = client
+        .search_with(
+            dn,
+            LdapSearchScope::OneLevel,
+            with_subentries(LdapFilter::Present("objectClass".into())),
+            &["1.1"],
+        )
+        .await
+        .with_context(|| format!("listing the children of {dn}"))?;
+    Ok(found.into_iter().map(|e| e.dn).collect())
+}
+
+/// The server's naming contexts (root DSE).
+async fn naming_contexts(client: &mut Client) -> Result<Vec<String>> {
+    let root = read_entry(client, "", &["namingContexts"]).await?;
+    Ok(root
+        .map(|e| values_text(&e, "namingContexts"))
+        .unwrap_or_default())
+}
+
+/// Every value of an attribute (case-insensitive name), as text.
+fn values_text(e: &Entry, name: &str) -> Vec<String> {
+    e.attrs
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .flat_map(|(_, vs)| vs.iter().map(|v| String::from_utf8_lossy(v).to_string()))
+        .collect()
+}
+
+/// Number of conflict and glue entries of a suffix.
+async fn count_conflicts(client: &mut Client, suffix: &str) -> Result<u64> {
+    let found = client
+        .search_with(
+            suffix,
+            LdapSearchScope::Subtree,
+            conflict_filter(),
+            &["1.1"],
+        )
+        .await
+        .with_context(|| format!("counting the conflict entries of {suffix}"))?;
+    Ok(found.len() as u64)
 }
 
 const AGREEMENT_CLASS: &str = "nsDS5ReplicationAgreement";
@@ -90,6 +207,8 @@ struct AgreementStatus {
     last_update_status: String,
     last_init: String,
     last_init_status: String,
+    /// Conflict and glue entries of the agreement's suffix on this server.
+    conflict_entries: Option<u64>,
 }
 
 impl AgreementStatus {
@@ -124,6 +243,7 @@ impl AgreementStatus {
             last_update_status: text("nsds5replicaLastUpdateStatus"),
             last_init: show_time(e.first("nsds5replicaLastInitEnd")),
             last_init_status: text("nsds5replicaLastInitStatus"),
+            conflict_entries: None,
         }
     }
 
@@ -159,27 +279,73 @@ impl AgreementStatus {
     }
 }
 
+const REPLICA_CLASS: &str = "nsDS5Replica";
+
 async fn status(conn: &ReplConn, json: bool) -> Result<()> {
     let mut client = connect(conn).await?;
     let entries = agreements(&mut client).await?;
+    // Conflict entries per replicated suffix: the replica entries name the
+    // suffixes, agreements or not.
+    let replicas = client
+        .search(
+            ferrodir::directory::repl::MAPPING_TREE_DN,
+            ("objectClass", Some(REPLICA_CLASS)),
+            &["nsDS5ReplicaRoot"],
+        )
+        .await?;
+    let mut suffixes: Vec<String> = Vec::new();
+    let all_roots = replicas
+        .iter()
+        .chain(&entries)
+        .filter_map(|e| e.first("nsDS5ReplicaRoot"));
+    for root in all_roots {
+        if !suffixes.iter().any(|s| same_dn(s, &root)) {
+            suffixes.push(root);
+        }
+    }
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for suffix in suffixes {
+        let n = count_conflicts(&mut client, &suffix).await?;
+        counts.push((suffix, n));
+    }
     client.unbind().await;
     let rows: Vec<AgreementStatus> = entries
         .iter()
-        .map(|e| AgreementStatus::of(e, &conn.url))
+        .map(|e| {
+            let mut row = AgreementStatus::of(e, &conn.url);
+            row.conflict_entries = counts
+                .iter()
+                .find(|(s, _)| same_dn(s, &row.suffix))
+                .map(|(_, n)| *n);
+            row
+        })
         .collect();
     let mut out = String::new();
     if json {
         out = serde_json::to_string(&rows)?;
         out.push('\n');
-    } else if rows.is_empty() {
-        out.push_str("no replication agreements on this server\n");
     } else {
+        if rows.is_empty() {
+            out.push_str("no replication agreements on this server\n");
+        }
         for row in &rows {
             row.render(&mut out);
+        }
+        for (suffix, n) in &counts {
+            out.push_str(&format!("suffix {suffix}\n  conflict entries: {n}\n"));
         }
     }
     print!("{out}");
     Ok(())
+}
+
+/// Whether two DNs name the same entry (compared as parsed, ignoring case:
+/// enough for suffixes and the DNs the server itself hands out).
+fn same_dn(a: &str, b: &str) -> bool {
+    match (ferrodir::model::Dn::parse(a), ferrodir::model::Dn::parse(b)) {
+        (Ok(a), Ok(b)) => a.to_string().eq_ignore_ascii_case(&b.to_string()),
+        _ => a.eq_ignore_ascii_case(b),
+    }
 }
 
 async fn test(conn: &ReplConn, agreement: Option<&str>) -> Result<bool> {

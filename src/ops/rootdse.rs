@@ -1,9 +1,10 @@
-//! The root DSE (RFC 4512 §5.1) and the subschema subentry (cn=schema),
-//! served from memory.
+//! The root DSE (RFC 4512 §5.1), the subschema subentry (cn=schema) and
+//! the RUV entry of each replicated suffix, served from memory.
 
 use super::controls::{OID_MANAGE_DSA_IT, OID_PAGED_RESULTS};
 use super::extended::OID_STARTTLS;
 use super::Shared;
+use crate::directory::state_export::RUV_UNIQUE_ID;
 use crate::model::{Attribute, Csn, Dn, Entry, Identity};
 use crate::query::filter::{EvalContext, Tri};
 use ldap3_proto::proto::{LdapFilter, LdapPartialAttribute, OID_PASSWORD_MODIFY, OID_WHOAMI};
@@ -135,6 +136,43 @@ pub fn subschema(shared: &Shared, who: &Identity) -> Vec<SyntheticAttr> {
 }
 
 pub use crate::directory::is_subschema_dn;
+
+/// The replica update vector of a replicated suffix as 389-ds serves it:
+/// the entry `nsuniqueid=ffffffff-ffffffff-ffffffff-ffffffff,<suffix>` with
+/// `nsds50ruv: {replicageneration} <generation>` and one
+/// `nsds50ruv: {replica <rid>} <min CSN> <max CSN>` per replica ID (the
+/// format of `ferrodir export --replication-state`). Only the root DN sees
+/// it, and only by a base search of that DN: `ferrodir repl check` reads
+/// it to compare replicas as of CSNs all of them hold. None when `base` is
+/// not that DN of a replicated suffix.
+pub fn ruv_entry(shared: &Shared, who: &Identity, base: &Dn) -> Option<Vec<SyntheticAttr>> {
+    if !who.root {
+        return None;
+    }
+    let rdn = base.rdn()?;
+    let [ava] = rdn.avas.as_slice() else {
+        return None;
+    };
+    if !ava.attr.eq_ignore_ascii_case("nsuniqueid")
+        || !ava.value.eq_ignore_ascii_case(RUV_UNIQUE_ID.as_bytes())
+    {
+        return None;
+    }
+    let ruv = shared.dir.ruv(&base.parent()?).ok()?;
+    let mut values = vec![format!("{{replicageneration}} {}", ruv.generation)];
+    for (rid, e) in &ruv.replicas {
+        values.push(format!("{{replica {rid}}} {} {}", e.min, e.max));
+    }
+    Some(vec![
+        attr(
+            "objectClass",
+            false,
+            texts(["top", "nsTombstone", "extensibleObject"]),
+        ),
+        attr("nsUniqueId", false, texts([RUV_UNIQUE_ID])),
+        attr("nsds50ruv", false, texts(values)),
+    ])
+}
 
 /// Whether the synthetic entry matches the search filter.
 pub fn matches(shared: &Shared, dn: &str, attrs: &[SyntheticAttr], filter: &LdapFilter) -> bool {

@@ -178,7 +178,7 @@ pub async fn run(
     }
     let lookthrough = shared.search.lookthrough_limit;
 
-    // Synthetic entries: the root DSE and the subschema subentry.
+    // Synthetic entries: the root DSE, the subschema subentry and the RUVs.
     let synthetic = if base.is_root() && scope == Scope::Base {
         Some(("", rootdse::root_dse(&shared, false)))
     } else if rootdse::is_subschema_dn(&base) {
@@ -190,6 +190,8 @@ pub async fn run(
                 rootdse::subschema(&shared, &who)
             },
         ))
+    } else if scope == Scope::Base {
+        rootdse::ruv_entry(&shared, &who, &base).map(|attrs| (req.base.as_str(), attrs))
     } else {
         None
     };

@@ -1,7 +1,7 @@
 //! A small async LDAP client over `ldap3_proto`'s codec: what a supplier
 //! needs to push changes (connect over LDAP, LDAPS or StartTLS, simple or
-//! SASL EXTERNAL bind, extended operations, unbind) plus a plain search for
-//! the admin tooling. Every step has a timeout and every failure names the
+//! SASL EXTERNAL bind, extended operations, unbind) plus searches and
+//! deletes for the admin tooling (`ferrodir repl`). Every step has a timeout and every failure names the
 //! step, so an agreement's status says what broke. Nothing here panics on a
 //! bad peer: it becomes a `ClientError`.
 //!
@@ -12,9 +12,10 @@
 use crate::directory::repl::Transport;
 use futures::{SinkExt, StreamExt};
 use ldap3_proto::proto::{
-    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapFilter, LdapMsg,
-    LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchScope, SaslCredentials,
+    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapMsg, LdapOp,
+    LdapResult, LdapResultCode, LdapSearchRequest, SaslCredentials,
 };
+pub use ldap3_proto::proto::{LdapFilter, LdapSearchScope};
 use ldap3_proto::LdapCodec;
 use rustls::client::WebPkiServerVerifier;
 use rustls::{ClientConfig, RootCertStore};
@@ -648,12 +649,25 @@ impl Client {
             (a, Some(v)) => LdapFilter::Equality(a.to_string(), v.to_string()),
             (a, None) => LdapFilter::Present(a.to_string()),
         };
+        self.search_with(base, LdapSearchScope::Subtree, filter, attrs)
+            .await
+    }
+
+    /// Search with any scope and filter; a base that does not exist is an
+    /// error with code 32 (noSuchObject).
+    pub async fn search_with(
+        &mut self,
+        base: &str,
+        scope: LdapSearchScope,
+        filter: LdapFilter,
+        attrs: &[&str],
+    ) -> Result<Vec<Entry>, ClientError> {
         let id = self
             .send(
                 "search",
                 LdapOp::SearchRequest(LdapSearchRequest {
                     base: base.to_string(),
-                    scope: LdapSearchScope::Subtree,
+                    scope,
                     aliases: LdapDerefAliases::Never,
                     sizelimit: 0,
                     timelimit: 0,
@@ -679,6 +693,18 @@ impl Client {
                 LdapOp::SearchResultDone(r) => return Err(ClientError::result("search", &r)),
                 other => return Err(unexpected("search", &other)),
             }
+        }
+    }
+
+    /// Deletes one entry; the server's result code and message on failure.
+    pub async fn delete(&mut self, dn: &str) -> Result<(), ClientError> {
+        let id = self
+            .send("delete", LdapOp::DelRequest(dn.to_string()))
+            .await?;
+        match self.recv("delete", id).await? {
+            LdapOp::DelResponse(r) if r.code == LdapResultCode::Success => Ok(()),
+            LdapOp::DelResponse(r) => Err(ClientError::result(&format!("delete {dn}"), &r)),
+            other => Err(unexpected("delete", &other)),
         }
     }
 
