@@ -30,7 +30,7 @@ mod user_tests;
 
 pub use user::{
     DefinitionKind, Retired, SchemaChange, SchemaChangeError, SchemaConflict, SchemaEdit,
-    SchemaMerge, UserDefinition,
+    SchemaMerge, UserDefinition, REPLICATED_DEFINITION_ATTR,
 };
 
 use crate::model::{Dn, Entry};

@@ -70,6 +70,45 @@ pub struct UserDefinition {
     pub csn: Csn,
 }
 
+/// The operational attribute of cn=schema that lists user definitions with
+/// their CSNs, for schema replication: read by suppliers, and added to by
+/// replication identities (docs/schema.md, "Schema replication").
+pub const REPLICATED_DEFINITION_ATTR: &str = "ferrodirSchemaDefinition";
+
+impl UserDefinition {
+    /// `<attributeTypes|objectClasses> <csn> <description>`, the value of
+    /// [`REPLICATED_DEFINITION_ATTR`].
+    pub fn replicated_value(&self) -> String {
+        format!("{} {} {}", self.kind.attribute(), self.csn, self.text)
+    }
+
+    /// Reads a [`REPLICATED_DEFINITION_ATTR`] value.
+    pub fn from_replicated_value(value: &[u8]) -> Result<UserDefinition, String> {
+        let text = std::str::from_utf8(value)
+            .map_err(|_| format!("{REPLICATED_DEFINITION_ATTR}: value is not UTF-8"))?
+            .trim();
+        let shape = || {
+            format!(
+                "{REPLICATED_DEFINITION_ATTR}: expected '<attributeTypes|objectClasses> <CSN> <description>', got {text:?}"
+            )
+        };
+        let (kind, rest) = text.split_once(' ').ok_or_else(shape)?;
+        let kind = DefinitionKind::from_attribute(kind).ok_or_else(shape)?;
+        let (csn, desc) = rest.trim_start().split_once(' ').ok_or_else(shape)?;
+        let csn = Csn::parse(csn)
+            .map_err(|e| format!("{REPLICATED_DEFINITION_ATTR}: bad CSN {csn:?}: {e}"))?;
+        let desc = desc.trim();
+        let oid =
+            parser::first_oid(desc).map_err(|m| format!("{REPLICATED_DEFINITION_ATTR}: {m}"))?;
+        Ok(UserDefinition {
+            kind,
+            oid,
+            text: desc.to_string(),
+            csn,
+        })
+    }
+}
+
 /// Why a schema change was refused; each maps to one LDAP result code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaChangeError {

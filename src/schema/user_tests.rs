@@ -511,3 +511,19 @@ fn merge_takes_a_newer_compatible_version_and_refuses_an_incompatible_one() {
         merge.conflicts[0]
     );
 }
+
+#[test]
+fn replicated_values_round_trip_and_bad_ones_are_named() {
+    let d = def(OC_KIND, OC, 3);
+    let v = d.replicated_value();
+    assert!(v.starts_with("objectClasses "), "{v}");
+    assert_eq!(UserDefinition::from_replicated_value(v.as_bytes()), Ok(d));
+    for bad in [
+        "objectClasses",
+        "widgets 1 ( 1.2 )",
+        "objectClasses nocsn ( 1.2 )",
+    ] {
+        let e = UserDefinition::from_replicated_value(bad.as_bytes()).unwrap_err();
+        assert!(e.contains(REPLICATED_DEFINITION_ATTR), "{e}");
+    }
+}

@@ -46,6 +46,12 @@ impl Core {
                 ))
             }
         };
+        if mods.iter().any(|m| {
+            m.attr
+                .eq_ignore_ascii_case(crate::schema::REPLICATED_DEFINITION_ATTR)
+        }) {
+            return self.merge_replicated_schema(txn, who, mods);
+        }
         let acis = subschema::stored_acis(txn)?;
         if stamp.origin == Origin::Client && !who.root {
             self.authorize_subschema(txn, who, &acis, mods)?;
@@ -111,6 +117,57 @@ impl Core {
         if !change.stored.is_empty() || !change.removed.is_empty() {
             self.set_schema(Arc::new(change.schema));
         }
+        Ok(())
+    }
+
+    /// Schema replication, consumer side: a supplier's user definitions
+    /// (`ferrodirSchemaDefinition` values, each with the CSN it was made
+    /// with) merged by `Schema::merge_replicated`. What does not fit is a
+    /// conflict: logged and kept for `repl status`, never an error, so the
+    /// rest of the session goes on. Each definition keeps the supplier's CSN.
+    fn merge_replicated_schema(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        who: &Identity,
+        mods: &[Modification],
+    ) -> DirResult<()> {
+        let attr = crate::schema::REPLICATED_DEFINITION_ATTR;
+        if !self.is_replication_identity(who) {
+            return Err(DirError::InsufficientAccess(format!(
+                "cn=schema: only replication identities (a replica's nsDS5ReplicaBindDN) may add {attr} values; \
+                 others change attributeTypes and objectClasses"
+            )));
+        }
+        let mut incoming = Vec::new();
+        for m in mods {
+            if !m.attr.eq_ignore_ascii_case(attr) || m.op != ModOp::Add {
+                return Err(DirError::UnwillingToPerform(format!(
+                    "cn=schema: a modify carrying {attr} may only add {attr} values"
+                )));
+            }
+            for v in &m.values {
+                incoming.push(
+                    crate::schema::UserDefinition::from_replicated_value(v)
+                        .map_err(DirError::InvalidSyntax)?,
+                );
+            }
+        }
+        let current = self.schema();
+        let merge = current.merge_replicated(&incoming);
+        self.note_schema_conflicts(&incoming, &merge.conflicts);
+        let Some(schema) = merge.schema else {
+            return Ok(());
+        };
+        for d in &merge.stored {
+            txn.put_meta(&subschema::def_key(&d.oid), &subschema::encode_def(d))?;
+        }
+        let newest = merge.stored.iter().map(|d| d.csn).max();
+        if let Some(newest) = newest {
+            if subschema::schema_csn(txn)?.is_none_or(|c| c < newest) {
+                subschema::put_schema_csn(txn, newest)?;
+            }
+        }
+        self.set_schema(Arc::new(schema));
         Ok(())
     }
 
