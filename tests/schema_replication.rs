@@ -219,6 +219,14 @@ fn definitions_made_apart_merge_and_a_late_server_gets_them_by_total_init() {
     assert_eq!(badge(&s3.url(), "one").as_deref(), Some("badge of one"));
     assert_eq!(badge(&s3.url(), "two").as_deref(), Some("badge of two"));
     wait_converged(&[&s1, &s3], CONVERGE);
+    // Only replication identities add definitions with their CSNs.
+    let forged = format!(
+        "dn: cn=schema\nchangetype: modify\nadd: ferrodirSchemaDefinition\nferrodirSchemaDefinition: attributeTypes 00000001000000010000 ( 2.25.4242.7.1 NAME 'forged' SYNTAX {DIRECTORY_STRING} )\n"
+    );
+    let o = ldapmodify_root(&s3.url(), &forged);
+    assert_eq!(code(&o), 50, "{}", err(&o));
+    assert!(err(&o).contains("replication"), "{}", err(&o));
+    assert!(!has_definitions(&s3.url(), &["forged"]));
     // The definitions outlive a restart of the server that received them.
     let mut s3 = s3;
     s3.stop();
