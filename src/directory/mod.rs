@@ -103,7 +103,7 @@ pub(crate) struct Core {
     /// beyond the warning threshold).
     pub(crate) clock_skew: std::sync::atomic::AtomicU32,
     /// Schema definitions from peers that were not applied here (schema
-    /// replication), by "<kind> <oid>": shown on every agreement entry.
+    /// replication), by peer and definition: shown on every agreement entry.
     pub(crate) schema_conflicts: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
@@ -195,23 +195,29 @@ impl Core {
         }
     }
 
-    /// Records what a schema merge found: a conflict is logged when new
-    /// and kept for `repl status`; a definition that now merged cleanly
-    /// clears its old conflict.
+    /// Records what a schema merge with `peer` found (a consumer's address
+    /// for a supplier's comparison, "a supplier" for definitions received):
+    /// a conflict is logged when new and kept for `repl status`; a
+    /// definition that now merged cleanly clears its old conflict with
+    /// that peer.
     pub(crate) fn note_schema_conflicts(
         &self,
+        peer: &str,
         merged: &[crate::schema::UserDefinition],
         conflicts: &[crate::schema::SchemaConflict],
     ) {
         let Ok(mut known) = self.schema_conflicts.lock() else {
             return;
         };
+        let key = |kind: crate::schema::DefinitionKind, oid: &str| {
+            format!("{peer}\u{0}{} {oid}", kind.attribute())
+        };
         for d in merged {
-            known.remove(&format!("{} {}", d.kind.attribute(), d.oid));
+            known.remove(&key(d.kind, &d.oid));
         }
         for c in conflicts {
-            let key = format!("{} {}", c.kind.attribute(), c.oid);
-            let text = c.to_string();
+            let text = format!("with {peer}: {c}");
+            let key = key(c.kind, &c.oid);
             if known.get(&key) != Some(&text) {
                 tracing::warn!("schema replication: {text}");
             }
@@ -219,7 +225,7 @@ impl Core {
         }
     }
 
-    /// The schema conflicts seen in replication sessions, oldest OID first.
+    /// The schema conflicts seen in replication sessions, by peer and definition.
     pub(crate) fn schema_conflicts(&self) -> Vec<String> {
         self.schema_conflicts
             .lock()
@@ -340,10 +346,11 @@ impl Directory {
     /// (shown as ferrodirSchemaConflict on agreement entries).
     pub fn note_schema_conflicts(
         &self,
+        peer: &str,
         merged: &[crate::schema::UserDefinition],
         conflicts: &[crate::schema::SchemaConflict],
     ) {
-        self.core.note_schema_conflicts(merged, conflicts);
+        self.core.note_schema_conflicts(peer, merged, conflicts);
     }
 
     pub fn schema(&self) -> Arc<Schema> {

@@ -154,7 +154,7 @@ impl Core {
         }
         let current = self.schema();
         let merge = current.merge_replicated(&incoming);
-        self.note_schema_conflicts(&incoming, &merge.conflicts);
+        self.note_schema_conflicts("a supplier", &incoming, &merge.conflicts);
         let Some(schema) = merge.schema else {
             return Ok(());
         };
@@ -637,6 +637,72 @@ mod tests {
         assert!(dir.subschema_state(&admin).unwrap().acis.is_empty());
         assert!(matches!(
             dir.write_blocking(&root, schema_mod(ModOp::Add, "aci", &["not an aci"])),
+            Err(DirError::InvalidSyntax(_))
+        ));
+    }
+
+    #[test]
+    fn replicated_definitions_keep_their_csn_and_conflicts_are_kept_not_refused() {
+        let (_tmp, dir) = setup(IndexConfig::default());
+        let repl_dn = "cn=replication manager,cn=config";
+        dir.access_control()
+            .set_replication_identities(vec![dn(repl_dn)]);
+        let repl = Identity {
+            dn: Some(dn(repl_dn)),
+            norm: dir.normalize_dn(&dn(repl_dn)),
+            root: false,
+        };
+        // An hour ahead of this clock: what is made here later must still
+        // sort after it.
+        let ahead = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as u32
+            + 3600;
+        let csn = crate::model::Csn::new(ahead, 1, 7, 0);
+        let value = |text: &str| format!("attributeTypes {csn} {text}");
+        let new_at = "( 2.25.77.1.8 NAME 'exampleLocker' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )";
+        // Same OID as the held exampleBadge, another syntax.
+        let clash = "( 2.25.77.1.1 NAME 'exampleBadge' SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 )";
+        let op = schema_mod(
+            ModOp::Add,
+            crate::schema::REPLICATED_DEFINITION_ATTR,
+            &[&value(new_at), &value(clash)],
+        );
+        // Only replication identities may send them.
+        assert!(matches!(
+            dir.write_blocking(&dir.root_identity(), op.clone()),
+            Err(DirError::InsufficientAccess(m)) if m.contains("replication")
+        ));
+        dir.write_blocking(&repl, op).unwrap();
+        let defs = subschema::stored_definitions(&dir.store().read().unwrap()).unwrap();
+        let locker = defs.iter().find(|d| d.oid == "2.25.77.1.8").unwrap();
+        assert_eq!(locker.csn, csn, "the supplier's CSN is kept");
+        let badge = defs.iter().find(|d| d.oid == "2.25.77.1.1").unwrap();
+        assert_eq!(badge.text, AT, "the held definition stays");
+        assert!(dir.schema().attribute("exampleLocker").is_some());
+        let conflicts = dir.core.schema_conflicts();
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert!(conflicts[0].contains("2.25.77.1.1"), "{conflicts:?}");
+        // A later local change gets a newer CSN than the one received.
+        let local = "( 2.25.77.1.9 NAME 'exampleShelf' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )";
+        dir.write_blocking(
+            &dir.root_identity(),
+            schema_mod(ModOp::Add, "attributeTypes", &[local]),
+        )
+        .unwrap();
+        let defs = subschema::stored_definitions(&dir.store().read().unwrap()).unwrap();
+        let shelf = defs.iter().find(|d| d.oid == "2.25.77.1.9").unwrap();
+        assert!(shelf.csn > csn, "{} after {csn}", shelf.csn);
+        assert!(matches!(
+            dir.write_blocking(
+                &repl,
+                schema_mod(
+                    ModOp::Add,
+                    crate::schema::REPLICATED_DEFINITION_ATTR,
+                    &["attributeTypes nocsn ( 1.2 )"]
+                ),
+            ),
             Err(DirError::InvalidSyntax(_))
         ));
     }

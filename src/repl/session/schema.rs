@@ -60,7 +60,8 @@ pub(super) async fn push_schema(
     // same shipped definitions).
     let (consumer, _) = local.with_stored_definitions(held);
     let merge = consumer.merge_replicated(local.user_definitions());
-    dir.note_schema_conflicts(local.user_definitions(), &merge.conflicts);
+    let peer = format!("consumer {}:{}", cfg.host, cfg.port);
+    dir.note_schema_conflicts(&peer, local.user_definitions(), &merge.conflicts);
     let send: Vec<Vec<u8>> = local
         .user_definitions()
         .iter()
