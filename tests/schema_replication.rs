@@ -313,3 +313,40 @@ fn the_same_oid_defined_two_ways_is_a_conflict_shown_on_both_sides() {
         "the conflict is logged"
     );
 }
+
+/// A consumer that accepts the members of a replication managers group
+/// (nsDS5ReplicaBindDNGroup, no nsDS5ReplicaBindDN) takes schema from them
+/// too.
+#[test]
+fn a_bind_dn_group_member_sends_schema() {
+    let supplier = replica(1);
+    let consumer = Server::fast();
+    add_example(&consumer.url(), "replication-manager.ldif", None);
+    ok(
+        &consumer.url(),
+        "dn: cn=replication managers,cn=config\nchangetype: add\nobjectClass: groupOfNames\ncn: replication managers\nmember: cn=replication manager,cn=config\n",
+    );
+    ok(
+        &consumer.url(),
+        &format!(
+            "dn: {REPLICA_DN}\nchangetype: add\nobjectClass: top\nobjectClass: nsDS5Replica\ncn: replica\n\
+             nsDS5ReplicaRoot: {SUFFIX}\nnsDS5ReplicaType: 2\nnsDS5ReplicaId: 65535\nnsDS5Flags: 0\n\
+             nsDS5ReplicaBindDNGroup: cn=replication managers,cn=config\n"
+        ),
+    );
+    let o = ldapadd_root(&supplier.url(), SAMPLE);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    own_schema_and_entry(&supplier.url(), "grp", 3);
+    let o = ldapadd_root(&supplier.url(), &agreement_ldif(2, consumer.port, true));
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    wait_init_done(&supplier, &agreement_name(2), CONVERGE);
+    assert!(
+        has_definitions(&consumer.url(), &["grpBadge", "grpStaff"]),
+        "{}",
+        schema_text(&consumer.url())
+    );
+    assert_eq!(
+        badge(&consumer.url(), "grp").as_deref(),
+        Some("badge of grp")
+    );
+}

@@ -132,9 +132,9 @@ impl Core {
         mods: &[Modification],
     ) -> DirResult<()> {
         let attr = crate::schema::REPLICATED_DEFINITION_ATTR;
-        if !self.is_replication_identity(who) {
+        if !self.may_send_schema(txn, who)? {
             return Err(DirError::InsufficientAccess(format!(
-                "cn=schema: only replication identities (a replica's nsDS5ReplicaBindDN) may add {attr} values; \
+                "cn=schema: only replication identities (a replica's nsDS5ReplicaBindDN or a member of its nsDS5ReplicaBindDNGroup) may add {attr} values; \
                  others change attributeTypes and objectClasses"
             )));
         }
@@ -169,6 +169,33 @@ impl Core {
         }
         self.set_schema(Arc::new(schema));
         Ok(())
+    }
+
+    /// The identities that may send replicated changes to some replica
+    /// here may send schema too (cn=schema serves every suffix).
+    fn may_send_schema(&self, txn: &WriteTxn<'_>, who: &Identity) -> DirResult<bool> {
+        if self.is_replication_identity(who) {
+            return Ok(true);
+        }
+        if who.is_anonymous() {
+            return Ok(false);
+        }
+        let groups: Vec<Dn> = self
+            .repl
+            .read()
+            .map(|r| {
+                r.replicas
+                    .iter()
+                    .filter_map(|x| x.bind_dn_group.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for group in &groups {
+            if self.in_bind_dn_group_with(txn, group, who)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// cn=schema's own `aci` values decide (it has no stored ancestors);
