@@ -202,6 +202,9 @@ struct AgreementStatus {
     state: String,
     lag_seconds: Option<u64>,
     clock_skew_seconds: Option<u64>,
+    /// Schema definitions from or for a peer not applied because they
+    /// differ in meaning (ferrodirSchemaConflict).
+    schema_conflicts: Vec<String>,
     changes_sent: Option<u64>,
     last_update: String,
     last_update_status: String,
@@ -238,6 +241,13 @@ impl AgreementStatus {
             },
             lag_seconds: number("ferrodirReplicationLag"),
             clock_skew_seconds: number("ferrodirClockSkew"),
+            schema_conflicts: e
+                .attrs
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("ferrodirSchemaConflict"))
+                .flat_map(|(_, v)| v.iter())
+                .map(|v| String::from_utf8_lossy(v).to_string())
+                .collect(),
             changes_sent: number("nsds5replicaChangesSentSinceStartup"),
             last_update: show_time(e.first("nsds5replicaLastUpdateEnd")),
             last_update_status: text("nsds5replicaLastUpdateStatus"),
@@ -251,6 +261,10 @@ impl AgreementStatus {
     /// non-empty field.
     fn render(&self, out: &mut String) {
         let optional = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+        let conflicts = self
+            .schema_conflicts
+            .iter()
+            .map(|c| ("schema conflict", c.clone()));
         let lines = [
             ("supplier", format!("{} (this server)", self.supplier)),
             ("consumer", self.consumer.clone()),
@@ -271,7 +285,7 @@ impl AgreementStatus {
         ];
         out.push_str(&self.agreement);
         out.push('\n');
-        for (k, v) in lines {
+        for (k, v) in lines.into_iter().chain(conflicts) {
             if !v.is_empty() {
                 out.push_str(&format!("  {k:<19} {v}\n"));
             }

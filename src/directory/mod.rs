@@ -102,6 +102,9 @@ pub(crate) struct Core {
     /// The largest clock skew seen in a peer's CSN, in seconds (0: none
     /// beyond the warning threshold).
     pub(crate) clock_skew: std::sync::atomic::AtomicU32,
+    /// Schema definitions from peers that were not applied here (schema
+    /// replication), by peer and definition: shown on every agreement entry.
+    pub(crate) schema_conflicts: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 pub struct Directory {
@@ -192,6 +195,44 @@ impl Core {
         }
     }
 
+    /// Records what a schema merge with `peer` found (a consumer's address
+    /// for a supplier's comparison, "a supplier" for definitions received):
+    /// a conflict is logged when new and kept for `repl status`; a
+    /// definition that now merged cleanly clears its old conflict with
+    /// that peer.
+    pub(crate) fn note_schema_conflicts(
+        &self,
+        peer: &str,
+        merged: &[crate::schema::UserDefinition],
+        conflicts: &[crate::schema::SchemaConflict],
+    ) {
+        let Ok(mut known) = self.schema_conflicts.lock() else {
+            return;
+        };
+        let key = |kind: crate::schema::DefinitionKind, oid: &str| {
+            format!("{peer}\u{0}{} {oid}", kind.attribute())
+        };
+        for d in merged {
+            known.remove(&key(d.kind, &d.oid));
+        }
+        for c in conflicts {
+            let text = format!("with {peer}: {c}");
+            let key = key(c.kind, &c.oid);
+            if known.get(&key) != Some(&text) {
+                tracing::warn!("schema replication: {text}");
+            }
+            known.insert(key, text);
+        }
+    }
+
+    /// The schema conflicts seen in replication sessions, by peer and definition.
+    pub(crate) fn schema_conflicts(&self) -> Vec<String> {
+        self.schema_conflicts
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Secret attributes: readable and searchable only by the root DN and
     /// the replication identities, whatever the ACIs say.
     pub(crate) fn is_secret(&self, at: &AttributeType) -> bool {
@@ -276,6 +317,7 @@ impl Directory {
             learned_referrals: Mutex::new(std::collections::HashMap::new()),
             lockouts: policy::Lockouts::default(),
             clock_skew: std::sync::atomic::AtomicU32::new(0),
+            schema_conflicts: Mutex::new(std::collections::BTreeMap::new()),
         };
         core.load_user_schema()?;
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
@@ -300,6 +342,17 @@ impl Directory {
     }
 
     /// The schema in force (a snapshot: cn=schema may change later).
+    /// Records what a schema merge done by a replication session found
+    /// (shown as ferrodirSchemaConflict on agreement entries).
+    pub fn note_schema_conflicts(
+        &self,
+        peer: &str,
+        merged: &[crate::schema::UserDefinition],
+        conflicts: &[crate::schema::SchemaConflict],
+    ) {
+        self.core.note_schema_conflicts(peer, merged, conflicts);
+    }
+
     pub fn schema(&self) -> Arc<Schema> {
         self.core.schema()
     }

@@ -412,6 +412,14 @@ fn add_agreement_status(core: &Core, entry: &mut Entry) {
     for (name, values) in super::repl::status_attributes(&status) {
         entry.set(&name, values, crate::model::Csn::ZERO);
     }
+    let conflicts = core.schema_conflicts();
+    if !conflicts.is_empty() {
+        entry.set(
+            "ferrodirSchemaConflict",
+            conflicts.into_iter().map(String::into_bytes).collect(),
+            crate::model::Csn::ZERO,
+        );
+    }
     let skew = core.clock_skew.load(std::sync::atomic::Ordering::Relaxed);
     entry.set(
         "ferrodirClockSkew",

@@ -90,6 +90,27 @@ pub(crate) fn stored_definitions(txn: &dyn StoreRead) -> DirResult<Vec<UserDefin
     Ok(defs)
 }
 
+/// The CSNs of the definitions a replication peer sends in `op` (a modify
+/// of cn=schema adding `ferrodirSchemaDefinition` values): the clock moves
+/// past them so definitions made here later sort after them.
+pub(crate) fn replicated_csns(op: &super::WriteOp) -> Vec<Csn> {
+    let super::WriteOp::Modify { dn, mods } = op else {
+        return Vec::new();
+    };
+    if !is_subschema_dn(dn) {
+        return Vec::new();
+    }
+    mods.iter()
+        .filter(|m| {
+            m.attr
+                .eq_ignore_ascii_case(crate::schema::REPLICATED_DEFINITION_ATTR)
+        })
+        .flat_map(|m| m.values.iter())
+        .filter_map(|v| UserDefinition::from_replicated_value(v).ok())
+        .map(|d| d.csn)
+        .collect()
+}
+
 pub(crate) fn schema_csn(txn: &dyn StoreRead) -> DirResult<Option<Csn>> {
     Ok(txn.meta(META_CSN)?.and_then(|b| Csn::from_bytes(&b)))
 }

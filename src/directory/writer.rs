@@ -261,6 +261,11 @@ fn run_work(
     };
     match work {
         Work::Op { who, op, origin } => {
+            for remote in super::subschema::replicated_csns(op) {
+                if let Some(skew) = generator()?.observe(remote, now) {
+                    core.note_clock_skew(skew);
+                }
+            }
             let stamp = {
                 let mut g = generator()?;
                 g.set_rid(core.local_rid());

@@ -121,7 +121,17 @@ pub fn subschema(shared: &Shared, who: &Identity) -> Vec<SyntheticAttr> {
         }
         Err(e) => tracing::error!("reading the state of cn=schema: {e}"),
     }
-    for (name, values) in shared.dir.schema().subschema_attributes() {
+    let schema = shared.dir.schema();
+    out.push(attr(
+        crate::schema::REPLICATED_DEFINITION_ATTR,
+        true,
+        schema
+            .user_definitions()
+            .iter()
+            .map(|d| d.replicated_value().into_bytes())
+            .collect(),
+    ));
+    for (name, values) in schema.subschema_attributes() {
         let name: &'static str = match name.to_ascii_lowercase().as_str() {
             "attributetypes" => "attributeTypes",
             "objectclasses" => "objectClasses",

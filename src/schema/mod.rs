@@ -29,7 +29,8 @@ mod user;
 mod user_tests;
 
 pub use user::{
-    DefinitionKind, Retired, SchemaChange, SchemaChangeError, SchemaEdit, UserDefinition,
+    DefinitionKind, Retired, SchemaChange, SchemaChangeError, SchemaConflict, SchemaEdit,
+    SchemaMerge, UserDefinition, REPLICATED_DEFINITION_ATTR,
 };
 
 use crate::model::{Dn, Entry};

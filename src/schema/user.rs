@@ -70,6 +70,45 @@ pub struct UserDefinition {
     pub csn: Csn,
 }
 
+/// The operational attribute of cn=schema that lists user definitions with
+/// their CSNs, for schema replication: read by suppliers, and added to by
+/// replication identities (docs/schema.md, "Schema replication").
+pub const REPLICATED_DEFINITION_ATTR: &str = "ferrodirSchemaDefinition";
+
+impl UserDefinition {
+    /// `<attributeTypes|objectClasses> <csn> <description>`, the value of
+    /// [`REPLICATED_DEFINITION_ATTR`].
+    pub fn replicated_value(&self) -> String {
+        format!("{} {} {}", self.kind.attribute(), self.csn, self.text)
+    }
+
+    /// Reads a [`REPLICATED_DEFINITION_ATTR`] value.
+    pub fn from_replicated_value(value: &[u8]) -> Result<UserDefinition, String> {
+        let text = std::str::from_utf8(value)
+            .map_err(|_| format!("{REPLICATED_DEFINITION_ATTR}: value is not UTF-8"))?
+            .trim();
+        let shape = || {
+            format!(
+                "{REPLICATED_DEFINITION_ATTR}: expected '<attributeTypes|objectClasses> <CSN> <description>', got {text:?}"
+            )
+        };
+        let (kind, rest) = text.split_once(' ').ok_or_else(shape)?;
+        let kind = DefinitionKind::from_attribute(kind).ok_or_else(shape)?;
+        let (csn, desc) = rest.trim_start().split_once(' ').ok_or_else(shape)?;
+        let csn = Csn::parse(csn)
+            .map_err(|e| format!("{REPLICATED_DEFINITION_ATTR}: bad CSN {csn:?}: {e}"))?;
+        let desc = desc.trim();
+        let oid =
+            parser::first_oid(desc).map_err(|m| format!("{REPLICATED_DEFINITION_ATTR}: {m}"))?;
+        Ok(UserDefinition {
+            kind,
+            oid,
+            text: desc.to_string(),
+            csn,
+        })
+    }
+}
+
 /// Why a schema change was refused; each maps to one LDAP result code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaChangeError {
@@ -691,4 +730,153 @@ fn class_incompatibility(old: &Schema, new: &Schema, oid: &str) -> Option<String
         .difference(&new_allowed)
         .next()
         .map(|gone| format!("it no longer allows '{}'", name(gone)))
+}
+
+/// A definition from a replication peer that is not applied here: same OID
+/// (or name) as a definition held here, with a different meaning. Both
+/// sides keep their own until an administrator settles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaConflict {
+    pub kind: DefinitionKind,
+    pub oid: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SchemaConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: not replicated: {}",
+            self.kind.attribute(),
+            self.oid,
+            self.reason
+        )
+    }
+}
+
+/// The outcome of merging a peer's user definitions into this schema.
+#[derive(Debug)]
+pub struct SchemaMerge {
+    /// The schema with what was applied (None: nothing changed).
+    pub schema: Option<Schema>,
+    /// Definitions to store, each with the peer's CSN: new ones, and newer
+    /// compatible versions of ones held here.
+    pub stored: Vec<UserDefinition>,
+    pub conflicts: Vec<SchemaConflict>,
+}
+
+impl Schema {
+    /// Merges a peer's user definitions (schema replication, docs/schema.md
+    /// "Schema replication"). For each, oldest CSN first:
+    /// - not held here: added (a name or OID clash is a conflict);
+    /// - held here with the same meaning: nothing to do;
+    /// - held here, differently: the newer CSN wins if the older version
+    ///   can become the newer one without invalidating entries (the same
+    ///   test a local change passes); otherwise it is a conflict and both
+    ///   sides keep their own.
+    ///
+    /// Nothing is ever removed.
+    pub fn merge_replicated(&self, incoming: &[UserDefinition]) -> SchemaMerge {
+        let mut incoming: Vec<&UserDefinition> = incoming.iter().collect();
+        incoming.sort_by(|a, b| a.csn.cmp(&b.csn).then_with(|| a.oid.cmp(&b.oid)));
+        let mut current: Option<Schema> = None;
+        let mut stored: Vec<UserDefinition> = Vec::new();
+        let mut conflicts = Vec::new();
+        for d in incoming {
+            let base = current.as_ref().unwrap_or(self);
+            let conflict = |reason: String| SchemaConflict {
+                kind: d.kind,
+                oid: d.oid.clone(),
+                reason,
+            };
+            let existing = base
+                .user
+                .iter()
+                .find(|u| u.kind == d.kind && u.oid == d.oid)
+                .cloned();
+            let mut edit = base.edit();
+            let attempt = match &existing {
+                Some(e) if same_definition(d.kind, &e.text, &d.text) => continue,
+                Some(e) if e.csn >= d.csn => {
+                    // Held here in a newer version: fine if the peer's older
+                    // one could have become it; the peer gets it in turn.
+                    match base.older_version_fits(e, d) {
+                        Ok(()) => continue,
+                        Err(why) => {
+                            conflicts.push(conflict(format!(
+                                "held here as {} (CSN {}), the peer has {} (CSN {}): {why}",
+                                e.text, e.csn, d.text, d.csn
+                            )));
+                            continue;
+                        }
+                    }
+                }
+                Some(e) => edit
+                    .delete(d.kind, e.text.as_bytes())
+                    .and_then(|()| edit.add(d.kind, d.text.as_bytes(), d.csn))
+                    .and_then(|()| edit.finish())
+                    .map_err(|err| (Some(e.clone()), err.to_string()))
+                    .and_then(|change| match change.retired.first() {
+                        Some(r) => Err((
+                            Some(e.clone()),
+                            r.changed
+                                .clone()
+                                .unwrap_or_else(|| "it would be removed".into()),
+                        )),
+                        None => Ok(change),
+                    }),
+                None => match edit.add(d.kind, d.text.as_bytes(), d.csn) {
+                    Err(SchemaChangeError::Exists(_)) => continue,
+                    Err(err) => Err((None, err.to_string())),
+                    Ok(()) => edit.finish().map_err(|err| (None, err.to_string())),
+                },
+            };
+            match attempt {
+                Ok(change) => {
+                    stored.retain(|s| !(s.kind == d.kind && s.oid == d.oid));
+                    stored.push(d.clone());
+                    current = Some(change.schema);
+                }
+                Err((Some(e), why)) => conflicts.push(conflict(format!(
+                    "held here as {} (CSN {}), the peer has {} (CSN {}): {why}",
+                    e.text, e.csn, d.text, d.csn
+                ))),
+                Err((None, why)) => {
+                    conflicts.push(conflict(format!("the peer's {}: {why}", d.text)))
+                }
+            }
+        }
+        SchemaMerge {
+            schema: current,
+            stored,
+            conflicts,
+        }
+    }
+
+    /// Whether `older` (a peer's version of `held`) could have been changed
+    /// into `held` here: the same compatibility test a local change passes.
+    fn older_version_fits(
+        &self,
+        held: &UserDefinition,
+        older: &UserDefinition,
+    ) -> Result<(), String> {
+        let defs: Vec<UserDefinition> = self
+            .user
+            .iter()
+            .map(|u| {
+                if u.kind == held.kind && u.oid == held.oid {
+                    older.clone()
+                } else {
+                    u.clone()
+                }
+            })
+            .collect();
+        let before = self
+            .with_user_definitions(defs)
+            .map_err(|e| e.to_string())?;
+        match incompatibility(&before, self, held.kind, &held.oid) {
+            None => Ok(()),
+            Some(why) => Err(why),
+        }
+    }
 }

@@ -444,3 +444,86 @@ fn origin_and_first_component_helpers() {
         "( 1.2.3 x-origin 'a' )"
     );
 }
+
+fn def(kind: DefinitionKind, text: &str, n: u32) -> UserDefinition {
+    UserDefinition {
+        kind,
+        oid: parser::first_oid(text).unwrap_or_else(|e| panic!("{e}")),
+        text: text.to_string(),
+        csn: csn(n),
+    }
+}
+
+#[test]
+fn merge_adds_what_is_missing_in_csn_order_and_keeps_the_peers_csn() {
+    let here = builtin();
+    // The class first in the list but younger: it needs the attribute type.
+    let peer = [def(OC_KIND, OC, 5), def(AT_KIND, AT, 4)];
+    let merge = here.merge_replicated(&peer);
+    assert!(merge.conflicts.is_empty(), "{:?}", merge.conflicts);
+    let schema = merge.schema.unwrap_or_else(|| panic!("nothing applied"));
+    assert!(schema.object_class("exampleStaff").is_some());
+    assert_eq!(merge.stored.len(), 2);
+    assert!(merge
+        .stored
+        .iter()
+        .all(|d| d.csn == csn(4) || d.csn == csn(5)));
+    // Merging the same again changes nothing.
+    let again = schema.merge_replicated(&peer);
+    assert!(again.schema.is_none() && again.stored.is_empty() && again.conflicts.is_empty());
+}
+
+#[test]
+fn merge_takes_a_newer_compatible_version_and_refuses_an_incompatible_one() {
+    let here = with_example();
+    let wider =
+        "( 2.25.77.2.1 NAME 'exampleStaff' SUP top AUXILIARY MAY ( exampleBadge $ description ) )";
+    let merge = here.merge_replicated(&[def(OC_KIND, wider, 9)]);
+    assert!(merge.conflicts.is_empty(), "{:?}", merge.conflicts);
+    assert_eq!(merge.stored.len(), 1);
+    // The peer holds the older version of what is now held here: nothing
+    // to do, the peer takes ours in turn.
+    let newer = merge.schema.unwrap_or_else(|| panic!("nothing applied"));
+    let older = newer.merge_replicated(&[def(OC_KIND, OC, 1)]);
+    assert!(older.schema.is_none() && older.conflicts.is_empty());
+    // Same OID, another syntax: a conflict, whatever the CSNs say.
+    let other = "( 2.25.77.1.1 NAME 'exampleBadge' EQUALITY integerMatch \
+        SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 )";
+    for n in [0, 9] {
+        let merge = here.merge_replicated(&[def(AT_KIND, other, n)]);
+        assert!(merge.schema.is_none(), "CSN {n}");
+        assert_eq!(merge.conflicts.len(), 1, "CSN {n}");
+        assert_eq!(merge.conflicts[0].oid, "2.25.77.1.1");
+        assert!(
+            merge.conflicts[0].to_string().contains("SYNTAX")
+                || merge.conflicts[0].to_string().contains("EQUALITY"),
+            "{}",
+            merge.conflicts[0]
+        );
+    }
+    // Another OID with a name held here: a conflict too.
+    let clash = "( 2.25.77.1.9 NAME 'exampleBadge' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )";
+    let merge = here.merge_replicated(&[def(AT_KIND, clash, 9)]);
+    assert_eq!(merge.conflicts.len(), 1);
+    assert!(
+        merge.conflicts[0].reason.contains("exampleBadge"),
+        "{}",
+        merge.conflicts[0]
+    );
+}
+
+#[test]
+fn replicated_values_round_trip_and_bad_ones_are_named() {
+    let d = def(OC_KIND, OC, 3);
+    let v = d.replicated_value();
+    assert!(v.starts_with("objectClasses "), "{v}");
+    assert_eq!(UserDefinition::from_replicated_value(v.as_bytes()), Ok(d));
+    for bad in [
+        "objectClasses",
+        "widgets 1 ( 1.2 )",
+        "objectClasses nocsn ( 1.2 )",
+    ] {
+        let e = UserDefinition::from_replicated_value(bad.as_bytes()).unwrap_err();
+        assert!(e.contains(REPLICATED_DEFINITION_ATTR), "{e}");
+    }
+}

@@ -212,7 +212,17 @@ impl Core {
         else {
             return Ok(false);
         };
-        let txn = self.store.read()?;
+        self.in_bind_dn_group_with(&self.store.read()?, group, who)
+    }
+
+    /// [`Core::in_bind_dn_group`] read through `txn` (e.g. the writer's own
+    /// transaction).
+    pub(crate) fn in_bind_dn_group_with(
+        &self,
+        txn: &dyn StoreRead,
+        group: &Dn,
+        who: &Identity,
+    ) -> DirResult<bool> {
         let Some(id) = txn.id_by_dn(&self.dn_key(group))? else {
             return Ok(false);
         };

@@ -46,6 +46,12 @@ impl Core {
                 ))
             }
         };
+        if mods.iter().any(|m| {
+            m.attr
+                .eq_ignore_ascii_case(crate::schema::REPLICATED_DEFINITION_ATTR)
+        }) {
+            return self.merge_replicated_schema(txn, who, mods);
+        }
         let acis = subschema::stored_acis(txn)?;
         if stamp.origin == Origin::Client && !who.root {
             self.authorize_subschema(txn, who, &acis, mods)?;
@@ -112,6 +118,84 @@ impl Core {
             self.set_schema(Arc::new(change.schema));
         }
         Ok(())
+    }
+
+    /// Schema replication, consumer side: a supplier's user definitions
+    /// (`ferrodirSchemaDefinition` values, each with the CSN it was made
+    /// with) merged by `Schema::merge_replicated`. What does not fit is a
+    /// conflict: logged and kept for `repl status`, never an error, so the
+    /// rest of the session goes on. Each definition keeps the supplier's CSN.
+    fn merge_replicated_schema(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        who: &Identity,
+        mods: &[Modification],
+    ) -> DirResult<()> {
+        let attr = crate::schema::REPLICATED_DEFINITION_ATTR;
+        if !self.may_send_schema(txn, who)? {
+            return Err(DirError::InsufficientAccess(format!(
+                "cn=schema: only replication identities (a replica's nsDS5ReplicaBindDN or a member of its nsDS5ReplicaBindDNGroup) may add {attr} values; \
+                 others change attributeTypes and objectClasses"
+            )));
+        }
+        let mut incoming = Vec::new();
+        for m in mods {
+            if !m.attr.eq_ignore_ascii_case(attr) || m.op != ModOp::Add {
+                return Err(DirError::UnwillingToPerform(format!(
+                    "cn=schema: a modify carrying {attr} may only add {attr} values"
+                )));
+            }
+            for v in &m.values {
+                incoming.push(
+                    crate::schema::UserDefinition::from_replicated_value(v)
+                        .map_err(DirError::InvalidSyntax)?,
+                );
+            }
+        }
+        let current = self.schema();
+        let merge = current.merge_replicated(&incoming);
+        self.note_schema_conflicts("a supplier", &incoming, &merge.conflicts);
+        let Some(schema) = merge.schema else {
+            return Ok(());
+        };
+        for d in &merge.stored {
+            txn.put_meta(&subschema::def_key(&d.oid), &subschema::encode_def(d))?;
+        }
+        let newest = merge.stored.iter().map(|d| d.csn).max();
+        if let Some(newest) = newest {
+            if subschema::schema_csn(txn)?.is_none_or(|c| c < newest) {
+                subschema::put_schema_csn(txn, newest)?;
+            }
+        }
+        self.set_schema(Arc::new(schema));
+        Ok(())
+    }
+
+    /// The identities that may send replicated changes to some replica
+    /// here may send schema too (cn=schema serves every suffix).
+    fn may_send_schema(&self, txn: &WriteTxn<'_>, who: &Identity) -> DirResult<bool> {
+        if self.is_replication_identity(who) {
+            return Ok(true);
+        }
+        if who.is_anonymous() {
+            return Ok(false);
+        }
+        let groups: Vec<Dn> = self
+            .repl
+            .read()
+            .map(|r| {
+                r.replicas
+                    .iter()
+                    .filter_map(|x| x.bind_dn_group.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for group in &groups {
+            if self.in_bind_dn_group_with(txn, group, who)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// cn=schema's own `aci` values decide (it has no stored ancestors);
@@ -580,6 +664,72 @@ mod tests {
         assert!(dir.subschema_state(&admin).unwrap().acis.is_empty());
         assert!(matches!(
             dir.write_blocking(&root, schema_mod(ModOp::Add, "aci", &["not an aci"])),
+            Err(DirError::InvalidSyntax(_))
+        ));
+    }
+
+    #[test]
+    fn replicated_definitions_keep_their_csn_and_conflicts_are_kept_not_refused() {
+        let (_tmp, dir) = setup(IndexConfig::default());
+        let repl_dn = "cn=replication manager,cn=config";
+        dir.access_control()
+            .set_replication_identities(vec![dn(repl_dn)]);
+        let repl = Identity {
+            dn: Some(dn(repl_dn)),
+            norm: dir.normalize_dn(&dn(repl_dn)),
+            root: false,
+        };
+        // An hour ahead of this clock: what is made here later must still
+        // sort after it.
+        let ahead = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as u32
+            + 3600;
+        let csn = crate::model::Csn::new(ahead, 1, 7, 0);
+        let value = |text: &str| format!("attributeTypes {csn} {text}");
+        let new_at = "( 2.25.77.1.8 NAME 'exampleLocker' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )";
+        // Same OID as the held exampleBadge, another syntax.
+        let clash = "( 2.25.77.1.1 NAME 'exampleBadge' SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 )";
+        let op = schema_mod(
+            ModOp::Add,
+            crate::schema::REPLICATED_DEFINITION_ATTR,
+            &[&value(new_at), &value(clash)],
+        );
+        // Only replication identities may send them.
+        assert!(matches!(
+            dir.write_blocking(&dir.root_identity(), op.clone()),
+            Err(DirError::InsufficientAccess(m)) if m.contains("replication")
+        ));
+        dir.write_blocking(&repl, op).unwrap();
+        let defs = subschema::stored_definitions(&dir.store().read().unwrap()).unwrap();
+        let locker = defs.iter().find(|d| d.oid == "2.25.77.1.8").unwrap();
+        assert_eq!(locker.csn, csn, "the supplier's CSN is kept");
+        let badge = defs.iter().find(|d| d.oid == "2.25.77.1.1").unwrap();
+        assert_eq!(badge.text, AT, "the held definition stays");
+        assert!(dir.schema().attribute("exampleLocker").is_some());
+        let conflicts = dir.core.schema_conflicts();
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert!(conflicts[0].contains("2.25.77.1.1"), "{conflicts:?}");
+        // A later local change gets a newer CSN than the one received.
+        let local = "( 2.25.77.1.9 NAME 'exampleShelf' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )";
+        dir.write_blocking(
+            &dir.root_identity(),
+            schema_mod(ModOp::Add, "attributeTypes", &[local]),
+        )
+        .unwrap();
+        let defs = subschema::stored_definitions(&dir.store().read().unwrap()).unwrap();
+        let shelf = defs.iter().find(|d| d.oid == "2.25.77.1.9").unwrap();
+        assert!(shelf.csn > csn, "{} after {csn}", shelf.csn);
+        assert!(matches!(
+            dir.write_blocking(
+                &repl,
+                schema_mod(
+                    ModOp::Add,
+                    crate::schema::REPLICATED_DEFINITION_ATTR,
+                    &["attributeTypes nocsn ( 1.2 )"]
+                ),
+            ),
             Err(DirError::InvalidSyntax(_))
         ));
     }

@@ -12,8 +12,9 @@
 use crate::directory::repl::Transport;
 use futures::{SinkExt, StreamExt};
 use ldap3_proto::proto::{
-    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapMsg, LdapOp,
-    LdapResult, LdapResultCode, LdapSearchRequest, SaslCredentials,
+    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapModify,
+    LdapModifyRequest, LdapModifyType, LdapMsg, LdapOp, LdapPartialAttribute, LdapResult,
+    LdapResultCode, LdapSearchRequest, SaslCredentials,
 };
 pub use ldap3_proto::proto::{LdapFilter, LdapSearchScope};
 use ldap3_proto::LdapCodec;
@@ -633,6 +634,36 @@ impl Client {
                 Ok(r.value.unwrap_or_default())
             }
             LdapOp::ExtendedResponse(r) => Err(ClientError::result(step, &r.res)),
+            other => Err(unexpected(step, &other)),
+        }
+    }
+
+    /// Modify that adds `values` to one attribute of `dn`.
+    pub async fn modify_add(
+        &mut self,
+        step: &str,
+        dn: &str,
+        attr: &str,
+        values: Vec<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        let id = self
+            .send(
+                step,
+                LdapOp::ModifyRequest(LdapModifyRequest {
+                    dn: dn.to_string(),
+                    changes: vec![LdapModify {
+                        operation: LdapModifyType::Add,
+                        modification: LdapPartialAttribute {
+                            atype: attr.to_string(),
+                            vals: values,
+                        },
+                    }],
+                }),
+            )
+            .await?;
+        match self.recv(step, id).await? {
+            LdapOp::ModifyResponse(r) if r.code == LdapResultCode::Success => Ok(()),
+            LdapOp::ModifyResponse(r) => Err(ClientError::result(step, &r)),
             other => Err(unexpected(step, &other)),
         }
     }

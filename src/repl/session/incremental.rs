@@ -8,6 +8,7 @@
 use super::agreement::*;
 use super::catchup::*;
 use super::client::{Client, ClientError};
+use super::schema::push_schema;
 use super::total::*;
 use crate::directory::repl::{AgreementConfig, BindMethod, Transport};
 use crate::directory::{DirError, Directory};
@@ -169,7 +170,12 @@ pub(super) async fn session_inner(
     let suffix = cfg.suffix.to_string();
     let mut rx = dir.subscribe();
     let mut pause = SessionPause::default();
+    // Schema first: the entries that follow may use it.
+    let mut schema_mark = push_schema(dir, cfg, &mut client).await?;
     loop {
+        if super::schema::schema_mark(dir) != schema_mark {
+            schema_mark = push_schema(dir, cfg, &mut client).await?;
+        }
         if refresh_requested(dir, &cfg.dn) {
             total_init(dir, cfg, &mut client, rid, local_url).await?;
             *progressed = true;
@@ -208,6 +214,9 @@ pub(super) async fn session_inner(
             if !cfg.schedule.allows(now()) {
                 wait_for_window(dir, cfg).await;
                 continue;
+            }
+            if super::schema::schema_mark(dir) != schema_mark {
+                schema_mark = push_schema(dir, cfg, &mut client).await?;
             }
             let (d, s, c) = (dir.clone(), cfg.suffix.clone(), consumer.clone());
             let batch = tokio::task::spawn_blocking(move || d.changes_for(&s, &c, BATCH))

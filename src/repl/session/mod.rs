@@ -7,4 +7,5 @@ mod catchup;
 pub mod client;
 pub mod housekeeping;
 mod incremental;
+mod schema;
 mod total;
