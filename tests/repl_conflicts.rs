@@ -183,6 +183,18 @@ fn add_add_conflict_is_listed_on_both_and_keep_this_gives_it_the_plain_dn() {
     let winner_sn = attr_of(s1, &plain, "sn").expect("plain entry sn");
     assert_ne!(loser_sn, winner_sn);
     let loser_uuid = attr_of(s1, &conflict_dn, "entryUUID").expect("entryUUID");
+    // A conflict entry is an entry like any other: it can be modified (its
+    // RDN's nsUniqueId value is in it, ldapSubEntry steps aside for its own
+    // structural class), and the change replicates.
+    change(
+        s2,
+        &format!("dn: {conflict_dn}\nchangetype: modify\nreplace: description\ndescription: edited while in conflict\n"),
+    );
+    converge(&servers);
+    assert_eq!(
+        attr_of(s1, &conflict_dn, "description").as_deref(),
+        Some("edited while in conflict")
+    );
 
     // show: both entries, attribute by attribute.
     let shown = ok(&repl(&[
@@ -319,6 +331,14 @@ fn glue_is_listed_and_refused_and_keep_other_deletes_the_conflict_entry() {
         assert!(msg.contains(&format!("\n  {child}")), "{msg}");
     }
     assert!(read_entry(&s1.url(), &temp, &["1.1"]).is_some());
+    // A glue entry keeps its own structural class beside glue and can be
+    // modified.
+    change(
+        s1,
+        &format!(
+            "dn: {temp}\nchangetype: modify\nreplace: description\ndescription: glue, edited\n"
+        ),
+    );
     let shown = ok(&repl(&["conflicts", "show", "--url", &s1.url(), &temp]));
     assert!(shown.contains("is a glue entry"), "{shown}");
     assert!(

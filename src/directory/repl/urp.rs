@@ -644,6 +644,9 @@ fn state_from_entry(
             continue;
         }
         let key = norm.attr_key(name);
+        if marker.is_some() && !glue && key.eq_ignore_ascii_case("nsUniqueId") {
+            continue;
+        }
         let is_class = key.eq_ignore_ascii_case("objectClass");
         let attr = s.attrs.entry(key.clone()).or_default();
         for v in &a.values {

@@ -236,6 +236,14 @@ impl EntryState {
                 format!("namingConflict {plain_dn}"),
                 csn,
             );
+            // The RDN's first value must be in the entry, or the entry
+            // could not be modified or renamed.
+            add_virtual(
+                &mut entry,
+                &norm.attr_key("nsUniqueId"),
+                nsuniqueid(&self.uuid).as_bytes(),
+                csn,
+            );
         }
         Some(entry)
     }
