@@ -204,7 +204,13 @@ fn generated_root_password_printed_once() {
     let second_out = dir.path().join("second.log");
     let mut p = Proc::spawn(&args, Some("ignored-on-second-start"), &second_out);
     p.wait_listening(port);
-    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        bind_code(&url, ROOT_DN, &pw),
+        0,
+        "generated password after restart"
+    );
+    assert_eq!(bind_code(&url, ROOT_DN, "ignored-on-second-start"), 49);
+    // Read after two binds were served: everything the start printed is out.
     let text = p.text();
     assert!(
         !text.contains("Generated password"),
@@ -214,12 +220,6 @@ fn generated_root_password_printed_once() {
         !text.contains(&pw),
         "the password appears in the second start's output:\n{text}"
     );
-    assert_eq!(
-        bind_code(&url, ROOT_DN, &pw),
-        0,
-        "generated password after restart"
-    );
-    assert_eq!(bind_code(&url, ROOT_DN, "ignored-on-second-start"), 49);
     // The password is not stored in clear in the data directory.
     for entry in std::fs::read_dir(&data).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
@@ -250,6 +250,7 @@ fn port_in_use_fails_fast_with_advice() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    // Fails at once rather than waiting for the port: liveness, not speed.
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "took {:?}",

@@ -756,8 +756,15 @@ fn abandon_running_search() {
         "(cn=big)",
         &["description"],
     ));
-    // Let the server fill the socket, then abandon and ask something else.
-    std::thread::sleep(Duration::from_millis(500));
+    // The first entry proves the search is under way; then abandon it and
+    // ask something else.
+    let first = raw
+        .recv(Duration::from_secs(60))
+        .expect("the search starts answering");
+    assert!(
+        matches!((first.msgid, &first.op), (2, LdapOp::SearchResultEntry(_))),
+        "{first:?}"
+    );
     raw.send_all(vec![
         LdapMsg::new(3, LdapOp::AbandonRequest(2)),
         search(
@@ -768,7 +775,7 @@ fn abandon_running_search() {
             &["1.1"],
         ),
     ]);
-    let mut got_entries = 0;
+    let mut got_entries = 1;
     let mut done2 = false;
     let mut done4 = false;
     while !done4 {
@@ -786,11 +793,24 @@ fn abandon_running_search() {
             (id, op) => panic!("unexpected message {id}: {op:?}"),
         }
     }
-    // Drain whatever was already in flight.
-    while let Some(m) = raw.recv(Duration::from_millis(500)) {
+    // Drain what was already in flight, up to the answer to a later
+    // request (an event, not a guess at how long the server needs).
+    raw.send(search(
+        5,
+        SUFFIX,
+        LdapSearchScope::Base,
+        "(objectClass=*)",
+        &["1.1"],
+    ));
+    loop {
+        let m = raw
+            .recv(Duration::from_secs(60))
+            .expect("the marker search must be answered");
         match (m.msgid, m.op) {
             (2, LdapOp::SearchResultEntry(_)) => got_entries += 1,
             (2, LdapOp::SearchResultDone(_)) => done2 = true,
+            (5, LdapOp::SearchResultEntry(_)) => {}
+            (5, LdapOp::SearchResultDone(_)) => break,
             (id, op) => panic!("unexpected message {id}: {op:?}"),
         }
     }

@@ -182,6 +182,23 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until the server's log satisfies `done` (a deadline, not a
+    /// guess at how long the server needs); panics with the log after it.
+    pub fn wait_log(&self, what: &str, timeout: Duration, done: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.log_text();
+            if done(&text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {timeout:?} for the log to show {what}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
