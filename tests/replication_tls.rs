@@ -480,3 +480,123 @@ fn ldaps_agreement_with_client_certificate_replicates() {
     );
     assert!(!has_entries_of(&strict, "cert"));
 }
+
+/// Certificates and CAs replaced on a live StartTLS pair while a client
+/// writes (docs/replication.md, "Rotating credentials and certificates"):
+/// the new CA joins the bundle, the consumer's certificate and key are
+/// replaced on disk and reloaded, the old CA leaves the bundle; every
+/// acknowledged write arrives and the sessions after each step verify the
+/// consumer with what is then in the bundle.
+#[test]
+fn certificates_and_cas_rotate_while_writes_flow() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let old = Pki::new("old");
+    let supplier = TlsServer::start(&old, "supplier");
+    let consumer = TlsServer::start(&old, "consumer");
+    configure_supplier(&supplier);
+    configure_consumer(&consumer, MANAGER);
+    add_ok(
+        &supplier.url(),
+        &agreement("to-consumer", consumer.port, "StartTLS", |t| t),
+    );
+    wait_init_done(&supplier, "to-consumer");
+    add_ok(
+        &supplier.url(),
+        "dn: ou=rot,dc=example,dc=com\nobjectClass: organizationalUnit\nou: rot\n",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writer = {
+        let (stop, acknowledged, url) = (stop.clone(), acknowledged.clone(), supplier.url());
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let uid = format!("rot-{i}");
+                let o = ldapadd_root(
+                    &url,
+                    &format!("dn: uid={uid},ou=rot,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: rot\n"),
+                );
+                if code(&o) == 0 {
+                    if let Ok(mut a) = acknowledged.lock() {
+                        a.push(uid);
+                    }
+                }
+                i += 1;
+            }
+        })
+    };
+    let verified = "over StartTLS (TLS 1.3, verified 127.0.0.1)";
+    let sessions = |s: &TlsServer| s.log_text().matches(verified).count();
+    // A new session, so a new handshake: the agreement off, then on.
+    let restart_session = || {
+        for value in ["off", "on"] {
+            let o = ldapmodify_root(
+                &supplier.url(),
+                &format!(
+                    "dn: {}\nchangetype: modify\nreplace: nsds5ReplicaEnabled\nnsds5ReplicaEnabled: {value}\n",
+                    agreement_dn("to-consumer")
+                ),
+            );
+            assert_eq!(code(&o), 0, "{}", err(&o));
+            if value == "off" {
+                // Stopped before it starts again: not one coalesced change.
+                wait_status(&supplier, "to-consumer", "agreement disabled");
+            }
+        }
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + CONVERGE;
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}\nsupplier log:\n{}\nconsumer log:\n{}",
+                supplier.log_text(),
+                consumer.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // 1. The new CA joins the bundle both sides read.
+    let new = Pki::new("new");
+    let old_ca = std::fs::read_to_string(old.ca()).expect("old CA");
+    let new_ca = std::fs::read_to_string(new.ca()).expect("new CA");
+    std::fs::write(old.ca(), format!("{old_ca}{new_ca}")).expect("bundle");
+    // 2. The consumer's certificate and key are replaced by ones from the
+    //    new CA, in place; the consumer reloads them by itself.
+    let (cert, key) = new.issue("consumer");
+    let reloads = |s: &TlsServer| s.log_text().matches("TLS certificates reloaded").count();
+    let reloads_before = reloads(&consumer);
+    std::fs::copy(&key, old.dir.path().join("consumer.key")).expect("key");
+    std::fs::copy(&cert, old.dir.path().join("consumer.pem")).expect("cert");
+    wait("the consumer to reload its certificate", &|| {
+        reloads(&consumer) > reloads_before
+    });
+    let before = sessions(&supplier);
+    restart_session();
+    wait("a session verified with the bundle", &|| {
+        sessions(&supplier) > before
+    });
+    // 3. The old CA leaves the bundle: only the new certificate verifies now.
+    std::fs::write(old.ca(), &new_ca).expect("new CA only");
+    let before = sessions(&supplier);
+    restart_session();
+    wait("a session verified with the new CA alone", &|| {
+        sessions(&supplier) > before
+    });
+    let written = || acknowledged.lock().map(|a| a.len()).unwrap_or(0);
+    let now = written();
+    wait("writes after the rotation", &|| written() >= now + 10);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    wait_converged(&supplier, &consumer);
+    let acknowledged = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
+    let exported = consumer.export();
+    for uid in &acknowledged {
+        assert!(
+            exported.contains(&format!("dn: uid={uid},ou=rot,dc=example,dc=com")),
+            "{uid} missing on the consumer"
+        );
+    }
+}
