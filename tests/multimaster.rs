@@ -10,34 +10,13 @@ use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(120);
 const SUFFIX: &str = "dc=example,dc=com";
-const REPLICA_DN: &str = "cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config";
-
-fn replica_ldif(rid: usize) -> String {
-    format!(
-        "dn: {REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5Replica\ncn: replica\n\
-         nsDS5ReplicaRoot: {SUFFIX}\nnsDS5ReplicaType: 3\nnsDS5ReplicaId: {rid}\n\
-         nsDS5ReplicaBindDN: cn=replication manager,cn=config\n"
-    )
-}
 
 fn agreement_name(to: usize) -> String {
     format!("to-server{to}")
 }
 
 fn agreement_ldif(to: usize, port: u16, init: bool) -> String {
-    let mut text = format!(
-        "dn: cn={name},{REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5ReplicationAgreement\n\
-         cn: {name}\nnsDS5ReplicaRoot: {SUFFIX}\nnsDS5ReplicaHost: 127.0.0.1\n\
-         nsDS5ReplicaPort: {port}\nnsDS5ReplicaTransportInfo: LDAP\n\
-         nsDS5ReplicaBindMethod: SIMPLE\nnsDS5ReplicaBindDN: cn=replication manager,cn=config\n\
-         nsDS5ReplicaCredentials: {pw}\nnsds5ReplicaEnabled: on\n",
-        name = agreement_name(to),
-        pw = repl_password()
-    );
-    if init {
-        text.push_str("nsds5BeginReplicaRefresh: start\n");
-    }
-    text
+    agreement_to_ldif(&agreement_name(to), port, init)
 }
 
 /// Three suppliers (replica IDs 1, 2, 3), each with an agreement to the two

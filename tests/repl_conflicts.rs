@@ -10,29 +10,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(120);
-const REPLICA_DN: &str = "cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config";
-
-fn replica_ldif(rid: usize) -> String {
-    format!(
-        "dn: {REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5Replica\ncn: replica\n\
-         nsDS5ReplicaRoot: {SUFFIX}\nnsDS5ReplicaType: 3\nnsDS5ReplicaId: {rid}\n\
-         nsDS5ReplicaBindDN: cn=replication manager,cn=config\n"
-    )
-}
 
 fn agreement_ldif(port: u16, init: bool) -> String {
-    let mut text = format!(
-        "dn: cn=to-peer,{REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5ReplicationAgreement\n\
-         cn: to-peer\nnsDS5ReplicaRoot: {SUFFIX}\nnsDS5ReplicaHost: 127.0.0.1\n\
-         nsDS5ReplicaPort: {port}\nnsDS5ReplicaTransportInfo: LDAP\n\
-         nsDS5ReplicaBindMethod: SIMPLE\nnsDS5ReplicaBindDN: cn=replication manager,cn=config\n\
-         nsDS5ReplicaCredentials: {pw}\nnsds5ReplicaEnabled: on\n",
-        pw = repl_password()
-    );
-    if init {
-        text.push_str("nsds5BeginReplicaRefresh: start\n");
-    }
-    text
+    agreement_to_ldif("to-peer", port, init)
 }
 
 /// Two suppliers (replica IDs 1 and 2) with an agreement each way; server

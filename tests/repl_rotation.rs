@@ -6,8 +6,6 @@
 
 mod repl_common;
 use repl_common::*;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const CONVERGE: Duration = Duration::from_secs(120);
@@ -33,29 +31,7 @@ fn replication_credentials_rotate_while_writes_flow() {
 
     // A client writing to the supplier the whole time; it counts what the
     // supplier acknowledged.
-    let stop = Arc::new(AtomicBool::new(false));
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let writer = {
-        let (stop, acknowledged, url) = (stop.clone(), acknowledged.clone(), supplier.url());
-        std::thread::spawn(move || {
-            let mut i = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let uid = format!("rot-{i}");
-                let o = ldapadd_root(
-                    &url,
-                    &format!("dn: uid={uid},{ROT}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: rot\n"),
-                );
-                if code(&o) == 0 {
-                    if let Ok(mut a) = acknowledged.lock() {
-                        a.push(uid);
-                    }
-                }
-                i += 1;
-            }
-        })
-    };
-    let written =
-        |acknowledged: &Arc<Mutex<Vec<String>>>| acknowledged.lock().map(|a| a.len()).unwrap_or(0);
+    let writer = BackgroundWriter::start(supplier.url(), ROT);
     wait_for("writes to replicate before the rotation", CONVERGE, || {
         count_children(&consumer.url(), ROT) >= 5
     });
@@ -70,7 +46,7 @@ fn replication_credentials_rotate_while_writes_flow() {
     assert_eq!(code(&o), 0, "{}", err(&o));
     let old_bind = ldapsearch_bind(&consumer.url(), MANAGER, &repl_password());
     assert_eq!(old_bind, 49, "the old replication password no longer binds");
-    let before_agreement = written(&acknowledged);
+    let before_agreement = writer.acknowledged();
     let manager_binds = |s: &Server| {
         s.log_text()
             .matches(r#"BIND dn="cn=replication manager,cn=config" method=simple result=0"#)
@@ -96,19 +72,17 @@ fn replication_credentials_rotate_while_writes_flow() {
     );
     // Writes went on throughout, and keep replicating after the change.
     wait_for("writes acknowledged after the rotation", CONVERGE, || {
-        written(&acknowledged) >= before_agreement + 10
+        writer.acknowledged() >= before_agreement + 10
     });
     wait_for(
         "writes made after the rotation to replicate",
         CONVERGE,
         || count_children(&consumer.url(), ROT) >= before_agreement + 10,
     );
-    stop.store(true, Ordering::Relaxed);
-    writer.join().expect("writer thread");
+    let acknowledged = writer.finish();
 
     // Nothing acknowledged is lost, nothing is duplicated.
     wait_converged(&[&supplier, &consumer], CONVERGE);
-    let acknowledged = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
     assert!(acknowledged.len() >= 15, "{} writes", acknowledged.len());
     let on_consumer = search_root(
         &consumer.url(),

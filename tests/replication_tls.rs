@@ -489,8 +489,6 @@ fn ldaps_agreement_with_client_certificate_replicates() {
 /// consumer with what is then in the bundle.
 #[test]
 fn certificates_and_cas_rotate_while_writes_flow() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let old = Pki::new("old");
     let supplier = TlsServer::start(&old, "supplier");
     let consumer = TlsServer::start(&old, "consumer");
@@ -505,27 +503,7 @@ fn certificates_and_cas_rotate_while_writes_flow() {
         &supplier.url(),
         "dn: ou=rot,dc=example,dc=com\nobjectClass: organizationalUnit\nou: rot\n",
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let writer = {
-        let (stop, acknowledged, url) = (stop.clone(), acknowledged.clone(), supplier.url());
-        std::thread::spawn(move || {
-            let mut i = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let uid = format!("rot-{i}");
-                let o = ldapadd_root(
-                    &url,
-                    &format!("dn: uid={uid},ou=rot,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: rot\n"),
-                );
-                if code(&o) == 0 {
-                    if let Ok(mut a) = acknowledged.lock() {
-                        a.push(uid);
-                    }
-                }
-                i += 1;
-            }
-        })
-    };
+    let writer = BackgroundWriter::start(supplier.url(), "ou=rot,dc=example,dc=com");
     let verified = "over StartTLS (TLS 1.3, verified 127.0.0.1)";
     let sessions = |s: &TlsServer| s.log_text().matches(verified).count();
     // A new session, so a new handshake: the agreement off, then on.
@@ -585,13 +563,12 @@ fn certificates_and_cas_rotate_while_writes_flow() {
     wait("a session verified with the new CA alone", &|| {
         sessions(&supplier) > before
     });
-    let written = || acknowledged.lock().map(|a| a.len()).unwrap_or(0);
-    let now = written();
-    wait("writes after the rotation", &|| written() >= now + 10);
-    stop.store(true, Ordering::Relaxed);
-    writer.join().expect("writer");
+    let now = writer.acknowledged();
+    wait("writes after the rotation", &|| {
+        writer.acknowledged() >= now + 10
+    });
+    let acknowledged = writer.finish();
     wait_converged(&supplier, &consumer);
-    let acknowledged = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
     let exported = consumer.export();
     for uid in &acknowledged {
         assert!(

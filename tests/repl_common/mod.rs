@@ -27,6 +27,36 @@ pub fn repl_password() -> String {
 
 pub const PLACEHOLDER_PASSWORD: &str = "CHANGE-ME-replication-password";
 
+/// The replica entry of dc=example,dc=com (389-ds's quoted-free form).
+pub const REPLICA_DN: &str = "cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config";
+
+/// A writable replica of dc=example,dc=com with replica ID `rid`, taking
+/// changes from the replication manager.
+pub fn replica_ldif(rid: usize) -> String {
+    format!(
+        "dn: {REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5Replica\ncn: replica\n\
+         nsDS5ReplicaRoot: dc=example,dc=com\nnsDS5ReplicaType: 3\nnsDS5ReplicaId: {rid}\n\
+         nsDS5ReplicaBindDN: cn=replication manager,cn=config\n"
+    )
+}
+
+/// An agreement `name` to 127.0.0.1:`port` binding as the replication
+/// manager, with a total init when `init`.
+pub fn agreement_to_ldif(name: &str, port: u16, init: bool) -> String {
+    let mut text = format!(
+        "dn: cn={name},{REPLICA_DN}\nobjectClass: top\nobjectClass: nsDS5ReplicationAgreement\n\
+         cn: {name}\nnsDS5ReplicaRoot: dc=example,dc=com\nnsDS5ReplicaHost: 127.0.0.1\n\
+         nsDS5ReplicaPort: {port}\nnsDS5ReplicaTransportInfo: LDAP\n\
+         nsDS5ReplicaBindMethod: SIMPLE\nnsDS5ReplicaBindDN: cn=replication manager,cn=config\n\
+         nsDS5ReplicaCredentials: {pw}\nnsds5ReplicaEnabled: on\n",
+        pw = repl_password()
+    );
+    if init {
+        text.push_str("nsds5BeginReplicaRefresh: start\n");
+    }
+    text
+}
+
 pub fn agreement_dn(cn: &str) -> String {
     format!("cn={cn},cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config")
 }
@@ -391,4 +421,58 @@ pub fn import_offline(server: &mut Server, ldif: &str) {
         String::from_utf8_lossy(&o.stderr)
     );
     server.launch();
+}
+
+/// A client adding `uid=rot-<n>,<parent>` entries to one server, one after
+/// the other, until stopped; it keeps the uids the server acknowledged.
+pub struct BackgroundWriter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acknowledged: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl BackgroundWriter {
+    pub fn start(url: String, parent: &str) -> BackgroundWriter {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let stop = Arc::new(AtomicBool::new(false));
+        let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (flag, acked, parent) = (stop.clone(), acknowledged.clone(), parent.to_string());
+        let handle = std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !flag.load(Ordering::Relaxed) {
+                let uid = format!("rot-{i}");
+                let o = ldapadd_root(
+                    &url,
+                    &format!("dn: uid={uid},{parent}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: rot\n"),
+                );
+                if code(&o) == 0 {
+                    if let Ok(mut a) = acked.lock() {
+                        a.push(uid);
+                    }
+                }
+                i += 1;
+            }
+        });
+        BackgroundWriter {
+            stop,
+            acknowledged,
+            handle,
+        }
+    }
+
+    /// How many adds the server has acknowledged so far.
+    pub fn acknowledged(&self) -> usize {
+        self.acknowledged.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Stops the client; the uids the server acknowledged.
+    pub fn finish(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().expect("writer thread");
+        self.acknowledged
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
+    }
 }
