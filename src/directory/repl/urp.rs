@@ -121,6 +121,32 @@ impl ReplicaView for TxnView<'_, '_> {
     }
 }
 
+/// What a rename stamps on the entry (modifiersName, modifyTimestamp,
+/// entryCSN), as a modification right after the rename's own steps. The
+/// rename record does not carry them, but every replica derives the same
+/// values from it, so they are part of the replicated state like the
+/// stamps a modify sends.
+fn rename_stamps(rec: &ChangeRecord) -> Option<ReplChange> {
+    if !matches!(rec.change, Change::ModDn { .. }) {
+        return None;
+    }
+    let time = crate::directory::time::generalized_time(u64::from(rec.csn.time));
+    Some(ReplChange {
+        csn: rc::step_csn(rec.csn, 2),
+        uuid: rec.uuid,
+        op: Op::Modify {
+            mods: vec![
+                ValueOp::Replace(
+                    "modifiersName".into(),
+                    vec![rec.modifier.clone().into_bytes()],
+                ),
+                ValueOp::Replace("modifyTimestamp".into(), vec![time.into_bytes()]),
+                ValueOp::Replace("entryCSN".into(), vec![rec.csn.to_string().into_bytes()]),
+            ],
+        },
+    })
+}
+
 /// The name-index keys an entry's state puts it under.
 fn name_keys(norm: &SchemaNorm<'_>, s: &EntryState) -> Vec<Vec<u8>> {
     match (s.derived.in_tree, s.derived.parent) {
@@ -179,23 +205,38 @@ impl Core {
             Some(u) => u,
             None => rec.uuid,
         };
+        let outcome = self.resolve_one(txn, suffix_key, &norm, suffix, &change)?;
+        if let Some(stamps) = rename_stamps(rec) {
+            self.resolve_one(txn, suffix_key, &norm, suffix, &stamps)?;
+        }
+        Ok(outcome)
+    }
+
+    fn resolve_one(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        norm: &SchemaNorm<'_>,
+        suffix: Uuid,
+        change: &ReplChange,
+    ) -> DirResult<Outcome> {
         let outcome = {
             let view = TxnView {
                 txn,
-                norm: &norm,
+                norm,
                 suffix,
                 error: RefCell::new(None),
             };
-            let outcome = rc::apply(&view, &norm, &change);
+            let outcome = rc::apply(&view, norm, change);
             if let Some(e) = view.error.into_inner() {
                 return Err(e);
             }
             outcome
         };
         for s in &outcome.writes {
-            self.store_state(txn, &norm, s)?;
+            self.store_state(txn, norm, s)?;
         }
-        self.materialize(txn, suffix_key, &norm, &outcome.writes)?;
+        self.materialize(txn, suffix_key, norm, &outcome.writes)?;
         Ok(outcome)
     }
 
