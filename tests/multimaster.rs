@@ -11,66 +11,6 @@ use std::time::Duration;
 const CONVERGE: Duration = Duration::from_secs(120);
 const SUFFIX: &str = "dc=example,dc=com";
 
-fn agreement_name(to: usize) -> String {
-    format!("to-server{to}")
-}
-
-fn agreement_ldif(to: usize, port: u16, init: bool) -> String {
-    agreement_to_ldif(&agreement_name(to), port, init)
-}
-
-/// Three suppliers (replica IDs 1, 2, 3), each with an agreement to the two
-/// others; server 1 holds the sample data and initialises the others.
-fn mesh() -> Vec<Server> {
-    let servers: Vec<Server> = (0..3).map(|_| Server::fast()).collect();
-    for (i, s) in servers.iter().enumerate() {
-        add_example(&s.url(), "replication-manager.ldif", None);
-        let o = ldapadd_root(&s.url(), &replica_ldif(i + 1));
-        assert_eq!(code(&o), 0, "replica {}: {}", i + 1, err(&o));
-    }
-    let o = ldapadd_root(&servers[0].url(), SAMPLE);
-    assert_eq!(code(&o), 0, "{}", err(&o));
-    // Server 1 initialises 2 and 3; only then do 2 and 3 get their agreements.
-    for to in [2, 3] {
-        let o = ldapadd_root(
-            &servers[0].url(),
-            &agreement_ldif(to, servers[to - 1].port, true),
-        );
-        assert_eq!(code(&o), 0, "{}", err(&o));
-        wait_init_done(&servers[0], &agreement_name(to), CONVERGE);
-    }
-    for from in [2, 3] {
-        for to in [1, 2, 3].into_iter().filter(|t| *t != from) {
-            let o = ldapadd_root(
-                &servers[from - 1].url(),
-                &agreement_ldif(to, servers[to - 1].port, false),
-            );
-            assert_eq!(code(&o), 0, "{}", err(&o));
-        }
-    }
-    wait_converged(&servers.iter().collect::<Vec<_>>(), CONVERGE);
-    servers
-}
-
-fn set_agreements(s: &Server, enabled: bool) {
-    let value = if enabled { "on" } else { "off" };
-    for to in 1..=3 {
-        let dn = format!("cn={},{REPLICA_DN}", agreement_name(to));
-        if search_root(&s.url(), &dn, &["-s", "base", "(objectClass=*)", "cn"])
-            .status
-            .code()
-            != Some(0)
-        {
-            continue;
-        }
-        let o = ldapmodify_root(
-            &s.url(),
-            &format!("dn: {dn}\nchangetype: modify\nreplace: nsds5ReplicaEnabled\nnsds5ReplicaEnabled: {value}\n"),
-        );
-        assert_eq!(code(&o), 0, "{}", err(&o));
-    }
-}
-
 fn modify(url: &str, ldif: &str) -> i32 {
     code(&ldapmodify_root(url, ldif))
 }

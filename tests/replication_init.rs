@@ -179,3 +179,42 @@ fn init_during_moves_and_changes_ends_identical_to_the_supplier() {
         assert!(exported.contains(&format!("dn: uid=new{k}-zzz,ou=zzz,{SUFFIX}\n")));
     }
 }
+
+/// A total init hands over each entry's full replication state, deleted
+/// values included, not only its visible values: a change older than a
+/// delete that arrives later must be judged the same on the consumer as
+/// on the supplier.
+#[test]
+fn total_init_carries_the_full_replication_state() {
+    let supplier = Server::fast();
+    let consumer = Server::fast();
+    let o = ldapadd_root(&supplier.url(), SAMPLE);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    // Deleted values and a replaced attribute: state the entries no longer show.
+    let o = ldapmodify_root(
+        &supplier.url(),
+        &format!(
+            "dn: uid=alice,ou=people,{SUFFIX}\nchangetype: modify\nadd: mail\nmail: old@example.com\n\n\
+             dn: uid=alice,ou=people,{SUFFIX}\nchangetype: modify\ndelete: mail\nmail: old@example.com\n-\nreplace: description\ndescription: now\n"
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    configure_supplier_consumer(&supplier, &consumer, Duration::from_secs(60));
+    let exported = wait_converged(&[&supplier, &consumer], Duration::from_secs(60));
+    assert!(exported.contains("description: now"), "{exported}");
+    let of_supplier = state_digests(&export_state(&supplier));
+    let of_consumer = state_digests(&export_state(&consumer));
+    assert!(
+        of_supplier.len() >= 5,
+        "the supplier's states are exported: {of_supplier:?}"
+    );
+    let differing: Vec<&String> = of_supplier
+        .iter()
+        .filter(|(uuid, d)| of_consumer.get(*uuid) != Some(*d))
+        .map(|(uuid, _)| uuid)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "entries whose replication state differs after the init: {differing:?}"
+    );
+}

@@ -132,6 +132,27 @@ pub enum ReplCommand {
     /// that differs. Exit code 0 when identical, 1 when they differ, 2 on
     /// error.
     Check(CheckArgs),
+    /// Retire the replica ID of a decommissioned server (389-ds's
+    /// cleanallruv): it leaves every replica's RUV and changelog. The
+    /// retirement travels with replication to every replica; each one
+    /// finishes once it and its consumers hold every change of that ID.
+    /// Running it again is harmless; it resumes after restarts. Prints the
+    /// state on this server; exit code 0 once retired here, 1 while waiting.
+    RetireId(RetireArgs),
+}
+
+#[derive(Args)]
+pub struct RetireArgs {
+    #[command(flatten)]
+    pub conn: ReplConn,
+    /// The replica ID to retire (nsDS5ReplicaId of the server that is gone).
+    pub rid: u16,
+    /// The replicated suffix.
+    #[arg(long)]
+    pub suffix: String,
+    /// Seconds to wait for this server to finish (0: report and return).
+    #[arg(long, default_value_t = 0)]
+    pub wait: u64,
 }
 
 #[derive(Subcommand)]

@@ -5,6 +5,7 @@
 
 mod check;
 mod conflicts;
+mod retire;
 
 use super::args::{ReplCommand, ReplConn};
 use anyhow::{anyhow, Context, Result};
@@ -26,6 +27,12 @@ pub fn run(cmd: ReplCommand) -> Result<()> {
             Ok(())
         }
         ReplCommand::Conflicts(c) => rt.block_on(conflicts::run(c)),
+        ReplCommand::RetireId(args) => {
+            if !rt.block_on(retire::run(&args))? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         ReplCommand::Check(args) => {
             // Exit codes as diff(1): 0 identical, 1 different, 2 trouble.
             let code = match rt.block_on(check::run(&args)) {
@@ -304,7 +311,7 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         .search(
             ferrodir::directory::repl::MAPPING_TREE_DN,
             ("objectClass", Some(REPLICA_CLASS)),
-            &["nsDS5ReplicaRoot"],
+            &["nsDS5ReplicaRoot", "ferrodirRetiredReplicaId"],
         )
         .await?;
     let mut suffixes: Vec<String> = Vec::new();
@@ -347,6 +354,16 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         }
         for (suffix, n) in &counts {
             out.push_str(&format!("suffix {suffix}\n  conflict entries: {n}\n"));
+            let retired = replicas
+                .iter()
+                .filter(|r| {
+                    r.first("nsDS5ReplicaRoot")
+                        .is_some_and(|root| same_dn(&root, suffix))
+                })
+                .flat_map(|r| values_text(r, "ferrodirRetiredReplicaId"));
+            for line in retired {
+                out.push_str(&format!("  retired replica ID: {line}\n"));
+            }
         }
     }
     print!("{out}");

@@ -14,7 +14,10 @@
 
 use super::{DirError, DirResult};
 use crate::model::Entry;
+use crate::repl::core::retire::Retired;
 use crate::repl::core::ruv::Ruv;
+use crate::repl::core::wire::InitEntry;
+use crate::store::replstate::ReplStateRead;
 use crate::store::DnKey;
 use crate::store::StoreRead;
 use std::time::{Duration, Instant};
@@ -27,6 +30,11 @@ pub struct SnapshotHead {
     pub ruv: Ruv,
     /// Live entries of the suffix in the snapshot.
     pub total: u64,
+    /// Entries come with their replication state (asked for, and the
+    /// states are in step with the entries in the snapshot).
+    pub states: bool,
+    /// The retirements as of the snapshot.
+    pub retired: Retired,
 }
 
 /// One page, already turned into what the sender needs by the caller's
@@ -68,17 +76,19 @@ impl super::Directory {
     /// Starts a snapshot walk of `suffix`: parents before children (DN key
     /// order puts an entry's key before every key below it), `page` entries
     /// per page, at most `depth` pages waiting. `prepare` turns a page into
-    /// what is sent (the encoding, done off the async path).
+    /// what is sent (the encoding, done off the async path). With
+    /// `with_states`, each entry carries its replication state.
     pub async fn init_snapshot<T, F>(
         &self,
         suffix: &crate::model::Dn,
         page: usize,
         depth: usize,
+        with_states: bool,
         prepare: F,
     ) -> DirResult<InitSnapshot<T>>
     where
         T: Send + 'static,
-        F: FnMut(Vec<Entry>) -> T + Send + 'static,
+        F: FnMut(Vec<InitEntry>) -> T + Send + 'static,
     {
         let key = self.suffix_key_checked(suffix)?;
         let core = self.core.clone();
@@ -97,13 +107,22 @@ impl super::Directory {
                 };
                 let head = core.load_ruv(&txn, &key).and_then(|ruv| {
                     let total = txn.subtree_ids(&key)?.len() as u64;
-                    Ok(SnapshotHead { ruv, total })
+                    let states = with_states && core.repl_states_built(&txn)?;
+                    let retired = core.load_retired(&txn, &key)?;
+                    Ok(SnapshotHead {
+                        ruv,
+                        total,
+                        states,
+                        retired,
+                    })
                 });
+                let states = head.as_ref().is_ok_and(|h| h.states);
                 let failed = head.is_err();
                 if head_tx.send(head).is_err() || failed {
                     return times;
                 }
-                let mut prepare = prepare;
+                let mut outer = prepare;
+                let mut prepare = |entries: Vec<Entry>| outer(with_state(&txn, entries, states));
                 if walk_live(&txn, &key, page.max(1), &tx, &mut prepare, &mut times) {
                     walk_tombstones(&core, &txn, &key, page.max(1), &tx, &mut prepare);
                 }
@@ -119,6 +138,23 @@ impl super::Directory {
             times: thread,
         })
     }
+}
+
+/// The entries with their states when `states`, read in the snapshot.
+fn with_state(txn: &dyn StoreRead, entries: Vec<Entry>, states: bool) -> Vec<InitEntry> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let state = if states {
+                crate::directory::write::entry_uuid(&entry)
+                    .ok()
+                    .and_then(|u| txn.repl_state(&u).ok().flatten())
+            } else {
+                None
+            };
+            InitEntry { entry, state }
+        })
+        .collect()
 }
 
 /// The tombstones of the suffix, after the live entries and from the same

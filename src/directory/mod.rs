@@ -105,6 +105,13 @@ pub(crate) struct Core {
     /// Schema definitions from peers that were not applied here (schema
     /// replication), by peer and definition: shown on every agreement entry.
     pub(crate) schema_conflicts: Mutex<std::collections::BTreeMap<String, String>>,
+    /// A replica ID retirement may have work to do (set at start, when a
+    /// retirement is recorded, and while one waits).
+    pub(crate) retire_pending: std::sync::atomic::AtomicBool,
+    /// Retired replica IDs whose late changes were already warned about.
+    pub(crate) retire_warned: Mutex<std::collections::HashSet<u16>>,
+    /// Why each unfinished retirement waits, by suffix (last step).
+    pub(crate) retire_waiting: Mutex<std::collections::HashMap<DnKey, Vec<(u16, String)>>>,
 }
 
 pub struct Directory {
@@ -318,6 +325,9 @@ impl Directory {
             lockouts: policy::Lockouts::default(),
             clock_skew: std::sync::atomic::AtomicU32::new(0),
             schema_conflicts: Mutex::new(std::collections::BTreeMap::new()),
+            retire_pending: std::sync::atomic::AtomicBool::new(true),
+            retire_warned: Mutex::new(std::collections::HashSet::new()),
+            retire_waiting: Mutex::new(std::collections::HashMap::new()),
         };
         core.load_user_schema()?;
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
@@ -522,6 +532,16 @@ impl Directory {
 
     /// Submits a write and waits (asynchronously) for its durable commit.
     pub async fn write(&self, who: &Identity, op: WriteOp) -> DirResult<()> {
+        if let WriteOp::Add { dn, attrs } = &op {
+            // 389-ds runbooks retire a replica ID by adding a task entry.
+            if let Some(task) = repl::retire::cleanallruv_task(dn, attrs, |d| self.core.norm_dn(d))
+            {
+                let (suffix, rid) = task?;
+                let r = self.retire_replica_id(who, &suffix, rid).await?;
+                tracing::info!(task = %dn, "cleanallruv task: replica ID {} retired in '{suffix}' up to {}", r.rid, r.upto);
+                return Ok(());
+            }
+        }
         self.writer
             .submit_work(writer::Work::Op {
                 who: who.clone(),

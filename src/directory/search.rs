@@ -309,6 +309,11 @@ fn run_selected(
                 .any(|v| v.eq_ignore_ascii_case(b"nsDS5ReplicationAgreement"))
         }) {
             add_agreement_status(core, &mut entry);
+        } else if entry.get("objectClass").is_some_and(|a| {
+            a.byte_values()
+                .any(|v| v.eq_ignore_ascii_case(b"nsDS5Replica"))
+        }) {
+            add_retirements(core, &txn, &mut entry);
         }
         emit(&select(core, &txn, &entry, id, req, &selection, &readable));
         entries.set(n + 1);
@@ -399,6 +404,24 @@ fn in_scope(core: &Core, entry: &Entry, id: u64, scope: Scope, bases: &[(Dn, DnK
             Scope::Sub => below(base_dn, base_key),
             Scope::One => entry.dn.rdns.len() == base_dn.rdns.len() + 1 && below(base_dn, base_key),
         })
+}
+
+/// A replica entry shows its suffix's retired replica IDs.
+fn add_retirements(core: &Core, txn: &dyn StoreRead, entry: &mut Entry) {
+    let Some(root) = entry
+        .first_str("nsDS5ReplicaRoot")
+        .and_then(|r| Dn::parse(r.trim()).ok())
+    else {
+        return;
+    };
+    let lines = core.retired_lines(txn, &root);
+    if !lines.is_empty() {
+        entry.set(
+            "ferrodirRetiredReplicaId",
+            lines.into_iter().map(String::into_bytes).collect(),
+            crate::model::Csn::ZERO,
+        );
+    }
 }
 
 fn add_agreement_status(core: &Core, entry: &mut Entry) {

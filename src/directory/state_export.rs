@@ -13,7 +13,9 @@
 //! - every entry, live ones and tombstones, ordered by entryUUID, each with
 //!   `ferrodirEntryState: live|tombstone|conflict` followed by its
 //!   attributes as `<name>;vucsn-<CSN>: <value>` (the CSN of the change that
-//!   gave the value), attributes ordered by name and values by bytes.
+//!   gave the value), attributes ordered by name and values by bytes, and
+//!   `ferrodirReplStateDigest: <sha-256>` of the entry's full replication
+//!   state (deleted values and their CSNs included) once states are built.
 //!
 //! What agrees between converged replicas: every entry (live or tombstone)
 //! with the same values and value CSNs, the replica generation, and for
@@ -27,10 +29,14 @@ use std::io::Write;
 use super::tombstone::is_tombstone;
 use super::{DirResult, Directory};
 use crate::model::{Dn, Entry};
+use crate::store::replstate::ReplStateRead;
 use crate::store::{DnKey, StoreRead};
 
 /// Name of the pseudo-attribute carrying an entry's replication state.
 pub const STATE_ATTR: &str = "ferrodirEntryState";
+/// Name of the pseudo-attribute carrying the digest of an entry's full
+/// replication state (present once the states are built).
+pub const STATE_DIGEST_ATTR: &str = "ferrodirReplStateDigest";
 /// entryUUID-like name of the RUV entry (389-ds's).
 pub const RUV_UNIQUE_ID: &str = "ffffffff-ffffffff-ffffffff-ffffffff";
 
@@ -60,8 +66,10 @@ pub fn replication_state(dir: &Directory) -> DirResult<String> {
             entries.push((uuid_key(&t), t));
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let built = dir.core.repl_states_built(&txn)?;
         for (_, e) in &entries {
-            write_entry_state(e, &mut text);
+            let digest = if built { state_digest(&txn, e)? } else { None };
+            write_entry_state(e, digest, &mut text);
         }
     }
     Ok(text)
@@ -118,7 +126,22 @@ fn state_of(e: &Entry) -> &'static str {
     }
 }
 
-fn write_entry_state(e: &Entry, text: &mut String) {
+/// SHA-256 of the entry's replication state in the conflict core's
+/// canonical encoding (deleted values and their CSNs included).
+fn state_digest(txn: &dyn StoreRead, e: &Entry) -> DirResult<Option<String>> {
+    use sha2::{Digest, Sha256};
+    let Ok(uuid) = crate::directory::write::entry_uuid(e) else {
+        return Ok(None);
+    };
+    Ok(txn.repl_state(&uuid)?.map(|bytes| {
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }))
+}
+
+fn write_entry_state(e: &Entry, digest: Option<String>, text: &mut String) {
     let mut values: Vec<(String, &[u8], String)> = e
         .attrs
         .iter()
@@ -134,6 +157,9 @@ fn write_entry_state(e: &Entry, text: &mut String) {
         .collect();
     values.sort();
     let mut attrs = vec![(STATE_ATTR.to_string(), state_of(e).as_bytes().to_vec())];
+    if let Some(d) = digest {
+        attrs.push((STATE_DIGEST_ATTR.to_string(), d.into_bytes()));
+    }
     attrs.extend(values.into_iter().map(|(_, v, name)| (name, v.to_vec())));
     crate::ldif::write_entry(text, &e.dn.to_string(), &attrs);
     text.push('\n');

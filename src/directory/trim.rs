@@ -1,7 +1,8 @@
 //! Housekeeping of a replicated suffix, run by the writer in small steps:
 //! tombstones older than the purge delay go, and changelog records older
 //! than the purge delay go too, except those an enabled agreement's
-//! consumer has not acknowledged yet. The highest CSN removed per replica
+//! consumer has not acknowledged yet; deleted values older than the purge
+//! delay leave the entries' replication states, a slice per run. The highest CSN removed per replica
 //! ID is kept as the suffix's "trimmed RUV": a consumer below it can no
 //! longer be served from the changelog and is caught up from entry state.
 
@@ -16,11 +17,17 @@ use crate::store::{StoreRead, WriteTxn};
 /// Changelog records removed per step, so one step never holds the writer long.
 pub(crate) const TRIM_STEP: usize = 5_000;
 
+/// Replication states looked at per housekeeping run for deleted values
+/// to forget.
+const PURGE_STATES_STEP: usize = 2_000;
+
 /// What one housekeeping step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Housekeeping {
     pub tombstones_purged: usize,
     pub changes_trimmed: usize,
+    /// Entries whose deleted values older than the purge delay were forgotten.
+    pub states_purged: usize,
     /// A step limit was reached: run again.
     pub more: bool,
 }
@@ -63,8 +70,10 @@ impl Core {
         needed: &[Ruv],
     ) -> DirResult<Housekeeping> {
         let tombstones_purged = self.purge_tombstones(txn, suffix_key, cutoff)?;
+        let states_purged = self.purge_deleted_values(txn, suffix_key, cutoff)?;
         let mut report = Housekeeping {
             tombstones_purged,
+            states_purged,
             more: tombstones_purged >= super::tombstone::PURGE_STEP,
             ..Housekeeping::default()
         };
@@ -104,6 +113,57 @@ impl Core {
             self.store_trimmed_ruv(txn, suffix_key, &trimmed)?;
         }
         Ok(report)
+    }
+
+    /// Forgets, in one slice of the replication states (the next slice at
+    /// the next run, round and round), the deleted values older than
+    /// `cutoff` of entries of this suffix. Returns how many entries' states
+    /// changed.
+    fn purge_deleted_values(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        cutoff: Csn,
+    ) -> DirResult<usize> {
+        use crate::repl::core::EntryState;
+        use crate::store::replstate::ReplStateRead;
+        let cursor_key = format!("purge-values:{}", suffix_text(suffix_key));
+        let after = txn
+            .meta(&cursor_key)?
+            .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok());
+        let slice = txn.repl_states_after(after.as_ref(), PURGE_STATES_STEP)?;
+        let mut purged = 0;
+        for (uuid, bytes) in &slice {
+            let Ok(mut state) = EntryState::decode(bytes) else {
+                continue;
+            };
+            if !state.purge_deleted(cutoff) {
+                continue;
+            }
+            // States of every suffix share one table: only this suffix's
+            // follow its purge delay.
+            let in_suffix = match txn.id_by_uuid(uuid)? {
+                Some(id) => txn
+                    .entry(id)?
+                    .is_some_and(|e| self.dn_key(&e.dn).starts_with(suffix_key)),
+                None => false,
+            };
+            if in_suffix {
+                txn.put_repl_state(uuid, &state.encode())?;
+                purged += 1;
+            }
+        }
+        match slice.last() {
+            Some((last, _)) if slice.len() >= PURGE_STATES_STEP => {
+                txn.put_meta(&cursor_key, last)?
+            }
+            _ => {
+                if after.is_some() {
+                    txn.delete_meta(&cursor_key)?;
+                }
+            }
+        }
+        Ok(purged)
     }
 
     /// An offline import writes no changelog, yet the replica now holds its
@@ -212,6 +272,7 @@ impl super::Directory {
                     .await?;
                 let step = report.lock().map(|r| *r).unwrap_or_default();
                 total.tombstones_purged += step.tombstones_purged;
+                total.states_purged += step.states_purged;
                 total.changes_trimmed += step.changes_trimmed;
                 if !step.more {
                     break;
@@ -220,5 +281,110 @@ impl super::Directory {
             out.push((suffix, total));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::directory::{Identity, WriteOp};
+    use crate::model::{Dn, ModOp, Modification};
+    use crate::repl::core::EntryState;
+    use crate::store::replstate::ReplStateRead;
+    use crate::store::StoreRead;
+
+    fn root() -> Identity {
+        Identity {
+            norm: "cn=directory manager".into(),
+            dn: Some(Dn::parse("cn=Directory Manager").unwrap()),
+            root: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn housekeeping_forgets_deleted_values_after_the_purge_delay() {
+        let (_tmp, dir) =
+            crate::directory::test_support::temp_directory("dc=example,dc=com", Default::default());
+        let add = |dn: &str, attrs: Vec<(&str, Vec<&str>)>| WriteOp::Add {
+            dn: Dn::parse(dn).unwrap(),
+            attrs: attrs
+                .into_iter()
+                .map(|(n, vs)| {
+                    (
+                        n.to_string(),
+                        vs.iter().map(|v| v.as_bytes().to_vec()).collect(),
+                    )
+                })
+                .collect(),
+        };
+        dir.write(
+            &root(),
+            add(
+                "dc=example,dc=com",
+                vec![("objectClass", vec!["domain"]), ("dc", vec!["example"])],
+            ),
+        )
+        .await
+        .unwrap();
+        let person = "cn=p,dc=example,dc=com";
+        dir.write(
+            &root(),
+            add(
+                person,
+                vec![
+                    ("objectClass", vec!["person"]),
+                    ("cn", vec!["p"]),
+                    ("sn", vec!["s"]),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+        let mods = |op, v: &str| WriteOp::Modify {
+            dn: Dn::parse(person).unwrap(),
+            mods: vec![Modification {
+                op,
+                attr: "description".into(),
+                values: vec![v.as_bytes().to_vec()],
+            }],
+        };
+        dir.write(&root(), mods(ModOp::Add, "gone")).await.unwrap();
+        dir.write(&root(), mods(ModOp::Add, "kept")).await.unwrap();
+        dir.write(&root(), mods(ModOp::Delete, "gone"))
+            .await
+            .unwrap();
+        let described = |dir: &crate::directory::Directory| -> Vec<Vec<u8>> {
+            let core = &dir.core;
+            let txn = core.store.read().unwrap();
+            let id = txn
+                .id_by_dn(&core.dn_key(&Dn::parse(person).unwrap()))
+                .unwrap()
+                .unwrap();
+            let entry = txn.entry(id).unwrap().unwrap();
+            let uuid = crate::directory::write::entry_uuid(&entry).unwrap();
+            let state = EntryState::decode(&txn.repl_state(&uuid).unwrap().unwrap()).unwrap();
+            let mut v: Vec<Vec<u8>> = state
+                .attrs
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("description"))
+                .flat_map(|(_, a)| a.values.values().map(|v| v.bytes.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(described(&dir), vec![b"gone".to_vec(), b"kept".to_vec()]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        // Within the purge delay the deleted value is kept.
+        dir.housekeep(now).await.unwrap();
+        assert_eq!(described(&dir), vec![b"gone".to_vec(), b"kept".to_vec()]);
+        // A purge delay (one week by default) later it is forgotten.
+        let reports = dir.housekeep(now + 8 * 24 * 3600).await.unwrap();
+        assert!(
+            reports.iter().any(|(_, r)| r.states_purged == 1),
+            "{reports:?}"
+        );
+        assert_eq!(described(&dir), vec![b"kept".to_vec()]);
     }
 }

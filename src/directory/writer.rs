@@ -44,13 +44,17 @@ pub(crate) enum Work {
     TotalBegin {
         suffix_key: DnKey,
         generation: String,
+        /// Entries will come with their replication state.
+        with_states: bool,
     },
     TotalEntries {
-        entries: Vec<Entry>,
+        entries: Vec<crate::repl::core::wire::InitEntry>,
     },
     TotalEnd {
         suffix_key: DnKey,
         ruv: Ruv,
+        /// The supplier's retirements (protocol version 2).
+        retired: Option<crate::repl::core::retire::Retired>,
     },
     /// Catch-up from entry state: entries and tombstones to merge.
     CatchUpEntries {
@@ -77,6 +81,8 @@ pub(crate) enum Work {
         consumer_ruvs: Vec<(String, Ruv)>,
         report: Arc<Mutex<super::trim::Housekeeping>>,
     },
+    /// Replica ID retirement (directory/repl/retire.rs).
+    Retire(super::repl::retire::RetireWork),
 }
 
 struct Job {
@@ -290,22 +296,28 @@ fn run_work(
         Work::TotalBegin {
             suffix_key,
             generation,
-        } => core.total_begin(txn, suffix_key, generation),
+            with_states,
+        } => core.total_begin(txn, suffix_key, generation, *with_states),
         Work::TotalEntries { entries } => {
             for e in entries {
-                if super::tombstone::is_tombstone(e) {
-                    core.insert_tombstone(txn, e)?;
+                if super::tombstone::is_tombstone(&e.entry) {
+                    core.insert_tombstone(txn, &e.entry)?;
                 } else {
-                    core.insert_raw(txn, e)?;
+                    core.insert_raw(txn, &e.entry)?;
                 }
+                core.adopt_repl_state(txn, &e.entry, e.state.as_deref())?;
             }
             Ok(())
         }
-        Work::TotalEnd { suffix_key, ruv } => {
+        Work::TotalEnd {
+            suffix_key,
+            ruv,
+            retired,
+        } => {
             if let Some(skew) = generator()?.observe(ruv.max_csn(), now) {
                 core.note_clock_skew(skew);
             }
-            core.total_end(txn, suffix_key, ruv)
+            core.total_end(txn, suffix_key, ruv, retired.as_ref())
         }
         Work::CatchUpEntries {
             entries,
@@ -348,5 +360,6 @@ fn run_work(
             }
             Ok(())
         }
+        Work::Retire(w) => core.run_retire_work(txn, w),
     }
 }

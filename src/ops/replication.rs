@@ -50,6 +50,24 @@ fn suffix(text: &str) -> Result<Dn, Box<LdapExtendedResponse>> {
     })
 }
 
+/// The consumer's answer in the version it was asked in: its RUV and,
+/// from version 2, its retirements.
+fn answer(
+    dir: &crate::directory::Directory,
+    version: u8,
+    suffix: &Dn,
+    ruv: Result<crate::repl::core::ruv::Ruv, DirError>,
+) -> LdapExtendedResponse {
+    let ruv = match ruv {
+        Ok(r) => r,
+        Err(e) => return reply_err(&e),
+    };
+    match dir.retired(suffix) {
+        Ok(retired) => reply_ok(wire::encode_answer(version, &ruv, &retired)),
+        Err(e) => reply_err(&e),
+    }
+}
+
 pub fn handles(oid: &str) -> bool {
     wire::ALL_OIDS.contains(&oid)
         || catchup::ALL_OIDS.contains(&oid)
@@ -59,7 +77,7 @@ pub fn handles(oid: &str) -> bool {
 /// Payload of the test-agreement request: protocol version, then the
 /// agreement's DN as UTF-8.
 pub fn encode_test_request(agreement_dn: &str) -> Vec<u8> {
-    let mut v = vec![wire::PROTOCOL_VERSION];
+    let mut v = vec![wire::PROTOCOL_V1];
     v.extend_from_slice(agreement_dn.as_bytes());
     v
 }
@@ -79,7 +97,7 @@ async fn test_agreement(shared: &Shared, who: &Identity, value: &[u8]) -> LdapEx
         };
     }
     let text = match value.split_first() {
-        Some((&wire::PROTOCOL_VERSION, rest)) => String::from_utf8_lossy(rest).to_string(),
+        Some((&wire::PROTOCOL_V1, rest)) => String::from_utf8_lossy(rest).to_string(),
         _ => return malformed("test agreement"),
     };
     let dn = match suffix(&text) {
@@ -138,16 +156,19 @@ pub async fn run(
                 Err(e) => return reply_err(&e),
             };
             dir.note_supplier_url(&dn, &start.supplier_url);
+            if let Err(e) = dir.merge_retired(&dn, &start.retired).await {
+                return reply_err(&e);
+            }
             if start.total {
                 if let Err(e) = dir
-                    .repl_total_begin(who, &dn, start.generation.clone())
+                    .repl_total_begin(who, &dn, start.generation.clone(), start.with_states)
                     .await
                 {
                     return reply_err(&e);
                 }
                 tracing::info!(suffix = %dn, supplier = %start.supplier_url, "total init started");
             }
-            reply_ok(wire::encode_ruv_response(&ruv))
+            answer(dir, start.version, &dn, Ok(ruv))
         }
         wire::OID_CHANGES => {
             let Ok(changes) = ChangesRequest::decode(&value) else {
@@ -157,10 +178,8 @@ pub async fn run(
                 Ok(d) => d,
                 Err(r) => return *r,
             };
-            match dir.repl_apply(who, &dn, changes.records).await {
-                Ok(ruv) => reply_ok(wire::encode_ruv_response(&ruv)),
-                Err(e) => reply_err(&e),
-            }
+            let applied = dir.repl_apply(who, &dn, changes.records).await;
+            answer(dir, changes.version, &dn, applied)
         }
         wire::OID_TOTAL_ENTRIES => {
             let t_decode = std::time::Instant::now();
@@ -197,13 +216,12 @@ pub async fn run(
                 Ok(d) => d,
                 Err(r) => return *r,
             };
-            match dir.repl_total_end(who, &dn, end.ruv).await {
-                Ok(ruv) => {
-                    tracing::info!(suffix = %dn, "total init finished");
-                    reply_ok(wire::encode_ruv_response(&ruv))
-                }
-                Err(e) => reply_err(&e),
+            let retired = (end.version >= 2).then_some(end.retired);
+            let ended = dir.repl_total_end(who, &dn, end.ruv, retired).await;
+            if ended.is_ok() {
+                tracing::info!(suffix = %dn, "total init finished");
             }
+            answer(dir, end.version, &dn, ended)
         }
         catchup::OID_CATCHUP_ENTRIES => {
             let Ok(req) = catchup::EntriesRequest::decode(&value) else {

@@ -37,6 +37,31 @@ pub trait ReplStateRead: StoreRead {
         Ok(d.replstate.get(t, uuid.as_slice())?.map(<[u8]>::to_vec))
     }
 
+    /// Up to `limit` states after the entryUUID `after` (from the first
+    /// when None), in entryUUID order: a scan in slices.
+    fn repl_states_after(
+        &self,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Vec<u8>)>> {
+        let (t, d) = self.parts();
+        let start = match after {
+            Some(a) => std::ops::Bound::Excluded(a.as_slice()),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for item in d.replstate.range(t, &(start, std::ops::Bound::Unbounded))? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            if let Ok(u) = Uuid::try_from(k) {
+                out.push((u, v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
     /// The entryUUIDs listed under a name-index key.
     fn repl_names(&self, key: &[u8]) -> Result<Vec<Uuid>> {
         let (t, d) = self.parts();

@@ -153,12 +153,38 @@ pub struct ReplicaState {
 const TOMBSTONE_LINE: &str = "ferrodirEntryState: tombstone";
 const RUV_DN_PREFIX: &str = "nsuniqueid=ffffffff-ffffffff-ffffffff-ffffffff,";
 
+const STATE_DIGEST: &str = "ferrodirReplStateDigest";
+
+/// entryUUID -> digest of the entry's full replication state (deleted
+/// values included), from a state export.
+pub fn state_digests(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in parse_ldif(text) {
+        let uuid = e
+            .attrs
+            .iter()
+            .find(|(n, _)| {
+                n.split(';')
+                    .next()
+                    .is_some_and(|b| b.eq_ignore_ascii_case("entryUUID"))
+            })
+            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase());
+        if let (Some(uuid), Some(digest)) = (uuid, e.get(STATE_DIGEST).first()) {
+            out.insert(uuid, digest.clone());
+        }
+    }
+    out
+}
+
 pub fn parse_state(text: &str) -> ReplicaState {
     let mut st = ReplicaState::default();
     for e in parse_ldif(text) {
+        // The digest of the full state is compared where a test asks for
+        // it (state_digests): a catch-up from entry state rebuilds states.
         let lines: BTreeSet<String> = e
             .attrs
             .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case(STATE_DIGEST))
             .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
             .collect();
         if let Some(suffix) = e.dn.strip_prefix(RUV_DN_PREFIX) {
@@ -474,5 +500,68 @@ impl BackgroundWriter {
             .lock()
             .map(|a| a.clone())
             .unwrap_or_default()
+    }
+}
+
+/// How long a three-supplier mesh may take to settle.
+pub const MESH_CONVERGE: Duration = Duration::from_secs(120);
+
+pub fn agreement_name(to: usize) -> String {
+    format!("to-server{to}")
+}
+
+pub fn agreement_ldif(to: usize, port: u16, init: bool) -> String {
+    agreement_to_ldif(&agreement_name(to), port, init)
+}
+
+/// Three suppliers (replica IDs 1, 2, 3), each with an agreement to the two
+/// others; server 1 holds the sample data and initialises the others.
+pub fn mesh() -> Vec<Server> {
+    let servers: Vec<Server> = (0..3).map(|_| Server::fast()).collect();
+    for (i, s) in servers.iter().enumerate() {
+        add_example(&s.url(), "replication-manager.ldif", None);
+        let o = ldapadd_root(&s.url(), &replica_ldif(i + 1));
+        assert_eq!(code(&o), 0, "replica {}: {}", i + 1, err(&o));
+    }
+    let o = ldapadd_root(&servers[0].url(), SAMPLE);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    // Server 1 initialises 2 and 3; only then do 2 and 3 get their agreements.
+    for to in [2, 3] {
+        let o = ldapadd_root(
+            &servers[0].url(),
+            &agreement_ldif(to, servers[to - 1].port, true),
+        );
+        assert_eq!(code(&o), 0, "{}", err(&o));
+        wait_init_done(&servers[0], &agreement_name(to), MESH_CONVERGE);
+    }
+    for from in [2, 3] {
+        for to in [1, 2, 3].into_iter().filter(|t| *t != from) {
+            let o = ldapadd_root(
+                &servers[from - 1].url(),
+                &agreement_ldif(to, servers[to - 1].port, false),
+            );
+            assert_eq!(code(&o), 0, "{}", err(&o));
+        }
+    }
+    wait_converged(&servers.iter().collect::<Vec<_>>(), MESH_CONVERGE);
+    servers
+}
+
+pub fn set_agreements(s: &Server, enabled: bool) {
+    let value = if enabled { "on" } else { "off" };
+    for to in 1..=3 {
+        let dn = format!("cn={},{REPLICA_DN}", agreement_name(to));
+        if search_root(&s.url(), &dn, &["-s", "base", "(objectClass=*)", "cn"])
+            .status
+            .code()
+            != Some(0)
+        {
+            continue;
+        }
+        let o = ldapmodify_root(
+            &s.url(),
+            &format!("dn: {dn}\nchangetype: modify\nreplace: nsds5ReplicaEnabled\nnsds5ReplicaEnabled: {value}\n"),
+        );
+        assert_eq!(code(&o), 0, "{}", err(&o));
     }
 }

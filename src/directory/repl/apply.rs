@@ -14,7 +14,7 @@ impl Core {
         rec: &ChangeRecord,
     ) -> DirResult<bool> {
         let ruv = self.load_ruv(txn, suffix_key)?;
-        if ruv.covers(rec.csn) {
+        if ruv.covers(rec.csn) || !self.admit_replicated(txn, suffix_key, rec)? {
             return Ok(false);
         }
         let outcome = self.resolve_change(txn, suffix_key, rec)?;

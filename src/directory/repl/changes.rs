@@ -18,6 +18,8 @@ impl Core {
             return Ok(None);
         }
         let supplier = self.load_ruv(&txn, suffix_key)?;
+        // Changes of a retired replica ID do not travel any more.
+        let retired = self.load_retired(&txn, suffix_key)?;
         let start = supplier
             .replicas
             .keys()
@@ -33,7 +35,9 @@ impl Core {
             }
             for stored in page {
                 let rec = stored.record.map_err(crate::store::StoreError::from)?;
-                if consumer.covers(rec.csn) {
+                if consumer.covers(rec.csn)
+                    || retired.admit(rec.csn) != crate::repl::core::retire::Admission::Apply
+                {
                     continue;
                 }
                 if !self.dn_key(&rec.dn).starts_with(suffix_key) {

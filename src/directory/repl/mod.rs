@@ -7,11 +7,13 @@
 mod apply;
 mod changes;
 mod config;
+pub(crate) mod retire;
 mod settings;
 mod status;
 mod total;
 mod urp;
 
+pub use retire::RetireStep;
 pub use status::{state_text, AgreementStatus};
 pub(crate) use status::{status_attributes, StatusMap};
 
@@ -311,12 +313,14 @@ impl Directory {
         who: &Identity,
         suffix: &Dn,
         generation: String,
+        with_states: bool,
     ) -> DirResult<()> {
         let (_, key) = self.replica_checked(who, suffix)?;
         self.writer
             .submit_work(crate::directory::writer::Work::TotalBegin {
                 suffix_key: key,
                 generation,
+                with_states,
             })
             .await
     }
@@ -325,7 +329,7 @@ impl Directory {
         &self,
         who: &Identity,
         suffix: &Dn,
-        entries: Vec<Entry>,
+        entries: Vec<crate::repl::core::wire::InitEntry>,
     ) -> DirResult<()> {
         self.replica_checked(who, suffix)?;
         self.writer
@@ -333,12 +337,19 @@ impl Directory {
             .await
     }
 
-    pub async fn repl_total_end(&self, who: &Identity, suffix: &Dn, ruv: Ruv) -> DirResult<Ruv> {
+    pub async fn repl_total_end(
+        &self,
+        who: &Identity,
+        suffix: &Dn,
+        ruv: Ruv,
+        retired: Option<crate::repl::core::retire::Retired>,
+    ) -> DirResult<Ruv> {
         let (_, key) = self.replica_checked(who, suffix)?;
         self.writer
             .submit_work(crate::directory::writer::Work::TotalEnd {
                 suffix_key: key.clone(),
                 ruv,
+                retired,
             })
             .await?;
         self.core.load_ruv(&self.core.store.read()?, &key)

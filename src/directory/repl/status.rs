@@ -22,6 +22,9 @@ pub struct AgreementStatus {
     pub behind: u64,
     /// The consumer's RUV as last acknowledged: the changelog keeps what it lacks.
     pub consumer_ruv: Option<Ruv>,
+    /// Retired replica IDs the consumer reported finished (None: not
+    /// reported since this server started, or an older consumer).
+    pub consumer_finished: Option<Vec<u16>>,
 }
 
 pub(crate) type StatusMap = HashMap<String, AgreementStatus>;

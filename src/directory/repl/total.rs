@@ -70,13 +70,23 @@ impl Core {
         txn: &mut WriteTxn<'_>,
         suffix_key: &DnKey,
         generation: &str,
+        with_states: bool,
     ) -> DirResult<()> {
-        self.invalidate_repl_states(txn)?;
+        if with_states {
+            // The states of other suffixes stay valid; this suffix's are
+            // replaced by the supplier's as its entries arrive.
+            self.ensure_repl_states(txn)?;
+        } else {
+            self.invalidate_repl_states(txn)?;
+        }
         let mut all = txn.subtree_keys(suffix_key)?;
         // Children first so every removal is of a leaf.
         all.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(b.0.cmp(&a.0)));
         for (_, id) in all {
             if let Some(entry) = txn.entry(id)? {
+                if with_states {
+                    self.forget_repl_state(txn, &entry)?;
+                }
                 self.remove_raw(txn, id, &entry)?;
             }
         }
@@ -119,8 +129,22 @@ impl Core {
         txn: &mut WriteTxn<'_>,
         suffix_key: &DnKey,
         supplier: &Ruv,
+        retired: Option<&crate::repl::core::retire::Retired>,
     ) -> DirResult<()> {
         self.store_ruv(txn, suffix_key, supplier)?;
+        // The data is the supplier's as of its snapshot: so is how far its
+        // retirements went.
+        if let Some(r) = retired {
+            let mut adopted = r.clone();
+            // Retirements only this replica knew still hold (unfinished:
+            // the data here is new).
+            for (rid, mine) in self.load_retired(txn, suffix_key)?.by_rid {
+                if adopted.get(rid).is_none() {
+                    adopted.retire(rid, mine.upto);
+                }
+            }
+            self.store_retired(txn, suffix_key, &adopted)?;
+        }
         // This replica's changelog starts at the init: peers lacking earlier
         // changes are caught up from entry state.
         self.store_trimmed_ruv(txn, suffix_key, supplier)?;

@@ -169,6 +169,57 @@ impl Core {
         Ok(())
     }
 
+    /// Whether the stored states are in step with the entries.
+    pub(crate) fn repl_states_built(&self, txn: &dyn StoreRead) -> DirResult<bool> {
+        Ok(txn.meta(META_STATES_BUILT)?.is_some())
+    }
+
+    /// Drops an entry's state and its name-index keys (total init).
+    pub(crate) fn forget_repl_state(&self, txn: &mut WriteTxn<'_>, entry: &Entry) -> DirResult<()> {
+        let Ok(uuid) = crate::directory::write::entry_uuid(entry) else {
+            return Ok(());
+        };
+        let Some(bytes) = txn.repl_state(&uuid)? else {
+            return Ok(());
+        };
+        if let Ok(old) = EntryState::decode(&bytes) {
+            let schema = self.schema();
+            for k in name_keys(&SchemaNorm(&schema), &old) {
+                txn.delete_repl_name(&k, &uuid)?;
+            }
+        }
+        txn.delete_repl_state(&uuid)?;
+        Ok(())
+    }
+
+    /// Takes a total init entry's state as the supplier sent it. Without
+    /// one (an older supplier, or one whose states were being rebuilt) the
+    /// states are rebuilt from the entries at the next change.
+    pub(crate) fn adopt_repl_state(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        entry: &Entry,
+        state: Option<&[u8]>,
+    ) -> DirResult<()> {
+        if !self.repl_states_built(txn)? {
+            return Ok(());
+        }
+        let uuid = crate::directory::write::entry_uuid(entry)?;
+        let decoded = state.map(EntryState::decode);
+        match decoded {
+            Some(Ok(s)) if s.uuid == uuid => {
+                let schema = self.schema();
+                self.store_state(txn, &SchemaNorm(&schema), &s)
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::warn!(dn = %entry.dn, "total init: the supplier's replication state does not decode ({e}); states will be rebuilt from the entries");
+                }
+                self.invalidate_repl_states(txn)
+            }
+        }
+    }
+
     fn suffix_dn(&self, suffix_key: &DnKey) -> Dn {
         self.cfg
             .suffixes

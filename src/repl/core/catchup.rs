@@ -7,7 +7,7 @@
 //! two states of one entry.
 
 use super::ruv::Ruv;
-use super::wire::PROTOCOL_VERSION;
+use super::wire::PROTOCOL_V1 as PROTOCOL_VERSION;
 use crate::model::codec::{decode_entry, encode_entry, put_bytes, put_varint, Cursor, DecodeError};
 use crate::model::{Attribute, Entry};
 

@@ -107,13 +107,18 @@
 //! ## Limits
 //!
 //! Deleted values and tombstones must be kept until every replica has seen
-//! every change that could refer to them (the purge delay); the core has no
-//! purge yet. A change whose parent was never received (only possible if
+//! every change that could refer to them (the purge delay); after it
+//! [`AttrState::purge_deleted`] forgets deleted values (the directory runs
+//! it a slice of states per housekeeping run). A change older than the
+//! purge delay arriving after that may bring a forgotten value back, as in
+//! 389-ds. A change whose parent was never received (only possible if
 //! the supplier sends out of causal order, or after a purge) leaves a
 //! [`EntryStatus::Phantom`] parent and an entry the directory cannot place.
 
 pub mod catchup;
 pub mod fractional;
+mod payload;
+pub mod retire;
 pub mod ruv;
 pub mod schedule;
 pub mod wire;

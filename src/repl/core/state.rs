@@ -176,6 +176,15 @@ impl EntryState {
         }
     }
 
+    /// [`AttrState::purge_deleted`] over every attribute.
+    pub fn purge_deleted(&mut self, cutoff: Csn) -> bool {
+        let mut any = false;
+        for a in self.attrs.values_mut() {
+            any |= a.purge_deleted(cutoff);
+        }
+        any
+    }
+
     /// The visible values per attribute (canonical name, values in key order).
     pub fn visible_attrs<N: Normaliser + ?Sized>(
         &self,
@@ -345,6 +354,21 @@ impl EntryState {
 }
 
 impl AttrState {
+    /// Forgets the values that are absent because of a delete older than
+    /// `cutoff` (the purge delay has passed: no change that old can still
+    /// arrive). Values of the RDN stay. What the entry shows is unchanged.
+    /// Returns whether anything was forgotten.
+    pub fn purge_deleted(&mut self, cutoff: Csn) -> bool {
+        let attr_del = self.deleted.unwrap_or(Csn::ZERO);
+        let before = self.values.len();
+        self.values.retain(|_, v| {
+            let removed_at = v.deleted.unwrap_or(Csn::ZERO).max(attr_del);
+            let absent = v.updated <= v.deleted.unwrap_or(Csn::ZERO) || v.updated < attr_del;
+            v.distinguished || !absent || removed_at >= cutoff
+        });
+        self.values.len() != before
+    }
+
     /// Last-writer-wins per value: a value is present when its latest add
     /// is newer than its latest delete and not older than the latest
     /// whole-attribute delete/replace (a replace asserts its own values at
@@ -595,6 +619,32 @@ mod tests {
             vec![b"x".to_vec()],
             "a replace keeps its own values"
         );
+    }
+
+    #[test]
+    fn purge_forgets_only_old_absent_values_and_never_changes_what_shows() {
+        let mut a = AttrState {
+            deleted: Some(csn(5)),
+            values: BTreeMap::new(),
+        };
+        for (k, v) in [
+            ("old-del", value("old-del", 3, Some(4), false)),
+            ("new-del", value("new-del", 3, Some(40), false)),
+            ("replaced", value("replaced", 2, None, false)),
+            ("rdn", value("rdn", 1, Some(2), true)),
+            ("live", value("live", 9, Some(4), false)),
+        ] {
+            a.values.insert(k.as_bytes().to_vec(), v);
+        }
+        let shown = |a: &AttrState| -> Vec<Vec<u8>> {
+            a.visible(false).iter().map(|v| v.bytes.clone()).collect()
+        };
+        let before = shown(&a);
+        assert!(a.purge_deleted(csn(10)));
+        assert_eq!(shown(&a), before);
+        let left: Vec<&[u8]> = a.values.keys().map(Vec::as_slice).collect();
+        assert_eq!(left, vec![&b"live"[..], b"new-del", b"rdn"]);
+        assert!(!a.purge_deleted(csn(10)), "nothing more to forget");
     }
 
     #[test]

@@ -303,11 +303,14 @@ pub async fn test_agreement(dir: &Directory, cfg: &AgreementConfig) -> String {
         .map(|r| r.generation)
         .unwrap_or_default();
     let req = StartRequest {
+        version: crate::repl::core::wire::PROTOCOL_VERSION,
         suffix: cfg.suffix.to_string(),
         supplier_rid: rid,
         generation,
         total: false,
         supplier_url: String::new(),
+        retired: Vec::new(),
+        with_states: false,
     };
     let verdict = match start(&mut client, &req).await {
         Ok(_) => "Pass".to_string(),

@@ -12,9 +12,9 @@
 use crate::directory::repl::Transport;
 use futures::{SinkExt, StreamExt};
 use ldap3_proto::proto::{
-    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapModify,
-    LdapModifyRequest, LdapModifyType, LdapMsg, LdapOp, LdapPartialAttribute, LdapResult,
-    LdapResultCode, LdapSearchRequest, SaslCredentials,
+    LdapAddRequest, LdapAttribute, LdapBindCred, LdapBindRequest, LdapDerefAliases,
+    LdapExtendedRequest, LdapModify, LdapModifyRequest, LdapModifyType, LdapMsg, LdapOp,
+    LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest, SaslCredentials,
 };
 pub use ldap3_proto::proto::{LdapFilter, LdapSearchScope};
 use ldap3_proto::LdapCodec;
@@ -724,6 +724,31 @@ impl Client {
                 LdapOp::SearchResultDone(r) => return Err(ClientError::result("search", &r)),
                 other => return Err(unexpected("search", &other)),
             }
+        }
+    }
+
+    /// Adds one entry; the server's result code and message on failure.
+    pub async fn add(
+        &mut self,
+        dn: &str,
+        attrs: Vec<(String, Vec<Vec<u8>>)>,
+    ) -> Result<(), ClientError> {
+        let id = self
+            .send(
+                "add",
+                LdapOp::AddRequest(LdapAddRequest {
+                    dn: dn.to_string(),
+                    attributes: attrs
+                        .into_iter()
+                        .map(|(atype, vals)| LdapAttribute { atype, vals })
+                        .collect(),
+                }),
+            )
+            .await?;
+        match self.recv("add", id).await? {
+            LdapOp::AddResponse(r) if r.code == LdapResultCode::Success => Ok(()),
+            LdapOp::AddResponse(r) => Err(ClientError::result(&format!("add {dn}"), &r)),
+            other => Err(unexpected("add", &other)),
         }
     }
 

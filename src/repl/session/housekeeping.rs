@@ -1,5 +1,6 @@
 //! The periodic housekeeping task: tombstone purge and changelog trimming
-//! for every data suffix, at a pace set by the shortest purge delay.
+//! for every data suffix, at a pace set by the shortest purge delay, and
+//! the steps of replica ID retirements.
 
 use crate::directory::Directory;
 use std::sync::Arc;
@@ -12,6 +13,11 @@ pub fn spawn(dir: Arc<Directory>) -> JoinHandle<()> {
             // The pace follows the configuration: a shorter purge delay set
             // over LDAP takes effect within a second.
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            // Retirements step every second while one is unfinished: they
+            // wait on consumers, not on the purge delay.
+            if let Err(e) = dir.step_retirements().await {
+                tracing::warn!("replica ID retirement step failed: {e}");
+            }
             if last.elapsed() < dir.housekeeping_interval() {
                 continue;
             }
@@ -22,12 +28,13 @@ pub fn spawn(dir: Arc<Directory>) -> JoinHandle<()> {
             match dir.housekeep(now).await {
                 Ok(reports) => {
                     for (suffix, r) in reports {
-                        if r.tombstones_purged > 0 || r.changes_trimmed > 0 {
+                        if r.tombstones_purged > 0 || r.changes_trimmed > 0 || r.states_purged > 0 {
                             tracing::info!(
                                 suffix = %suffix,
-                                "housekeeping: purged {} tombstones, trimmed {} changelog records",
+                                "housekeeping: purged {} tombstones, trimmed {} changelog records, forgot old deleted values of {} entries",
                                 r.tombstones_purged,
-                                r.changes_trimmed
+                                r.changes_trimmed,
+                                r.states_purged
                             );
                         }
                     }

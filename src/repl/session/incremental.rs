@@ -15,7 +15,7 @@ use crate::directory::{DirError, Directory};
 use crate::model::{ChangeRecord, Dn};
 use crate::repl::core::fractional::Fractional;
 use crate::repl::core::ruv::Ruv;
-use crate::repl::core::wire::{self, ChangesRequest, StartRequest};
+use crate::repl::core::wire::{self, ChangesRequest, ConsumerAnswer, StartRequest};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,22 +116,64 @@ pub(super) async fn connect(cfg: &AgreementConfig) -> Result<Client, SessionErro
     Ok(client)
 }
 
-pub(super) async fn start(client: &mut Client, req: &StartRequest) -> Result<Ruv, SessionError> {
-    match client
-        .extended("replication start", wire::OID_START, req.encode())
-        .await
-    {
-        Ok(v) => wire::decode_ruv_response(&v).map_err(|e| SessionError::Answer(e.to_string())),
-        Err(e)
-            if e.message()
-                .is_some_and(|m| m.contains("generation mismatch")) =>
+/// Starts a session in the newest protocol version the consumer speaks:
+/// version 2 first, version 1 when the consumer refuses it (an older
+/// release). Returns the consumer's answer and the version spoken.
+pub(super) async fn start(
+    client: &mut Client,
+    req: &StartRequest,
+) -> Result<(ConsumerAnswer, u8), SessionError> {
+    let mut req = req.clone();
+    loop {
+        match client
+            .extended("replication start", wire::OID_START, req.encode())
+            .await
         {
-            Err(SessionError::NeedsInit(
-                e.message().unwrap_or_default().to_string(),
-            ))
+            Ok(v) => {
+                let answer =
+                    wire::decode_answer(&v).map_err(|e| SessionError::Answer(e.to_string()))?;
+                return Ok((answer, req.version));
+            }
+            Err(e)
+                if e.message()
+                    .is_some_and(|m| m.contains("generation mismatch")) =>
+            {
+                return Err(SessionError::NeedsInit(
+                    e.message().unwrap_or_default().to_string(),
+                ))
+            }
+            Err(e)
+                if req.version > wire::PROTOCOL_V1
+                    && e.code() == Some(2)
+                    && e.message()
+                        .is_some_and(|m| m.contains("malformed replication start")) =>
+            {
+                // An older consumer: speak its version.
+                req.version = wire::PROTOCOL_V1;
+                req.retired.clear();
+                req.with_states = false;
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+/// Records what a consumer's answer says: its RUV, the retired replica IDs
+/// it has finished with, and retirements this server did not know yet.
+pub(super) async fn note_answer(
+    dir: &Directory,
+    cfg: &AgreementConfig,
+    answer: &ConsumerAnswer,
+) -> Result<(), SessionError> {
+    let (ruv, finished) = (answer.ruv.clone(), answer.finished.clone());
+    dir.update_agreement_status(&cfg.dn, |s| {
+        s.consumer_ruv = Some(ruv);
+        if finished.is_some() {
+            s.consumer_finished = finished;
+        }
+    });
+    dir.merge_retired(&cfg.suffix, &answer.retired).await?;
+    Ok(())
 }
 
 /// One connection's life: returns only with the error that ended it.
@@ -182,21 +224,26 @@ pub(super) async fn session_inner(
             continue;
         }
         let generation = dir.ruv(&cfg.suffix)?.generation;
-        let mut consumer = start(
+        let sent_retired = dir.retired(&cfg.suffix)?.shared();
+        let (answer, version) = start(
             &mut client,
             &StartRequest {
+                version: wire::PROTOCOL_VERSION,
                 suffix: suffix.clone(),
                 supplier_rid: rid,
                 generation: generation.clone(),
                 total: false,
                 supplier_url: local_url.to_string(),
+                retired: sent_retired.clone(),
+                with_states: false,
             },
         )
         .await?;
+        note_answer(dir, cfg, &answer).await?;
+        let mut consumer = answer.ruv;
         *progressed = true;
         let started = now();
         dir.update_agreement_status(&cfg.dn, |s| {
-            s.consumer_ruv = Some(consumer.clone());
             s.last_update_start = Some(started);
             s.last_update_status =
                 "Error (0) Replica acquired successfully: Incremental update started".into();
@@ -209,6 +256,10 @@ pub(super) async fn session_inner(
             let supplier = dir.ruv(&cfg.suffix)?;
             if supplier.generation != generation {
                 // This replica was re-initialised meanwhile: start over.
+                break;
+            }
+            if version >= 2 && dir.retired(&cfg.suffix)?.shared() != sent_retired {
+                // A replica ID was retired meanwhile: a new start carries it.
                 break;
             }
             if !cfg.schedule.allows(now()) {
@@ -252,7 +303,10 @@ pub(super) async fn session_inner(
                 s.behind = n;
                 s.last_update_start = Some(t0);
             });
-            consumer = send_changes(&mut client, &suffix, &cfg.fractional, batch).await?;
+            let answer =
+                send_changes(&mut client, version, &suffix, &cfg.fractional, batch).await?;
+            note_answer(dir, cfg, &answer).await?;
+            consumer = answer.ruv;
             let lag = lag_seconds(&dir.ruv(&cfg.suffix)?, &consumer);
             let t1 = now();
             dir.update_agreement_status(&cfg.dn, |s| {
@@ -274,10 +328,11 @@ pub(super) async fn session_inner(
 /// covers it.
 pub(super) async fn send_changes(
     client: &mut Client,
+    version: u8,
     suffix: &str,
     fractional: &Fractional,
     records: Vec<ChangeRecord>,
-) -> Result<Ruv, SessionError> {
+) -> Result<ConsumerAnswer, SessionError> {
     let records = records
         .into_iter()
         .map(|r| fractional.strip_change(r))
@@ -286,6 +341,7 @@ pub(super) async fn send_changes(
     let mut last = None;
     while let Some(mut records) = pending.pop() {
         let req = ChangesRequest {
+            version,
             suffix: suffix.to_string(),
             records,
         };
@@ -300,9 +356,7 @@ pub(super) async fn send_changes(
         let answer = client
             .extended("replicate changes", wire::OID_CHANGES, payload)
             .await?;
-        last = Some(
-            wire::decode_ruv_response(&answer).map_err(|e| SessionError::Answer(e.to_string()))?,
-        );
+        last = Some(wire::decode_answer(&answer).map_err(|e| SessionError::Answer(e.to_string()))?);
     }
     last.ok_or_else(|| SessionError::Answer("no changes were sent".into()))
 }
@@ -387,6 +441,90 @@ mod tests {
         assert_eq!(percent(5, 10), 50);
         assert_eq!(percent(0, 0), 100);
         assert_eq!(percent(20, 10), 100);
+    }
+
+    /// A consumer of the first release: it refuses any start payload that
+    /// is not version 1, as `StartRequest::decode` did then.
+    async fn first_release_consumer(listener: tokio::net::TcpListener) -> Vec<u8> {
+        use futures::{SinkExt, StreamExt};
+        use ldap3_proto::proto::{
+            LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
+        };
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut framed = tokio_util::codec::Framed::new(sock, ldap3_proto::LdapCodec::default());
+        let mut versions = Vec::new();
+        while let Some(Ok(msg)) = framed.next().await {
+            let LdapOp::ExtendedRequest(req) = msg.op else {
+                continue;
+            };
+            let version = req
+                .value
+                .as_ref()
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0);
+            versions.push(version);
+            let (code, message, value) = if version == 1 {
+                let mut ruv = Ruv::new("g");
+                ruv.update(Csn::new(9, 0, 2, 0));
+                (
+                    LdapResultCode::Success,
+                    String::new(),
+                    Some(wire::encode_ruv_response(&ruv)),
+                )
+            } else {
+                (
+                    LdapResultCode::ProtocolError,
+                    "malformed replication start request".to_string(),
+                    None,
+                )
+            };
+            let res = LdapResult {
+                code,
+                matcheddn: String::new(),
+                message,
+                referral: vec![],
+            };
+            let reply = LdapMsg {
+                msgid: msg.msgid,
+                op: LdapOp::ExtendedResponse(LdapExtendedResponse {
+                    res,
+                    name: None,
+                    value,
+                }),
+                ctrl: vec![],
+            };
+            framed.send(reply).await.unwrap();
+            if version == 1 {
+                break;
+            }
+        }
+        versions
+    }
+
+    #[tokio::test]
+    async fn a_first_release_consumer_is_spoken_to_in_version_1() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let consumer = tokio::spawn(first_release_consumer(listener));
+        let mut client =
+            Client::connect_url(&format!("ldap://127.0.0.1:{port}"), Duration::from_secs(5))
+                .await
+                .unwrap();
+        let req = StartRequest {
+            version: wire::PROTOCOL_VERSION,
+            suffix: "dc=x".into(),
+            supplier_rid: 1,
+            generation: "g".into(),
+            total: false,
+            supplier_url: String::new(),
+            retired: vec![(3, Csn::new(1, 0, 3, 0))],
+            with_states: false,
+        };
+        let (answer, version) = start(&mut client, &req).await.unwrap();
+        assert_eq!(version, wire::PROTOCOL_V1);
+        assert_eq!(answer.ruv.max_for(2), Some(Csn::new(9, 0, 2, 0)));
+        assert_eq!(answer.finished, None);
+        assert_eq!(consumer.await.unwrap(), vec![2, 1]);
     }
 
     #[test]

@@ -83,30 +83,57 @@ pub(super) async fn total_init_inner(
     let started = std::time::Instant::now();
     let page_suffix = suffix.clone();
     // Fractional: what the agreement keeps from the consumer never leaves.
+    // Its states would name the stripped attributes, so a fractional
+    // consumer rebuilds its states from the entries it gets.
     let fractional = cfg.fractional_total.clone();
+    let with_states = fractional.is_empty();
+    // The version is known once the consumer answered the start, which
+    // comes after the snapshot: the pages are encoded for both and the
+    // spoken one is sent.
+    let version = Arc::new(std::sync::atomic::AtomicU8::new(wire::PROTOCOL_VERSION));
+    let page_version = version.clone();
     let mut snapshot = dir
-        .init_snapshot(&cfg.suffix, INIT_PAGE, INIT_PAGES_AHEAD, move |entries| {
-            let entries: Vec<_> = entries
-                .into_iter()
-                .map(|e| fractional.strip_entry(e))
-                .collect();
-            wire::TotalEntriesRequest::encode_split(&page_suffix, &entries, MAX_REQUEST_BYTES)
-        })
+        .init_snapshot(
+            &cfg.suffix,
+            INIT_PAGE,
+            INIT_PAGES_AHEAD,
+            with_states,
+            move |entries| {
+                let entries: Vec<_> = entries
+                    .into_iter()
+                    .map(|mut e| {
+                        e.entry = fractional.strip_entry(e.entry);
+                        e
+                    })
+                    .collect();
+                let v = page_version.load(std::sync::atomic::Ordering::Acquire);
+                wire::TotalEntriesRequest::encode_split(
+                    v,
+                    &page_suffix,
+                    &entries,
+                    MAX_REQUEST_BYTES,
+                )
+            },
+        )
         .await?;
     let total = snapshot.head.total;
     dir.update_agreement_status(&cfg.dn, |s| s.init_progress = Some((0, total)));
     tracing::info!("agreement {name}: total init of {total} entries started");
-    start(
+    let (_, spoken) = start(
         client,
         &StartRequest {
+            version: wire::PROTOCOL_VERSION,
             suffix: suffix.clone(),
             supplier_rid: rid,
             generation: snapshot.head.ruv.generation.clone(),
             total: true,
             supplier_url: local_url.to_string(),
+            retired: snapshot.head.retired.shared(),
+            with_states: snapshot.head.states,
         },
     )
     .await?;
+    version.store(spoken, std::sync::atomic::Ordering::Release);
     let mut times = InitTimes::default();
     let mut sent = 0u64;
     loop {
@@ -117,7 +144,15 @@ pub(super) async fn total_init_inner(
         times.starved += t_wait.elapsed();
         let page = page?;
         let t_send = std::time::Instant::now();
-        for payload in page.prepared {
+        // Pages read before the consumer answered were encoded in the
+        // newest version; an older consumer gets them again in its own.
+        let prepared = match page.prepared.first().and_then(|p| p.first()) {
+            Some(&v) if v != spoken => {
+                reencode(&page.prepared, spoken).map_err(|e| SessionError::Answer(e.to_string()))?
+            }
+            _ => page.prepared,
+        };
+        for payload in prepared {
             client
                 .extended("total update entries", wire::OID_TOTAL_ENTRIES, payload)
                 .await?;
@@ -135,8 +170,14 @@ pub(super) async fn total_init_inner(
         });
     }
     let ruv = snapshot.head.ruv.clone();
+    let retired = snapshot.head.retired.clone();
     let reader = snapshot.finish().await;
-    let end = TotalEndRequest { suffix, ruv };
+    let end = TotalEndRequest {
+        version: spoken,
+        suffix,
+        ruv,
+        retired,
+    };
     let t_end = std::time::Instant::now();
     let answer = client
         .extended("total update end", wire::OID_TOTAL_END, end.encode())
@@ -154,6 +195,25 @@ pub(super) async fn total_init_inner(
         t_end.elapsed().as_secs_f64(),
     );
     Ok(sent)
+}
+
+/// Payloads of one page in another protocol version.
+fn reencode(
+    payloads: &[Vec<u8>],
+    version: u8,
+) -> Result<Vec<Vec<u8>>, crate::model::codec::DecodeError> {
+    let mut out = Vec::with_capacity(payloads.len());
+    for p in payloads {
+        let mut req = wire::TotalEntriesRequest::decode(p)?;
+        req.version = version;
+        if version < 2 {
+            for e in &mut req.entries {
+                e.state = None;
+            }
+        }
+        out.push(req.encode());
+    }
+    Ok(out)
 }
 
 pub fn percent(done: u64, total: u64) -> u64 {
