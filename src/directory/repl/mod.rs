@@ -9,7 +9,7 @@ mod changes;
 mod config;
 pub(crate) mod retire;
 mod settings;
-mod status;
+pub(crate) mod status;
 mod total;
 mod urp;
 
