@@ -97,6 +97,14 @@ pub struct ServeArgs {
     /// Naming context, repeatable (default dc=example,dc=com for a new data directory).
     #[arg(long)]
     pub suffix: Vec<String>,
+    /// Where the access log goes (one line per operation): `stderr`
+    /// (default), `stdout`, or a file appended to.
+    #[arg(long, value_name = "stderr|stdout|FILE")]
+    pub access_log: Option<String>,
+    /// Where everything else is logged (start-up, replication, warnings,
+    /// errors): `stderr` (default), `stdout`, or a file appended to.
+    #[arg(long, value_name = "stderr|stdout|FILE")]
+    pub error_log: Option<String>,
 }
 
 #[derive(Subcommand)]

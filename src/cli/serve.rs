@@ -15,14 +15,95 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub fn init_logging(filter: &str) {
+    let _ = init_logs(filter, "stderr", "stderr");
+}
+
+/// Set when a log goes to standard output: a generated root password is
+/// then not printed there (it would land in the log).
+static LOG_ON_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Target of the access log events (server/conn.rs).
+const ACCESS_TARGET: &str = "ferrodir::access";
+
+/// Where a log goes: standard error, standard output or a file.
+fn log_writer(to: &str) -> Result<tracing_subscriber::fmt::writer::BoxMakeWriter> {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    Ok(match to {
+        "stderr" => BoxMakeWriter::new(std::io::stderr),
+        "stdout" => BoxMakeWriter::new(std::io::stdout),
+        path => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {path}"))?;
+            BoxMakeWriter::new(std::sync::Mutex::new(file))
+        }
+    })
+}
+
+/// The access log's lines: time, then the operation as the connection
+/// code wrote it (`conn=N op=N msgid=N KIND ... result=N etime=S`), with no
+/// level or span decoration, so they read like OpenLDAP's and 389-ds's.
+struct AccessFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for AccessFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime;
+        tracing_subscriber::fmt::time::SystemTime.format_time(&mut writer)?;
+        write!(writer, " ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// Two logs: the access log (one line per operation) and the error log
+/// (everything else), each to its own destination; `filter` (or
+/// FERRODIR_LOG) sets the levels, `warn` silences the access log.
+pub fn init_logs(filter: &str, access: &str, error: &str) -> Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let env = tracing_subscriber::EnvFilter::try_from_env("FERRODIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(env)
+    LOG_ON_STDOUT.store(
+        access == "stdout" || error == "stdout",
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let terminal = |to: &str| match to {
+        "stderr" => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        "stdout" => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        _ => false,
+    };
+    let access_layer = tracing_subscriber::fmt::layer()
+        .event_format(AccessFormat)
+        .with_writer(log_writer(access)?)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() == ACCESS_TARGET
+        }));
+    let error_layer = tracing_subscriber::fmt::layer()
         .with_target(false)
         // Colour codes only on a terminal, never in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(terminal(error))
+        .with_writer(log_writer(error)?)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() != ACCESS_TARGET
+        }));
+    let _ = tracing_subscriber::registry()
+        .with(env)
+        .with(access_layer)
+        .with(error_layer)
         .try_init();
+    Ok(())
 }
 
 pub fn parse_suffixes(list: &[String]) -> Result<Vec<Dn>> {
@@ -46,7 +127,11 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if !args.suffix.is_empty() {
         cfg.suffixes = args.suffix;
     }
-    init_logging(&cfg.log);
+    init_logs(
+        &cfg.log,
+        args.access_log.as_deref().unwrap_or("stderr"),
+        args.error_log.as_deref().unwrap_or("stderr"),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferrodir-worker")
@@ -78,6 +163,11 @@ fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
         dir.set_root_password(pw.as_bytes())?;
         tracing::info!("root DN password set from {}", path.display());
         return Ok(());
+    }
+    if LOG_ON_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+        bail!(
+            "no root password is set and one would be generated, but standard output carries a log: set FERRODIR_ROOT_PASSWORD (or root_password_file) for the first start, or log to stderr or a file"
+        );
     }
     let pw = password::generate();
     dir.set_root_password(pw.as_bytes())?;

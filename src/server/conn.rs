@@ -91,11 +91,21 @@ fn describe(m: &LdapMsg) -> String {
     }
 }
 
-fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, started: Instant) {
+#[allow(clippy::too_many_arguments)]
+fn log_access(
+    conn: u64,
+    op: u64,
+    msgid: i32,
+    kind: &str,
+    what: &str,
+    outcome: Outcome,
+    started: Instant,
+) {
     tracing::info!(
         target: "ferrodir::access",
-        "conn={} msgid={} {} {} result={} entries={} etime={:.6}",
+        "conn={} op={} msgid={} {} {} result={} entries={} etime={:.6}",
         conn,
+        op,
         msgid,
         kind,
         what,
@@ -108,6 +118,9 @@ fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, s
 /// One connection: who it is and what it shares.
 pub(super) struct ConnCtx {
     pub id: u64,
+    /// Operations received on the connection (StartTLS included), for the
+    /// access log's op= (it goes on counting after a StartTLS).
+    pub ops: std::sync::atomic::AtomicU64,
     pub peer: SocketAddr,
     pub state: Arc<ServerState>,
 }
@@ -155,14 +168,13 @@ pub(super) async fn handle_plain(stream: TcpStream, ctx: &ConnCtx) {
 /// TLS handshake on `stream` (LDAPS, or after StartTLS), then the session.
 pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Identity) {
     let Some(acceptor) = ctx.state.tls.as_ref().and_then(|t| t.acceptor()) else {
-        tracing::warn!(conn = ctx.id, "TLS requested but not configured");
+        tracing::warn!("TLS requested but not configured");
         return;
     };
     let limit = Duration::from_secs(ctx.state.limits.tls_handshake_timeout.max(1));
     let tls_stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Err(_) => {
             tracing::warn!(
-                conn = ctx.id,
                 "TLS handshake failed from {}: no handshake within {} s (tls_handshake_timeout)",
                 ctx.peer,
                 limit.as_secs()
@@ -171,7 +183,6 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
         }
         Ok(Err(e)) => {
             tracing::warn!(
-                conn = ctx.id,
                 "TLS handshake failed from {}: {}",
                 ctx.peer,
                 tls::describe_handshake_error(&e)
@@ -187,7 +198,6 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
         .map(|c| tls::peer_cert(c.as_ref()))
         .unwrap_or_default();
     tracing::info!(
-        conn = ctx.id,
         version = server
             .protocol_version()
             .map(|v| format!("{v:?}"))
@@ -247,7 +257,7 @@ where
     );
     let (tx, mut rx) = mpsc::channel::<Response>(256);
     let write_limit = Duration::from_secs(limits.write_timeout.max(1));
-    let write_task = tokio::spawn(async move {
+    let write_task = tokio::spawn(tracing::Instrument::in_current_span(async move {
         let mut healthy = true;
         while let Some(m) = rx.recv().await {
             // Flush only when no more responses are queued: fewer syscalls under pipelining.
@@ -259,13 +269,12 @@ where
             match r {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    tracing::debug!(conn = conn_id, "write failed: {e}");
+                    tracing::debug!("write failed: {e}");
                     healthy = false;
                     break;
                 }
                 Err(_) => {
                     tracing::warn!(
-                        conn = conn_id,
                         "closing connection: the client has not read its responses for {} s (write_timeout)",
                         write_limit.as_secs()
                     );
@@ -282,7 +291,7 @@ where
             );
         }
         (writer, healthy)
-    });
+    }));
 
     let tls_active = tls_info.is_some();
     let starttls_available = state.tls.is_some();
@@ -308,7 +317,7 @@ where
         let request = match next {
             Err(_) if busy_writing(&outstanding, &tx) => continue,
             Err(_) => {
-                tracing::info!(conn = conn_id, "closing idle connection after {idle} s");
+                tracing::info!("closing idle connection after {idle} s");
                 let _ = tx
                     .send(notice(LdapResultCode::Unavailable, "idle timeout").into())
                     .await;
@@ -329,15 +338,11 @@ where
                     ReadError::Malformed => format!("malformed LDAP message: {e}"),
                     ReadError::Transport => {
                         // Reset, TLS alert, EOF without close_notify: nobody to answer.
-                        tracing::info!(
-                            conn = conn_id,
-                            "connection lost: {}",
-                            tls::describe_handshake_error(&e)
-                        );
+                        tracing::info!("connection lost: {}", tls::describe_handshake_error(&e));
                         break;
                     }
                 };
-                tracing::warn!(conn = conn_id, "{why}, closing connection");
+                tracing::warn!("{why}, closing connection");
                 // Requests received before the bad bytes still get their answers.
                 drain_outstanding(&outstanding, Duration::from_secs(5)).await;
                 let _ = tx.send(notice(code, &why).into()).await;
@@ -346,6 +351,7 @@ where
             Ok(Some(Ok(m))) => m,
         };
         let started = Instant::now();
+        let op_no = ctx.ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if let Err(why) = super::limits::check_request_dns(&request.op, &limits) {
             let r = super::limits::dn_limit_result(why);
             let outcome = Outcome::of(&r);
@@ -359,13 +365,14 @@ where
             }
             let kind = ops::op_name(&request.op);
             let what = "(a DN over max_dn_depth or max_dn_length)";
-            log_access(conn_id, request.msgid, kind, what, outcome, started);
+            log_access(conn_id, op_no, request.msgid, kind, what, outcome, started);
             continue;
         }
         match request.op {
             LdapOp::UnbindRequest => {
                 log_access(
                     conn_id,
+                    op_no,
                     request.msgid,
                     "UNBIND",
                     "",
@@ -385,6 +392,7 @@ where
                 }
                 log_access(
                     conn_id,
+                    op_no,
                     request.msgid,
                     "ABANDON",
                     &describe(&request),
@@ -407,7 +415,7 @@ where
                 let outcome = Outcome::of(&res);
                 let resp = ops::bind_response(res);
                 let _ = tx.send(ops::msg(msgid, resp).into()).await;
-                log_access(conn_id, msgid, "BIND", &what, outcome, started);
+                log_access(conn_id, op_no, msgid, "BIND", &what, outcome, started);
             }
             LdapOp::ExtendedRequest(ref ext) if ext.name == OID_STARTTLS => {
                 let msgid = request.msgid;
@@ -441,7 +449,15 @@ where
                     }),
                 );
                 let _ = tx.send(response.into()).await;
-                log_access(conn_id, msgid, "EXT", &describe(&request), outcome, started);
+                log_access(
+                    conn_id,
+                    op_no,
+                    msgid,
+                    "EXT",
+                    &describe(&request),
+                    outcome,
+                    started,
+                );
                 if upgrade {
                     break;
                 }
@@ -474,6 +490,7 @@ where
                     }
                     log_access(
                         conn_id,
+                        op_no,
                         msgid,
                         ops::op_name(&request.op),
                         &describe(&request),
@@ -488,13 +505,13 @@ where
                 let who = identity.clone();
                 let sink = tx.clone();
                 let map = outstanding.clone();
-                tokio::spawn(async move {
+                tokio::spawn(tracing::Instrument::in_current_span(async move {
                     let outcome = ops::dispatch(shared, who, request, sink, flag).await;
                     if let Ok(mut m) = map.lock() {
                         m.remove(&msgid);
                     }
-                    log_access(conn_id, msgid, kind, &what, outcome, started);
-                });
+                    log_access(conn_id, op_no, msgid, kind, &what, outcome, started);
+                }));
             }
         }
     }
@@ -517,7 +534,6 @@ where
         let parts = reader.into_parts();
         if !parts.read_buf.is_empty() {
             tracing::warn!(
-                conn = conn_id,
                 "closing connection: data received after StartTLS before the TLS handshake"
             );
             return SessionEnd::Closed;

@@ -260,17 +260,24 @@ pub async fn serve_listener(listener: TcpListener, state: Arc<ServerState>, kind
         let _ = stream.set_nodelay(true);
         let st = state.clone();
         let local = local.clone();
-        tokio::spawn(async move {
-            tracing::info!(conn = conn_id, %peer, listener = %local, "connection opened");
-            let ctx = conn::ConnCtx {
-                id: conn_id,
-                peer,
-                state: st,
-            };
-            run_connection(stream, &ctx, kind).await;
-            drop(slot);
-            tracing::info!(conn = conn_id, "connection closed");
-        });
+        // Every event of the connection (its operations' warnings too)
+        // names it: conn{id=N}.
+        let span = tracing::info_span!("conn", id = conn_id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                tracing::info!(%peer, listener = %local, "connection opened");
+                let ctx = conn::ConnCtx {
+                    id: conn_id,
+                    ops: std::sync::atomic::AtomicU64::new(0),
+                    peer,
+                    state: st,
+                };
+                run_connection(stream, &ctx, kind).await;
+                drop(slot);
+                tracing::info!("connection closed");
+            },
+            span,
+        ));
     }
 }
 
