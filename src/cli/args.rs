@@ -97,6 +97,11 @@ pub struct ServeArgs {
     /// Naming context, repeatable (default dc=example,dc=com for a new data directory).
     #[arg(long)]
     pub suffix: Vec<String>,
+    /// ldapi:// listener: a Unix socket where `-Y EXTERNAL` binds as the
+    /// local user (root as the root DN). Default `<data dir>/ldapi`;
+    /// `none` turns it off.
+    #[arg(long, value_name = "PATH|none")]
+    pub ldapi: Option<String>,
     /// Where the access log goes (one line per operation): `stderr`
     /// (default), `stdout`, or a file appended to.
     #[arg(long, value_name = "stderr|stdout|FILE")]

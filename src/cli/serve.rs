@@ -132,11 +132,16 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         args.access_log.as_deref().unwrap_or("stderr"),
         args.error_log.as_deref().unwrap_or("stderr"),
     )?;
+    let ldapi = match args.ldapi.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(std::path::PathBuf::from(p)),
+        None => Some(cfg.data_dir.join("ldapi")),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferrodir-worker")
         .build()?;
-    runtime.block_on(run_server(cfg))
+    runtime.block_on(run_server(cfg, ldapi))
 }
 
 /// Sets the root password on the first start: environment, then file, then
@@ -179,7 +184,7 @@ fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn run_server(cfg: Config) -> Result<()> {
+async fn run_server(cfg: Config, ldapi: Option<std::path::PathBuf>) -> Result<()> {
     server::tls::install_provider();
     if let Some(n) = server::raise_nofile_limit() {
         tracing::debug!("open file limit: {n}");
@@ -202,6 +207,15 @@ async fn run_server(cfg: Config) -> Result<()> {
     )
     .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
     let dir = Arc::new(opened.dir);
+    // The socket lives in the data directory by default, so it is bound
+    // once the directory exists (and before "ready").
+    let ldapi_listener = match &ldapi {
+        Some(path) => Some(
+            server::bind_ldapi(path)
+                .with_context(|| format!("ldapi listener {}", path.display()))?,
+        ),
+        None => None,
+    };
     ensure_root_password(&dir, &cfg)?;
     dir.prepare_suffixes(opened.fresh)
         .await
@@ -254,8 +268,14 @@ async fn run_server(cfg: Config) -> Result<()> {
             tasks.push(tokio::spawn(server::serve_listener(l, state.clone(), kind)));
         }
     }
+    if let Some(l) = ldapi_listener {
+        tasks.push(tokio::spawn(server::serve_ldapi(l, state.clone())));
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
+    if let Some(path) = &ldapi {
+        let _ = std::fs::remove_file(path);
+    }
     for t in &tasks {
         t.abort();
     }

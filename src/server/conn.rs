@@ -123,6 +123,8 @@ pub(super) struct ConnCtx {
     pub ops: std::sync::atomic::AtomicU64,
     pub peer: SocketAddr,
     pub state: Arc<ServerState>,
+    /// An ldapi:// connection: the peer's user and group IDs.
+    pub local: Option<(u32, u32)>,
 }
 
 /// What TLS told about the connection.
@@ -155,6 +157,12 @@ pub(super) fn refuse(stream: TcpStream) {
     {
         let _ = stream.try_write(&buf);
     }
+}
+
+/// A connection on the ldapi:// (Unix socket) listener.
+pub(super) async fn handle_local(stream: tokio::net::UnixStream, ctx: &ConnCtx) {
+    // StartTLS is refused on these sessions, so the session only closes.
+    let _ = session(stream, ctx, Identity::anonymous(), None).await;
 }
 
 /// A connection on a plain listener: LDAP in clear until StartTLS.
@@ -301,6 +309,7 @@ where
         require_secure_binds: state.security.require_secure_binds,
         client_cert: tls_info.as_ref().map(|t| t.client.clone()),
         cert_map_attribute: state.cert_map_attribute.clone(),
+        peer_cred: ctx.local,
     };
     let outstanding: Outstanding = Arc::new(Mutex::new(HashMap::new()));
     let mut upgrade = false;
@@ -420,7 +429,12 @@ where
             LdapOp::ExtendedRequest(ref ext) if ext.name == OID_STARTTLS => {
                 let msgid = request.msgid;
                 let pending = outstanding.lock().map(|m| m.len()).unwrap_or(usize::MAX);
-                let res = if tls_active {
+                let res = if ctx.local.is_some() {
+                    result::result(
+                        LdapResultCode::OperationsError,
+                        "StartTLS is not available on ldapi:// (the connection does not leave this machine)",
+                    )
+                } else if tls_active {
                     result::result(
                         LdapResultCode::OperationsError,
                         "TLS is already established on this connection",
