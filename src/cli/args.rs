@@ -97,6 +97,11 @@ pub struct ServeArgs {
     /// Naming context, repeatable (default dc=example,dc=com for a new data directory).
     #[arg(long)]
     pub suffix: Vec<String>,
+    /// Serve Prometheus/OpenMetrics metrics at http://ADDR/metrics (off
+    /// by default; counts and times only, no secrets). Example
+    /// 127.0.0.1:9389.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// ldapi:// listener: a Unix socket where `-Y EXTERNAL` binds as the
     /// local user (root as the root DN). Default `<data dir>/ldapi`;
     /// `none` turns it off.

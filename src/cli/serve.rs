@@ -132,6 +132,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         args.access_log.as_deref().unwrap_or("stderr"),
         args.error_log.as_deref().unwrap_or("stderr"),
     )?;
+    let metrics = args.metrics.clone();
     let ldapi = match args.ldapi.as_deref() {
         Some("none") => None,
         Some(p) => Some(std::path::PathBuf::from(p)),
@@ -141,7 +142,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .enable_all()
         .thread_name("ferrodir-worker")
         .build()?;
-    runtime.block_on(run_server(cfg, ldapi))
+    runtime.block_on(run_server(cfg, ldapi, metrics))
 }
 
 /// Sets the root password on the first start: environment, then file, then
@@ -184,13 +185,25 @@ fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn run_server(cfg: Config, ldapi: Option<std::path::PathBuf>) -> Result<()> {
+async fn run_server(
+    cfg: Config,
+    ldapi: Option<std::path::PathBuf>,
+    metrics: Option<String>,
+) -> Result<()> {
     server::tls::install_provider();
     if let Some(n) = server::raise_nofile_limit() {
         tracing::debug!("open file limit: {n}");
     }
     // Bind first: a port problem is reported before anything is created on disk.
     let listeners = server::bind_all(&cfg.ldap).await?;
+    let metrics_listener = match &metrics {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics listener {addr}"))?,
+        ),
+        None => None,
+    };
     let ldaps_listeners = bind_ldaps(&cfg).await?;
     if listeners.is_empty() && ldaps_listeners.is_empty() {
         bail!("no listener: give --ldap or --ldaps (or ldap/ldaps in the configuration)");
@@ -232,6 +245,7 @@ async fn run_server(cfg: Config, ldapi: Option<std::path::PathBuf>) -> Result<()
         max_filter_depth: cfg.limits.max_filter_depth,
         agreement_tester: Some(Arc::new(agreement::AgreementTest)),
         search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
+        stats: Arc::new(ferrodir::ops::stats::Stats::default()),
     });
     let _replication = start_replication(&dir, &cfg)?;
     let tls = if cfg.tls.enabled {
@@ -267,6 +281,12 @@ async fn run_server(cfg: Config, ldapi: Option<std::path::PathBuf>) -> Result<()
         for l in list {
             tasks.push(tokio::spawn(server::serve_listener(l, state.clone(), kind)));
         }
+    }
+    if let Some(l) = metrics_listener {
+        tasks.push(tokio::spawn(server::metrics::serve_metrics(
+            l,
+            state.shared.clone(),
+        )));
     }
     if let Some(l) = ldapi_listener {
         tasks.push(tokio::spawn(server::serve_ldapi(l, state.clone())));

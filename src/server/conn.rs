@@ -93,6 +93,7 @@ fn describe(m: &LdapMsg) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn log_access(
+    stats: &crate::ops::stats::Stats,
     conn: u64,
     op: u64,
     msgid: i32,
@@ -101,6 +102,7 @@ fn log_access(
     outcome: Outcome,
     started: Instant,
 ) {
+    stats.operation(kind, outcome.code, outcome.entries, started.elapsed());
     tracing::info!(
         target: "ferrodir::access",
         "conn={} op={} msgid={} {} {} result={} entries={} etime={:.6}",
@@ -374,12 +376,22 @@ where
             }
             let kind = ops::op_name(&request.op);
             let what = "(a DN over max_dn_depth or max_dn_length)";
-            log_access(conn_id, op_no, request.msgid, kind, what, outcome, started);
+            log_access(
+                &state.shared.stats,
+                conn_id,
+                op_no,
+                request.msgid,
+                kind,
+                what,
+                outcome,
+                started,
+            );
             continue;
         }
         match request.op {
             LdapOp::UnbindRequest => {
                 log_access(
+                    &state.shared.stats,
                     conn_id,
                     op_no,
                     request.msgid,
@@ -400,6 +412,7 @@ where
                     }
                 }
                 log_access(
+                    &state.shared.stats,
                     conn_id,
                     op_no,
                     request.msgid,
@@ -424,7 +437,16 @@ where
                 let outcome = Outcome::of(&res);
                 let resp = ops::bind_response(res);
                 let _ = tx.send(ops::msg(msgid, resp).into()).await;
-                log_access(conn_id, op_no, msgid, "BIND", &what, outcome, started);
+                log_access(
+                    &state.shared.stats,
+                    conn_id,
+                    op_no,
+                    msgid,
+                    "BIND",
+                    &what,
+                    outcome,
+                    started,
+                );
             }
             LdapOp::ExtendedRequest(ref ext) if ext.name == OID_STARTTLS => {
                 let msgid = request.msgid;
@@ -464,6 +486,7 @@ where
                 );
                 let _ = tx.send(response.into()).await;
                 log_access(
+                    &state.shared.stats,
                     conn_id,
                     op_no,
                     msgid,
@@ -503,6 +526,7 @@ where
                         let _ = tx.send(ops::msg(msgid, op).into()).await;
                     }
                     log_access(
+                        &state.shared.stats,
                         conn_id,
                         op_no,
                         msgid,
@@ -519,12 +543,13 @@ where
                 let who = identity.clone();
                 let sink = tx.clone();
                 let map = outstanding.clone();
+                let stats = shared.stats.clone();
                 tokio::spawn(tracing::Instrument::in_current_span(async move {
                     let outcome = ops::dispatch(shared, who, request, sink, flag).await;
                     if let Ok(mut m) = map.lock() {
                         m.remove(&msgid);
                     }
-                    log_access(conn_id, op_no, msgid, kind, &what, outcome, started);
+                    log_access(&stats, conn_id, op_no, msgid, kind, &what, outcome, started);
                 }));
             }
         }
