@@ -645,6 +645,14 @@ impl Directory {
         txn.write_index_buffer(&buf)?;
         txn.end_bulk_load()?;
         txn.commit()?;
+        // The entries' replication state is built here, offline, rather
+        // than by the server's first write after the import (which would
+        // hold every write, and the start, for as long as it takes).
+        if n > 0 {
+            let mut txn = self.core.store.write()?;
+            self.core.ensure_repl_states(&mut txn)?;
+            txn.commit()?;
+        }
         progress(n);
         match failure {
             Some(e) => Err(e),
