@@ -8,6 +8,7 @@ mod access_tests;
 mod catchup;
 pub mod error;
 pub mod init_snapshot;
+pub mod password_scan;
 pub mod policy;
 pub mod repl;
 mod search;
