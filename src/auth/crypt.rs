@@ -191,6 +191,14 @@ fn parse_sha(s: &str) -> Result<Crypt<'_>, Refusal> {
             "SHA-crypt wants $id$[rounds=N$]salt$hash",
         ));
     }
+    // The crate reads Modular Crypt Format fields: a salt with characters
+    // outside it (glibc would take any but '$') could be stored and then
+    // never verify, so it is refused here.
+    if sha_crypt::PasswordHashRef::new(s).is_err() {
+        return Err(Refusal::Malformed(
+            "SHA-crypt salt empty or with characters outside [A-Za-z0-9./+=,-]",
+        ));
+    }
     Ok(Crypt::Sha(s))
 }
 
@@ -218,11 +226,20 @@ fn parse_bcrypt(s: &str) -> Result<Crypt<'_>, Refusal> {
 
 fn parse_yescrypt(s: &str) -> Result<Crypt<'_>, Refusal> {
     let mut fields = s.split('$').skip(2);
-    let (Some(params), Some(_salt), Some(_hash), None) =
+    let (Some(params), Some(salt), Some(hash), None) =
         (fields.next(), fields.next(), fields.next(), fields.next())
     else {
         return Err(Refusal::Malformed("yescrypt wants $y$params$salt$hash"));
     };
+    if [salt, hash]
+        .iter()
+        .any(|f| f.is_empty() || !f.bytes().all(|b| ITOA64.contains(&b)))
+        || yescrypt::PasswordHashRef::new(s).is_err()
+    {
+        return Err(Refusal::Malformed(
+            "yescrypt salt or hash empty or outside crypt(3)'s base64",
+        ));
+    }
     // Three characters (flavour, log2 N, r) is what crypt_gensalt writes;
     // longer ones carry p, t or a ROM, whose cost this server does not bound.
     if params.len() > 3 {

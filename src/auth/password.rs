@@ -12,7 +12,6 @@
 //! | `{PBKDF2-SHA1}` `{PBKDF2}` `{PBKDF2-SHA256}` `{PBKDF2-SHA512}` | `iter$salt$hash`, salt/hash in adapted base64 (passlib, OpenLDAP pw-pbkdf2) or standard base64 (389-ds) |
 //! | `{PBKDF2_SHA256}`          | base64(u32 BE iterations + 64-byte salt + 256-byte hash) (389-ds 1.3/1.4) |
 //! | `{ARGON2}`                 | PHC string `$argon2id$v=19$m=..,t=..,p=..$salt$hash` (OpenLDAP argon2 module) |
-//!
 //! | `{MD5}` `{SMD5}` `{SHA384}` `{SSHA384}` | as `{SHA}`/`{SSHA}` with MD5 or SHA-384 (older OpenLDAP and 389-ds data) |
 //! | `{CRYPT}`                  | crypt(3): `$1$`, `$apr1$`, `$5$`, `$6$`, `$2a$`/`$2b$`/`$2y$`, `$y$` (see `crypt.rs`) |
 //!
@@ -753,6 +752,10 @@ mod tests {
             (b"{CRYPT}$gy$j9T$abc$def", "{CRYPT} $gy$"),
             (b"{CRYPT}$6$saltsalt$hash", "{CRYPT}"),
             (b"{CRYPT}$1$saltsalt$short", "{CRYPT}"),
+            // salts glibc would take but the SHA-crypt crate cannot read
+            (b"{CRYPT}$6$$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1", "{CRYPT}"),
+            (b"{CRYPT}$5$a rather long sa$Dl/T3X531fhOuTAq8KYQi0h.2v7ep5yOaebbTKt4.j8", "{CRYPT}"),
+            (b"{CRYPT}$y$j9T$abc!$3dL1LkYnZM.OVXuVdnnaKVDlLYT92dRwOzDZ5XiVCe.", "{CRYPT}"),
             (b"{CRYPT}", "{CRYPT}"),
             (b"{SSHA}!!!!", "{SSHA}"),
             (b"{ARGON2}$argon2x$v=19$m=4096,t=3,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo", "{ARGON2}"),
