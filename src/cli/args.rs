@@ -63,7 +63,8 @@ pub enum Command {
     /// Print a password hash for userPassword, like slappasswd (-h SCHEME as there).
     #[command(disable_help_flag = true)]
     HashPassword {
-        /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA.
+        /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA,
+        /// CRYPT (SHA-512-crypt, `{CRYPT}$6$rounds=5000$...`).
         #[arg(long, short = 'h', default_value = "PBKDF2-SHA512")]
         scheme: String,
         /// Print help.

@@ -185,6 +185,54 @@ fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
+/// How long the start-up scan of stored passwords may read entries.
+const PASSWORD_SCAN_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Logs, once at start and per scheme, the stored userPassword values that
+/// can never verify (directory/password_scan.rs). A thread of its own
+/// keeps the full scan off the runtime and the request path.
+fn report_unverifiable_passwords(dir: Arc<Directory>) {
+    let spawned = std::thread::Builder::new()
+        .name("ferrodir-password-scan".into())
+        .spawn(move || {
+            let deadline = std::time::Instant::now() + PASSWORD_SCAN_BUDGET;
+            let scan = match dir.scan_unverifiable_passwords(deadline) {
+                Ok(scan) => scan,
+                Err(e) => {
+                    tracing::warn!("scanning stored passwords: {e}");
+                    return;
+                }
+            };
+            for (scheme, f) in &scan.by_scheme {
+                tracing::warn!(
+                    scheme = %scheme,
+                    count = f.count,
+                    example = %f.example_dn,
+                    "{} stored userPassword value(s) use {scheme}, which ferrodir cannot verify ({}); \
+                     binds with them fail until the password is set again",
+                    f.count,
+                    f.reason
+                );
+            }
+            if scan.complete {
+                tracing::info!(
+                    entries = scan.entries,
+                    unverifiable_schemes = scan.by_scheme.len(),
+                    "stored password scan finished"
+                );
+            } else {
+                tracing::warn!(
+                    entries = scan.entries,
+                    "stored password scan stopped after {}s; the rest of the tree was not checked",
+                    PASSWORD_SCAN_BUDGET.as_secs()
+                );
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the stored password scan: {e}");
+    }
+}
+
 async fn run_server(
     cfg: Config,
     ldapi: Option<std::path::PathBuf>,
@@ -240,6 +288,7 @@ async fn run_server(
         "ferrodir {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    report_unverifiable_passwords(dir.clone());
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         max_filter_depth: cfg.limits.max_filter_depth,

@@ -9,6 +9,7 @@ mod catchup;
 pub mod error;
 pub mod init_snapshot;
 mod monitor;
+pub mod password_scan;
 pub mod policy;
 pub mod repl;
 mod search;
