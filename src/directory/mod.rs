@@ -8,7 +8,9 @@ mod access_tests;
 mod catchup;
 pub mod error;
 pub mod init_snapshot;
+pub mod memberof;
 pub mod policy;
+pub mod refint;
 pub mod repl;
 mod search;
 pub mod secrets;
@@ -59,6 +61,8 @@ pub struct DirectoryConfig {
     pub time_limit: u64,
     pub password_scheme: Scheme,
     pub password_policy: policy::PasswordPolicy,
+    pub memberof: memberof::MemberOfSettings,
+    pub refint: refint::RefintSettings,
 }
 
 impl Default for DirectoryConfig {
@@ -72,6 +76,8 @@ impl Default for DirectoryConfig {
             time_limit: 3600,
             password_scheme: password::DEFAULT_SCHEME,
             password_policy: policy::PasswordPolicy::default(),
+            memberof: memberof::MemberOfSettings::default(),
+            refint: refint::RefintSettings::default(),
         }
     }
 }
@@ -509,7 +515,16 @@ impl Directory {
                 at.name()
             )));
         }
-        let values = entry.values(at.name());
+        let computed = if core.is_memberof_attr(&at) {
+            core.memberof_view(&txn)
+                .map(|m| m.values(&entry.dn))
+                .transpose()?
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut values = entry.values(at.name());
+        values.extend(computed.iter().map(Vec::as_slice));
         if values.is_empty() {
             return Err(DirError::NoSuchAttribute(format!(
                 "entry has no attribute '{}'",
