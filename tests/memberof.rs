@@ -129,26 +129,37 @@ fn member_of_follows_groups_and_members_through_renames_and_deletes() {
         set(&[ALICE])
     );
     assert_eq!(
-        matching(
-            &url,
-            &format!("(|(memberOf={ADMINS})(memberOf={ALL}))")
-        ),
+        matching(&url, &format!("(|(memberOf={ADMINS})(memberOf={ALL}))")),
         set(&[ALICE, CAROL, STAFF])
     );
     let not_staff = matching(&url, &format!("(!(memberOf={STAFF}))"));
-    assert!(!not_staff.contains(ALICE) && not_staff.contains(CAROL), "{not_staff:?}");
+    assert!(
+        !not_staff.contains(ALICE) && not_staff.contains(CAROL),
+        "{not_staff:?}"
+    );
     assert!(matching(&url, "(memberOf=cn=nosuchgroup,dc=example,dc=com)").is_empty());
-    assert_eq!(matching(&url, "(memberOf=*)"), set(&[ALICE, BOB, CAROL, STAFF]));
+    assert_eq!(
+        matching(&url, "(memberOf=*)"),
+        set(&[ALICE, BOB, CAROL, STAFF])
+    );
 
     // Compare.
     let mut args = as_root(&url);
     args.extend([ALICE.to_string(), format!("memberOf:{STAFF}")]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert_eq!(code(&run_tool("ldapcompare", &refs, None)), 6, "compareTrue");
+    assert_eq!(
+        code(&run_tool("ldapcompare", &refs, None)),
+        6,
+        "compareTrue"
+    );
     let mut args = as_root(&url);
     args.extend([BOB.to_string(), format!("memberOf:{ADMINS}")]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert_eq!(code(&run_tool("ldapcompare", &refs, None)), 5, "compareFalse");
+    assert_eq!(
+        code(&run_tool("ldapcompare", &refs, None)),
+        5,
+        "compareFalse"
+    );
 
     // Clients cannot write it: it is computed.
     let o = ldapmodify_root(
@@ -178,7 +189,10 @@ fn member_of_follows_groups_and_members_through_renames_and_deletes() {
         &format!("dn: {STAFF}\nchangetype: modrdn\nnewrdn: cn=team\ndeleteoldrdn: 1\n"),
     );
     assert_eq!(member_of(&url, ALICE), set(&[team, ADMINS]));
-    assert_eq!(matching(&url, &format!("(memberOf={team})")), set(&[ALICE, BOB]));
+    assert_eq!(
+        matching(&url, &format!("(memberOf={team})")),
+        set(&[ALICE, BOB])
+    );
     assert!(matching(&url, &format!("(memberOf={STAFF})")).is_empty());
     // refint kept the nested group's reference: cn=all still holds cn=team.
     assert_eq!(member_of(&url, team), set(&[ALL]));
@@ -191,21 +205,35 @@ fn member_of_follows_groups_and_members_through_renames_and_deletes() {
         &format!("dn: {ALICE}\nchangetype: modrdn\nnewrdn: uid=alice2\ndeleteoldrdn: 1\n"),
     );
     assert_eq!(member_of(&url, alice2), set(&[team, ADMINS]));
-    assert_eq!(matching(&url, &format!("(memberOf={team})")), set(&[alice2, BOB]));
+    assert_eq!(
+        matching(&url, &format!("(memberOf={team})")),
+        set(&[alice2, BOB])
+    );
 
     // A member deleted: gone from the group's members and its searches.
     let o = run_tool(
         "ldapdelete",
-        &as_root(&url).iter().map(String::as_str).chain([BOB]).collect::<Vec<_>>(),
+        &as_root(&url)
+            .iter()
+            .map(String::as_str)
+            .chain([BOB])
+            .collect::<Vec<_>>(),
         None,
     );
     assert_eq!(code(&o), 0, "{}", err(&o));
-    assert_eq!(matching(&url, &format!("(memberOf={team})")), set(&[alice2]));
+    assert_eq!(
+        matching(&url, &format!("(memberOf={team})")),
+        set(&[alice2])
+    );
 
     // A group deleted: no longer anyone's group.
     let o = run_tool(
         "ldapdelete",
-        &as_root(&url).iter().map(String::as_str).chain([ADMINS]).collect::<Vec<_>>(),
+        &as_root(&url)
+            .iter()
+            .map(String::as_str)
+            .chain([ADMINS])
+            .collect::<Vec<_>>(),
         None,
     );
     assert_eq!(code(&o), 0, "{}", err(&o));
@@ -255,7 +283,8 @@ fn nested_groups_when_configured_and_the_ldap3_crate_sees_them() {
         .expect("search")
         .success()
         .expect("search result");
-    let found: Vec<ldap3::SearchEntry> = rs.into_iter().map(ldap3::SearchEntry::construct).collect();
+    let found: Vec<ldap3::SearchEntry> =
+        rs.into_iter().map(ldap3::SearchEntry::construct).collect();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].dn.to_ascii_lowercase(), ALICE);
     let groups: BTreeSet<String> = found[0]

@@ -118,7 +118,10 @@ fn deletes_and_renames_update_references() {
     ok(
         ldapmodify_root(
             &url,
-            &format!("dn: {}\nchangetype: modrdn\nnewrdn: uid=chief\ndeleteoldrdn: 1\n", p("boss")),
+            &format!(
+                "dn: {}\nchangetype: modrdn\nnewrdn: uid=chief\ndeleteoldrdn: 1\n",
+                p("boss")
+            ),
         ),
         "rename boss",
     );
@@ -130,7 +133,9 @@ fn deletes_and_renames_update_references() {
     ok(
         ldapmodify_root(
             &url,
-            &format!("dn: ou=people,{BASE}\nchangetype: modrdn\nnewrdn: ou=staff\ndeleteoldrdn: 1\n"),
+            &format!(
+                "dn: ou=people,{BASE}\nchangetype: modrdn\nnewrdn: ou=staff\ndeleteoldrdn: 1\n"
+            ),
         ),
         "rename ou=people",
     );
@@ -164,7 +169,9 @@ fn dangling_references_refused_when_configured_and_refint_can_be_off() {
     let missing = format!("uid=ghost,ou=people,{BASE}");
     let o = ldapadd_root(
         &url,
-        &format!("dn: cn=new,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: new\nmember: {missing}\n"),
+        &format!(
+            "dn: cn=new,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: new\nmember: {missing}\n"
+        ),
     );
     assert_eq!(code(&o), 19, "{}{}", out(&o), err(&o));
     assert!(err(&o).contains("uid=ghost"), "{}", err(&o));
@@ -200,7 +207,10 @@ fn dangling_references_refused_when_configured_and_refint_can_be_off() {
         ),
         "dangling member accepted",
     );
-    ok(delete(&url, &format!("uid=ann,ou=people,{BASE}")), "delete ann");
+    ok(
+        delete(&url, &format!("uid=ann,ou=people,{BASE}")),
+        "delete ann",
+    );
     assert!(attr(&url, STAFF, "member").contains(&format!("uid=ann,ou=people,{BASE}")));
 }
 
@@ -218,7 +228,11 @@ fn ruv_max(url: &str) -> Vec<(String, String)> {
         .map(|l| {
             let parts: Vec<&str> = l.split_whitespace().collect();
             (
-                parts.get(1).unwrap_or(&"").trim_end_matches('}').to_string(),
+                parts
+                    .get(1)
+                    .unwrap_or(&"")
+                    .trim_end_matches('}')
+                    .to_string(),
                 parts.last().unwrap_or(&"").to_string(),
             )
         })
@@ -250,7 +264,10 @@ fn refint_changes_replicate_once_and_member_of_is_right_everywhere() {
     ok(
         ldapmodify_root(
             &servers[0].url(),
-            &format!("dn: {}\nchangetype: modrdn\nnewrdn: uid=chief\ndeleteoldrdn: 1\n", p("boss")),
+            &format!(
+                "dn: {}\nchangetype: modrdn\nnewrdn: uid=chief\ndeleteoldrdn: 1\n",
+                p("boss")
+            ),
         ),
         "rename boss",
     );
@@ -278,7 +295,11 @@ fn refint_changes_replicate_once_and_member_of_is_right_everywhere() {
                     .find(|(r, _)| r.as_str() == rid)
                     .map(|(_, m)| m.clone())
             };
-            assert_eq!(max(b), max(a), "replica {rid} originated changes: {b:?} -> {a:?}");
+            assert_eq!(
+                max(b),
+                max(a),
+                "replica {rid} originated changes: {b:?} -> {a:?}"
+            );
         }
     }
     // Server 2 renames the group: memberOf follows on every replica.

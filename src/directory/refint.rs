@@ -271,7 +271,10 @@ mod tests {
         let mods = follow("member", &values, &norm, &moved);
         assert_eq!(mods.len(), 2);
         assert_eq!(mods[0].op, ModOp::Delete);
-        assert_eq!(mods[0].values, vec![b"CN=Gone".to_vec(), b"cn=old".to_vec()]);
+        assert_eq!(
+            mods[0].values,
+            vec![b"CN=Gone".to_vec(), b"cn=old".to_vec()]
+        );
         assert_eq!(mods[1].op, ModOp::Add);
         assert_eq!(mods[1].values, vec![b"cn=New".to_vec()]);
         // The new DN is already a value: only the old one goes.

@@ -226,9 +226,7 @@ fn run_selected(
         .filter(|m| bound.is_none() && m.names_attribute(req.filter))
     {
         // `(memberOf=G)` is answered by G's members (memberof.rs).
-        let other = |f: &LdapFilter| {
-            Ok(filter::plan(schema, &core.cfg.indexes, &secret, &txn, f)?)
-        };
+        let other = |f: &LdapFilter| Ok(filter::plan(schema, &core.cfg.indexes, &secret, &txn, f)?);
         match m.plan(req.filter, &other)? {
             Some(ids) => (Candidates::Listed(ids), true),
             None => (Candidates::Listed(scope_ids(&txn, req, &bases)?), false),

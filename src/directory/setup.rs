@@ -191,7 +191,10 @@ pub fn check_attribute_names(cfg: &Config, schema: &Schema) -> DirResult<()> {
             return refuse(&key, format!("'{attr}' does not hold DNs"));
         }
         if at.oid == memberof_at.oid {
-            return refuse(&key, format!("'{attr}' is the computed memberOf attribute itself"));
+            return refuse(
+                &key,
+                format!("'{attr}' is the computed memberOf attribute itself"),
+            );
         }
         if !indexes.kinds(&at).eq {
             return refuse(
@@ -324,17 +327,29 @@ mod tests {
         check("").unwrap();
         check(include_str!("../../config/ferrodir.toml")).unwrap();
         let e = check("[indexes]\nuid = \"eq\"\nnoSuchAttr = \"eq\"\n").unwrap_err();
-        assert!(e.contains("[indexes] noSuchAttr") && e.contains("'noSuchAttr'"), "{e}");
+        assert!(
+            e.contains("[indexes] noSuchAttr") && e.contains("'noSuchAttr'"),
+            "{e}"
+        );
         let e = check("[refint]\nattributes = [\"member\", \"managr\"]\n").unwrap_err();
-        assert!(e.contains("[refint] attributes") && e.contains("'managr'"), "{e}");
+        assert!(
+            e.contains("[refint] attributes") && e.contains("'managr'"),
+            "{e}"
+        );
         let e = check("[memberof.groups]\ngroupOfNames = \"membr\"\n").unwrap_err();
-        assert!(e.contains("[memberof.groups] groupOfNames") && e.contains("'membr'"), "{e}");
+        assert!(
+            e.contains("[memberof.groups] groupOfNames") && e.contains("'membr'"),
+            "{e}"
+        );
         let e = check("[memberof.groups]\ngroupOfNamez = \"member\"\n").unwrap_err();
         assert!(e.contains("object class 'groupOfNamez'"), "{e}");
         let e = check("[memberof]\nattribute = \"memberOff\"\n").unwrap_err();
         assert!(e.contains("[memberof] attribute"), "{e}");
         let e = check("[tls]\ncert_map_attribute = \"uidd\"\n").unwrap_err();
-        assert!(e.contains("[tls] cert_map_attribute") && e.contains("'uidd'"), "{e}");
+        assert!(
+            e.contains("[tls] cert_map_attribute") && e.contains("'uidd'"),
+            "{e}"
+        );
         // Unknown names are refused even where the feature is off.
         let e = check("[refint]\nenabled = false\nattributes = [\"nope\"]\n").unwrap_err();
         assert!(e.contains("'nope'"), "{e}");
