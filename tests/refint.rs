@@ -316,3 +316,40 @@ fn refint_changes_replicate_once_and_member_of_is_right_everywhere() {
         assert_eq!(attr(&s.url(), &p("ann"), "memberOf"), set(&[&team]));
     }
 }
+
+#[test]
+fn an_index_added_to_the_configuration_is_built_at_the_next_start() {
+    let without = "password_scheme = \"SSHA512\"\n[indexes]\nobjectClass = \"eq\"\nuid = \"eq\"\nmember = \"eq\"\nuniqueMember = \"eq\"\n";
+    let mut s = Server::start_with_config(without, &[]);
+    ok(ldapadd_root(&s.url(), DATA), "data");
+    let boss = format!("uid=boss,ou=people,{BASE}");
+    let managed = |url: &str| {
+        let o = search_root(url, BASE, &[&format!("(manager={boss})"), "1.1"]);
+        assert_eq!(code(&o), 0, "{}", err(&o));
+        dns(&out(&o))
+            .into_iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect::<BTreeSet<_>>()
+    };
+    let both = set(&[
+        &format!("uid=ann,ou=people,{BASE}"),
+        &format!("uid=dan,ou=people,{BASE}"),
+    ]);
+    assert_eq!(managed(&s.url()), both);
+    // The same data with manager indexed: the index holds the old entries
+    // (an index answering only for entries written later would find none).
+    s.stop();
+    let config = s.data.parent().expect("tmp").join("ferrodir.toml");
+    std::fs::write(&config, format!("{without}manager = \"eq\"\n")).expect("config");
+    s.launch();
+    assert!(
+        s.log_text().contains("index set changed"),
+        "{}",
+        s.log_text()
+    );
+    assert_eq!(managed(&s.url()), both);
+    // Refint finds them through the index.
+    ok(delete(&s.url(), &boss), "delete boss");
+    assert!(managed(&s.url()).is_empty());
+    assert!(attr(&s.url(), &format!("uid=ann,ou=people,{BASE}"), "manager").is_empty());
+}

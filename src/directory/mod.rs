@@ -7,6 +7,7 @@
 mod access_tests;
 mod catchup;
 pub mod error;
+mod index_sync;
 pub mod init_snapshot;
 pub mod memberof;
 pub mod policy;

@@ -140,6 +140,22 @@ impl Core {
                 candidates.extend(txn.subtree_ids(suffix)?);
             }
         }
+        // Normalised old DN -> new DN, per attribute (each has its own
+        // equality rule), built once for all candidates.
+        let maps: Vec<HashMap<Vec<u8>, Option<String>>> = attrs
+            .iter()
+            .map(|at| {
+                moved
+                    .iter()
+                    .filter_map(|m| {
+                        Some((
+                            schema.eq_normalize(at, m.old.to_string().as_bytes()).ok()?,
+                            m.new.as_ref().map(Dn::to_string),
+                        ))
+                    })
+                    .collect()
+            })
+            .collect();
         let mut out = Vec::new();
         for id in candidates {
             let Some(entry) = txn.entry(id)? else {
@@ -149,22 +165,13 @@ impl Core {
                 continue;
             }
             let mut mods = Vec::new();
-            for at in &attrs {
+            for (at, map) in attrs.iter().zip(&maps) {
                 let values = entry.values(at.name());
                 if values.is_empty() {
                     continue;
                 }
                 let normalise = |v: &[u8]| schema.eq_normalize(at, v).ok();
-                let map: HashMap<Vec<u8>, Option<String>> = moved
-                    .iter()
-                    .filter_map(|m| {
-                        Some((
-                            normalise(m.old.to_string().as_bytes())?,
-                            m.new.as_ref().map(Dn::to_string),
-                        ))
-                    })
-                    .collect();
-                mods.extend(follow(at.name(), &values, &normalise, &map));
+                mods.extend(follow(at.name(), &values, &normalise, map));
             }
             if !mods.is_empty() {
                 out.push((id, mods));

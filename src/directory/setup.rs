@@ -127,6 +127,10 @@ pub fn open_data_dir(
     let dir = Directory::open(store, schema, dcfg)?;
     // After the open: the schema now holds the definitions added over LDAP.
     check_attribute_names(cfg, &dir.schema())?;
+    // Readers may run beside a server whose index set is the one to keep.
+    if !matches!(mode, OpenMode::Reader) {
+        dir.sync_indexes(fresh, cfg.indexes.is_none())?;
+    }
     Ok(Opened {
         dir,
         fresh,
@@ -164,6 +168,15 @@ pub fn check_attribute_names(cfg: &Config, schema: &Schema) -> DirResult<()> {
     if let Some(specs) = &cfg.indexes {
         for name in specs.keys() {
             let at = known(&format!("[indexes] {name}"), name)?;
+            if !at.name().eq_ignore_ascii_case(name) {
+                return refuse(
+                    &format!("[indexes] {name}"),
+                    format!(
+                        "'{name}' is another name of '{}': index it under that name",
+                        at.name()
+                    ),
+                );
+            }
             if memberof.enabled && at.oid == memberof_at.oid {
                 return refuse(
                     &format!("[indexes] {name}"),
@@ -369,6 +382,10 @@ mod tests {
         // Not DN-valued.
         let e = check("[refint]\nattributes = [\"description\"]\n").unwrap_err();
         assert!(e.contains("does not hold DNs"), "{e}");
+        // Index keys use primary names: an alias would never match.
+        let e = check("[indexes]\nmember = \"eq\"\nuniqueMember = \"eq\"\ncommonName = \"eq\"\n")
+            .unwrap_err();
+        assert!(e.contains("'cn'"), "{e}");
         // Turned off, the same index set is fine.
         check("[memberof]\nenabled = false\n[indexes]\nobjectClass = \"eq\"\n").unwrap();
     }
