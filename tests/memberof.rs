@@ -375,3 +375,26 @@ fn configuration_naming_unknown_attributes_is_refused_at_start() {
     let (refused, text) = start_refused("[indexes]\nobjectClass = \"eq\"\nuniqueMember = \"eq\"\n");
     assert!(refused && text.contains("member = \"eq\""), "{text}");
 }
+
+#[test]
+fn imported_member_of_values_are_replaced_by_the_computed_ones() {
+    // A 389-ds export stores memberOf; here the stored value is stale.
+    let ldif = format!("dn: dc=example,dc=com\nobjectClass: domain\ndc: example\n\n{DATA}\n")
+        .replace(
+            "uid: carol\n",
+            "uid: carol\nmemberOf: cn=stale,ou=groups,dc=example,dc=com\n",
+        );
+    let mut s = Server::unstarted(&[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("data.ldif");
+    std::fs::write(&file, ldif).expect("ldif");
+    let data = s.data.display().to_string();
+    let o = ferrodir(
+        &["import", "--data-dir", &data, &file.display().to_string()],
+        None,
+    );
+    assert!(o.status.success(), "{}{}", out(&o), err(&o));
+    s.launch();
+    assert_eq!(member_of(&s.url(), CAROL), set(&[ALL]));
+    assert!(matching(&s.url(), "(memberOf=cn=stale,ou=groups,dc=example,dc=com)").is_empty());
+}
