@@ -398,3 +398,68 @@ fn imported_member_of_values_are_replaced_by_the_computed_ones() {
     assert_eq!(member_of(&s.url(), CAROL), set(&[ALL]));
     assert!(matching(&s.url(), "(memberOf=cn=stale,ou=groups,dc=example,dc=com)").is_empty());
 }
+
+#[test]
+fn access_control_sees_member_of_in_targetfilters_and_guards_reading_it() {
+    let s = Server::fast();
+    let url = s.url();
+    let o = ldapadd_root(&url, DATA);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    modify(
+        &url,
+        &format!(
+            "dn: {ALICE}\nchangetype: modify\nadd: roomNumber\nroomNumber: 101\n\n\
+             dn: {CAROL}\nchangetype: modify\nadd: roomNumber\nroomNumber: 303\n"
+        ),
+    );
+    // Not public by default: anonymous clients see no memberOf.
+    let o = search_as(
+        &url,
+        Who::Anon,
+        ALICE,
+        &["-s", "base", "(objectClass=*)", "memberOf"],
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        entries(&o).iter().all(|e| !e.has("memberOf")),
+        "{}",
+        out(&o)
+    );
+    modify(
+        &url,
+        &format!(
+            "dn: {BASE}\nchangetype: modify\nadd: aci\n\
+             aci: (targetattr=\"memberOf\")(version 3.0; acl \"memberOf readable\"; allow (read,search,compare) userdn=\"ldap:///anyone\";)\n\
+             aci: (targetattr=\"roomNumber\")(targetfilter=\"(memberOf={STAFF})\")(version 3.0; acl \"staff rooms\"; allow (read,search) userdn=\"ldap:///anyone\";)\n"
+        ),
+    );
+    let o = search_as(
+        &url,
+        Who::Anon,
+        ALICE,
+        &["-s", "base", "(objectClass=*)", "memberOf", "roomNumber"],
+    );
+    let e = entries(&o);
+    assert_eq!(e.len(), 1, "{}", out(&o));
+    assert_eq!(lower(e[0].get("memberOf")), set(&[STAFF, ADMINS]));
+    // The targetfilter matched through the computed memberOf.
+    assert_eq!(e[0].get("roomNumber"), vec!["101".to_string()]);
+    let o = search_as(
+        &url,
+        Who::Anon,
+        CAROL,
+        &["-s", "base", "(objectClass=*)", "roomNumber"],
+    );
+    assert!(
+        entries(&o).iter().all(|e| !e.has("roomNumber")),
+        "{}",
+        out(&o)
+    );
+    let o = search_as(
+        &url,
+        Who::Anon,
+        BASE,
+        &[&format!("(memberOf={STAFF})"), "1.1"],
+    );
+    assert_eq!(lower(dns(&out(&o))), set(&[ALICE, BOB]));
+}

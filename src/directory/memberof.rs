@@ -186,6 +186,16 @@ impl MemberOf<'_> {
         Ok(out)
     }
 
+    /// The values of attribute `lname` (lowercased) of `entry` when it is
+    /// the computed one: the hook filter evaluation takes.
+    pub(crate) fn computed(&self, lname: &str, entry: &Entry) -> Option<Vec<Vec<u8>>> {
+        if self.attribute.name().eq_ignore_ascii_case(lname) {
+            self.values_or_none(&entry.dn)
+        } else {
+            None
+        }
+    }
+
     /// The values for a filter or a returned entry; a store error leaves
     /// the attribute out (and is logged) rather than failing the read.
     pub(crate) fn values_or_none(&self, dn: &Dn) -> Option<Vec<Vec<u8>>> {

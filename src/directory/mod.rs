@@ -502,9 +502,14 @@ impl Directory {
             return Err(core.no_such_object(&txn, dn));
         };
         let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
+        let memberof = core.memberof_view(&txn);
+        let acl_computed = |name: &str, e: &crate::model::Entry| {
+            memberof.as_ref().and_then(|m| m.computed(name, e))
+        };
         let res = crate::acl::Resolver {
             schema: &schema,
             dn_key: &dn_key,
+            computed: Some(&acl_computed),
         };
         let checker = crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));
         if !checker
@@ -517,7 +522,8 @@ impl Directory {
             )));
         }
         let computed = if core.is_memberof_attr(&at) {
-            core.memberof_view(&txn)
+            memberof
+                .as_ref()
                 .map(|m| m.values(&entry.dn))
                 .transpose()?
                 .unwrap_or_default()

@@ -133,10 +133,14 @@ fn run_selected(
     let txn = core.store.read()?;
     let schema = &core.schema();
     let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
+    let memberof = core.memberof_view(&txn);
+    // ACI targetfilters may name memberOf (as in 389-ds).
+    let acl_computed = |name: &str, e: &Entry| memberof.as_ref().and_then(|m| m.computed(name, e));
     let acl = Checker::new(
         Resolver {
             schema,
             dn_key: &dn_key,
+            computed: Some(&acl_computed),
         },
         &txn,
         who,
@@ -199,7 +203,6 @@ fn run_selected(
     let show_subentries =
         req.scope == Scope::Base || filter::names_class(req.filter, "ldapSubEntry");
     let current_id = Cell::new(0u64);
-    let memberof = core.memberof_view(&txn);
     let memberof_name = memberof.as_ref().map(|m| m.lname());
     let computed = |name: &str, e: &Entry| match &memberof {
         Some(m) if memberof_name.as_deref() == Some(name) => m.values_or_none(&e.dn),

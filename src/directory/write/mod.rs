@@ -283,9 +283,12 @@ impl Core {
         origin: Origin,
     ) -> DirResult<()> {
         let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
+        let memberof = self.memberof_view(txn);
+        let computed = |name: &str, e: &Entry| memberof.as_ref().and_then(|m| m.computed(name, e));
         let res = crate::acl::Resolver {
             schema: &self.schema(),
             dn_key: &dn_key,
+            computed: Some(&computed),
         };
         if origin != Origin::Replication {
             crate::acl::validate_write(&res, op)?;

@@ -212,6 +212,7 @@ impl Core {
         let res = crate::acl::Resolver {
             schema: &schema,
             dn_key: &dn_key,
+            computed: None,
         };
         let checker = crate::acl::Checker::new(res, txn, who, self.is_replication_identity(who));
         let access = checker.access(&subschema::subschema_entry(acis))?;
@@ -245,6 +246,7 @@ impl Core {
         let res = crate::acl::Resolver {
             schema: &schema,
             dn_key: &dn_key,
+            computed: None,
         };
         let check = WriteOp::Modify {
             dn: subschema::subschema_dn(),
