@@ -7,10 +7,13 @@
 mod access_tests;
 mod catchup;
 pub mod error;
+mod index_sync;
 pub mod init_snapshot;
+pub mod memberof;
 mod monitor;
 pub mod password_scan;
 pub mod policy;
+pub mod refint;
 pub mod repl;
 mod search;
 pub mod secrets;
@@ -61,6 +64,8 @@ pub struct DirectoryConfig {
     pub time_limit: u64,
     pub password_scheme: Scheme,
     pub password_policy: policy::PasswordPolicy,
+    pub memberof: memberof::MemberOfSettings,
+    pub refint: refint::RefintSettings,
 }
 
 impl Default for DirectoryConfig {
@@ -74,6 +79,8 @@ impl Default for DirectoryConfig {
             time_limit: 3600,
             password_scheme: password::DEFAULT_SCHEME,
             password_policy: policy::PasswordPolicy::default(),
+            memberof: memberof::MemberOfSettings::default(),
+            refint: refint::RefintSettings::default(),
         }
     }
 }
@@ -507,9 +514,14 @@ impl Directory {
             return Err(core.no_such_object(&txn, dn));
         };
         let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
+        let memberof = core.memberof_view(&txn);
+        let acl_computed = |name: &str, e: &crate::model::Entry| {
+            memberof.as_ref().and_then(|m| m.computed(name, e))
+        };
         let res = crate::acl::Resolver {
             schema: &schema,
             dn_key: &dn_key,
+            computed: Some(&acl_computed),
         };
         let checker = crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));
         if !checker
@@ -521,7 +533,17 @@ impl Directory {
                 at.name()
             )));
         }
-        let values = entry.values(at.name());
+        let computed = if core.is_memberof_attr(&at) {
+            memberof
+                .as_ref()
+                .map(|m| m.values(&entry.dn))
+                .transpose()?
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut values = entry.values(at.name());
+        values.extend(computed.iter().map(Vec::as_slice));
         if values.is_empty() {
             return Err(DirError::NoSuchAttribute(format!(
                 "entry has no attribute '{}'",

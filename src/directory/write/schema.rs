@@ -242,6 +242,7 @@ impl Core {
         f(crate::acl::Resolver {
             schema: &schema,
             dn_key: &dn_key,
+            computed: None,
         })
     }
 
