@@ -84,6 +84,26 @@ fn external_over_ldapi_maps_local_users() {
     );
     let nobody = as_user(4322, "ldapwhoami", &["-Q", "-Y", "EXTERNAL", "-H", &url]);
     assert_eq!(code(&nobody), 49, "{}{}", out(&nobody), err(&nobody));
+    // The root DSE offers EXTERNAL.
+    let dse = run_tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-H",
+            &url,
+            "-b",
+            "",
+            "-s",
+            "base",
+            "supportedSASLMechanisms",
+        ],
+        None,
+    );
+    assert!(
+        out(&dse).contains("supportedSASLMechanisms: EXTERNAL"),
+        "{}",
+        out(&dse)
+    );
     // Anonymous and simple binds work there as on any listener; StartTLS
     // does not (the connection never leaves the machine).
     let anon = run_tool(

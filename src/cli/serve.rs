@@ -317,6 +317,7 @@ async fn run_server(
             security: cfg.security.clone(),
             tls: tls.clone(),
             cert_map_attribute: cfg.tls.cert_map_attribute.clone(),
+            ldapi: ldapi_listener.is_some(),
         },
     );
     let mut tasks = Vec::new();

@@ -49,6 +49,8 @@ pub struct ServerOptions {
     pub tls: Option<Arc<TlsContext>>,
     /// SASL EXTERNAL fallback mapping: attribute compared with the certificate CN.
     pub cert_map_attribute: Option<String>,
+    /// The ldapi:// listener is on (SASL EXTERNAL is then offered).
+    pub ldapi: bool,
 }
 
 /// Counters shared by all listeners.
@@ -69,7 +71,7 @@ impl ServerState {
     pub fn new(shared: Arc<Shared>, opts: ServerOptions) -> Arc<ServerState> {
         crate::ops::rootdse::set_tls_features(
             opts.tls.is_some(),
-            opts.tls.as_ref().is_some_and(|t| t.client_certs()),
+            opts.tls.as_ref().is_some_and(|t| t.client_certs()) || opts.ldapi,
         );
         Arc::new(ServerState {
             shared,
