@@ -1,7 +1,6 @@
 //! The root DSE (RFC 4512 §5.1), the subschema subentry (cn=schema) and
 //! the RUV entry of each replicated suffix, served from memory.
 
-use super::controls::{OID_MANAGE_DSA_IT, OID_PAGED_RESULTS};
 use super::extended::OID_STARTTLS;
 use super::Shared;
 use crate::directory::state_export::RUV_UNIQUE_ID;
@@ -70,7 +69,7 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
         attr(
             "supportedControl",
             true,
-            texts([OID_PAGED_RESULTS, OID_MANAGE_DSA_IT]),
+            texts(super::controls::SUPPORTED),
         ),
         attr("supportedExtension", true, texts(extensions)),
         attr(

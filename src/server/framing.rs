@@ -8,6 +8,7 @@
 
 use super::inspect;
 use bytes::BytesMut;
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapMsg, LdapOp};
 use ldap3_proto::LdapCodec;
 use std::io;
@@ -214,7 +215,21 @@ fn message_len(buf: &[u8]) -> Option<usize> {
 /// an out-of-range search limit becomes -1 (refused by the search with
 /// protocolError), an out-of-range abandon target becomes 0 (no request
 /// has that ID, so nothing is abandoned instead of an unrelated one).
+///
+/// The sort control is handed on raw (as an unknown control) so the
+/// operation sees its criticality; ops::controls decodes its value.
 fn apply_facts(msg: &mut LdapMsg, facts: inspect::RawFacts) {
+    if let Some(raw) = facts.sort_control {
+        for c in &mut msg.ctrl {
+            if matches!(c, LdapControl::ServerSort { .. }) {
+                *c = LdapControl::Unknown {
+                    oid: crate::model::oid::SORT_REQUEST.to_string(),
+                    criticality: raw.critical,
+                    value: raw.value.clone(),
+                };
+            }
+        }
+    }
     match &mut msg.op {
         LdapOp::SearchRequest(s) if facts.search_limit_out_of_range => {
             s.sizelimit = -1;
