@@ -180,8 +180,7 @@ impl Core {
         let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
         let is_add = matches!(op, WriteOp::Add { .. });
         let mut reads = EntryReads::default();
-        let needs_before =
-            !is_add && (controls.assertion.is_some() || controls.pre_read.is_some());
+        let needs_before = !is_add && (controls.assertion.is_some() || controls.pre_read.is_some());
         if needs_before && !super::subschema::is_subschema_dn(op.dn()) {
             let (id, entry) = self.entry_at(&*txn, op.dn())?;
             let acl = Checker::new(
@@ -205,8 +204,7 @@ impl Core {
             }
         }
         self.apply(txn, who, op, csn, Origin::Client)?;
-        let needs_after =
-            controls.post_read.is_some() || (is_add && controls.assertion.is_some());
+        let needs_after = controls.post_read.is_some() || (is_add && controls.assertion.is_some());
         let after = match op {
             WriteOp::Delete { .. } => None,
             WriteOp::ModDn {
@@ -222,7 +220,8 @@ impl Core {
             ),
             other => Some(other.dn().clone()),
         };
-        if let Some(after) = after.filter(|d| needs_after && !super::subschema::is_subschema_dn(d)) {
+        if let Some(after) = after.filter(|d| needs_after && !super::subschema::is_subschema_dn(d))
+        {
             let (id, entry) = self.entry_at(&*txn, &after)?;
             let acl = Checker::new(
                 Resolver {

@@ -314,7 +314,11 @@ fn integer_value(content: &[u8]) -> Option<i64> {
         return None;
     }
     let init: i64 = if first & 0x80 != 0 { -1 } else { 0 };
-    Some(content.iter().fold(init, |acc, b| (acc << 8) | i64::from(*b)))
+    Some(
+        content
+            .iter()
+            .fold(init, |acc, b| (acc << 8) | i64::from(*b)),
+    )
 }
 
 /// A BER INTEGER's value within 0..=maxInt.
@@ -396,7 +400,12 @@ fn parse_vlv(value: Option<&[u8]>) -> Result<VlvRequest, ControlError> {
         (TagClass::Context, 1) => {
             VlvTarget::GreaterOrEqual(octets(o, target, "greaterThanOrEqual")?)
         }
-        _ => return Err(malformed(o, "the target is neither byOffset nor greaterThanOrEqual")),
+        _ => {
+            return Err(malformed(
+                o,
+                "the target is neither byOffset nor greaterThanOrEqual",
+            ))
+        }
     };
     let context_id = match parts.next() {
         Some(t) => Some(octets(o, t, "contextID")?),
@@ -484,7 +493,11 @@ pub fn vlv_response(
     code: i64,
     context_id: Option<&[u8]>,
 ) -> LdapControl {
-    let clamp = |n: usize| i64::try_from(n).unwrap_or(i64::MAX).min(i64::from(i32::MAX));
+    let clamp = |n: usize| {
+        i64::try_from(n)
+            .unwrap_or(i64::MAX)
+            .min(i64::from(i32::MAX))
+    };
     let mut content = int(0x02, clamp(position));
     content.extend(int(0x02, clamp(count)));
     content.extend(int(0x0a, code));
@@ -599,7 +612,10 @@ mod tests {
             tlv(0x30, &l)
         };
         let c = parse(&[unknown(oid::PRE_READ, true, Some(list))]).unwrap();
-        assert_eq!(c.pre_read, Some(vec!["cn".to_string(), "entryCSN".to_string()]));
+        assert_eq!(
+            c.pre_read,
+            Some(vec!["cn".to_string(), "entryCSN".to_string()])
+        );
         let delete = LdapOp::DelRequest("cn=x".into());
         assert!(c.check_applicable(&delete).is_ok());
         let add = LdapOp::AddRequest(ldap3_proto::proto::LdapAddRequest {

@@ -141,8 +141,8 @@ pub async fn dispatch(
     cancelled: Arc<AtomicBool>,
 ) -> Outcome {
     let msgid = request.msgid;
-    let parsed = controls::parse(&request.ctrl)
-        .and_then(|c| c.check_applicable(&request.op).map(|()| c));
+    let parsed =
+        controls::parse(&request.ctrl).and_then(|c| c.check_applicable(&request.op).map(|()| c));
     let ctrls = match parsed {
         Ok(c) => c,
         Err(e) => {
@@ -275,10 +275,16 @@ pub(crate) fn write_result(
         Ok(reads) => {
             let mut ctrl = Vec::new();
             if let Some(e) = &reads.pre {
-                ctrl.push(controls::read_entry_response(crate::model::oid::PRE_READ, e));
+                ctrl.push(controls::read_entry_response(
+                    crate::model::oid::PRE_READ,
+                    e,
+                ));
             }
             if let Some(e) = &reads.post {
-                ctrl.push(controls::read_entry_response(crate::model::oid::POST_READ, e));
+                ctrl.push(controls::read_entry_response(
+                    crate::model::oid::POST_READ,
+                    e,
+                ));
             }
             (result::success(), ctrl)
         }

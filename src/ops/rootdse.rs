@@ -66,11 +66,7 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
             texts(cfg.suffixes.iter().map(|s| s.to_string())),
         ),
         attr("supportedLDAPVersion", true, texts(["3"])),
-        attr(
-            "supportedControl",
-            true,
-            texts(super::controls::SUPPORTED),
-        ),
+        attr("supportedControl", true, texts(super::controls::SUPPORTED)),
         attr("supportedExtension", true, texts(extensions)),
         attr(
             "supportedFeatures",

@@ -13,8 +13,7 @@ use super::controls::{self, SortKey, SortRequest, VlvRequest, VlvTarget};
 use super::paging::{self, PageEnd, PageStart};
 use super::{msg, result, search_ber, Outcome, Response, Shared, Sink};
 use crate::directory::{
-    DirError, Identity, Scope, SearchEnd, SearchEntry, SearchRequest, SelectedEntry,
-    SelectedValues,
+    DirError, Identity, Scope, SearchEnd, SearchEntry, SearchRequest, SelectedEntry, SelectedValues,
 };
 use crate::model::Dn;
 use crate::query::filter::base_attr_name;
@@ -68,7 +67,10 @@ fn options_of(description: &str) -> Vec<String> {
     o
 }
 
-fn resolve(schema: &Schema, keys: &[SortKey]) -> Result<Vec<Key>, (LdapResultCode, String, String)> {
+fn resolve(
+    schema: &Schema,
+    keys: &[SortKey],
+) -> Result<Vec<Key>, (LdapResultCode, String, String)> {
     keys.iter()
         .map(|k| {
             let Some(at) = schema.attribute(base_attr_name(&k.attr)) else {
@@ -149,7 +151,11 @@ fn sort_entries(schema: &Schema, keys: &[Key], entries: Vec<SearchEntry>) -> Vec
 
 /// The attribute list the directory is asked for: the request's, plus the
 /// sort attributes it would not return (stripped again before sending).
-fn with_key_attrs(schema: &Schema, requested: &[String], keys: &[Key]) -> (Vec<String>, Vec<usize>) {
+fn with_key_attrs(
+    schema: &Schema,
+    requested: &[String],
+    keys: &[Key],
+) -> (Vec<String>, Vec<usize>) {
     let all_user = requested.is_empty() || requested.iter().any(|a| a == "*");
     let all_oper = requested.iter().any(|a| a == "+");
     let mut attrs = requested.to_vec();
@@ -159,9 +165,11 @@ fn with_key_attrs(schema: &Schema, requested: &[String], keys: &[Key]) -> (Vec<S
             all_oper
         } else {
             all_user
-        } || requested
-            .iter()
-            .any(|r| schema.attribute(base_attr_name(r)).is_some_and(|at| at.oid == k.at.oid));
+        } || requested.iter().any(|r| {
+            schema
+                .attribute(base_attr_name(r))
+                .is_some_and(|at| at.oid == k.at.oid)
+        });
         if !covered {
             if attrs.is_empty() {
                 attrs.push("*".into());
@@ -421,23 +429,6 @@ pub(super) async fn run(
         }
 
         let mut sorted = sort_entries(&schema, &keys, collected);
-        if !added.is_empty() {
-            for e in &mut sorted {
-                e.attrs.retain(|(name, _)| {
-                    !added
-                        .iter()
-                        .filter_map(|i| keys.get(*i))
-                        .any(|k| is_key_attr(&schema, k, name))
-                });
-            }
-        }
-        if s.req.typesonly {
-            for e in &mut sorted {
-                for (_, vals) in &mut e.attrs {
-                    vals.clear();
-                }
-            }
-        }
         let n = sorted.len();
         let mut ctrl = vec![controls::sort_response(0, None)];
         let mut r = result::success();
@@ -458,7 +449,12 @@ pub(super) async fn run(
                     range
                 }
                 Err(code) => {
-                    ctrl.push(controls::vlv_response(0, n, code, vlv.context_id.as_deref()));
+                    ctrl.push(controls::vlv_response(
+                        0,
+                        n,
+                        code,
+                        vlv.context_id.as_deref(),
+                    ));
                     r = result::result(
                         LdapResultCode::VirtualListViewError,
                         "the VLV offset must be at least 1",
@@ -493,7 +489,25 @@ pub(super) async fn run(
             r = result::result(LdapResultCode::SizeLimitExceeded, "size limit exceeded");
         }
         let returned = range.len();
-        for e in sorted.get(range).unwrap_or_default() {
+        let window = sorted.get_mut(range).unwrap_or_default();
+        // The key attributes were only read for sorting (and for a VLV
+        // target by value): what the client did not ask for goes.
+        for e in window.iter_mut() {
+            if !added.is_empty() {
+                e.attrs.retain(|(name, _)| {
+                    !added
+                        .iter()
+                        .filter_map(|i| keys.get(*i))
+                        .any(|k| is_key_attr(&schema, k, name))
+                });
+            }
+            if s.req.typesonly {
+                for (_, vals) in &mut e.attrs {
+                    vals.clear();
+                }
+            }
+        }
+        for e in window.iter() {
             let selected = SelectedEntry {
                 dn: e.dn.clone(),
                 attrs: e
@@ -654,7 +668,10 @@ mod tests {
         // The client's count scales the offset: half-way stays half-way.
         assert_eq!(vlv_window(&by(0, 0, 50, 100), 10, none), Ok((5, 4..5)));
         assert_eq!(vlv_window(&by(0, 0, 100, 100), 10, none), Ok((10, 9..10)));
-        assert_eq!(vlv_window(&by(0, 0, 0, 0), 10, none), Err(OFFSET_RANGE_ERROR));
+        assert_eq!(
+            vlv_window(&by(0, 0, 0, 0), 10, none),
+            Err(OFFSET_RANGE_ERROR)
+        );
         assert_eq!(vlv_window(&by(2, 2, 1, 0), 0, none), Ok((0, 0..0)));
         let value = VlvRequest {
             before: 1,
