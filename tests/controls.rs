@@ -699,3 +699,39 @@ fn dont_use_copy_is_understood_on_reads_only() {
         .expect("alice")
         .has("description"));
 }
+
+#[test]
+fn dont_use_copy_refers_reads_on_a_read_only_replica() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let replica = "dn: cn=replica,cn=\"dc=example,dc=com\",cn=mapping tree,cn=config\n\
+                   changetype: add\nobjectClass: top\nobjectClass: nsds5replica\n\
+                   objectClass: extensibleObject\ncn: replica\nnsds5replicaroot: dc=example,dc=com\n\
+                   nsds5replicaid: 65535\nnsds5replicatype: 2\nnsds5flags: 0\n\
+                   nsds5ReplicaReferral: ldap://supplier.example.com:389\n";
+    assert_code(&ldapmodify_root(&url, replica), 0, "read-only replica");
+    // Without the control the copy answers.
+    let o = search_root(&url, ALICE, &["-s", "base", "cn"]);
+    assert_code(&o, 0, "search of the replica");
+    assert_eq!(dns(&out(&o)), [ALICE]);
+    // With it the client is referred to the supplier, which holds the original.
+    let o = search_root(&url, ALICE, &["-s", "base", "-E", "!dontUseCopy", "cn"]);
+    assert_code(&o, 10, "Don't Use Copy on a read-only replica");
+    assert!(dns(&out(&o)).is_empty(), "{}", out(&o));
+    assert!(
+        out(&o).contains("ldap://supplier.example.com:389")
+            || err(&o).contains("ldap://supplier.example.com:389"),
+        "referral: {}{}",
+        out(&o),
+        err(&o)
+    );
+    let mut c = root(&s);
+    c.with_controls(RawControl {
+        ctype: "1.3.6.1.1.22".into(),
+        crit: true,
+        val: None,
+    });
+    let r = c.compare(ALICE, "sn", "Liddell").expect("compare");
+    assert_eq!(r.0.rc, 10, "{:?}", r.0);
+    assert_eq!(r.0.refs, ["ldap://supplier.example.com:389"]);
+}

@@ -70,9 +70,9 @@ pub struct RequestControls {
     pub assertion: Option<LdapFilter>,
     pub pre_read: Option<Vec<String>>,
     pub post_read: Option<Vec<String>>,
-    /// RFC 6171: the client wants no copy (shadow) answering. ferrodir
-    /// answers from the data it holds as a master or replica, never from a
-    /// cache, so this changes nothing but is understood.
+    /// RFC 6171: the client wants no copy answering: a read-only replica
+    /// refers the read to its supplier (ops::copy_refusal); elsewhere the
+    /// data is the original and this changes nothing.
     pub dont_use_copy: bool,
     /// Critical controls that mean nothing for some operations, with the
     /// operations they apply to, checked per operation by [`Self::check_applicable`].

@@ -156,9 +156,10 @@ pub async fn dispatch(
     };
     let entry_ctrls = ctrls.entry_controls(&request.op);
     match request.op {
-        LdapOp::SearchRequest(req) => {
-            search::run(shared, who, msgid, req, ctrls, sink, cancelled).await
-        }
+        LdapOp::SearchRequest(req) => match copy_refusal(&shared, &req.base, &ctrls) {
+            Some(r) => send_result(&sink, msgid, LdapOp::SearchResultDone(r), Vec::new()).await,
+            None => search::run(shared, who, msgid, req, ctrls, sink, cancelled).await,
+        },
         LdapOp::AddRequest(req) => {
             let (r, ctrl) = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
                 Some(r) => (r, Vec::new()),
@@ -188,7 +189,10 @@ pub async fn dispatch(
             send_result(&sink, msgid, LdapOp::ModifyDNResponse(r), ctrl).await
         }
         LdapOp::CompareRequest(req) => {
-            let r = compare::run(&shared, &who, req, ctrls.assertion.as_ref()).await;
+            let r = match copy_refusal(&shared, &req.dn, &ctrls) {
+                Some(r) => r,
+                None => compare::run(&shared, &who, req, ctrls.assertion.as_ref()).await,
+            };
             send_result(&sink, msgid, LdapOp::CompareResult(r), Vec::new()).await
         }
         LdapOp::ExtendedRequest(req) => {
@@ -242,6 +246,34 @@ pub(crate) fn read_only_refusal(
     let mut r = result::result(
         LdapResultCode::Referral,
         "this is a read-only replica; write to the supplier",
+    );
+    r.referral = urls;
+    Some(r)
+}
+
+/// Don't Use Copy (RFC 6171 §3): a read-only replica holds a copy of its
+/// suffix, so a read that must not use one is referred to the supplier
+/// (unwillingToPerform when no supplier is known). Suppliers and
+/// unreplicated suffixes hold the original: the control changes nothing.
+pub(crate) fn copy_refusal(
+    shared: &Shared,
+    dn: &str,
+    ctrls: &controls::RequestControls,
+) -> Option<LdapResult> {
+    if !ctrls.dont_use_copy {
+        return None;
+    }
+    let dn = Dn::parse(dn).ok()?;
+    let urls = shared.dir.write_referral(&dn)?;
+    if urls.is_empty() {
+        return Some(result::result(
+            LdapResultCode::UnwillingToPerform,
+            format!("'{dn}' is held here only as a read-only replica (a copy, RFC 6171) and no supplier is known"),
+        ));
+    }
+    let mut r = result::result(
+        LdapResultCode::Referral,
+        "this is a read-only replica (a copy); Don't Use Copy: ask the supplier",
     );
     r.referral = urls;
     Some(r)
