@@ -281,6 +281,7 @@ impl Encoder<LdapMsg> for GuardedCodec {
 mod tests {
     use super::{check_header, FrameError, GuardedCodec, PendingBudget};
     use bytes::BytesMut;
+    use ldap3_proto::control::LdapControl;
     use ldap3_proto::proto::LdapOp;
     use tokio_util::codec::Decoder;
 
@@ -365,6 +366,46 @@ mod tests {
                 panic!("not a search: {:?}", msg.op)
             };
             assert_eq!(s.sizelimit, want, "{raw:?}");
+        }
+    }
+
+    /// ldap3_proto decodes the sort control without its criticality; the
+    /// search must see it, and the raw value.
+    #[test]
+    fn the_sort_control_reaches_the_search_with_its_criticality() {
+        let search = search_with_size_limit(&[0x00]);
+        // The protocolOp after the 0x30 header and messageID 1.
+        let op = &search[5..];
+        // SortKeyList { { "cn" } }
+        let value = [0x30, 0x06, 0x30, 0x04, 0x04, 0x02, b'c', b'n'];
+        let oid = b"1.2.840.113556.1.4.473";
+        for critical in [true, false] {
+            let mut control = vec![0x04, oid.len() as u8];
+            control.extend_from_slice(oid);
+            if critical {
+                control.extend_from_slice(&[0x01, 0x01, 0xff]);
+            }
+            control.extend_from_slice(&[0x04, value.len() as u8]);
+            control.extend_from_slice(&value);
+            let mut controls = vec![0x30, control.len() as u8];
+            controls.extend_from_slice(&control);
+            let mut inner = vec![0x02, 0x01, 0x01];
+            inner.extend_from_slice(op);
+            inner.extend_from_slice(&[0xa0, controls.len() as u8]);
+            inner.extend_from_slice(&controls);
+            let mut m = vec![0x30, inner.len() as u8];
+            m.extend_from_slice(&inner);
+            let mut codec = GuardedCodec::new(1 << 20);
+            let mut buf = BytesMut::from(&m[..]);
+            let msg = codec.decode(&mut buf).unwrap().expect("a message");
+            assert_eq!(
+                msg.ctrl,
+                vec![LdapControl::Unknown {
+                    oid: "1.2.840.113556.1.4.473".into(),
+                    criticality: critical,
+                    value: Some(value.to_vec()),
+                }]
+            );
         }
     }
 
