@@ -51,7 +51,15 @@ impl Directory {
         op: WriteOp,
         controls: EntryControls,
     ) -> DirResult<EntryReads> {
-        if controls.is_empty() {
+        // A 389-ds cleanallruv task entry is not stored: Directory::write
+        // runs the task, and there is no entry to test or read.
+        let task = match &op {
+            WriteOp::Add { dn, attrs } => {
+                super::repl::retire::cleanallruv_task(dn, attrs, |d| self.core.norm_dn(d)).is_some()
+            }
+            _ => false,
+        };
+        if controls.is_empty() || task {
             return self.write(who, op).await.map(|()| EntryReads::default());
         }
         let out = Arc::new(Mutex::new(EntryReads::default()));

@@ -507,16 +507,17 @@ pub(super) async fn run(
                 }
             }
         }
-        for e in window.iter() {
+        for e in window.iter_mut() {
+            // Each entry is sent once: its values move into the encoder.
             let selected = SelectedEntry {
-                dn: e.dn.clone(),
+                dn: std::mem::take(&mut e.dn),
                 attrs: e
                     .attrs
-                    .iter()
+                    .iter_mut()
                     .map(|(name, vals)| {
                         (
                             Cow::Borrowed(name.as_str()),
-                            SelectedValues::Computed(vals.clone()),
+                            SelectedValues::Computed(std::mem::take(vals)),
                         )
                     })
                     .collect(),
