@@ -45,9 +45,14 @@ fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
     panic!("timed out waiting for {what}");
 }
 
-/// The `conn=N` field of a log line.
+/// The connection a log line names: its `conn{id=N}` span (error log) or
+/// `conn=N` (access log).
 fn conn_of(line: &str) -> Option<u64> {
-    let rest = &line[line.find("conn=")? + 5..];
+    let at = line
+        .find("conn{id=")
+        .map(|i| i + 8)
+        .or_else(|| line.find("conn=").map(|i| i + 5))?;
+    let rest = &line[at..];
     let end = rest
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());

@@ -213,6 +213,9 @@ struct AgreementStatus {
     /// differ in meaning (ferrodirSchemaConflict).
     schema_conflicts: Vec<String>,
     changes_sent: Option<u64>,
+    /// Changes the consumer lacks, from both sides' RUVs (counted up to
+    /// 100,000).
+    changes_pending: Option<u64>,
     last_update: String,
     last_update_status: String,
     last_init: String,
@@ -256,6 +259,7 @@ impl AgreementStatus {
                 .map(|v| String::from_utf8_lossy(v).to_string())
                 .collect(),
             changes_sent: number("nsds5replicaChangesSentSinceStartup"),
+            changes_pending: number("ferrodirReplicationBehind"),
             last_update: show_time(e.first("nsds5replicaLastUpdateEnd")),
             last_update_status: text("nsds5replicaLastUpdateStatus"),
             last_init: show_time(e.first("nsds5replicaLastInitEnd")),
@@ -283,6 +287,7 @@ impl AgreementStatus {
                 self.lag_seconds
                     .map_or_else(|| "unknown".into(), |n| n.to_string()),
             ),
+            ("changes pending", optional(self.changes_pending)),
             ("changes sent", optional(self.changes_sent)),
             ("clock skew seconds", optional(self.clock_skew_seconds)),
             ("last update", self.last_update.clone()),
@@ -311,7 +316,16 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         .search(
             ferrodir::directory::repl::MAPPING_TREE_DN,
             ("objectClass", Some(REPLICA_CLASS)),
-            &["nsDS5ReplicaRoot", "ferrodirRetiredReplicaId"],
+            &[
+                "nsDS5ReplicaRoot",
+                "nsDS5ReplicaType",
+                "ferrodirRetiredReplicaId",
+                "ferrodirReplicationSupplier",
+                "nsds5replicaLastUpdateStart",
+                "ferrodirLastChangeReceived",
+                "ferrodirReplicationLag",
+                "ferrodirChangesReceived",
+            ],
         )
         .await?;
     let mut suffixes: Vec<String> = Vec::new();
@@ -347,7 +361,7 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         out.push('\n');
     } else {
         if rows.is_empty() {
-            out.push_str("no replication agreements on this server\n");
+            out.push_str("no replication agreements on this server (it sends to no one)\n");
         }
         for row in &rows {
             row.render(&mut out);
@@ -364,10 +378,63 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
             for line in retired {
                 out.push_str(&format!("  retired replica ID: {line}\n"));
             }
+            for r in replicas.iter().filter(|r| {
+                r.first("nsDS5ReplicaRoot")
+                    .is_some_and(|root| same_dn(&root, suffix))
+            }) {
+                render_consumer_side(r, &mut out);
+            }
         }
     }
     print!("{out}");
     Ok(())
+}
+
+/// What a server received as a consumer of a suffix (from its replica
+/// entry): its supplier, the last session and change, the lag of that
+/// change.
+fn render_consumer_side(replica: &Entry, out: &mut String) {
+    let Some(supplier) = replica.first("ferrodirReplicationSupplier") else {
+        return;
+    };
+    let read_only = replica
+        .first("nsDS5ReplicaType")
+        .is_some_and(|t| t.trim() == "2");
+    let role = if read_only {
+        "read-only consumer of"
+    } else {
+        "receives from"
+    };
+    out.push_str(&format!("  {role} {supplier}\n"));
+    let lines = [
+        (
+            "last session",
+            show_time(replica.first("nsds5replicaLastUpdateStart")),
+        ),
+        (
+            "last change received",
+            show_time(replica.first("ferrodirLastChangeReceived")),
+        ),
+        (
+            "lag of that change",
+            replica
+                .first("ferrodirReplicationLag")
+                .map(|l| format!("{l} s"))
+                .unwrap_or_default(),
+        ),
+        (
+            "changes received",
+            replica
+                .first("ferrodirChangesReceived")
+                .map(|n| format!("{n} since this server started"))
+                .unwrap_or_default(),
+        ),
+    ];
+    for (k, v) in lines {
+        if !v.is_empty() {
+            out.push_str(&format!("  {k:<21} {v}\n"));
+        }
+    }
 }
 
 /// Whether two DNs name the same entry (compared as parsed, ignoring case:

@@ -15,14 +15,95 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub fn init_logging(filter: &str) {
+    let _ = init_logs(filter, "stderr", "stderr");
+}
+
+/// Set when a log goes to standard output: a generated root password is
+/// then not printed there (it would land in the log).
+static LOG_ON_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Target of the access log events (server/conn.rs).
+const ACCESS_TARGET: &str = "ferrodir::access";
+
+/// Where a log goes: standard error, standard output or a file.
+fn log_writer(to: &str) -> Result<tracing_subscriber::fmt::writer::BoxMakeWriter> {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    Ok(match to {
+        "stderr" => BoxMakeWriter::new(std::io::stderr),
+        "stdout" => BoxMakeWriter::new(std::io::stdout),
+        path => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {path}"))?;
+            BoxMakeWriter::new(std::sync::Mutex::new(file))
+        }
+    })
+}
+
+/// The access log's lines: time, then the operation as the connection
+/// code wrote it (`conn=N op=N msgid=N KIND ... result=N etime=S`), with no
+/// level or span decoration, so they read like OpenLDAP's and 389-ds's.
+struct AccessFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for AccessFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime;
+        tracing_subscriber::fmt::time::SystemTime.format_time(&mut writer)?;
+        write!(writer, " ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// Two logs: the access log (one line per operation) and the error log
+/// (everything else), each to its own destination; `filter` (or
+/// FERRODIR_LOG) sets the levels, `warn` silences the access log.
+pub fn init_logs(filter: &str, access: &str, error: &str) -> Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let env = tracing_subscriber::EnvFilter::try_from_env("FERRODIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(env)
+    LOG_ON_STDOUT.store(
+        access == "stdout" || error == "stdout",
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let terminal = |to: &str| match to {
+        "stderr" => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        "stdout" => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        _ => false,
+    };
+    let access_layer = tracing_subscriber::fmt::layer()
+        .event_format(AccessFormat)
+        .with_writer(log_writer(access)?)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() == ACCESS_TARGET
+        }));
+    let error_layer = tracing_subscriber::fmt::layer()
         .with_target(false)
         // Colour codes only on a terminal, never in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(terminal(error))
+        .with_writer(log_writer(error)?)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() != ACCESS_TARGET
+        }));
+    let _ = tracing_subscriber::registry()
+        .with(env)
+        .with(access_layer)
+        .with(error_layer)
         .try_init();
+    Ok(())
 }
 
 pub fn parse_suffixes(list: &[String]) -> Result<Vec<Dn>> {
@@ -46,12 +127,22 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if !args.suffix.is_empty() {
         cfg.suffixes = args.suffix;
     }
-    init_logging(&cfg.log);
+    init_logs(
+        &cfg.log,
+        args.access_log.as_deref().unwrap_or("stderr"),
+        args.error_log.as_deref().unwrap_or("stderr"),
+    )?;
+    let metrics = args.metrics.clone();
+    let ldapi = match args.ldapi.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(std::path::PathBuf::from(p)),
+        None => Some(cfg.data_dir.join("ldapi")),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferrodir-worker")
         .build()?;
-    runtime.block_on(run_server(cfg))
+    runtime.block_on(run_server(cfg, ldapi, metrics))
 }
 
 /// Sets the root password on the first start: environment, then file, then
@@ -79,6 +170,11 @@ fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
         tracing::info!("root DN password set from {}", path.display());
         return Ok(());
     }
+    if LOG_ON_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+        bail!(
+            "no root password is set and one would be generated, but standard output carries a log: set FERRODIR_ROOT_PASSWORD (or root_password_file) for the first start, or log to stderr or a file"
+        );
+    }
     let pw = password::generate();
     dir.set_root_password(pw.as_bytes())?;
     println!(
@@ -89,13 +185,73 @@ fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn run_server(cfg: Config) -> Result<()> {
+/// How long the start-up scan of stored passwords may read entries.
+const PASSWORD_SCAN_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Logs, once at start and per scheme, the stored userPassword values that
+/// can never verify (directory/password_scan.rs). A thread of its own
+/// keeps the full scan off the runtime and the request path.
+fn report_unverifiable_passwords(dir: Arc<Directory>) {
+    let spawned = std::thread::Builder::new()
+        .name("ferrodir-password-scan".into())
+        .spawn(move || {
+            let deadline = std::time::Instant::now() + PASSWORD_SCAN_BUDGET;
+            let scan = match dir.scan_unverifiable_passwords(deadline) {
+                Ok(scan) => scan,
+                Err(e) => {
+                    tracing::warn!("scanning stored passwords: {e}");
+                    return;
+                }
+            };
+            for (scheme, f) in &scan.by_scheme {
+                tracing::warn!(
+                    scheme = %scheme,
+                    count = f.count,
+                    example = %f.example_dn,
+                    "{} stored userPassword value(s) use {scheme}, which ferrodir cannot verify ({}); \
+                     binds with them fail until the password is set again",
+                    f.count,
+                    f.reason
+                );
+            }
+            if scan.complete {
+                tracing::info!(
+                    entries = scan.entries,
+                    unverifiable_schemes = scan.by_scheme.len(),
+                    "stored password scan finished"
+                );
+            } else {
+                tracing::warn!(
+                    entries = scan.entries,
+                    "stored password scan stopped after {}s; the rest of the tree was not checked",
+                    PASSWORD_SCAN_BUDGET.as_secs()
+                );
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the stored password scan: {e}");
+    }
+}
+
+async fn run_server(
+    cfg: Config,
+    ldapi: Option<std::path::PathBuf>,
+    metrics: Option<String>,
+) -> Result<()> {
     server::tls::install_provider();
     if let Some(n) = server::raise_nofile_limit() {
         tracing::debug!("open file limit: {n}");
     }
     // Bind first: a port problem is reported before anything is created on disk.
     let listeners = server::bind_all(&cfg.ldap).await?;
+    let metrics_listener = match &metrics {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics listener {addr}"))?,
+        ),
+        None => None,
+    };
     let ldaps_listeners = bind_ldaps(&cfg).await?;
     if listeners.is_empty() && ldaps_listeners.is_empty() {
         bail!("no listener: give --ldap or --ldaps (or ldap/ldaps in the configuration)");
@@ -112,6 +268,15 @@ async fn run_server(cfg: Config) -> Result<()> {
     )
     .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
     let dir = Arc::new(opened.dir);
+    // The socket lives in the data directory by default, so it is bound
+    // once the directory exists (and before "ready").
+    let ldapi_listener = match &ldapi {
+        Some(path) => Some(
+            server::bind_ldapi(path)
+                .with_context(|| format!("ldapi listener {}", path.display()))?,
+        ),
+        None => None,
+    };
     ensure_root_password(&dir, &cfg)?;
     dir.prepare_suffixes(opened.fresh)
         .await
@@ -123,11 +288,13 @@ async fn run_server(cfg: Config) -> Result<()> {
         "ferrodir {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    report_unverifiable_passwords(dir.clone());
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         max_filter_depth: cfg.limits.max_filter_depth,
         agreement_tester: Some(Arc::new(agreement::AgreementTest)),
         search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
+        stats: Arc::new(ferrodir::ops::stats::Stats::default()),
     });
     let _replication = start_replication(&dir, &cfg)?;
     let tls = if cfg.tls.enabled {
@@ -164,8 +331,20 @@ async fn run_server(cfg: Config) -> Result<()> {
             tasks.push(tokio::spawn(server::serve_listener(l, state.clone(), kind)));
         }
     }
+    if let Some(l) = metrics_listener {
+        tasks.push(tokio::spawn(server::metrics::serve_metrics(
+            l,
+            state.shared.clone(),
+        )));
+    }
+    if let Some(l) = ldapi_listener {
+        tasks.push(tokio::spawn(server::serve_ldapi(l, state.clone())));
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
+    if let Some(path) = &ldapi {
+        let _ = std::fs::remove_file(path);
+    }
     for t in &tasks {
         t.abort();
     }

@@ -9,6 +9,8 @@ mod catchup;
 mod controls;
 pub mod error;
 pub mod init_snapshot;
+mod monitor;
+pub mod password_scan;
 pub mod policy;
 pub mod repl;
 mod search;
@@ -114,6 +116,13 @@ pub(crate) struct Core {
     pub(crate) retire_warned: Mutex<std::collections::HashSet<u16>>,
     /// Why each unfinished retirement waits, by suffix (last step).
     pub(crate) retire_waiting: Mutex<std::collections::HashMap<DnKey, Vec<(u16, String)>>>,
+    /// Agreement histories as last saved (repl/status.rs).
+    pub(crate) saved_history: Mutex<std::collections::HashMap<String, repl::status::History>>,
+    /// What each replicated suffix received from its supplier, by
+    /// normalised suffix, and as last saved.
+    pub(crate) consumer_side: Mutex<std::collections::HashMap<String, repl::status::ConsumerSide>>,
+    pub(crate) saved_consumer_side:
+        Mutex<std::collections::HashMap<String, repl::status::ConsumerSide>>,
 }
 
 pub struct Directory {
@@ -330,6 +339,9 @@ impl Directory {
             retire_pending: std::sync::atomic::AtomicBool::new(true),
             retire_warned: Mutex::new(std::collections::HashSet::new()),
             retire_waiting: Mutex::new(std::collections::HashMap::new()),
+            saved_history: Mutex::new(std::collections::HashMap::new()),
+            consumer_side: Mutex::new(std::collections::HashMap::new()),
+            saved_consumer_side: Mutex::new(std::collections::HashMap::new()),
         };
         core.load_user_schema()?;
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
@@ -636,6 +648,14 @@ impl Directory {
         txn.write_index_buffer(&buf)?;
         txn.end_bulk_load()?;
         txn.commit()?;
+        // The entries' replication state is built here, offline, rather
+        // than by the server's first write after the import (which would
+        // hold every write, and the start, for as long as it takes).
+        if n > 0 {
+            let mut txn = self.core.store.write()?;
+            self.core.ensure_repl_states(&mut txn)?;
+            txn.commit()?;
+        }
         progress(n);
         match failure {
             Some(e) => Err(e),

@@ -308,7 +308,7 @@ fn run_selected(
             a.byte_values()
                 .any(|v| v.eq_ignore_ascii_case(b"nsDS5ReplicationAgreement"))
         }) {
-            add_agreement_status(core, &mut entry);
+            add_agreement_status(core, &txn, &mut entry);
         } else if entry.get("objectClass").is_some_and(|a| {
             a.byte_values()
                 .any(|v| v.eq_ignore_ascii_case(b"nsDS5Replica"))
@@ -406,7 +406,8 @@ fn in_scope(core: &Core, entry: &Entry, id: u64, scope: Scope, bases: &[(Dn, DnK
         })
 }
 
-/// A replica entry shows its suffix's retired replica IDs.
+/// A replica entry shows its suffix's retired replica IDs and what it
+/// received from its supplier.
 fn add_retirements(core: &Core, txn: &dyn StoreRead, entry: &mut Entry) {
     let Some(root) = entry
         .first_str("nsDS5ReplicaRoot")
@@ -422,16 +423,54 @@ fn add_retirements(core: &Core, txn: &dyn StoreRead, entry: &mut Entry) {
             crate::model::Csn::ZERO,
         );
     }
-}
-
-fn add_agreement_status(core: &Core, entry: &mut Entry) {
-    let norm = core.norm_dn(&entry.dn);
-    let status = core
-        .status
+    // What this server received as a consumer of the suffix.
+    let side = core
+        .consumer_side
         .lock()
         .ok()
-        .and_then(|m| m.get(&norm).cloned())
+        .and_then(|m| m.get(&core.norm_dn(&root)).cloned());
+    if let Some(c) = side {
+        let zero = crate::model::Csn::ZERO;
+        if !c.supplier.is_empty() {
+            entry.set(
+                "ferrodirReplicationSupplier",
+                vec![c.supplier.into_bytes()],
+                zero,
+            );
+        }
+        if let Some(t) = c.last_session {
+            entry.set(
+                "nsds5replicaLastUpdateStart",
+                vec![super::time::generalized_time(t).into_bytes()],
+                zero,
+            );
+        }
+        if let (Some(received), Some(made)) = (c.last_change_received, c.last_change_made) {
+            entry.set(
+                "ferrodirLastChangeReceived",
+                vec![super::time::generalized_time(received).into_bytes()],
+                zero,
+            );
+            entry.set(
+                "ferrodirReplicationLag",
+                vec![received.saturating_sub(made).to_string().into_bytes()],
+                zero,
+            );
+        }
+        entry.set(
+            "ferrodirChangesReceived",
+            vec![c.changes_received.to_string().into_bytes()],
+            zero,
+        );
+    }
+}
+
+fn add_agreement_status(core: &Core, txn: &dyn StoreRead, entry: &mut Entry) {
+    let suffix = entry
+        .first_str("nsDS5ReplicaRoot")
+        .and_then(|r| Dn::parse(r.trim()).ok())
         .unwrap_or_default();
+    let status = core.agreement_status_now(txn, &entry.dn, &suffix);
     for (name, values) in super::repl::status_attributes(&status) {
         entry.set(&name, values, crate::model::Csn::ZERO);
     }

@@ -91,6 +91,8 @@ pub(crate) enum Work {
     },
     /// Replica ID retirement (directory/repl/retire.rs).
     Retire(super::repl::retire::RetireWork),
+    /// Metadata records written as given (agreement histories).
+    PutMeta { items: Vec<(String, Vec<u8>)> },
 }
 
 struct Job {
@@ -387,5 +389,11 @@ fn run_work(
             Ok(())
         }
         Work::Retire(w) => core.run_retire_work(txn, w),
+        Work::PutMeta { items } => {
+            for (k, v) in items {
+                txn.put_meta(k, v)?;
+            }
+            Ok(())
+        }
     }
 }

@@ -23,6 +23,9 @@ pub struct BindContext {
     pub client_cert: Option<PeerCert>,
     /// `[tls] cert_map_attribute`: fallback mapping of the certificate CN.
     pub cert_map_attribute: Option<String>,
+    /// The local peer's user and group IDs on an ldapi:// connection (the
+    /// kernel's SO_PEERCRED): what SASL EXTERNAL maps there.
+    pub peer_cred: Option<(u32, u32)>,
 }
 
 /// The confidentiality policy (RFC 4513 §5.1.2 leaves it to the server): a
@@ -154,6 +157,21 @@ async fn external(
             "SASL EXTERNAL takes no bind DN (the certificate names the client)",
         );
     }
+    if let Some((uid, gid)) = ctx.peer_cred {
+        let dir = shared.dir.clone();
+        let mapped = tokio::task::spawn_blocking(move || map_local_user(&dir, uid)).await;
+        return match mapped {
+            Ok(Ok(identity)) => {
+                tracing::info!(uid, gid, dn = %identity.dn.as_ref().map(|d| d.to_string()).unwrap_or_default(), "SASL EXTERNAL over ldapi");
+                (Some(identity), result::success())
+            }
+            Ok(Err(message)) => {
+                tracing::info!(uid, gid, "SASL EXTERNAL over ldapi failed: {message}");
+                fail(LdapResultCode::InvalidCredentials, message)
+            }
+            Err(e) => fail(LdapResultCode::Other, format!("bind task failed: {e}")),
+        };
+    }
     let Some(cert) = &ctx.client_cert else {
         return fail(
             LdapResultCode::InappropriateAuthentication,
@@ -199,6 +217,60 @@ async fn external(
         }
     }
     (Some(identity), result::success())
+}
+
+/// Who a local user is on ldapi:// (the rule OpenLDAP and 389-ds admins
+/// know): uid 0 is the root DN; any other uid is the one posixAccount entry
+/// under the suffixes whose uidNumber is that uid.
+pub fn map_local_user(dir: &crate::directory::Directory, uid: u32) -> Result<Identity, String> {
+    if uid == 0 {
+        let dn = dir.config().root_dn.clone();
+        return Ok(Identity {
+            norm: dir.normalize_dn(&dn),
+            dn: Some(dn),
+            root: true,
+        });
+    }
+    let root = Identity {
+        root: true,
+        ..Identity::anonymous()
+    };
+    let filter = LdapFilter::And(vec![
+        LdapFilter::Equality("objectClass".into(), "posixAccount".into()),
+        LdapFilter::Equality("uidNumber".into(), uid.to_string()),
+    ]);
+    let no_attrs = ["1.1".to_string()];
+    let mut found = Vec::new();
+    for base in dir.config().suffixes.clone() {
+        let req = SearchRequest {
+            base,
+            scope: Scope::Sub,
+            filter: &filter,
+            attrs: &no_attrs,
+            types_only: true,
+            size_limit: 2,
+            time_limit: 10,
+            page: None,
+            lookthrough_limit: 0,
+        };
+        let _ = dir.search(&root, &req, &|| false, &mut |e| found.push(e.dn));
+    }
+    match found.as_slice() {
+        [one] => {
+            let dn = Dn::parse(one).map_err(|e| format!("mapped entry DN: {e}"))?;
+            Ok(Identity {
+                norm: dir.normalize_dn(&dn),
+                root: dir.is_root_dn(&dn),
+                dn: Some(dn),
+            })
+        }
+        [] => Err(format!(
+            "no posixAccount entry has uidNumber {uid} (ldapi EXTERNAL maps uid 0 to the root DN and other users to the posixAccount with their uidNumber)"
+        )),
+        _ => Err(format!(
+            "several posixAccount entries have uidNumber {uid}; the mapping must name one entry"
+        )),
+    }
 }
 
 /// Finds the entry a certificate subject stands for: the entry with that DN,

@@ -11,6 +11,7 @@ pub mod extended;
 pub mod filter_text;
 pub mod moddn;
 pub mod modify;
+pub mod monitor;
 mod paging;
 pub mod replication;
 pub mod result;
@@ -18,6 +19,7 @@ pub mod rootdse;
 pub mod search;
 mod search_ber;
 mod sort;
+pub mod stats;
 
 use crate::directory::repl::AgreementConfig;
 use crate::directory::{Directory, Identity};
@@ -40,6 +42,8 @@ pub struct Shared {
     /// session layer (above this one) provides it.
     pub agreement_tester: Option<Arc<dyn AgreementTester>>,
     pub search: SearchLimits,
+    /// Counters of connections and operations (cn=monitor, metrics).
+    pub stats: Arc<stats::Stats>,
 }
 
 /// Connects and binds to an agreement's consumer with its credentials and

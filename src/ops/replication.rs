@@ -155,7 +155,7 @@ pub async fn run(
                 Ok(r) => r,
                 Err(e) => return reply_err(&e),
             };
-            dir.note_supplier_url(&dn, &start.supplier_url);
+            dir.note_session(&dn, &start.supplier_url);
             if let Err(e) = dir.merge_retired(&dn, &start.retired).await {
                 return reply_err(&e);
             }
@@ -178,7 +178,12 @@ pub async fn run(
                 Ok(d) => d,
                 Err(r) => return *r,
             };
+            let count = changes.records.len();
+            let newest = changes.records.iter().map(|r| r.csn).max();
             let applied = dir.repl_apply(who, &dn, changes.records).await;
+            if applied.is_ok() {
+                dir.note_changes_received(&dn, count, newest);
+            }
             answer(dir, changes.version, &dn, applied)
         }
         wire::OID_TOTAL_ENTRIES => {

@@ -91,11 +91,23 @@ fn describe(m: &LdapMsg) -> String {
     }
 }
 
-fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, started: Instant) {
+#[allow(clippy::too_many_arguments)]
+fn log_access(
+    stats: &crate::ops::stats::Stats,
+    conn: u64,
+    op: u64,
+    msgid: i32,
+    kind: &str,
+    what: &str,
+    outcome: Outcome,
+    started: Instant,
+) {
+    stats.operation(kind, outcome.code, outcome.entries, started.elapsed());
     tracing::info!(
         target: "ferrodir::access",
-        "conn={} msgid={} {} {} result={} entries={} etime={:.6}",
+        "conn={} op={} msgid={} {} {} result={} entries={} etime={:.6}",
         conn,
+        op,
         msgid,
         kind,
         what,
@@ -108,8 +120,13 @@ fn log_access(conn: u64, msgid: i32, kind: &str, what: &str, outcome: Outcome, s
 /// One connection: who it is and what it shares.
 pub(super) struct ConnCtx {
     pub id: u64,
+    /// Operations received on the connection (StartTLS included), for the
+    /// access log's op= (it goes on counting after a StartTLS).
+    pub ops: std::sync::atomic::AtomicU64,
     pub peer: SocketAddr,
     pub state: Arc<ServerState>,
+    /// An ldapi:// connection: the peer's user and group IDs.
+    pub local: Option<(u32, u32)>,
 }
 
 /// What TLS told about the connection.
@@ -144,6 +161,12 @@ pub(super) fn refuse(stream: TcpStream) {
     }
 }
 
+/// A connection on the ldapi:// (Unix socket) listener.
+pub(super) async fn handle_local(stream: tokio::net::UnixStream, ctx: &ConnCtx) {
+    // StartTLS is refused on these sessions, so the session only closes.
+    let _ = session(stream, ctx, Identity::anonymous(), None).await;
+}
+
 /// A connection on a plain listener: LDAP in clear until StartTLS.
 pub(super) async fn handle_plain(stream: TcpStream, ctx: &ConnCtx) {
     match session(stream, ctx, Identity::anonymous(), None).await {
@@ -155,14 +178,13 @@ pub(super) async fn handle_plain(stream: TcpStream, ctx: &ConnCtx) {
 /// TLS handshake on `stream` (LDAPS, or after StartTLS), then the session.
 pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Identity) {
     let Some(acceptor) = ctx.state.tls.as_ref().and_then(|t| t.acceptor()) else {
-        tracing::warn!(conn = ctx.id, "TLS requested but not configured");
+        tracing::warn!("TLS requested but not configured");
         return;
     };
     let limit = Duration::from_secs(ctx.state.limits.tls_handshake_timeout.max(1));
     let tls_stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Err(_) => {
             tracing::warn!(
-                conn = ctx.id,
                 "TLS handshake failed from {}: no handshake within {} s (tls_handshake_timeout)",
                 ctx.peer,
                 limit.as_secs()
@@ -171,7 +193,6 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
         }
         Ok(Err(e)) => {
             tracing::warn!(
-                conn = ctx.id,
                 "TLS handshake failed from {}: {}",
                 ctx.peer,
                 tls::describe_handshake_error(&e)
@@ -187,7 +208,6 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
         .map(|c| tls::peer_cert(c.as_ref()))
         .unwrap_or_default();
     tracing::info!(
-        conn = ctx.id,
         version = server
             .protocol_version()
             .map(|v| format!("{v:?}"))
@@ -247,7 +267,7 @@ where
     );
     let (tx, mut rx) = mpsc::channel::<Response>(256);
     let write_limit = Duration::from_secs(limits.write_timeout.max(1));
-    let write_task = tokio::spawn(async move {
+    let write_task = tokio::spawn(tracing::Instrument::in_current_span(async move {
         let mut healthy = true;
         while let Some(m) = rx.recv().await {
             // Flush only when no more responses are queued: fewer syscalls under pipelining.
@@ -259,13 +279,12 @@ where
             match r {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    tracing::debug!(conn = conn_id, "write failed: {e}");
+                    tracing::debug!("write failed: {e}");
                     healthy = false;
                     break;
                 }
                 Err(_) => {
                     tracing::warn!(
-                        conn = conn_id,
                         "closing connection: the client has not read its responses for {} s (write_timeout)",
                         write_limit.as_secs()
                     );
@@ -282,7 +301,7 @@ where
             );
         }
         (writer, healthy)
-    });
+    }));
 
     let tls_active = tls_info.is_some();
     let starttls_available = state.tls.is_some();
@@ -292,6 +311,7 @@ where
         require_secure_binds: state.security.require_secure_binds,
         client_cert: tls_info.as_ref().map(|t| t.client.clone()),
         cert_map_attribute: state.cert_map_attribute.clone(),
+        peer_cred: ctx.local,
     };
     let outstanding: Outstanding = Arc::new(Mutex::new(HashMap::new()));
     let mut upgrade = false;
@@ -308,7 +328,7 @@ where
         let request = match next {
             Err(_) if busy_writing(&outstanding, &tx) => continue,
             Err(_) => {
-                tracing::info!(conn = conn_id, "closing idle connection after {idle} s");
+                tracing::info!("closing idle connection after {idle} s");
                 let _ = tx
                     .send(notice(LdapResultCode::Unavailable, "idle timeout").into())
                     .await;
@@ -329,15 +349,11 @@ where
                     ReadError::Malformed => format!("malformed LDAP message: {e}"),
                     ReadError::Transport => {
                         // Reset, TLS alert, EOF without close_notify: nobody to answer.
-                        tracing::info!(
-                            conn = conn_id,
-                            "connection lost: {}",
-                            tls::describe_handshake_error(&e)
-                        );
+                        tracing::info!("connection lost: {}", tls::describe_handshake_error(&e));
                         break;
                     }
                 };
-                tracing::warn!(conn = conn_id, "{why}, closing connection");
+                tracing::warn!("{why}, closing connection");
                 // Requests received before the bad bytes still get their answers.
                 drain_outstanding(&outstanding, Duration::from_secs(5)).await;
                 let _ = tx.send(notice(code, &why).into()).await;
@@ -346,6 +362,7 @@ where
             Ok(Some(Ok(m))) => m,
         };
         let started = Instant::now();
+        let op_no = ctx.ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if let Err(why) = super::limits::check_request_dns(&request.op, &limits) {
             let r = super::limits::dn_limit_result(why);
             let outcome = Outcome::of(&r);
@@ -359,13 +376,24 @@ where
             }
             let kind = ops::op_name(&request.op);
             let what = "(a DN over max_dn_depth or max_dn_length)";
-            log_access(conn_id, request.msgid, kind, what, outcome, started);
+            log_access(
+                &state.shared.stats,
+                conn_id,
+                op_no,
+                request.msgid,
+                kind,
+                what,
+                outcome,
+                started,
+            );
             continue;
         }
         match request.op {
             LdapOp::UnbindRequest => {
                 log_access(
+                    &state.shared.stats,
                     conn_id,
+                    op_no,
                     request.msgid,
                     "UNBIND",
                     "",
@@ -384,7 +412,9 @@ where
                     }
                 }
                 log_access(
+                    &state.shared.stats,
                     conn_id,
+                    op_no,
                     request.msgid,
                     "ABANDON",
                     &describe(&request),
@@ -407,12 +437,26 @@ where
                 let outcome = Outcome::of(&res);
                 let resp = ops::bind_response(res);
                 let _ = tx.send(ops::msg(msgid, resp).into()).await;
-                log_access(conn_id, msgid, "BIND", &what, outcome, started);
+                log_access(
+                    &state.shared.stats,
+                    conn_id,
+                    op_no,
+                    msgid,
+                    "BIND",
+                    &what,
+                    outcome,
+                    started,
+                );
             }
             LdapOp::ExtendedRequest(ref ext) if ext.name == OID_STARTTLS => {
                 let msgid = request.msgid;
                 let pending = outstanding.lock().map(|m| m.len()).unwrap_or(usize::MAX);
-                let res = if tls_active {
+                let res = if ctx.local.is_some() {
+                    result::result(
+                        LdapResultCode::OperationsError,
+                        "StartTLS is not available on ldapi:// (the connection does not leave this machine)",
+                    )
+                } else if tls_active {
                     result::result(
                         LdapResultCode::OperationsError,
                         "TLS is already established on this connection",
@@ -441,7 +485,16 @@ where
                     }),
                 );
                 let _ = tx.send(response.into()).await;
-                log_access(conn_id, msgid, "EXT", &describe(&request), outcome, started);
+                log_access(
+                    &state.shared.stats,
+                    conn_id,
+                    op_no,
+                    msgid,
+                    "EXT",
+                    &describe(&request),
+                    outcome,
+                    started,
+                );
                 if upgrade {
                     break;
                 }
@@ -473,7 +526,9 @@ where
                         let _ = tx.send(ops::msg(msgid, op).into()).await;
                     }
                     log_access(
+                        &state.shared.stats,
                         conn_id,
+                        op_no,
                         msgid,
                         ops::op_name(&request.op),
                         &describe(&request),
@@ -488,13 +543,14 @@ where
                 let who = identity.clone();
                 let sink = tx.clone();
                 let map = outstanding.clone();
-                tokio::spawn(async move {
+                let stats = shared.stats.clone();
+                tokio::spawn(tracing::Instrument::in_current_span(async move {
                     let outcome = ops::dispatch(shared, who, request, sink, flag).await;
                     if let Ok(mut m) = map.lock() {
                         m.remove(&msgid);
                     }
-                    log_access(conn_id, msgid, kind, &what, outcome, started);
-                });
+                    log_access(&stats, conn_id, op_no, msgid, kind, &what, outcome, started);
+                }));
             }
         }
     }
@@ -517,7 +573,6 @@ where
         let parts = reader.into_parts();
         if !parts.read_buf.is_empty() {
             tracing::warn!(
-                conn = conn_id,
                 "closing connection: data received after StartTLS before the TLS handshake"
             );
             return SessionEnd::Closed;

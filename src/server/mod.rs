@@ -7,6 +7,7 @@ mod conn;
 pub mod framing;
 pub mod inspect;
 pub mod limits;
+pub mod metrics;
 pub mod tls;
 
 use crate::config::{Limits, Security};
@@ -216,6 +217,80 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
 }
 
 /// Accepts connections on `listener` until the task is dropped.
+/// Binds the ldapi:// listener at `path`: a stale socket left by a killed
+/// server is replaced, a live one (another server) is an error. The socket
+/// is open to every local user (mode 0666), as OpenLDAP's and 389-ds's are:
+/// who may do what is decided by the bind (SASL EXTERNAL maps the peer's
+/// uid, docs/ldapi.md) and access control.
+pub fn bind_ldapi(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by another server", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    Ok(listener)
+}
+
+/// Serves LDAP on the ldapi:// listener.
+pub async fn serve_ldapi(listener: tokio::net::UnixListener, state: Arc<ServerState>) {
+    let path = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+        .unwrap_or_default();
+    tracing::info!(listener = %path, "listening for LDAP over ldapi (SASL EXTERNAL maps the local user)");
+    // Local peers count against the limits as loopback clients.
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(listener = %path, "accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let cred = stream.peer_cred().ok().map(|c| (c.uid(), c.gid()));
+        let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let slot = match state.admit(loopback.ip()) {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::warn!(conn = conn_id, "ldapi connection refused: {why}");
+                continue;
+            }
+        };
+        let st = state.clone();
+        let span = tracing::info_span!("conn", id = conn_id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let (uid, gid) = cred.map_or((None, None), |(u, g)| (Some(u), Some(g)));
+                tracing::info!(?uid, ?gid, "ldapi connection opened");
+                st.shared.stats.connection_opened();
+                let stats = st.shared.stats.clone();
+                let ctx = conn::ConnCtx {
+                    id: conn_id,
+                    ops: std::sync::atomic::AtomicU64::new(0),
+                    peer: loopback,
+                    state: st,
+                    local: cred,
+                };
+                conn::handle_local(stream, &ctx).await;
+                drop(slot);
+                stats.connection_closed();
+                tracing::info!("connection closed");
+            },
+            span,
+        ));
+    }
+}
+
 pub async fn serve_listener(listener: TcpListener, state: Arc<ServerState>, kind: ListenerKind) {
     let local = listener
         .local_addr()
@@ -260,17 +335,28 @@ pub async fn serve_listener(listener: TcpListener, state: Arc<ServerState>, kind
         let _ = stream.set_nodelay(true);
         let st = state.clone();
         let local = local.clone();
-        tokio::spawn(async move {
-            tracing::info!(conn = conn_id, %peer, listener = %local, "connection opened");
-            let ctx = conn::ConnCtx {
-                id: conn_id,
-                peer,
-                state: st,
-            };
-            run_connection(stream, &ctx, kind).await;
-            drop(slot);
-            tracing::info!(conn = conn_id, "connection closed");
-        });
+        // Every event of the connection (its operations' warnings too)
+        // names it: conn{id=N}.
+        let span = tracing::info_span!("conn", id = conn_id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                tracing::info!(%peer, listener = %local, "connection opened");
+                st.shared.stats.connection_opened();
+                let stats = st.shared.stats.clone();
+                let ctx = conn::ConnCtx {
+                    id: conn_id,
+                    ops: std::sync::atomic::AtomicU64::new(0),
+                    peer,
+                    state: st,
+                    local: None,
+                };
+                run_connection(stream, &ctx, kind).await;
+                drop(slot);
+                stats.connection_closed();
+                tracing::info!("connection closed");
+            },
+            span,
+        ));
     }
 }
 

@@ -51,4 +51,60 @@ impl Core {
         }
         Ok(Some(out))
     }
+
+    /// How many changelog records of the suffix `consumer` lacks (counted
+    /// up to `cap`) and the oldest of them: what an agreement's status
+    /// shows, from the RUVs of both sides, whether or not a session runs.
+    /// None when the changelog no longer reaches back far enough.
+    pub(crate) fn pending_changes(
+        &self,
+        txn: &dyn StoreRead,
+        suffix_key: &DnKey,
+        consumer: &Ruv,
+        cap: u64,
+    ) -> DirResult<Option<(u64, Option<Csn>)>> {
+        if !self.changelog_reaches(txn, suffix_key, consumer)? {
+            return Ok(None);
+        }
+        let supplier = self.load_ruv(txn, suffix_key)?;
+        if !consumer.is_behind(&supplier) {
+            return Ok(Some((0, None)));
+        }
+        let retired = self.load_retired(txn, suffix_key)?;
+        let start = supplier
+            .replicas
+            .keys()
+            .map(|rid| consumer.max_for(*rid).unwrap_or(Csn::ZERO))
+            .min()
+            .unwrap_or(Csn::ZERO);
+        let mut count = 0u64;
+        let mut oldest = None;
+        let mut cursor = ChangelogCursor::at(start);
+        loop {
+            let page = cursor.next_page(txn)?;
+            if page.is_empty() {
+                return Ok(Some((count, oldest)));
+            }
+            for stored in page {
+                let Some(csn) = stored.csn else { continue };
+                if consumer.covers(csn)
+                    || retired.admit(csn) != crate::repl::core::retire::Admission::Apply
+                {
+                    continue;
+                }
+                let in_suffix = stored
+                    .record
+                    .map(|rec| self.dn_key(&rec.dn).starts_with(suffix_key))
+                    .unwrap_or(false);
+                if !in_suffix {
+                    continue;
+                }
+                oldest = Some(oldest.map_or(csn, |o: Csn| o.min(csn)));
+                count += 1;
+                if count >= cap {
+                    return Ok(Some((count, oldest)));
+                }
+            }
+        }
+    }
 }

@@ -9,12 +9,12 @@ mod changes;
 mod config;
 pub(crate) mod retire;
 mod settings;
-mod status;
+pub(crate) mod status;
 mod total;
 mod urp;
 
 pub use retire::RetireStep;
-pub use status::{state_text, AgreementStatus};
+pub use status::{state_text, AgreementReport, AgreementStatus};
 pub(crate) use status::{status_attributes, StatusMap};
 
 use super::tombstone::is_tombstone;

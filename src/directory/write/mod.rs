@@ -55,6 +55,9 @@ impl Core {
             self.check_password_length(op)?;
             self.refuse_pre_hashed(who, op)?;
         }
+        if origin != Origin::Replication {
+            self.refuse_unverifiable(op)?;
+        }
         let (uuid, change) = match op {
             WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
             WriteOp::Delete { dn } => self.delete(txn, dn, &stamp)?,

@@ -121,6 +121,9 @@ pub(super) fn settings(a: &AgreementConfig) -> AgreementConfig {
 /// and restarted as agreement entries are added, disabled, removed or changed.
 pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
     tokio::spawn(async move {
+        if let Err(e) = dir.load_agreement_history() {
+            tracing::warn!("the agreements' saved history could not be read: {e}");
+        }
         let mut rx = dir.subscribe();
         let mut running: HashMap<String, (AgreementConfig, JoinHandle<()>)> = HashMap::new();
         loop {
@@ -211,6 +214,9 @@ pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, loc
         .max(first_backoff);
     let mut backoff = first_backoff;
     let mut logged_security = String::new();
+    // Failed attempts since the last session that got going: a session
+    // that starts after some says so at info level.
+    let mut failures = 0u32;
     loop {
         let mut progressed = false;
         let err = session(
@@ -219,11 +225,13 @@ pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, loc
             &local_url,
             &mut progressed,
             &mut logged_security,
+            &mut failures,
         )
         .await;
         if progressed {
             backoff = first_backoff;
         }
+        failures = failures.saturating_add(1);
         let status = err.status();
         dir.update_agreement_status(&cfg.dn, |s| {
             s.update_in_progress = false;
@@ -239,6 +247,16 @@ pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, loc
                 let wait = cfg.busy_wait.unwrap_or_default();
                 tracing::warn!("agreement {name}: {err}; consumer busy, retrying in {wait} s (nsds5ReplicaBusyWaitTime)");
                 tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            SessionError::Client(ref c) if c.is_peer_shutdown() => {
+                // A consumer that restarts or shuts down ends the session
+                // on purpose; that is not a protocol error.
+                tracing::info!(
+                    "agreement {name}: the consumer ended the session ({err}); reconnecting in {} s",
+                    backoff.as_secs()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max_backoff);
             }
             _ => {
                 tracing::warn!(

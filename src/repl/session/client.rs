@@ -61,6 +61,10 @@ pub enum ClientError {
     },
     #[error("protocol error during {step}: {reason}")]
     Protocol { step: String, reason: String },
+    /// The peer ended the connection (a restart or shutdown, usually):
+    /// not a protocol error.
+    #[error("{step}: the peer closed the connection")]
+    Closed { step: String },
     #[error("{step}: no answer within {secs} s")]
     Timeout { step: String, secs: u64 },
     #[error("TLS settings: {0}")]
@@ -73,6 +77,19 @@ impl ClientError {
         match self {
             ClientError::Bind { code, .. } | ClientError::Result { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+
+    /// The peer ended the session on purpose: it closed the connection,
+    /// or sent a notice of disconnection (unavailable, 52) as a server
+    /// does when it shuts down.
+    pub fn is_peer_shutdown(&self) -> bool {
+        match self {
+            ClientError::Closed { .. } => true,
+            ClientError::Result { step, code, .. } => {
+                *code == 52 && step.ends_with("(server disconnected)")
+            }
+            _ => false,
         }
     }
 
@@ -509,6 +526,7 @@ impl Client {
                 step: step.into(),
                 secs: self.op_timeout.as_secs(),
             }),
+            Ok(Err(e)) if peer_gone(&e) => Err(ClientError::Closed { step: step.into() }),
             Ok(Err(e)) => Err(ClientError::Protocol {
                 step: step.into(),
                 reason: format!("sending: {e}"),
@@ -527,11 +545,9 @@ impl Client {
                     secs: self.op_timeout.as_secs(),
                 })?;
             let msg = match next {
-                None => {
-                    return Err(ClientError::Protocol {
-                        step: step.into(),
-                        reason: "the server closed the connection".into(),
-                    })
+                None => return Err(ClientError::Closed { step: step.into() }),
+                Some(Err(e)) if peer_gone(&e) => {
+                    return Err(ClientError::Closed { step: step.into() })
                 }
                 Some(Err(e)) => {
                     return Err(ClientError::Protocol {
@@ -777,6 +793,15 @@ impl Client {
         )
         .await;
     }
+}
+
+/// The connection ended under us (the peer stopped or restarted).
+fn peer_gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+    )
 }
 
 fn unexpected(step: &str, op: &LdapOp) -> ClientError {

@@ -18,6 +18,9 @@ pub fn spawn(dir: Arc<Directory>) -> JoinHandle<()> {
             if let Err(e) = dir.step_retirements().await {
                 tracing::warn!("replica ID retirement step failed: {e}");
             }
+            if let Err(e) = dir.save_agreement_history().await {
+                tracing::warn!("saving the agreements' history failed: {e}");
+            }
             if last.elapsed() < dir.housekeeping_interval() {
                 continue;
             }

@@ -183,8 +183,9 @@ pub(super) async fn session(
     local_url: &str,
     progressed: &mut bool,
     logged_security: &mut String,
+    failures: &mut u32,
 ) -> SessionError {
-    match session_inner(dir, cfg, local_url, progressed, logged_security).await {
+    match session_inner(dir, cfg, local_url, progressed, logged_security, failures).await {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -196,6 +197,7 @@ pub(super) async fn session_inner(
     local_url: &str,
     progressed: &mut bool,
     logged_security: &mut String,
+    failures: &mut u32,
 ) -> Result<std::convert::Infallible, SessionError> {
     let rid = local_rid(dir, &cfg.suffix)?;
     let mut client = connect(cfg).await?;
@@ -242,6 +244,15 @@ pub(super) async fn session_inner(
         note_answer(dir, cfg, &answer).await?;
         let mut consumer = answer.ruv;
         *progressed = true;
+        if *failures > 0 {
+            tracing::info!(
+                "agreement {}: reconnected to {} after {} attempt(s)",
+                name_of(cfg),
+                client.addr(),
+                *failures
+            );
+            *failures = 0;
+        }
         let started = now();
         dir.update_agreement_status(&cfg.dn, |s| {
             s.last_update_start = Some(started);
