@@ -43,6 +43,9 @@ pub enum DirError {
     Protocol(String),
     #[error("{0}")]
     Busy(String),
+    /// The assertion control's filter did not match (RFC 4528).
+    #[error("{0}")]
+    AssertionFailed(String),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
 }

@@ -6,6 +6,7 @@
 #[cfg(test)]
 mod access_tests;
 mod catchup;
+mod controls;
 pub mod error;
 mod index_sync;
 pub mod init_snapshot;
@@ -34,6 +35,7 @@ pub use crate::model::{Identity, ModOp, Modification, WriteOp};
 pub use crate::query::{filter, index};
 pub use crate::query::{IndexConfig, IndexKinds};
 pub use catchup::CatchUpSnapshot;
+pub use controls::{EntryControls, EntryReads};
 pub use error::{DirError, DirResult};
 pub use search::{Scope, SearchEnd, SearchEntry, SearchRequest, SelectedEntry, SelectedValues};
 pub use subschema::{is_subschema_dn, SubschemaState};

@@ -35,6 +35,14 @@ pub(crate) enum Work {
         op: WriteOp,
         origin: Origin,
     },
+    /// A client operation with the assertion, pre-read or post-read
+    /// controls (directory/controls.rs); what they read goes to `out`.
+    Controlled {
+        who: Identity,
+        op: WriteOp,
+        controls: super::controls::EntryControls,
+        out: Arc<Mutex<super::controls::EntryReads>>,
+    },
     /// Changes from a supplier, applied together (all or none).
     Replicated {
         suffix_key: DnKey,
@@ -280,6 +288,24 @@ fn run_work(
                 g.now(now)
             };
             core.apply(txn, who, op, stamp, *origin)
+        }
+        Work::Controlled {
+            who,
+            op,
+            controls,
+            out,
+        } => {
+            for remote in super::subschema::replicated_csns(op) {
+                if let Some(skew) = generator()?.observe(remote, now) {
+                    core.note_clock_skew(skew);
+                }
+            }
+            let stamp = {
+                let mut g = generator()?;
+                g.set_rid(core.local_rid());
+                g.now(now)
+            };
+            core.apply_controlled(txn, who, op, stamp, controls, out)
         }
         Work::Replicated {
             suffix_key,

@@ -15,6 +15,19 @@ pub const WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
 pub const PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
 /// RFC 3296: ManageDsaIT control.
 pub const MANAGE_DSA_IT: &str = "2.16.840.1.113730.3.4.2";
+/// Server-side sort request and response (RFC 2891).
+pub const SORT_REQUEST: &str = "1.2.840.113556.1.4.473";
+pub const SORT_RESPONSE: &str = "1.2.840.113556.1.4.474";
+/// Virtual list view request and response (draft-ietf-ldapext-ldapv3-vlv-09).
+pub const VLV_REQUEST: &str = "2.16.840.1.113730.3.4.9";
+pub const VLV_RESPONSE: &str = "2.16.840.1.113730.3.4.10";
+/// Assertion control (RFC 4528).
+pub const ASSERTION: &str = "1.3.6.1.1.12";
+/// Pre-read and post-read controls (RFC 4527).
+pub const PRE_READ: &str = "1.3.6.1.1.13.1";
+pub const POST_READ: &str = "1.3.6.1.1.13.2";
+/// Don't Use Copy (RFC 6171).
+pub const DONT_USE_COPY: &str = "1.3.6.1.1.22";
 /// RFC 4533: content synchronisation request control.
 pub const SYNC_REQUEST: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 /// draft-behera-ldap-password-policy: password policy request control.

@@ -1,15 +1,21 @@
 //! Add (RFC 4511 §4.7).
 
-use super::{parse_dn, result, Shared};
-use crate::directory::{Identity, WriteOp};
+use super::{parse_dn, Shared};
+use crate::directory::{EntryControls, Identity, WriteOp};
 use crate::model::{Ava, Dn};
 use crate::schema::Schema;
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapAddRequest, LdapResult};
 
-pub async fn run(shared: &Shared, who: &Identity, req: LdapAddRequest) -> LdapResult {
+pub async fn run(
+    shared: &Shared,
+    who: &Identity,
+    req: LdapAddRequest,
+    controls: EntryControls,
+) -> (LdapResult, Vec<LdapControl>) {
     let dn = match parse_dn(&req.dn) {
         Ok(dn) => dn,
-        Err(r) => return r,
+        Err(r) => return (r, Vec::new()),
     };
     let mut attrs: Vec<(String, Vec<Vec<u8>>)> = req
         .attributes
@@ -17,10 +23,8 @@ pub async fn run(shared: &Shared, who: &Identity, req: LdapAddRequest) -> LdapRe
         .map(|a| (a.atype, a.vals))
         .collect();
     with_rdn_values(&shared.dir.schema(), &dn, &mut attrs);
-    match shared.dir.write(who, WriteOp::Add { dn, attrs }).await {
-        Ok(()) => result::success(),
-        Err(e) => result::from_error(&e),
-    }
+    let op = WriteOp::Add { dn, attrs };
+    super::write_result(shared.dir.write_with_controls(who, op, controls).await)
 }
 
 /// Adds the RDN's values the request left out: RFC 4511 §4.7 says the

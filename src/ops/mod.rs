@@ -18,11 +18,13 @@ pub mod result;
 pub mod rootdse;
 pub mod search;
 mod search_ber;
+mod sort;
 pub mod stats;
 
 use crate::directory::repl::AgreementConfig;
 use crate::directory::{Directory, Identity};
 use crate::model::Dn;
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -55,12 +57,25 @@ pub trait AgreementTester: Send + Sync {
 }
 
 /// Bounds on the work of one search by anyone but the root DN.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct SearchLimits {
     /// Terms a filter may have (0 = unlimited).
     pub max_filter_terms: usize,
     /// Entries a search may look at (0 = unlimited).
     pub lookthrough_limit: usize,
+    /// Entries a sorted search (RFC 2891, VLV) may sort, for everyone:
+    /// they are held in memory while sorted.
+    pub max_sort_entries: usize,
+}
+
+impl Default for SearchLimits {
+    fn default() -> SearchLimits {
+        SearchLimits {
+            max_filter_terms: 0,
+            lookthrough_limit: 0,
+            max_sort_entries: sort::DEFAULT_MAX_SORT_ENTRIES,
+        }
+    }
 }
 
 impl SearchLimits {
@@ -68,6 +83,7 @@ impl SearchLimits {
         SearchLimits {
             max_filter_terms: limits.max_filter_terms,
             lookthrough_limit: limits.lookthrough_limit,
+            max_sort_entries: sort::DEFAULT_MAX_SORT_ENTRIES,
         }
     }
 }
@@ -129,13 +145,12 @@ pub async fn dispatch(
     cancelled: Arc<AtomicBool>,
 ) -> Outcome {
     let msgid = request.msgid;
-    let ctrls = match controls::parse(&request.ctrl) {
+    let parsed =
+        controls::parse(&request.ctrl).and_then(|c| c.check_applicable(&request.op).map(|()| c));
+    let ctrls = match parsed {
         Ok(c) => c,
-        Err(oid) => {
-            let r = result::result(
-                LdapResultCode::UnavailableCriticalExtension,
-                format!("critical control {oid} is not supported"),
-            );
+        Err(e) => {
+            let r = result::result(e.code(), e.message());
             let outcome = Outcome::of(&r);
             if let Some(op) = response_for(&request.op, r) {
                 let _ = sink.send(msg(msgid, op).into()).await;
@@ -143,41 +158,46 @@ pub async fn dispatch(
             return outcome;
         }
     };
+    let entry_ctrls = ctrls.entry_controls(&request.op);
     match request.op {
-        LdapOp::SearchRequest(req) => {
-            search::run(shared, who, msgid, req, ctrls, sink, cancelled).await
-        }
+        LdapOp::SearchRequest(req) => match copy_refusal(&shared, &req.base, &ctrls) {
+            Some(r) => send_result(&sink, msgid, LdapOp::SearchResultDone(r), Vec::new()).await,
+            None => search::run(shared, who, msgid, req, ctrls, sink, cancelled).await,
+        },
         LdapOp::AddRequest(req) => {
-            let r = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
-                Some(r) => r,
-                None => add::run(&shared, &who, req).await,
+            let (r, ctrl) = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
+                Some(r) => (r, Vec::new()),
+                None => add::run(&shared, &who, req, entry_ctrls).await,
             };
-            send_result(&sink, msgid, LdapOp::AddResponse(r)).await
+            send_result(&sink, msgid, LdapOp::AddResponse(r), ctrl).await
         }
         LdapOp::ModifyRequest(req) => {
-            let r = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
-                Some(r) => r,
-                None => modify::run(&shared, &who, req).await,
+            let (r, ctrl) = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
+                Some(r) => (r, Vec::new()),
+                None => modify::run(&shared, &who, req, entry_ctrls).await,
             };
-            send_result(&sink, msgid, LdapOp::ModifyResponse(r)).await
+            send_result(&sink, msgid, LdapOp::ModifyResponse(r), ctrl).await
         }
         LdapOp::DelRequest(dn) => {
-            let r = match read_only_refusal(&shared, &dn, ctrls.manage_dsa_it) {
-                Some(r) => r,
-                None => delete::run(&shared, &who, &dn).await,
+            let (r, ctrl) = match read_only_refusal(&shared, &dn, ctrls.manage_dsa_it) {
+                Some(r) => (r, Vec::new()),
+                None => delete::run(&shared, &who, &dn, entry_ctrls).await,
             };
-            send_result(&sink, msgid, LdapOp::DelResponse(r)).await
+            send_result(&sink, msgid, LdapOp::DelResponse(r), ctrl).await
         }
         LdapOp::ModifyDNRequest(req) => {
-            let r = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
-                Some(r) => r,
-                None => moddn::run(&shared, &who, req).await,
+            let (r, ctrl) = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
+                Some(r) => (r, Vec::new()),
+                None => moddn::run(&shared, &who, req, entry_ctrls).await,
             };
-            send_result(&sink, msgid, LdapOp::ModifyDNResponse(r)).await
+            send_result(&sink, msgid, LdapOp::ModifyDNResponse(r), ctrl).await
         }
         LdapOp::CompareRequest(req) => {
-            let r = compare::run(&shared, &who, req).await;
-            send_result(&sink, msgid, LdapOp::CompareResult(r)).await
+            let r = match copy_refusal(&shared, &req.dn, &ctrls) {
+                Some(r) => r,
+                None => compare::run(&shared, &who, req, ctrls.assertion.as_ref()).await,
+            };
+            send_result(&sink, msgid, LdapOp::CompareResult(r), Vec::new()).await
         }
         LdapOp::ExtendedRequest(req) => {
             let resp = extended::run(&shared, &who, req, ctrls.manage_dsa_it).await;
@@ -235,7 +255,35 @@ pub(crate) fn read_only_refusal(
     Some(r)
 }
 
-async fn send_result(sink: &Sink, msgid: i32, op: LdapOp) -> Outcome {
+/// Don't Use Copy (RFC 6171 §3): a read-only replica holds a copy of its
+/// suffix, so a read that must not use one is referred to the supplier
+/// (unwillingToPerform when no supplier is known). Suppliers and
+/// unreplicated suffixes hold the original: the control changes nothing.
+pub(crate) fn copy_refusal(
+    shared: &Shared,
+    dn: &str,
+    ctrls: &controls::RequestControls,
+) -> Option<LdapResult> {
+    if !ctrls.dont_use_copy {
+        return None;
+    }
+    let dn = Dn::parse(dn).ok()?;
+    let urls = shared.dir.write_referral(&dn)?;
+    if urls.is_empty() {
+        return Some(result::result(
+            LdapResultCode::UnwillingToPerform,
+            format!("'{dn}' is held here only as a read-only replica (a copy, RFC 6171) and no supplier is known"),
+        ));
+    }
+    let mut r = result::result(
+        LdapResultCode::Referral,
+        "this is a read-only replica (a copy); Don't Use Copy: ask the supplier",
+    );
+    r.referral = urls;
+    Some(r)
+}
+
+async fn send_result(sink: &Sink, msgid: i32, op: LdapOp, ctrl: Vec<LdapControl>) -> Outcome {
     let outcome = match &op {
         LdapOp::AddResponse(r)
         | LdapOp::ModifyResponse(r)
@@ -248,8 +296,36 @@ async fn send_result(sink: &Sink, msgid: i32, op: LdapOp) -> Outcome {
             entries: 0,
         },
     };
-    let _ = sink.send(msg(msgid, op).into()).await;
+    let mut m = msg(msgid, op);
+    m.ctrl = ctrl;
+    let _ = sink.send(m.into()).await;
     outcome
+}
+
+/// The result of a write with the pre-read and post-read response
+/// controls (RFC 4527) for what it read.
+pub(crate) fn write_result(
+    written: crate::directory::DirResult<crate::directory::EntryReads>,
+) -> (LdapResult, Vec<LdapControl>) {
+    match written {
+        Ok(reads) => {
+            let mut ctrl = Vec::new();
+            if let Some(e) = &reads.pre {
+                ctrl.push(controls::read_entry_response(
+                    crate::model::oid::PRE_READ,
+                    e,
+                ));
+            }
+            if let Some(e) = &reads.post {
+                ctrl.push(controls::read_entry_response(
+                    crate::model::oid::POST_READ,
+                    e,
+                ));
+            }
+            (result::success(), ctrl)
+        }
+        Err(e) => (result::from_error(&e), Vec::new()),
+    }
 }
 
 pub fn bind_response(r: LdapResult) -> LdapOp {

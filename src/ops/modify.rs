@@ -1,13 +1,19 @@
 //! Modify (RFC 4511 §4.6, increment RFC 4525): all changes or none.
 
-use super::{parse_dn, result, Shared};
-use crate::directory::{Identity, ModOp, Modification, WriteOp};
+use super::{parse_dn, Shared};
+use crate::directory::{EntryControls, Identity, ModOp, Modification, WriteOp};
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapModifyRequest, LdapModifyType, LdapResult};
 
-pub async fn run(shared: &Shared, who: &Identity, req: LdapModifyRequest) -> LdapResult {
+pub async fn run(
+    shared: &Shared,
+    who: &Identity,
+    req: LdapModifyRequest,
+    controls: EntryControls,
+) -> (LdapResult, Vec<LdapControl>) {
     let dn = match parse_dn(&req.dn) {
         Ok(dn) => dn,
-        Err(r) => return r,
+        Err(r) => return (r, Vec::new()),
     };
     let mods = req
         .changes
@@ -23,8 +29,6 @@ pub async fn run(shared: &Shared, who: &Identity, req: LdapModifyRequest) -> Lda
             values: c.modification.vals,
         })
         .collect();
-    match shared.dir.write(who, WriteOp::Modify { dn, mods }).await {
-        Ok(()) => result::success(),
-        Err(e) => result::from_error(&e),
-    }
+    let op = WriteOp::Modify { dn, mods };
+    super::write_result(shared.dir.write_with_controls(who, op, controls).await)
 }

@@ -46,6 +46,7 @@ pub fn code_of(e: &DirError) -> LdapResultCode {
         DirError::AffectsMultipleDsas(_) => C::AffectsMultipleDSAs,
         DirError::Protocol(_) => C::ProtocolError,
         DirError::Busy(_) => C::Busy,
+        DirError::AssertionFailed(_) => C::AssertionFailed,
         DirError::Store(_) => C::Other,
     }
 }

@@ -1,7 +1,6 @@
 //! The root DSE (RFC 4512 §5.1), the subschema subentry (cn=schema) and
 //! the RUV entry of each replicated suffix, served from memory.
 
-use super::controls::{OID_MANAGE_DSA_IT, OID_PAGED_RESULTS};
 use super::extended::OID_STARTTLS;
 use super::Shared;
 use crate::directory::state_export::RUV_UNIQUE_ID;
@@ -67,11 +66,7 @@ pub fn root_dse(shared: &Shared, starttls: bool) -> Vec<SyntheticAttr> {
             texts(cfg.suffixes.iter().map(|s| s.to_string())),
         ),
         attr("supportedLDAPVersion", true, texts(["3"])),
-        attr(
-            "supportedControl",
-            true,
-            texts([OID_PAGED_RESULTS, OID_MANAGE_DSA_IT]),
-        ),
+        attr("supportedControl", true, texts(super::controls::SUPPORTED)),
         attr("supportedExtension", true, texts(extensions)),
         attr(
             "supportedFeatures",

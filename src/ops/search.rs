@@ -2,7 +2,7 @@
 
 use super::controls::RequestControls;
 use super::paging::{self, PageEnd, PageStart, Paging};
-use super::{msg, parse_dn, result, rootdse, search_ber, Outcome, Response, Shared, Sink};
+use super::{msg, parse_dn, result, rootdse, search_ber, sort, Outcome, Response, Shared, Sink};
 use crate::directory::{DirResult, Identity, Scope, SearchEnd, SearchRequest, SelectedEntry};
 use bytes::BytesMut;
 use ldap3_proto::control::LdapControl;
@@ -57,6 +57,7 @@ fn final_message(
     msgid: i32,
     searched: DirResult<SearchEnd>,
     paging: Option<&Paging>,
+    extra: &[LdapControl],
 ) -> Option<(LdapMsg, Outcome)> {
     let (r, ctrl, entries) = match searched {
         Ok(SearchEnd::Done { entries }) => (result::success(), Vec::new(), entries),
@@ -100,6 +101,7 @@ fn final_message(
     };
     let mut m = msg(msgid, LdapOp::SearchResultDone(r));
     m.ctrl = ctrl;
+    m.ctrl.extend(extra.iter().cloned());
     Some((m, outcome))
 }
 
@@ -177,6 +179,10 @@ pub async fn run(
         return done(&sink, msgid, r, Vec::new(), 0).await;
     }
     let lookthrough = shared.search.lookthrough_limit;
+    if ctrls.vlv.is_some() && ctrls.sort.is_none() {
+        let (r, ctrl) = sort::vlv_without_sort();
+        return done(&sink, msgid, r, ctrl, 0).await;
+    }
 
     // cn=monitor (root DN only): several synthetic entries.
     if let Some(found) = super::monitor::search(&shared, &who, &base, scope) {
@@ -213,6 +219,20 @@ pub async fn run(
         None
     };
     if let Some((dn, attrs)) = synthetic {
+        if let Some(f) = &ctrls.assertion {
+            if attrs.is_empty() || !rootdse::matches(&shared, dn, &attrs, f) {
+                let r = result::result(
+                    LdapResultCode::AssertionFailed,
+                    format!("'{dn}' does not match the assertion control's filter"),
+                );
+                return done(&sink, msgid, r, Vec::new(), 0).await;
+            }
+        }
+        // One entry is always in order.
+        let ctrl = match &ctrls.sort {
+            Some(_) => vec![super::controls::sort_response(0, None)],
+            None => Vec::new(),
+        };
         let mut n = 0;
         if !attrs.is_empty() && rootdse::matches(&shared, dn, &attrs, &req.filter) {
             let attributes = rootdse::select(attrs, &req.attrs, req.typesonly);
@@ -226,7 +246,35 @@ pub async fn run(
             let _ = sink.send(entry.into()).await;
             n = 1;
         }
-        return done(&sink, msgid, result::success(), Vec::new(), n).await;
+        return done(&sink, msgid, result::success(), ctrl, n).await;
+    }
+    if let Some(f) = &ctrls.assertion {
+        if !base.is_root() {
+            if let Err(e) = shared.dir.check_assertion(&who, &base, f) {
+                return done(&sink, msgid, result::from_error(&e), Vec::new(), 0).await;
+            }
+        }
+    }
+
+    // Controls the unsorted answer carries (a sort that could not be done).
+    let mut extra = Vec::new();
+    if let Some(sort) = ctrls.sort.clone() {
+        let sorted = sort::SortedSearch {
+            who: who.clone(),
+            msgid,
+            req: req.clone(),
+            base: base.clone(),
+            scope,
+            sort,
+            vlv: ctrls.vlv.clone(),
+            paged: ctrls.paged.clone(),
+            lookthrough,
+            max_entries: shared.search.max_sort_entries,
+        };
+        match sort::run(&shared, sorted, sink.clone(), cancelled.clone()).await {
+            sort::Plan::Done(outcome) => return outcome,
+            sort::Plan::Unsorted(ctrl) => extra.push(ctrl),
+        }
     }
 
     let mut page = None;
@@ -274,7 +322,7 @@ pub async fn run(
             Err(e) => Some(Err(e)),
         };
         if let Some(searched) = searched {
-            let outcome = finish(msgid, searched, paging.as_ref(), &mut batch);
+            let outcome = finish(msgid, searched, paging.as_ref(), &extra, &mut batch);
             if outcome.code != -1 {
                 let _ = sink.send(Response::Encoded(batch)).await;
             }
@@ -306,7 +354,7 @@ pub async fn run(
         };
         let is_cancelled = || cancel.load(Ordering::Relaxed);
         let searched = dir.search_selected(&who, &request, &is_cancelled, &mut emit);
-        let outcome = finish(msgid, searched, paging.as_ref(), &mut batch);
+        let outcome = finish(msgid, searched, paging.as_ref(), &extra, &mut batch);
         if outcome.code != -1 {
             send(batch);
         }
@@ -356,9 +404,10 @@ fn finish(
     msgid: i32,
     searched: DirResult<SearchEnd>,
     paging: Option<&Paging>,
+    extra: &[LdapControl],
     batch: &mut Vec<u8>,
 ) -> Outcome {
-    let Some((last, outcome)) = final_message(msgid, searched, paging) else {
+    let Some((last, outcome)) = final_message(msgid, searched, paging, extra) else {
         return Outcome {
             code: -1,
             entries: 0,

@@ -218,6 +218,49 @@ impl Default for Schema {
     }
 }
 
+/// An ordering rule resolved for sorting ([`Schema::sort_rule`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SortRule {
+    prep: Prep,
+}
+
+/// A value prepared by [`Schema::sort_value`]: keys compare as the
+/// ordering rule orders the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    Integer(Vec<u8>),
+    Time(i128),
+    Bytes(Vec<u8>),
+}
+
+impl Ord for SortValue {
+    fn cmp(&self, other: &SortValue) -> Ordering {
+        match (self, other) {
+            (SortValue::Integer(a), SortValue::Integer(b)) => matching::cmp_integers(a, b),
+            (SortValue::Time(a), SortValue::Time(b)) => a.cmp(b),
+            (SortValue::Bytes(a), SortValue::Bytes(b)) => a.cmp(b),
+            // One rule gives one kind; mixed kinds only order consistently.
+            (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+}
+
+impl PartialOrd for SortValue {
+    fn partial_cmp(&self, other: &SortValue) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl SortValue {
+    fn rank(&self) -> u8 {
+        match self {
+            SortValue::Integer(_) => 0,
+            SortValue::Time(_) => 1,
+            SortValue::Bytes(_) => 2,
+        }
+    }
+}
+
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
 }
@@ -923,6 +966,59 @@ impl Schema {
                     ),
                 )
             }),
+        }
+    }
+
+    /// The ordering rule a server-side sort (RFC 2891) of `at` uses: the
+    /// rule the sort key names, else the attribute's ORDERING rule, else the
+    /// RFC 4517 ordering rule that prepares values as its EQUALITY rule does
+    /// (caseIgnoreOrderingMatch for caseIgnoreMatch: `cn` has no ORDERING
+    /// in RFC 4519, yet sorting by it is what clients ask most). Err says
+    /// why the attribute cannot be sorted (inappropriateMatching).
+    pub fn sort_rule(&self, at: &AttributeType, rule: Option<&str>) -> Result<SortRule, String> {
+        let paired = || {
+            let eq = self.rule(at.equality.as_deref()?)?;
+            let (_, prep) = eq.imp?;
+            RULES
+                .iter()
+                .find(|r| r.kind == RuleKind::Ordering && r.prep == prep)
+                .map(|r| r.oid)
+        };
+        let name = match rule.or(at.ordering.as_deref()).or_else(paired) {
+            Some(r) => r,
+            None => {
+                return Err(format!(
+                    "attribute '{}' has no ordering rule, and its equality rule has no ordering counterpart",
+                    at.name()
+                ))
+            }
+        };
+        let def = self
+            .rule(name)
+            .ok_or_else(|| format!("unknown matching rule '{name}'"))?;
+        let Some((RuleKind::Ordering, prep)) = def.imp else {
+            return Err(format!("'{}' is not an ordering rule", def.name));
+        };
+        let own = rule.is_none()
+            || at.ordering.as_deref() == Some(def.name.as_str())
+            || at.ordering.as_deref() == Some(def.oid.as_str());
+        if !own && !matching::applies_to_syntax(prep, self.syntax_of(at)) {
+            return Err(format!(
+                "ordering rule '{}' does not apply to attribute '{}'",
+                def.name,
+                at.name()
+            ));
+        }
+        Ok(SortRule { prep })
+    }
+
+    /// A value prepared for sorting under `rule`; None when the value is
+    /// not valid for it (such values are left out of the sort key).
+    pub fn sort_value(&self, rule: SortRule, v: &[u8]) -> Option<SortValue> {
+        match rule.prep {
+            Prep::Integer => syntax::is_integer(v).then(|| SortValue::Integer(v.to_vec())),
+            Prep::Time => syntax::parse_generalized_time(v).map(SortValue::Time),
+            prep => matching::normalize(self, prep, v).map(SortValue::Bytes),
         }
     }
 

@@ -8,6 +8,7 @@
 
 use super::inspect;
 use bytes::BytesMut;
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapMsg, LdapOp};
 use ldap3_proto::LdapCodec;
 use std::io;
@@ -214,7 +215,21 @@ fn message_len(buf: &[u8]) -> Option<usize> {
 /// an out-of-range search limit becomes -1 (refused by the search with
 /// protocolError), an out-of-range abandon target becomes 0 (no request
 /// has that ID, so nothing is abandoned instead of an unrelated one).
+///
+/// The sort control is handed on raw (as an unknown control) so the
+/// operation sees its criticality; ops::controls decodes its value.
 fn apply_facts(msg: &mut LdapMsg, facts: inspect::RawFacts) {
+    if let Some(raw) = facts.sort_control {
+        for c in &mut msg.ctrl {
+            if matches!(c, LdapControl::ServerSort { .. }) {
+                *c = LdapControl::Unknown {
+                    oid: crate::model::oid::SORT_REQUEST.to_string(),
+                    criticality: raw.critical,
+                    value: raw.value.clone(),
+                };
+            }
+        }
+    }
     match &mut msg.op {
         LdapOp::SearchRequest(s) if facts.search_limit_out_of_range => {
             s.sizelimit = -1;
@@ -266,6 +281,7 @@ impl Encoder<LdapMsg> for GuardedCodec {
 mod tests {
     use super::{check_header, FrameError, GuardedCodec, PendingBudget};
     use bytes::BytesMut;
+    use ldap3_proto::control::LdapControl;
     use ldap3_proto::proto::LdapOp;
     use tokio_util::codec::Decoder;
 
@@ -350,6 +366,46 @@ mod tests {
                 panic!("not a search: {:?}", msg.op)
             };
             assert_eq!(s.sizelimit, want, "{raw:?}");
+        }
+    }
+
+    /// ldap3_proto decodes the sort control without its criticality; the
+    /// search must see it, and the raw value.
+    #[test]
+    fn the_sort_control_reaches_the_search_with_its_criticality() {
+        let search = search_with_size_limit(&[0x00]);
+        // The protocolOp after the 0x30 header and messageID 1.
+        let op = &search[5..];
+        // SortKeyList { { "cn" } }
+        let value = [0x30, 0x06, 0x30, 0x04, 0x04, 0x02, b'c', b'n'];
+        let oid = b"1.2.840.113556.1.4.473";
+        for critical in [true, false] {
+            let mut control = vec![0x04, oid.len() as u8];
+            control.extend_from_slice(oid);
+            if critical {
+                control.extend_from_slice(&[0x01, 0x01, 0xff]);
+            }
+            control.extend_from_slice(&[0x04, value.len() as u8]);
+            control.extend_from_slice(&value);
+            let mut controls = vec![0x30, control.len() as u8];
+            controls.extend_from_slice(&control);
+            let mut inner = vec![0x02, 0x01, 0x01];
+            inner.extend_from_slice(op);
+            inner.extend_from_slice(&[0xa0, controls.len() as u8]);
+            inner.extend_from_slice(&controls);
+            let mut m = vec![0x30, inner.len() as u8];
+            m.extend_from_slice(&inner);
+            let mut codec = GuardedCodec::new(1 << 20);
+            let mut buf = BytesMut::from(&m[..]);
+            let msg = codec.decode(&mut buf).unwrap().expect("a message");
+            assert_eq!(
+                msg.ctrl,
+                vec![LdapControl::Unknown {
+                    oid: "1.2.840.113556.1.4.473".into(),
+                    criticality: critical,
+                    value: Some(value.to_vec()),
+                }]
+            );
         }
     }
 

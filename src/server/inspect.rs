@@ -9,12 +9,49 @@
 pub const MAX_INT: i64 = i32::MAX as i64;
 
 /// What the raw message says about integers the decoder would mangle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawFacts {
     /// A SearchRequest whose sizeLimit or timeLimit is outside 0..maxInt.
     pub search_limit_out_of_range: bool,
     /// An AbandonRequest whose target messageID is outside 0..maxInt.
     pub abandon_target_out_of_range: bool,
+    /// The server-side sort control (RFC 2891) as sent: ldap3_proto
+    /// decodes it without its criticality, which decides between refusing
+    /// and answering unsorted.
+    pub sort_control: Option<RawControl>,
+}
+
+/// A control's criticality and value bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawControl {
+    pub critical: bool,
+    pub value: Option<Vec<u8>>,
+}
+
+const SORT_REQUEST_OID: &[u8] = b"1.2.840.113556.1.4.473";
+
+/// The sort control among a message's controls (`[0] SEQUENCE OF Control`).
+fn sort_control(mut controls: &[u8]) -> Option<RawControl> {
+    while let Some((control, rest)) = next_tlv(controls) {
+        controls = rest;
+        let Some((oid, mut fields)) = next_tlv(control.content) else {
+            continue;
+        };
+        if oid.tag != 0x04 || oid.content != SORT_REQUEST_OID {
+            continue;
+        }
+        let mut raw = RawControl::default();
+        while let Some((field, rest)) = next_tlv(fields) {
+            fields = rest;
+            match field.tag {
+                0x01 => raw.critical = field.content.iter().any(|b| *b != 0),
+                0x04 => raw.value = Some(field.content.to_vec()),
+                _ => {}
+            }
+        }
+        return Some(raw);
+    }
+    None
 }
 
 /// One BER element: its identifier octet and its contents.
@@ -149,8 +186,12 @@ pub fn inspect(msg: &[u8]) -> Result<RawFacts, String> {
             ))
         }
     }
-    let Some((op, _)) = next_tlv(after_id) else {
+    let Some((op, after_op)) = next_tlv(after_id) else {
         return Ok(RawFacts::default());
+    };
+    let sort = match next_tlv(after_op) {
+        Some((controls, _)) if controls.tag == 0xa0 => sort_control(controls.content),
+        _ => None,
     };
     let class = op.tag >> 6;
     let number = op.tag & 0x1f;
@@ -167,7 +208,7 @@ pub fn inspect(msg: &[u8]) -> Result<RawFacts, String> {
             op.tag
         ));
     }
-    Ok(match number {
+    let facts = match number {
         3 => RawFacts {
             search_limit_out_of_range: search_limits_out_of_range(op.content),
             ..RawFacts::default()
@@ -177,6 +218,10 @@ pub fn inspect(msg: &[u8]) -> Result<RawFacts, String> {
             ..RawFacts::default()
         },
         _ => RawFacts::default(),
+    };
+    Ok(RawFacts {
+        sort_control: sort,
+        ..facts
     })
 }
 
