@@ -90,6 +90,7 @@ impl Directory {
             Resolver {
                 schema: &schema,
                 dn_key: &dn_key,
+                computed: None,
             },
             &txn,
             who,
@@ -171,7 +172,19 @@ impl Core {
             };
         }
         let readable = |name: &str| access.allows(Rights::READ, name);
-        select(self, txn, entry, id, &req, &selection, &readable).to_owned_entry()
+        // memberOf is computed from the groups, as in a search.
+        let memberof = self.memberof_view(txn);
+        select(
+            self,
+            txn,
+            entry,
+            id,
+            &req,
+            &selection,
+            &readable,
+            memberof.as_ref(),
+        )
+        .to_owned_entry()
     }
 
     /// A client write with its entry controls, on the writer thread.
@@ -195,6 +208,7 @@ impl Core {
                 Resolver {
                     schema: &schema,
                     dn_key: &dn_key,
+                    computed: None,
                 },
                 &*txn,
                 who,
@@ -235,6 +249,7 @@ impl Core {
                 Resolver {
                     schema: &schema,
                     dn_key: &dn_key,
+                    computed: None,
                 },
                 &*txn,
                 who,
