@@ -10,7 +10,7 @@ use crate::model::{oid, Dn};
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindRequest, LdapFilter, LdapOp, LdapResult, LdapResultCode, SaslCredentials,
-    OID_PASSWORD_MODIFY,
+    OID_PASSWORD_MODIFY, OID_WHOAMI,
 };
 
 /// What the connection knows that a bind depends on.
@@ -224,8 +224,14 @@ async fn simple_or_sasl(
     }
 }
 
-/// Whether a request changes a password: the one thing a connection bound
-/// with a reset password may do (pwdMustChange, as OpenLDAP restricts it).
+/// What a connection bound with a reset password may do (pwdMustChange):
+/// change the password, as OpenLDAP restricts it, and ask Who am I?, which
+/// tells the client only who it is.
+pub fn allowed_while_reset(op: &LdapOp) -> bool {
+    changes_password(op) || matches!(op, LdapOp::ExtendedRequest(e) if e.name == OID_WHOAMI)
+}
+
+/// Whether a request changes a password (its success lifts the restriction).
 pub fn changes_password(op: &LdapOp) -> bool {
     match op {
         LdapOp::ExtendedRequest(e) => e.name == OID_PASSWORD_MODIFY,

@@ -487,7 +487,9 @@ where
             _ => {
                 let msgid = request.msgid;
                 let changes_password = ops::bind::changes_password(&request.op);
-                if must_change.load(Ordering::Relaxed) && !changes_password {
+                if must_change.load(Ordering::Relaxed)
+                    && !ops::bind::allowed_while_reset(&request.op)
+                {
                     let r = ops::bind::must_change_refusal();
                     let outcome = Outcome::of(&r);
                     if let Some(op) = ops::response_for(&request.op, r) {
