@@ -169,7 +169,16 @@ fn policy_entry_locks_reports_and_survives_restart_and_admin_reset_unlocks() {
     let (c, text) = whoami_ppolicy(&url, BOB, BOB_PW);
     assert_eq!(c, 0, "bob is not locked by alice's failures: {text}");
 
-    // Users cannot touch policy state, not even their own.
+    // Users cannot touch policy state, not even their own, and not even
+    // where an ACI would let them.
+    let o = ldapmodify_root(
+        &url,
+        &format!(
+            "dn: {PEOPLE}\nchangetype: modify\nadd: aci\naci: (targetattr=\"pwdPolicySubentry || pwdAccountLockedTime\")\
+             (version 3.0; acl \"too generous\"; allow (write) userdn=\"ldap:///self\";)\n"
+        ),
+    );
+    assert_code(&o, 0, "a self-write ACI on policy state");
     let o = client(
         "ldapmodify",
         &url,

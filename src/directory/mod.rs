@@ -465,7 +465,10 @@ impl Directory {
         };
         let (decision, mods) = self.core.bind_entry(&txn, &entry, password);
         drop(txn);
-        if !mods.is_empty() {
+        // A read-only replica takes no writes of its own (they would put
+        // its replica ID into the changelog): it enforces the state its
+        // suppliers send and does not count failures itself.
+        if !mods.is_empty() && self.write_referral(&entry.dn).is_none() {
             let op = WriteOp::Modify {
                 dn: entry.dn.clone(),
                 mods,
