@@ -186,7 +186,12 @@ fn policy_entry_locks_reports_and_survives_restart_and_admin_reset_unlocks() {
         &[],
         Some(&format!("dn: {BOB}\nchangetype: modify\nreplace: pwdPolicySubentry\npwdPolicySubentry: {EXPIRING}\n")),
     );
-    assert_eq!(code(&o), 19, "a user choosing his own policy is refused: {}", err(&o));
+    assert_eq!(
+        code(&o),
+        19,
+        "a user choosing his own policy is refused: {}",
+        err(&o)
+    );
     assert!(err(&o).contains("password policy state"), "{}", err(&o));
     assert!(
         state(&url, BOB).get("pwdPolicySubentry").is_empty(),

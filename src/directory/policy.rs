@@ -607,6 +607,7 @@ impl Core {
             let oldest = now - secs_ms(rules.failure_interval);
             failures.retain(|f| *f > oldest);
         }
+        let mut newest = now;
         for v in added.map(|m| m.values.as_slice()).unwrap_or(&[]) {
             let Some(mut t) = parse_time(v) else {
                 continue;
@@ -615,6 +616,7 @@ impl Core {
                 t += 1;
             }
             failures.push(t);
+            newest = t;
         }
         failures.sort_unstable();
         let keep = match rules.max_failure {
@@ -637,9 +639,10 @@ impl Core {
         }
         let count = u32::try_from(failures.len()).unwrap_or(u32::MAX);
         if rules.locks() && count >= rules.max_failure && !st.locked(rules, now) {
+            // Locked as of the failure that locked it, as OpenLDAP records it.
             out.push(replace(
                 "pwdAccountLockedTime",
-                vec![format_time(now).into_bytes()],
+                vec![format_time(newest).into_bytes()],
             ));
             tracing::warn!(
                 dn = %entry.dn,
