@@ -1,6 +1,9 @@
 //! Password policy against the real server: users cannot set short
 //! passwords, repeated failed binds lock an account for a while (with the
-//! same answer as a wrong password), and the root DN is never locked out.
+//! same answer as a wrong password), and the root DN is never locked out;
+//! draft-behera pwdPolicy entries (per subtree and per entry) with the
+//! ppolicy response control as OpenLDAP's clients print it, state that
+//! survives a restart, administrator resets, history and expiry.
 
 mod common;
 
@@ -353,4 +356,40 @@ fn expiry_warns_then_grants_grace_binds_then_refuses() {
     assert!(text.contains("Password expired"), "{text}");
     // Alice (default policy from [security]) is unaffected.
     assert_eq!(bind_code(&url, ALICE, ALICE_PW), 0);
+}
+
+/// The lockout count is kept by the writer: failed binds arriving together
+/// are all recorded, none lost to a stale read.
+#[test]
+fn concurrent_failed_binds_are_all_counted() {
+    let s = Server::with_sample();
+    let url = s.url();
+    let add = format!(
+        "dn: {POLICIES}\nchangetype: add\nobjectClass: organizationalUnit\nou: policies\n\n\
+         dn: {STRICT}\nchangetype: add\nobjectClass: device\nobjectClass: pwdPolicy\ncn: strict\n\
+         pwdAttribute: userPassword\npwdMaxFailure: 12\npwdLockout: TRUE\n\n\
+         dn: {ALICE}\nchangetype: modify\nadd: pwdPolicySubentry\npwdPolicySubentry: {STRICT}\n"
+    );
+    assert_code(&ldapmodify_root(&url, &add), 0, "policy for alice");
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || bind_code(&url, ALICE, "wrong-password"))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().expect("bind thread"), 49);
+    }
+    let st = state(&url, ALICE);
+    assert_eq!(st.get("pwdFailureTime").len(), 8, "every failure counted");
+    assert!(
+        st.get("pwdAccountLockedTime").is_empty(),
+        "8 < pwdMaxFailure 12"
+    );
+    assert_eq!(bind_code(&url, ALICE, ALICE_PW), 0, "a good bind");
+    let st = state(&url, ALICE);
+    assert!(
+        st.get("pwdFailureTime").is_empty(),
+        "a successful bind forgets the failures"
+    );
 }
