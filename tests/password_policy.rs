@@ -108,7 +108,7 @@ fn add_policies(url: &str) {
          pwdInHistory: 2\npwdMinLength: 10\n\n\
          dn: {EXPIRING}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: expiring\n\
          pwdAttribute: userPassword\npwdMaxAge: 86400\npwdExpireWarning: 172800\n\
-         pwdGraceAuthNLimit: 2\n"
+         pwdGraceAuthNLimit: 2\npwdMinAge: 3600\n"
     );
     assert_code(&ldapadd_root(url, &ldif), 0, "adding the policies");
 }
@@ -285,6 +285,19 @@ fn policy_entry_locks_reports_and_survives_restart_and_admin_reset_unlocks() {
         "pwdInHistory 2 remembers the reset password: {text}"
     );
 
+    // An entry added by an administrator under pwdMustChange starts reset.
+    let dave = format!("uid=dave,{PEOPLE}");
+    let o = ldapadd_root(
+        &url,
+        &format!(
+            "dn: {dave}\nobjectClass: inetOrgPerson\nuid: dave\ncn: Dave\nsn: D\nuserPassword: initial-password\n"
+        ),
+    );
+    assert_code(&o, 0, "adding dave");
+    let (c, text) = whoami_ppolicy(&url, &dave, "initial-password");
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("Password must be changed"), "{text}");
+
     // An administrator may also unlock by deleting pwdAccountLockedTime.
     for _ in 0..3 {
         whoami_ppolicy(&url, ALICE, "wrong-password");
@@ -317,10 +330,10 @@ fn expiry_warns_then_grants_grace_binds_then_refuses() {
         &format!("dn: {BOB}\nchangetype: modify\nadd: pwdPolicySubentry\npwdPolicySubentry: {EXPIRING}\n"),
     );
     assert_code(&o, 0, "pwdPolicySubentry on bob");
-    // Without pwdChangedTime nothing expires (entries loaded before the policy).
+    // pwdChangedTime was set when bob was added: his password's age counts.
     let (c, text) = whoami_ppolicy(&url, BOB, BOB_PW);
     assert_eq!(c, 0, "{text}");
-    assert!(!text.contains("expire"), "{text}");
+    assert!(text.contains("Password expires in"), "{text}");
 
     // A fresh change: within pwdExpireWarning of pwdMaxAge.
     let o = client(
@@ -336,6 +349,35 @@ fn expiry_warns_then_grants_grace_binds_then_refuses() {
     assert!(
         text.contains("Password expires in"),
         "timeBeforeExpiration: {text}"
+    );
+    let o = client(
+        "ldappasswd",
+        &url,
+        Who::User(BOB, "bob-new-password"),
+        &["-a", "bob-new-password", "-s", "bob-other-password"],
+        None,
+    );
+    let text = format!("{}{}", out(&o), err(&o));
+    assert!(
+        !o.status.success() && text.contains("too young"),
+        "pwdMinAge: {text}"
+    );
+
+    // A new entry's age starts when it is added.
+    let o = ldapadd_root(
+        &url,
+        &format!(
+            "dn: uid=carol,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: carol\ncn: Carol\nsn: C\n\
+             userPassword: carol-password\npwdPolicySubentry: {EXPIRING}\n"
+        ),
+    );
+    assert_code(&o, 0, "adding carol");
+    let carol = format!("uid=carol,{PEOPLE}");
+    let (c, text) = whoami_ppolicy(&url, &carol, "carol-password");
+    assert_eq!(c, 0, "{text}");
+    assert!(
+        text.contains("Password expires in"),
+        "pwdChangedTime set on add: {text}"
     );
 
     // Changed long ago: expired; two grace binds, then refused.

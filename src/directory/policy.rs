@@ -90,6 +90,9 @@ pub(crate) struct Rules {
     pub(crate) must_change: bool,
     pub(crate) in_history: u32,
     pub(crate) min_length: usize,
+    /// Seconds before a user may change his password again.
+    pub(crate) min_age: u64,
+    pub(crate) allow_user_change: bool,
 }
 
 impl Rules {
@@ -105,6 +108,8 @@ impl Rules {
             must_change: false,
             in_history: 0,
             min_length: p.min_length,
+            min_age: 0,
+            allow_user_change: true,
         }
     }
 
@@ -131,6 +136,10 @@ impl Rules {
             must_change: flag("pwdMustChange"),
             in_history: small("pwdInHistory"),
             min_length: usize::try_from(num("pwdMinLength")).unwrap_or(usize::MAX),
+            min_age: num("pwdMinAge"),
+            allow_user_change: !e
+                .first_str("pwdAllowUserChange")
+                .is_some_and(|s| s.eq_ignore_ascii_case("FALSE")),
         }
     }
 
@@ -543,8 +552,10 @@ impl Core {
                 )));
             }
         }
-        let WriteOp::Modify { dn, mods } = op else {
-            return Ok(None);
+        let (dn, mods) = match op {
+            WriteOp::Modify { dn, mods } => (dn, mods),
+            WriteOp::Add { dn, attrs } => return Ok(self.added_with_password(txn, dn, attrs)),
+            _ => return Ok(None),
         };
         let sets_password = mods
             .iter()
@@ -579,6 +590,50 @@ impl Core {
             dn: dn.clone(),
             mods: out,
         }))
+    }
+
+    /// A new entry with a password: pwdChangedTime starts its age (so
+    /// pwdMaxAge applies from the start), and an entry added with a
+    /// password under pwdMustChange must change it first (OpenLDAP's rule).
+    fn added_with_password(
+        &self,
+        txn: &dyn StoreRead,
+        dn: &Dn,
+        attrs: &[(String, Vec<Vec<u8>>)],
+    ) -> Option<WriteOp> {
+        let has = |name: &str| {
+            attrs.iter().any(|(n, v)| {
+                !v.is_empty() && crate::query::filter::base_attr_name(n).eq_ignore_ascii_case(name)
+            })
+        };
+        if !attrs
+            .iter()
+            .any(|(n, v)| is_user_password(n) && !v.is_empty())
+        {
+            return None;
+        }
+        // The policy as the new entry will see it: its own reference or its ancestors'.
+        let mut probe = Entry::new(dn.clone());
+        if let Some((_, v)) = attrs.iter().find(|(n, _)| {
+            crate::query::filter::base_attr_name(n).eq_ignore_ascii_case("pwdPolicySubentry")
+        }) {
+            probe.set("pwdPolicySubentry", v.clone(), crate::model::Csn::ZERO);
+        }
+        let rules = self.policy_rules(txn, &probe);
+        let mut out = attrs.to_vec();
+        if !has("pwdChangedTime") {
+            out.push((
+                "pwdChangedTime".into(),
+                vec![format_time(now_ms()).into_bytes()],
+            ));
+        }
+        if rules.must_change && !has("pwdReset") {
+            out.push(("pwdReset".into(), vec![b"TRUE".to_vec()]));
+        }
+        Some(WriteOp::Add {
+            dn: dn.clone(),
+            attrs: out,
+        })
     }
 
     /// A recorded bind failure: keeps the failures that still count and
@@ -677,6 +732,23 @@ impl Core {
         let current = entry.values("userPassword");
         let history: Vec<&[u8]> = entry.values("pwdHistory");
         if self_change {
+            if !rules.allow_user_change {
+                return Err(DirError::ConstraintViolation(
+                    "the password policy does not allow users to change their password \
+                     (pwdAllowUserChange FALSE); ask an administrator"
+                        .into(),
+                ));
+            }
+            let st = State::of(entry);
+            if let (true, Some(changed)) = (rules.min_age > 0, st.changed) {
+                let allowed_at = changed.saturating_add(secs_ms(rules.min_age));
+                if now < allowed_at && !st.reset {
+                    return Err(DirError::ConstraintViolation(format!(
+                        "the password is too young to change: the password policy allows a change {} s after the last one (pwdMinAge)",
+                        rules.min_age
+                    )));
+                }
+            }
             for v in &new {
                 if !password::is_hashed(v)
                     && String::from_utf8_lossy(v).chars().count() < rules.min_length
@@ -811,6 +883,8 @@ mod tests {
             must_change: true,
             in_history: 2,
             min_length: 0,
+            min_age: 0,
+            allow_user_change: true,
         }
     }
 
