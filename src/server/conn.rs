@@ -586,6 +586,13 @@ where
             return SessionEnd::Closed;
         }
         let stream = parts.io.unsplit(writer.into_inner());
+        // A connection restricted to changing a reset password does not
+        // carry its identity over TLS without the restriction: it binds again.
+        let identity = if must_change.load(Ordering::Relaxed) {
+            Identity::anonymous()
+        } else {
+            identity
+        };
         return SessionEnd::StartTls(stream, identity);
     }
     // TLS: close_notify; TCP: FIN. Never wait long for a client that does not read.
