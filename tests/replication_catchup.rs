@@ -45,20 +45,22 @@ fn set_enabled(url: &str, on: bool) {
 /// Sums the numbers the housekeeping log lines report so far.
 fn housekeeping_totals(s: &Server) -> (usize, usize) {
     let (mut tombstones, mut changes) = (0, 0);
+    // "... purged N tombstones, trimmed M changelog records, ...": the
+    // numbers right after "purged " and "trimmed ".
+    let after = |line: &str, word: &str| -> usize {
+        line.split(word)
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
     for line in s
         .log_text()
         .lines()
         .filter(|l| l.contains("housekeeping: purged"))
     {
-        let numbers: Vec<usize> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        // "... purged N tombstones, trimmed M changelog records": the last two numbers.
-        if let [.., t, c] = numbers[..] {
-            tombstones += t;
-            changes += c;
-        }
+        tombstones += after(line, "purged ");
+        changes += after(line, "trimmed ");
     }
     (tombstones, changes)
 }

@@ -351,13 +351,11 @@ fn has_entries_of(s: &TlsServer, ou: &str) -> bool {
     s.export().contains(&format!("ou={ou},dc=example,dc=com"))
 }
 
-/// StartTLS to the consumer's LDAP port replicates; a consumer whose
-/// certificate comes from another CA is refused and gets nothing.
-#[test]
-fn starttls_agreement_replicates_and_an_untrusted_consumer_gets_nothing() {
-    let pki = Pki::new("trusted");
-    let supplier = TlsServer::start(&pki, "supplier");
-    let consumer = TlsServer::start(&pki, "consumer");
+/// A supplier and a consumer with certificates from `pki`, joined by the
+/// agreement `to-consumer` over StartTLS, its total init done.
+fn starttls_pair(pki: &Pki) -> (TlsServer, TlsServer) {
+    let supplier = TlsServer::start(pki, "supplier");
+    let consumer = TlsServer::start(pki, "consumer");
     configure_supplier(&supplier);
     configure_consumer(&consumer, MANAGER);
     add_ok(
@@ -365,6 +363,15 @@ fn starttls_agreement_replicates_and_an_untrusted_consumer_gets_nothing() {
         &agreement("to-consumer", consumer.port, "StartTLS", |t| t),
     );
     wait_init_done(&supplier, "to-consumer");
+    (supplier, consumer)
+}
+
+/// StartTLS to the consumer's LDAP port replicates; a consumer whose
+/// certificate comes from another CA is refused and gets nothing.
+#[test]
+fn starttls_agreement_replicates_and_an_untrusted_consumer_gets_nothing() {
+    let pki = Pki::new("trusted");
+    let (supplier, consumer) = starttls_pair(&pki);
     add_ok(&supplier.url(), &people_ldif("tls", 20));
     let exported = wait_converged(&supplier, &consumer);
     assert!(exported.contains("uid=tls-19,ou=tls,dc=example,dc=com"));
@@ -490,15 +497,7 @@ fn ldaps_agreement_with_client_certificate_replicates() {
 #[test]
 fn certificates_and_cas_rotate_while_writes_flow() {
     let old = Pki::new("old");
-    let supplier = TlsServer::start(&old, "supplier");
-    let consumer = TlsServer::start(&old, "consumer");
-    configure_supplier(&supplier);
-    configure_consumer(&consumer, MANAGER);
-    add_ok(
-        &supplier.url(),
-        &agreement("to-consumer", consumer.port, "StartTLS", |t| t),
-    );
-    wait_init_done(&supplier, "to-consumer");
+    let (supplier, consumer) = starttls_pair(&old);
     add_ok(
         &supplier.url(),
         "dn: ou=rot,dc=example,dc=com\nobjectClass: organizationalUnit\nou: rot\n",

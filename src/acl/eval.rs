@@ -344,7 +344,7 @@ impl<'a> Checker<'a> {
             let ctx = EvalContext {
                 schema: self.res.schema,
                 hidden: &no_hidden,
-                computed: &no_computed,
+                computed: self.res.computed.unwrap_or(&no_computed),
             };
             let matches = ctx.eval(&f.filter, target.entry) == Tri::True;
             if matches == f.negate {

@@ -23,6 +23,9 @@ use std::sync::Arc;
 pub struct Resolver<'a> {
     pub schema: &'a Schema,
     pub dn_key: &'a dyn Fn(&Dn) -> Vec<u8>,
+    /// Values of computed attributes (memberOf) for targetfilters; None:
+    /// a targetfilter sees stored attributes only.
+    pub computed: Option<&'a crate::query::filter::ComputedValues<'a>>,
 }
 
 /// A syntax error in an ACI: what is wrong and where (character offset).

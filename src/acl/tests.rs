@@ -35,6 +35,7 @@ fn parse(text: &str) -> Result<Aci, AciError> {
     let res = Resolver {
         schema: &s,
         dn_key: &k,
+        computed: None,
     };
     parse_aci(text, &res)
 }

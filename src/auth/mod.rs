@@ -1,6 +1,7 @@
 //! Authentication: password schemes and bind checks, and what a client
 //! certificate says about its holder (for SASL EXTERNAL).
 
+mod crypt;
 pub mod password;
 
 /// What a client certificate says about its holder (the server's TLS layer

@@ -12,9 +12,15 @@
 //! | `{PBKDF2-SHA1}` `{PBKDF2}` `{PBKDF2-SHA256}` `{PBKDF2-SHA512}` | `iter$salt$hash`, salt/hash in adapted base64 (passlib, OpenLDAP pw-pbkdf2) or standard base64 (389-ds) |
 //! | `{PBKDF2_SHA256}`          | base64(u32 BE iterations + 64-byte salt + 256-byte hash) (389-ds 1.3/1.4) |
 //! | `{ARGON2}`                 | PHC string `$argon2id$v=19$m=..,t=..,p=..$salt$hash` (OpenLDAP argon2 module) |
+//! | `{MD5}` `{SMD5}` `{SHA384}` `{SSHA384}` | as `{SHA}`/`{SSHA}` with MD5 or SHA-384 (older OpenLDAP and 389-ds data) |
+//! | `{CRYPT}`                  | crypt(3): `$1$`, `$apr1$`, `$5$`, `$6$`, `$2a$`/`$2b$`/`$2y$`, `$y$` (see `crypt.rs`) |
 //!
-//! `{CRYPT}`, `{MD5}` and `{SMD5}` are recognised as hashed (so they are not
-//! hashed a second time on import) but never verify.
+//! A value is scheme-prefixed when it starts with `{NAME}`, NAME being 1 to
+//! 32 letters, digits, `-`, `_` or `.`; anything else is clear text.
+//! `check_stored` tells whether a scheme-prefixed value can ever verify: the
+//! write path refuses those that cannot (unknown schemes, crypt(3) algorithms
+//! not implemented, malformed values, cost beyond the bounds below) so that
+//! nothing is stored that silently never verifies.
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -34,6 +40,9 @@ pub enum Scheme {
     Pbkdf2Sha256,
     Pbkdf2Sha512,
     Argon2,
+    /// `{CRYPT}$6$...` (SHA-512-crypt), for values that must also work in
+    /// crypt(3) readers such as /etc/shadow or pam_unix.
+    Crypt,
 }
 
 impl Scheme {
@@ -44,7 +53,7 @@ impl Scheme {
             .strip_prefix('{')
             .and_then(|n| n.strip_suffix('}'))
             .unwrap_or(name);
-        const NAMES: [(&str, Scheme); 7] = [
+        const NAMES: [(&str, Scheme); 8] = [
             ("SSHA", Scheme::Ssha),
             ("SSHA256", Scheme::Ssha256),
             ("SSHA512", Scheme::Ssha512),
@@ -52,6 +61,7 @@ impl Scheme {
             ("PBKDF2-SHA256", Scheme::Pbkdf2Sha256),
             ("PBKDF2-SHA512", Scheme::Pbkdf2Sha512),
             ("ARGON2", Scheme::Argon2),
+            ("CRYPT", Scheme::Crypt),
         ];
         NAMES
             .iter()
@@ -69,6 +79,7 @@ impl Scheme {
             Scheme::Pbkdf2Sha256 => "PBKDF2-SHA256",
             Scheme::Pbkdf2Sha512 => "PBKDF2-SHA512",
             Scheme::Argon2 => "ARGON2",
+            Scheme::Crypt => "CRYPT",
         }
     }
 }
@@ -116,28 +127,6 @@ const B64_NOPAD: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_encode_padding(false),
 );
 
-/// Every prefix `is_hashed` recognises, including ones we cannot verify.
-const KNOWN_PREFIXES: [&str; 17] = [
-    "SHA",
-    "SSHA",
-    "SHA256",
-    "SSHA256",
-    "SHA384",
-    "SSHA384",
-    "SHA512",
-    "SSHA512",
-    "PBKDF2",
-    "PBKDF2-SHA1",
-    "PBKDF2-SHA256",
-    "PBKDF2-SHA512",
-    "PBKDF2_SHA256",
-    "ARGON2",
-    "CRYPT",
-    "MD5",
-    "SMD5",
-];
-
-/// Hashes `password` with a fresh random salt, returning `{SCHEME}...` text.
 pub fn hash(scheme: Scheme, password: &[u8]) -> String {
     match scheme {
         Scheme::Sha => format!("{{SHA}}{}", STANDARD.encode(Sha1::digest(password))),
@@ -149,6 +138,10 @@ pub fn hash(scheme: Scheme, password: &[u8]) -> String {
         Scheme::Argon2 => argon2_text(password)
             // Only reachable for passwords longer than 4 GiB; fall back
             // rather than panic or store the password in clear.
+            .unwrap_or_else(|| hash(Scheme::Pbkdf2Sha512, password)),
+        // Fails only for a salt the crate cannot encode, which 12 random
+        // bytes never are; the fallback keeps the password out of clear text.
+        Scheme::Crypt => super::crypt::hash_sha512(password, &random_bytes())
             .unwrap_or_else(|| hash(Scheme::Pbkdf2Sha512, password)),
     }
 }
@@ -215,55 +208,229 @@ fn pbkdf2_derive(prf: Prf, password: &[u8], salt: &[u8], rounds: u32, out: &mut 
     }
 }
 
-/// Whether a stored userPassword value is already hashed (starts with a known `{SCHEME}`).
-pub fn is_hashed(stored: &[u8]) -> bool {
-    match split_scheme(stored) {
-        Some((name, _)) => KNOWN_PREFIXES
-            .iter()
-            .any(|p| p.as_bytes().eq_ignore_ascii_case(name)),
-        None => false,
+/// Longest scheme name accepted between the braces.
+const MAX_SCHEME_NAME: usize = 32;
+
+/// Why a stored value can never verify; the write path refuses such values
+/// and the start-up scan reports them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{scheme}: {reason}")]
+pub struct Unverifiable {
+    /// The scheme as a label: `{FOO}`, `{CRYPT} $7$`, `{PBKDF2-SHA512}`.
+    pub scheme: String,
+    /// What is wrong, for the message.
+    pub reason: String,
+}
+
+/// Why `parse` gives up on a value.
+enum Reject {
+    Unknown,
+    Unsupported(String),
+    Malformed(&'static str),
+    TooCostly(String),
+}
+
+/// A digest for the `{SHA*}`, `{SSHA*}`, `{MD5}` and `{SMD5}` forms; an enum
+/// rather than a generic keeps the digest crates' trait bounds in one place.
+#[derive(Clone, Copy, Debug)]
+enum Dig {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Dig {
+    fn output_size(self) -> usize {
+        match self {
+            Dig::Md5 => 16,
+            Dig::Sha1 => 20,
+            Dig::Sha256 => 32,
+            Dig::Sha384 => 48,
+            Dig::Sha512 => 64,
+        }
+    }
+
+    fn digest(self, password: &[u8], salt: &[u8]) -> Vec<u8> {
+        fn run<D: Digest>(password: &[u8], salt: &[u8]) -> Vec<u8> {
+            D::new()
+                .chain_update(password)
+                .chain_update(salt)
+                .finalize()
+                .to_vec()
+        }
+        match self {
+            Dig::Md5 => run::<md5::Md5>(password, salt),
+            Dig::Sha1 => run::<Sha1>(password, salt),
+            Dig::Sha256 => run::<Sha256>(password, salt),
+            Dig::Sha384 => run::<sha2::Sha384>(password, salt),
+            Dig::Sha512 => run::<Sha512>(password, salt),
+        }
     }
 }
 
-/// Splits `{NAME}rest`; `None` when the value has no brace prefix.
-fn split_scheme(stored: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = stored.strip_prefix(b"{")?;
-    let close = rest.iter().position(|&b| b == b'}')?;
-    Some((rest.get(..close)?, rest.get(close + 1..)?))
+/// A stored value parsed and checked against the bounds, ready to verify.
+enum Parsed<'a> {
+    Clear(&'a [u8]),
+    Digest {
+        dig: Dig,
+        expected: Vec<u8>,
+        salt: Vec<u8>,
+    },
+    Pbkdf2 {
+        prf: Prf,
+        rounds: u32,
+        salt: Vec<u8>,
+        expected: Vec<u8>,
+    },
+    Argon2(&'a str),
+    Crypt(super::crypt::Crypt<'a>),
 }
 
-/// Verifies `password` against a stored value. Hashed values verify by their
-/// scheme; a value with no scheme prefix compares as clear text (constant time).
-/// Unknown schemes and malformed hashes never verify.
-pub fn verify(stored: &[u8], password: &[u8]) -> bool {
+/// Whether a userPassword value is scheme-prefixed (`{NAME}...`), so it is
+/// stored as given rather than hashed, whether or not the scheme is known.
+pub fn is_hashed(stored: &[u8]) -> bool {
+    split_scheme(stored).is_some()
+}
+
+/// Splits `{NAME}rest` when NAME has the shape of a scheme name; `None`
+/// for clear text (including clear text that merely starts with a brace).
+fn split_scheme(stored: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = stored.strip_prefix(b"{")?;
+    let close = rest
+        .iter()
+        .take(MAX_SCHEME_NAME + 1)
+        .position(|&b| b == b'}')?;
+    let name = rest.get(..close)?;
+    if name.is_empty()
+        || !name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return None;
+    }
+    Some((std::str::from_utf8(name).ok()?, rest.get(close + 1..)?))
+}
+
+fn parse(stored: &[u8]) -> Result<Parsed<'_>, Reject> {
     let Some((name, rest)) = split_scheme(stored) else {
-        // Comparing digests rather than the values keeps the length of the
-        // stored password from leaking through timing.
-        return ct_eq(&Sha256::digest(stored), &Sha256::digest(password));
-    };
-    let Ok(name) = std::str::from_utf8(name) else {
-        return false;
+        return Ok(Parsed::Clear(stored));
     };
     let upper = name.to_ascii_uppercase();
     match upper.as_str() {
-        "SHA" => verify_digest::<Sha1>(rest, password, false),
-        "SHA256" => verify_digest::<Sha256>(rest, password, false),
-        "SHA512" => verify_digest::<Sha512>(rest, password, false),
-        "SSHA" => verify_digest::<Sha1>(rest, password, true),
-        "SSHA256" => verify_digest::<Sha256>(rest, password, true),
-        "SSHA512" => verify_digest::<Sha512>(rest, password, true),
-        "PBKDF2" | "PBKDF2-SHA1" => verify_pbkdf2_text(Prf::Sha1, rest, password),
-        "PBKDF2-SHA256" => verify_pbkdf2_text(Prf::Sha256, rest, password),
-        "PBKDF2-SHA512" => verify_pbkdf2_text(Prf::Sha512, rest, password),
-        "PBKDF2_SHA256" => verify_pbkdf2_389_binary(rest, password),
-        "ARGON2" => verify_argon2(rest, password),
-        _ => false,
+        "MD5" => parse_digest(Dig::Md5, rest, false),
+        "SMD5" => parse_digest(Dig::Md5, rest, true),
+        "SHA" => parse_digest(Dig::Sha1, rest, false),
+        "SHA256" => parse_digest(Dig::Sha256, rest, false),
+        "SHA384" => parse_digest(Dig::Sha384, rest, false),
+        "SHA512" => parse_digest(Dig::Sha512, rest, false),
+        "SSHA" => parse_digest(Dig::Sha1, rest, true),
+        "SSHA256" => parse_digest(Dig::Sha256, rest, true),
+        "SSHA384" => parse_digest(Dig::Sha384, rest, true),
+        "SSHA512" => parse_digest(Dig::Sha512, rest, true),
+        "PBKDF2" | "PBKDF2-SHA1" => parse_pbkdf2_text(Prf::Sha1, rest),
+        "PBKDF2-SHA256" => parse_pbkdf2_text(Prf::Sha256, rest),
+        "PBKDF2-SHA512" => parse_pbkdf2_text(Prf::Sha512, rest),
+        "PBKDF2_SHA256" => parse_pbkdf2_389_binary(rest),
+        "ARGON2" => parse_argon2(rest),
+        "CRYPT" => super::crypt::parse(rest)
+            .map(Parsed::Crypt)
+            .map_err(|r| match r {
+                super::crypt::Refusal::Unsupported(l) => Reject::Unsupported(l),
+                super::crypt::Refusal::Malformed(m) => Reject::Malformed(m),
+                super::crypt::Refusal::TooCostly(t) => Reject::TooCostly(t),
+            }),
+        _ => Err(Reject::Unknown),
+    }
+}
+
+fn matches(parsed: &Parsed<'_>, password: &[u8]) -> bool {
+    match parsed {
+        // Comparing digests rather than the values keeps the length of the
+        // stored password from leaking through timing.
+        Parsed::Clear(stored) => ct_eq(&Sha256::digest(stored), &Sha256::digest(password)),
+        Parsed::Digest {
+            dig,
+            expected,
+            salt,
+        } => ct_eq(&dig.digest(password, salt), expected),
+        Parsed::Pbkdf2 {
+            prf,
+            rounds,
+            salt,
+            expected,
+        } => {
+            let mut key = vec![0u8; expected.len()];
+            pbkdf2_derive(*prf, password, salt, *rounds, &mut key);
+            ct_eq(&key, expected)
+        }
+        Parsed::Argon2(text) => argon2_matches(text, password),
+        Parsed::Crypt(c) => super::crypt::matches(c, password),
+    }
+}
+
+/// Whether a stored userPassword value can ever verify: clear text and
+/// values of a scheme this server implements, well formed and within the
+/// cost bounds. The write path refuses the others.
+pub fn check_stored(stored: &[u8]) -> Result<(), Unverifiable> {
+    let Err(reject) = parse(stored) else {
+        return Ok(());
+    };
+    let name = split_scheme(stored).map_or("?", |(n, _)| n);
+    let brace = format!("{{{name}}}");
+    let (scheme, reason) = match reject {
+        Reject::Unknown => (brace, "a storage scheme ferrodir does not know".to_string()),
+        Reject::Unsupported(label) => (
+            format!("{brace} {label}"),
+            format!("the crypt(3) algorithm {label} is not implemented by ferrodir"),
+        ),
+        Reject::Malformed(what) => (brace, format!("malformed value ({what})")),
+        Reject::TooCostly(what) => (
+            brace,
+            format!("asks for more work than ferrodir allows: {what}"),
+        ),
+    };
+    Err(Unverifiable { scheme, reason })
+}
+
+/// Schemes already reported by `verify`, so a client retrying a bind does
+/// not fill the log.
+static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Verifies `password` against a stored value. Hashed values verify by their
+/// scheme; a value with no scheme prefix compares as clear text (constant
+/// time). Values `check_stored` refuses never verify, and the first one of
+/// each scheme is logged.
+pub fn verify(stored: &[u8], password: &[u8]) -> bool {
+    match parse(stored) {
+        Ok(parsed) => matches(&parsed, password),
+        Err(_) => {
+            if let Err(e) = check_stored(stored) {
+                let first = REPORTED.lock().is_ok_and(|mut seen| {
+                    let new = !seen.contains(&e.scheme) && seen.len() < 64;
+                    if new {
+                        seen.push(e.scheme.clone());
+                    }
+                    new
+                });
+                if first {
+                    tracing::warn!(
+                        scheme = %e.scheme,
+                        "a stored password value cannot be verified ({}); binds against it fail \
+                         (logged once per scheme)",
+                        e.reason
+                    );
+                }
+            }
+            false
+        }
     }
 }
 
 /// Length-checked, branch-free comparison of equal-length slices, so the time
 /// taken does not reveal how many leading bytes of a digest matched.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -275,21 +442,20 @@ fn decode_b64(text: &[u8]) -> Option<Vec<u8>> {
     B64_LAX.decode(text.trim_ascii()).ok()
 }
 
-/// `{SHA*}` (unsalted) and `{SSHA*}`: the salt is whatever follows the digest.
-fn verify_digest<D: Digest>(rest: &[u8], password: &[u8], salted: bool) -> bool {
-    let Some(raw) = decode_b64(rest) else {
-        return false;
-    };
-    let n = <D as Digest>::output_size();
+/// `{SHA*}`/`{MD5}` (unsalted) and `{SSHA*}`/`{SMD5}`: the salt is whatever
+/// follows the digest.
+fn parse_digest(dig: Dig, rest: &[u8], salted: bool) -> Result<Parsed<'static>, Reject> {
+    let raw = decode_b64(rest).ok_or(Reject::Malformed("not base64"))?;
+    let n = dig.output_size();
     if raw.len() < n || (!salted && raw.len() != n) {
-        return false;
+        return Err(Reject::Malformed("digest of the wrong length"));
     }
     let (expected, salt) = raw.split_at(n);
-    let computed = D::new()
-        .chain_update(password)
-        .chain_update(salt)
-        .finalize();
-    ct_eq(&computed, expected)
+    Ok(Parsed::Digest {
+        dig,
+        expected: expected.to_vec(),
+        salt: salt.to_vec(),
+    })
 }
 
 fn ab64_encode(data: &[u8]) -> String {
@@ -330,103 +496,107 @@ impl Prf {
     }
 }
 
-/// Whether deriving `key_len` bytes with `rounds` stays within
-/// `MAX_PBKDF2_WORK`; logs the hash that does not (its parameters only).
+/// Whether deriving `key_len` bytes with `rounds` stays within `MAX_PBKDF2_WORK`.
 fn pbkdf2_within_bounds(prf: Prf, rounds: u32, key_len: usize) -> bool {
     let blocks = key_len.div_ceil(prf.block_len()).max(1) as u64;
-    let work = u64::from(rounds).saturating_mul(blocks);
-    if work > MAX_PBKDF2_WORK {
-        tracing::warn!(
-            prf = prf.name(),
-            rounds,
-            key_len,
-            max_work = MAX_PBKDF2_WORK,
-            "a stored PBKDF2 password hash asks for more work than the server allows; it never verifies"
-        );
-        return false;
-    }
-    true
+    u64::from(rounds).saturating_mul(blocks) <= MAX_PBKDF2_WORK
 }
 
-fn pbkdf2_matches(prf: Prf, password: &[u8], salt: &[u8], rounds: u32, expected: &[u8]) -> bool {
+fn pbkdf2_parsed(
+    prf: Prf,
+    rounds: u32,
+    salt: Vec<u8>,
+    expected: Vec<u8>,
+) -> Result<Parsed<'static>, Reject> {
     if expected.is_empty() || expected.len() > MAX_PBKDF2_KEY {
-        return false;
+        return Err(Reject::Malformed("derived key of the wrong length"));
     }
     if !pbkdf2_within_bounds(prf, rounds, expected.len()) {
-        return false;
+        return Err(Reject::TooCostly(format!(
+            "PBKDF2 with {} and {rounds} rounds for a {}-byte key (at most {MAX_PBKDF2_WORK} \
+             rounds times derived blocks)",
+            prf.name(),
+            expected.len()
+        )));
     }
-    let mut key = vec![0u8; expected.len()];
-    pbkdf2_derive(prf, password, salt, rounds, &mut key);
-    ct_eq(&key, expected)
+    Ok(Parsed::Pbkdf2 {
+        prf,
+        rounds,
+        salt,
+        expected,
+    })
 }
 
 /// `iter$salt$hash`, the text form shared by passlib, OpenLDAP and 389-ds.
-fn verify_pbkdf2_text(prf: Prf, rest: &[u8], password: &[u8]) -> bool {
+fn parse_pbkdf2_text(prf: Prf, rest: &[u8]) -> Result<Parsed<'static>, Reject> {
     let mut parts = rest.split(|&b| b == b'$');
     let (Some(rounds), Some(salt), Some(expected), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return false;
+        return Err(Reject::Malformed("PBKDF2 wants rounds$salt$hash"));
     };
     let (Some(rounds), Some(salt), Some(expected)) = (
         parse_rounds(rounds),
         ab64_decode(salt),
         ab64_decode(expected),
     ) else {
-        return false;
+        return Err(Reject::Malformed(
+            "PBKDF2 rounds, salt or hash do not parse",
+        ));
     };
-    pbkdf2_matches(prf, password, &salt, rounds, &expected)
+    pbkdf2_parsed(prf, rounds, salt, expected)
 }
 
 /// 389-ds's older `{PBKDF2_SHA256}`: one base64 blob of
 /// u32 BE rounds, 64-byte salt and 256-byte derived key.
-fn verify_pbkdf2_389_binary(rest: &[u8], password: &[u8]) -> bool {
+fn parse_pbkdf2_389_binary(rest: &[u8]) -> Result<Parsed<'static>, Reject> {
     const SALT: usize = 64;
     const KEY: usize = 256;
-    let Some(raw) = decode_b64(rest) else {
-        return false;
-    };
+    let raw = decode_b64(rest).ok_or(Reject::Malformed("not base64"))?;
     if raw.len() != 4 + SALT + KEY {
-        return false;
+        return Err(Reject::Malformed("wrong length for 389-ds's binary form"));
     }
     let (head, tail) = raw.split_at(4);
     let (salt, expected) = tail.split_at(SALT);
-    let Ok(head) = <[u8; 4]>::try_from(head) else {
-        return false;
-    };
+    let head = <[u8; 4]>::try_from(head).map_err(|_| Reject::Malformed("short"))?;
     let rounds = u32::from_be_bytes(head);
     if rounds == 0 {
-        return false;
+        return Err(Reject::Malformed("zero rounds"));
     }
-    pbkdf2_matches(Prf::Sha256, password, salt, rounds, expected)
+    pbkdf2_parsed(Prf::Sha256, rounds, salt.to_vec(), expected.to_vec())
 }
 
-fn verify_argon2(rest: &[u8], password: &[u8]) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    use argon2::{Argon2, Params};
-    let Ok(text) = std::str::from_utf8(rest) else {
-        return false;
-    };
-    let Ok(phc) = PasswordHash::new(text.trim()) else {
-        return false;
-    };
-    let Ok(params) = Params::try_from(&phc) else {
-        return false;
-    };
+fn parse_argon2(rest: &[u8]) -> Result<Parsed<'_>, Reject> {
+    use argon2::password_hash::PasswordHash;
+    use argon2::Params;
+    let text = std::str::from_utf8(rest)
+        .map_err(|_| Reject::Malformed("not UTF-8"))?
+        .trim();
+    let phc = PasswordHash::new(text).map_err(|_| Reject::Malformed("not a PHC string"))?;
+    if argon2::Algorithm::try_from(phc.algorithm).is_err() || phc.hash.is_none() {
+        return Err(Reject::Malformed("not an Argon2 PHC string with a hash"));
+    }
+    let params = Params::try_from(&phc).map_err(|_| Reject::Malformed("Argon2 parameters"))?;
     let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
     if m > MAX_ARGON2_M_KIB
         || t > MAX_ARGON2_T
         || p > MAX_ARGON2_P
         || u64::from(m) * u64::from(t) > MAX_ARGON2_M_T
     {
-        tracing::warn!(
-            m_kib = m,
-            t,
-            p,
-            "a stored Argon2 password hash asks for more memory or passes than the server allows; it never verifies"
-        );
-        return false;
+        return Err(Reject::TooCostly(format!(
+            "Argon2 with m={m} KiB, t={t}, p={p} (at most {MAX_ARGON2_M_KIB} KiB, \
+             {MAX_ARGON2_T} passes, {MAX_ARGON2_P} lanes)"
+        )));
     }
+    Ok(Parsed::Argon2(text))
+}
+
+fn argon2_matches(text: &str, password: &[u8]) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    use argon2::Argon2;
+    let Ok(phc) = PasswordHash::new(text) else {
+        return false;
+    };
     // The verifier takes algorithm (i/d/id), version and parameters from the
     // PHC string and compares outputs in constant time.
     Argon2::default().verify_password(password, &phc).is_ok()
@@ -488,8 +658,164 @@ mod tests {
         "{PBKDF2}10000$AAECAwQFBgcICQoLDA0ODw$w7tX5nEMoIv2c5pL4bh51Yovf50",
         // base64(struct.pack(">I", 30000) + salt64 + pbkdf2_hmac("sha256", pw, salt64, 30000, 256))
         // with salt64 = bytes((i * 7) % 256 for i in range(64))
+        // python3: base64(hashlib.md5(b"secret").digest()), and with the salt
+        // bytes 1..8 appended for {SMD5}; likewise SHA-384
+        "{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==",
+        "{SMD5}yeWhvSFtvhMX4jDO9I847gECAwQFBgcI",
+        "{SHA384}WKd1ukESvjAFrkQHznV9iP2nHUBJe7gCbsrFTU4//HIyzo3jq1rLMK45dg/ufFPt",
+        "{SSHA384}H9r23Uh6bS245RzeTpSaM5qygtY55tmguB+tMJSp+hl+9bmccuj6N64Rpv50W9DfAQIDBAUGBwg=",
         "{PBKDF2_SHA256}AAB1MAAHDhUcIyoxOD9GTVRbYmlwd36FjJOaoaivtr3Ey9LZ4Ofu9fwDChEYHyYtNDtCSVBXXmVsc3qBiI+WnaSrsrm3GB8P19kbfiFSwDUnOkM+eVzs4HyIWjrc8CB+E1gDtD3whiN+X6w13s4PaUG9shf6xGRRYGgIqtJk6gYP3zuInoKapiV4u3sidD0UV/Clx0v68cU3LdEnM1zxSlyfh+ZTm/yB8+3VE5VwdzRsYY9+kbTeSOezHtfr0vp3kUCa0DPNIOyq5jSC3PdSXigGLyFmY+a6A5n9IVI1qdHaHIkLWqFKcJnYUbn5rgBvqkS54r5JWyPwMMx/w8qwIyl+94/FAHdaUcLNoaQINC+1xBS9rR2BdqOrJtKHME/TMcRqkjCW+1QFx9SPJw4L2RyxvLbx9oHn5tmxLzcHs6C9KrrP",
     ];
+
+    // {CRYPT} vectors for "secret", made on the build machine (OpenSSL 3.0,
+    // libxcrypt through python3.11's crypt module):
+    //   openssl passwd -1 -salt saltsalt secret     (also -apr1, -5, -6)
+    //   python3 -c 'import crypt; print(crypt.crypt("secret", "$2b$05$abcdefghijklmnopqrstuu"))'
+    //   (and "$2a$..", "$2y$..", "$y$j9T$abcdefghijklmnop", "$y$jAT$..",
+    //   "$5$rounds=10000$saltsalt", "$6$rounds=5000$saltsalt")
+    const CRYPT: &[&str] = &[
+        "{CRYPT}$1$saltsalt$9xy1btjgzLYfb7hivXtC//",
+        "{CRYPT}$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0",
+        "{CRYPT}$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA",
+        "{CRYPT}$5$rounds=10000$saltsalt$RUsnTSO2Cw.gkRW/RZSmG6BCeuh1a6eDbZfnX4oz1c5",
+        "{CRYPT}$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+        "{CRYPT}$6$rounds=5000$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+        "{CRYPT}$6$1jsZ/kDV6eWiJKh/$ljCYOWoGUKLP9nJjIfCqOUUcDg48WBBw7zPqFyd.Cs8m5NUHKVVaM7jOdlZlIJzE2G3cI9b367Rd736pRCx.M/",
+        "{CRYPT}$2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a",
+        "{CRYPT}$2a$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a",
+        "{CRYPT}$2y$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a",
+        "{CRYPT}$y$j9T$abcdefghijklmnop$3dL1LkYnZM.OVXuVdnnaKVDlLYT92dRwOzDZ5XiVCe.",
+        "{CRYPT}$y$jAT$abcdefghijklmnop$3pVryf5.nuInEcjppPFRGH/CJoPfiVFzIwsSVZvxDI6",
+        "{crypt}$1$saltsalt$9xy1btjgzLYfb7hivXtC//",
+    ];
+
+    #[test]
+    fn crypt_vectors_verify() {
+        for v in CRYPT {
+            assert_eq!(check_stored(v.as_bytes()), Ok(()), "{v}");
+            assert!(verify(v.as_bytes(), b"secret"), "{v}");
+            assert!(!verify(v.as_bytes(), b"Secret"), "{v}");
+            assert!(!verify(v.as_bytes(), b"secret "), "{v}");
+            assert!(!verify(v.as_bytes(), b""), "{v}");
+        }
+        // UTF-8, empty and long passwords (MD5-crypt feeds the password
+        // 16 bytes at a time and walks the bits of its length):
+        //   openssl passwd -1 -salt abc 'pässwörd'; openssl passwd -6 -salt xyz 'pässwörd'
+        //   openssl passwd -1 -salt ab ''
+        //   openssl passwd -1 -salt 12345678 'a rather long password of 40+ characters!'
+        //   python3 crypt: "$y$j9T$ABCDEFGHIJKLMNOP", "$2b$04$ABCDEFGHIJKLMNOPQRSTUu" for 'pässwörd'
+        let others: &[(&str, &[u8])] = &[
+            ("{CRYPT}$1$abc$va.mDh.xD0xaCpxxh9akd0", "pässwörd".as_bytes()),
+            (
+                "{CRYPT}$6$xyz$oODo5ST8V2mRRV5H7S6GNZF5.is7jq1T/euzjW4rE4HNS7DeFkLlVJpXV7hX9L.AOK5LNc/dN1.4jGe0X8BZi0",
+                "pässwörd".as_bytes(),
+            ),
+            ("{CRYPT}$1$ab$rn6aQS/o7141mj179E/zA.", b""),
+            (
+                "{CRYPT}$1$12345678$NwzDn6YdmFjk/1LKmoHaZ/",
+                b"a rather long password of 40+ characters!",
+            ),
+            (
+                "{CRYPT}$y$j9T$ABCDEFGHIJKLMNOP$0Z/aYq7VOY5gfdcDH4xcmHxe1csuX4Vk6KWOOgoPW97",
+                "pässwörd".as_bytes(),
+            ),
+            (
+                "{CRYPT}$2b$04$ABCDEFGHIJKLMNOPQRSTUuek4CbSQQu35c9YYgSnjvfYm3e9bPOL.",
+                "pässwörd".as_bytes(),
+            ),
+        ];
+        for (v, pw) in others {
+            assert!(verify(v.as_bytes(), pw), "{v}");
+            assert!(!verify(v.as_bytes(), b"passwort"), "{v}");
+        }
+        // bcrypt reads 72 bytes, as every crypt(3) does: python3 crypt of
+        // 'x' * 100 and 'x' * 72 with "$2b$04$ABCDEFGHIJKLMNOPQRSTUu" agree.
+        let long = b"{CRYPT}$2b$04$ABCDEFGHIJKLMNOPQRSTUuuPMGVdMuE6yqNwaDAANxW.7cK/ZbrX6";
+        assert!(verify(long, &[b'x'; 72]));
+        assert!(verify(long, &[b'x'; 100]));
+        assert!(!verify(long, &[b'x'; 71]));
+        // beyond libxcrypt's 512-byte limit nothing verifies
+        assert!(!verify(
+            b"{CRYPT}$1$saltsalt$9xy1btjgzLYfb7hivXtC//",
+            &[b'x'; 513]
+        ));
+    }
+
+    #[test]
+    fn unverifiable_values_are_named() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"{FOO}xyz", "{FOO}"),
+            (b"{CRYPT}abNANd1rDfiNc", "{CRYPT} traditional DES"),
+            (b"{CRYPT}_J9..abcdXXXXXXXXXXX", "{CRYPT} BSDi extended DES (_...)"),
+            (b"{CRYPT}$7$CU..../....abc$def", "{CRYPT} $7$"),
+            (b"{CRYPT}$2x$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a", "{CRYPT} $2x$"),
+            (b"{CRYPT}$gy$j9T$abc$def", "{CRYPT} $gy$"),
+            (b"{CRYPT}$6$saltsalt$hash", "{CRYPT}"),
+            (b"{CRYPT}$1$saltsalt$short", "{CRYPT}"),
+            // salts glibc would take but the SHA-crypt crate cannot read
+            (b"{CRYPT}$6$$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1", "{CRYPT}"),
+            (b"{CRYPT}$5$a rather long sa$Dl/T3X531fhOuTAq8KYQi0h.2v7ep5yOaebbTKt4.j8", "{CRYPT}"),
+            (b"{CRYPT}$y$j9T$abc!$3dL1LkYnZM.OVXuVdnnaKVDlLYT92dRwOzDZ5XiVCe.", "{CRYPT}"),
+            (b"{CRYPT}", "{CRYPT}"),
+            (b"{SSHA}!!!!", "{SSHA}"),
+            (b"{ARGON2}$argon2x$v=19$m=4096,t=3,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo", "{ARGON2}"),
+        ];
+        for (v, scheme) in cases {
+            let e = check_stored(v).expect_err(&String::from_utf8_lossy(v));
+            assert_eq!(e.scheme, *scheme, "{}", String::from_utf8_lossy(v));
+            assert!(!verify(v, b"secret"));
+        }
+        let e = check_stored(b"{CRYPT}$7$CU..../....abc$def").unwrap_err();
+        assert!(e.reason.contains("not implemented"), "{e}");
+        assert!(check_stored(b"{FOO}xyz")
+            .unwrap_err()
+            .reason
+            .contains("does not know"));
+        // clear text and anything that is not scheme-shaped is fine
+        for v in [&b"secret"[..], b"{two words}x", b"{}x", b""] {
+            assert_eq!(check_stored(v), Ok(()));
+        }
+    }
+
+    /// Cost parameters beyond the bounds are refused before any work.
+    #[test]
+    fn crypt_cost_bounds() {
+        let costly: &[&[u8]] = &[
+            b"{CRYPT}$6$rounds=999999999$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+            b"{CRYPT}$5$rounds=600001$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA",
+            b"{CRYPT}$2b$14$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a",
+            b"{CRYPT}$2b$31$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a",
+            // 128 MiB (libxcrypt cost 8) and a parameter string with p/t
+            b"{CRYPT}$y$jCT$abcdefghijklmnop$3pVryf5.nuInEcjppPFRGH/CJoPfiVFzIwsSVZvxDI6",
+            b"{CRYPT}$y$j9T5.$abcdefghijklmnop$3pVryf5.nuInEcjppPFRGH/CJoPfiVFzIwsSVZvxDI6",
+            b"{PBKDF2-SHA512}1000000$AAECAwQFBgcICQoLDA0ODw$Rx0iu/CjlEvNB6YtDPKqjCPx3Rhb6zD/eWm3K0LxRQlSdtA38ZW0m.jr4DriL4CuBnAZcDz1e8pTGRlzxdr1Tg",
+            b"{ARGON2}$argon2id$v=19$m=4194304,t=3,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
+        ];
+        for v in costly {
+            let e = check_stored(v).expect_err(&String::from_utf8_lossy(v));
+            assert!(e.reason.contains("more work"), "{e}");
+            assert!(!verify(v, b"secret"));
+        }
+        // the bounds admit the defaults of the tools that write these
+        assert!(check_stored(
+            b"{CRYPT}$2b$13$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a"
+        )
+        .is_ok());
+        assert!(check_stored(b"{CRYPT}$6$rounds=600000$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1").is_ok());
+        assert!(check_stored(
+            b"{CRYPT}$y$jBT$abcdefghijklmnop$3pVryf5.nuInEcjppPFRGH/CJoPfiVFzIwsSVZvxDI6"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn crypt_generation() {
+        let h = hash(Scheme::Crypt, b"correct horse");
+        assert!(h.starts_with("{CRYPT}$6$rounds=5000$"), "{h}");
+        // $6$rounds=5000$ + 16 salt characters + $ + 86 hash characters
+        assert_eq!(h.len(), "{CRYPT}$6$rounds=5000$".len() + 16 + 1 + 86, "{h}");
+        assert_eq!(check_stored(h.as_bytes()), Ok(()));
+    }
 
     #[test]
     fn known_answers_verify() {
@@ -523,15 +849,21 @@ mod tests {
             Some(Scheme::Pbkdf2Sha512)
         );
         assert_eq!(Scheme::from_name("{ARGON2}"), Some(Scheme::Argon2));
-        assert_eq!(Scheme::from_name("CRYPT"), None);
+        assert_eq!(Scheme::from_name("crypt"), Some(Scheme::Crypt));
+        assert_eq!(Scheme::from_name("FOO"), None);
         assert!(is_hashed(b"{ssha512}xx"));
         assert!(is_hashed(b"{CRYPT}$6$abc$def"));
+        // scheme-shaped but unknown: stored as given (and refused by the
+        // write path through check_stored), never hashed as clear text
+        assert!(is_hashed(b"{FOO}bar"));
         assert!(!is_hashed(b"secret"));
-        assert!(!is_hashed(b"{FOO}bar"));
         assert!(!is_hashed(b"{SSHA"));
+        assert!(!is_hashed(b"{}secret"));
+        assert!(!is_hashed(b"{two words}secret"));
+        assert!(!is_hashed(b"{\xff}secret"));
     }
 
-    const ALL: [Scheme; 7] = [
+    const ALL: [Scheme; 8] = [
         Scheme::Ssha,
         Scheme::Ssha256,
         Scheme::Ssha512,
@@ -539,6 +871,7 @@ mod tests {
         Scheme::Pbkdf2Sha256,
         Scheme::Pbkdf2Sha512,
         Scheme::Argon2,
+        Scheme::Crypt,
     ];
 
     #[test]
@@ -623,7 +956,8 @@ mod tests {
             b"{ARGON2}$argon2id$v=19$m=65536,t=8,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
             b"{ARGON2}\xff$argon2id",
             b"{CRYPT}$6$saltsalt$hash",
-            b"{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==",
+            b"{MD5}Xr4ilOzQ4PCOq3aQ0qbu",
+            b"{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==AAAA",
             b"{UNKNOWN}secret",
             b"{}secret",
             b"{\xff}secret",

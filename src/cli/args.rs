@@ -63,7 +63,8 @@ pub enum Command {
     /// Print a password hash for userPassword, like slappasswd (-h SCHEME as there).
     #[command(disable_help_flag = true)]
     HashPassword {
-        /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA.
+        /// Scheme: PBKDF2-SHA512 (default), PBKDF2-SHA256, ARGON2, SSHA512, SSHA256, SSHA, SHA,
+        /// CRYPT (SHA-512-crypt, `{CRYPT}$6$rounds=5000$...`).
         #[arg(long, short = 'h', default_value = "PBKDF2-SHA512")]
         scheme: String,
         /// Print help.
@@ -97,6 +98,11 @@ pub struct ServeArgs {
     /// Naming context, repeatable (default dc=example,dc=com for a new data directory).
     #[arg(long)]
     pub suffix: Vec<String>,
+    /// Serve Prometheus/OpenMetrics metrics at http://ADDR/metrics (off
+    /// by default; counts and times only, no secrets). Example
+    /// 127.0.0.1:9389.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// ldapi:// listener: a Unix socket where `-Y EXTERNAL` binds as the
     /// local user (root as the root DN). Default `<data dir>/ldapi`;
     /// `none` turns it off.

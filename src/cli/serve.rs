@@ -132,6 +132,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         args.access_log.as_deref().unwrap_or("stderr"),
         args.error_log.as_deref().unwrap_or("stderr"),
     )?;
+    let metrics = args.metrics.clone();
     let ldapi = match args.ldapi.as_deref() {
         Some("none") => None,
         Some(p) => Some(std::path::PathBuf::from(p)),
@@ -141,7 +142,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .enable_all()
         .thread_name("ferrodir-worker")
         .build()?;
-    runtime.block_on(run_server(cfg, ldapi))
+    runtime.block_on(run_server(cfg, ldapi, metrics))
 }
 
 /// Sets the root password on the first start: environment, then file, then
@@ -184,13 +185,73 @@ fn ensure_root_password(dir: &Directory, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn run_server(cfg: Config, ldapi: Option<std::path::PathBuf>) -> Result<()> {
+/// How long the start-up scan of stored passwords may read entries.
+const PASSWORD_SCAN_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Logs, once at start and per scheme, the stored userPassword values that
+/// can never verify (directory/password_scan.rs). A thread of its own
+/// keeps the full scan off the runtime and the request path.
+fn report_unverifiable_passwords(dir: Arc<Directory>) {
+    let spawned = std::thread::Builder::new()
+        .name("ferrodir-password-scan".into())
+        .spawn(move || {
+            let deadline = std::time::Instant::now() + PASSWORD_SCAN_BUDGET;
+            let scan = match dir.scan_unverifiable_passwords(deadline) {
+                Ok(scan) => scan,
+                Err(e) => {
+                    tracing::warn!("scanning stored passwords: {e}");
+                    return;
+                }
+            };
+            for (scheme, f) in &scan.by_scheme {
+                tracing::warn!(
+                    scheme = %scheme,
+                    count = f.count,
+                    example = %f.example_dn,
+                    "{} stored userPassword value(s) use {scheme}, which ferrodir cannot verify ({}); \
+                     binds with them fail until the password is set again",
+                    f.count,
+                    f.reason
+                );
+            }
+            if scan.complete {
+                tracing::info!(
+                    entries = scan.entries,
+                    unverifiable_schemes = scan.by_scheme.len(),
+                    "stored password scan finished"
+                );
+            } else {
+                tracing::warn!(
+                    entries = scan.entries,
+                    "stored password scan stopped after {}s; the rest of the tree was not checked",
+                    PASSWORD_SCAN_BUDGET.as_secs()
+                );
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the stored password scan: {e}");
+    }
+}
+
+async fn run_server(
+    cfg: Config,
+    ldapi: Option<std::path::PathBuf>,
+    metrics: Option<String>,
+) -> Result<()> {
     server::tls::install_provider();
     if let Some(n) = server::raise_nofile_limit() {
         tracing::debug!("open file limit: {n}");
     }
     // Bind first: a port problem is reported before anything is created on disk.
     let listeners = server::bind_all(&cfg.ldap).await?;
+    let metrics_listener = match &metrics {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics listener {addr}"))?,
+        ),
+        None => None,
+    };
     let ldaps_listeners = bind_ldaps(&cfg).await?;
     if listeners.is_empty() && ldaps_listeners.is_empty() {
         bail!("no listener: give --ldap or --ldaps (or ldap/ldaps in the configuration)");
@@ -227,11 +288,13 @@ async fn run_server(cfg: Config, ldapi: Option<std::path::PathBuf>) -> Result<()
         "ferrodir {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    report_unverifiable_passwords(dir.clone());
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         max_filter_depth: cfg.limits.max_filter_depth,
         agreement_tester: Some(Arc::new(agreement::AgreementTest)),
         search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
+        stats: Arc::new(ferrodir::ops::stats::Stats::default()),
     });
     let _replication = start_replication(&dir, &cfg)?;
     let tls = if cfg.tls.enabled {
@@ -267,6 +330,12 @@ async fn run_server(cfg: Config, ldapi: Option<std::path::PathBuf>) -> Result<()
         for l in list {
             tasks.push(tokio::spawn(server::serve_listener(l, state.clone(), kind)));
         }
+    }
+    if let Some(l) = metrics_listener {
+        tasks.push(tokio::spawn(server::metrics::serve_metrics(
+            l,
+            state.shared.clone(),
+        )));
     }
     if let Some(l) = ldapi_listener {
         tasks.push(tokio::spawn(server::serve_ldapi(l, state.clone())));

@@ -51,6 +51,11 @@ pub struct Config {
     /// Attribute indexes: attribute name -> "eq", "pres", "sub" combinations.
     /// When given, replaces the default set.
     pub indexes: Option<BTreeMap<String, String>>,
+    /// The computed memberOf attribute (docs/groups.md).
+    pub memberof: MemberOfConfig,
+    /// Referential integrity: references to deleted and renamed entries
+    /// follow them (docs/groups.md).
+    pub refint: RefintConfig,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "ferrodir=debug".
     pub log: String,
 }
@@ -189,6 +194,58 @@ pub struct ReplicationConfig {
     pub client_key_file: Option<PathBuf>,
 }
 
+/// `[memberof]`: which groups give their members a computed memberOf.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemberOfConfig {
+    pub enabled: bool,
+    /// The attribute that shows an entry's groups (DN syntax).
+    pub attribute: String,
+    /// Group object class -> the attribute naming its members. Each member
+    /// attribute needs an equality index.
+    pub groups: BTreeMap<String, String>,
+    /// Also list the groups that contain a group the entry is in.
+    pub nested: bool,
+}
+
+impl Default for MemberOfConfig {
+    fn default() -> Self {
+        MemberOfConfig {
+            enabled: true,
+            attribute: "memberOf".into(),
+            groups: BTreeMap::from([
+                ("groupOfNames".to_string(), "member".to_string()),
+                ("groupOfUniqueNames".to_string(), "uniqueMember".to_string()),
+            ]),
+            nested: false,
+        }
+    }
+}
+
+/// `[refint]`: DN-valued attributes that follow deletes and renames.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefintConfig {
+    pub enabled: bool,
+    /// Attributes whose values name entries (DN syntax).
+    pub attributes: Vec<String>,
+    /// false: a client's add or modify whose value of one of `attributes`
+    /// names a missing entry of a served suffix is refused.
+    pub allow_dangling: bool,
+}
+
+impl Default for RefintConfig {
+    fn default() -> Self {
+        RefintConfig {
+            enabled: true,
+            attributes: ["member", "uniqueMember", "manager", "seeAlso"]
+                .map(String::from)
+                .to_vec(),
+            allow_dangling: true,
+        }
+    }
+}
+
 /// The embedded default LDAPS listener.
 pub const DEFAULT_LDAPS: &str = "127.0.0.1:636";
 
@@ -235,6 +292,8 @@ impl Default for Config {
             security: Security::default(),
             replication: ReplicationConfig::default(),
             indexes: None,
+            memberof: MemberOfConfig::default(),
+            refint: RefintConfig::default(),
             log: "info".into(),
         }
     }
@@ -281,5 +340,15 @@ mod tests {
         let r: Config = toml::from_str("[replication]\nca_file = \"/x/ca.pem\"").unwrap();
         assert_eq!(r.replication.ca_file, Some(PathBuf::from("/x/ca.pem")));
         assert!(toml::from_str::<Config>("[replication]\nbogus = 1").is_err());
+        // The sample's [memberof] and [refint] are the defaults.
+        let d = Config::default();
+        assert_eq!(cfg.memberof.groups, d.memberof.groups);
+        assert_eq!(cfg.memberof.attribute, d.memberof.attribute);
+        assert_eq!(cfg.memberof.enabled, d.memberof.enabled);
+        assert_eq!(cfg.memberof.nested, d.memberof.nested);
+        assert_eq!(cfg.refint.attributes, d.refint.attributes);
+        assert_eq!(cfg.refint.allow_dangling, d.refint.allow_dangling);
+        assert!(toml::from_str::<Config>("[memberof]\nbogus = 1").is_err());
+        assert!(toml::from_str::<Config>("[refint]\nattribute = [\"member\"]").is_err());
     }
 }

@@ -780,6 +780,7 @@ fn access_to_a_very_deep_dn_needs_no_deep_stack() {
             let res = Resolver {
                 schema: &s,
                 dn_key: &k,
+                computed: None,
             };
             let txn = f.dir.store().read().unwrap();
             let checker = Checker::new(res, &txn, &anon, false);

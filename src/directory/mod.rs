@@ -7,8 +7,13 @@
 mod access_tests;
 mod catchup;
 pub mod error;
+mod index_sync;
 pub mod init_snapshot;
+pub mod memberof;
+mod monitor;
+pub mod password_scan;
 pub mod policy;
+pub mod refint;
 pub mod repl;
 mod search;
 pub mod secrets;
@@ -59,6 +64,8 @@ pub struct DirectoryConfig {
     pub time_limit: u64,
     pub password_scheme: Scheme,
     pub password_policy: policy::PasswordPolicy,
+    pub memberof: memberof::MemberOfSettings,
+    pub refint: refint::RefintSettings,
 }
 
 impl Default for DirectoryConfig {
@@ -72,6 +79,8 @@ impl Default for DirectoryConfig {
             time_limit: 3600,
             password_scheme: password::DEFAULT_SCHEME,
             password_policy: policy::PasswordPolicy::default(),
+            memberof: memberof::MemberOfSettings::default(),
+            refint: refint::RefintSettings::default(),
         }
     }
 }
@@ -529,9 +538,14 @@ impl Directory {
             return Err(core.no_such_object(&txn, dn));
         };
         let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
+        let memberof = core.memberof_view(&txn);
+        let acl_computed = |name: &str, e: &crate::model::Entry| {
+            memberof.as_ref().and_then(|m| m.computed(name, e))
+        };
         let res = crate::acl::Resolver {
             schema: &schema,
             dn_key: &dn_key,
+            computed: Some(&acl_computed),
         };
         let checker = crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));
         if !checker
@@ -543,7 +557,17 @@ impl Directory {
                 at.name()
             )));
         }
-        let values = entry.values(at.name());
+        let computed = if core.is_memberof_attr(&at) {
+            memberof
+                .as_ref()
+                .map(|m| m.values(&entry.dn))
+                .transpose()?
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut values = entry.values(at.name());
+        values.extend(computed.iter().map(Vec::as_slice));
         if values.is_empty() {
             return Err(DirError::NoSuchAttribute(format!(
                 "entry has no attribute '{}'",
@@ -668,6 +692,14 @@ impl Directory {
         txn.write_index_buffer(&buf)?;
         txn.end_bulk_load()?;
         txn.commit()?;
+        // The entries' replication state is built here, offline, rather
+        // than by the server's first write after the import (which would
+        // hold every write, and the start, for as long as it takes).
+        if n > 0 {
+            let mut txn = self.core.store.write()?;
+            self.core.ensure_repl_states(&mut txn)?;
+            txn.commit()?;
+        }
         progress(n);
         match failure {
             Some(e) => Err(e),

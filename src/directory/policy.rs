@@ -455,6 +455,26 @@ fn replace(attr: &str, values: Vec<Vec<u8>>) -> Modification {
 }
 
 impl Core {
+    /// A userPassword value that names a storage scheme this server cannot
+    /// verify (unknown, a crypt(3) algorithm not implemented, malformed,
+    /// beyond the cost bounds) would be stored and then never verify, so
+    /// it is refused whoever writes it; replication is exempt because a
+    /// consumer must hold what its supplier holds (the start-up scan and
+    /// the first failing bind report such values).
+    pub(super) fn refuse_unverifiable(&self, op: &WriteOp) -> DirResult<()> {
+        for v in new_passwords(op) {
+            if let Err(e) = password::check_stored(v) {
+                return Err(DirError::UnwillingToPerform(format!(
+                    "userPassword with storage scheme {} cannot be verified by ferrodir: {}; \
+                     store a scheme ferrodir verifies ({{PBKDF2-SHA512}}, {{ARGON2}}, {{SSHA512}}, \
+                     {{CRYPT}} with $1$, $5$, $6$, $2b$ or $y$, ...) or send the clear-text password",
+                    e.scheme, e.reason
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Users set clear-text passwords only, as in 389-ds with
     /// nsslapd-allow-hashed-passwords off: a value with a storage scheme
     /// would skip the password policy (its length cannot be checked) and

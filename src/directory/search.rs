@@ -133,10 +133,14 @@ fn run_selected(
     let txn = core.store.read()?;
     let schema = &core.schema();
     let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
+    let memberof = core.memberof_view(&txn);
+    // ACI targetfilters may name memberOf (as in 389-ds).
+    let acl_computed = |name: &str, e: &Entry| memberof.as_ref().and_then(|m| m.computed(name, e));
     let acl = Checker::new(
         Resolver {
             schema,
             dn_key: &dn_key,
+            computed: Some(&acl_computed),
         },
         &txn,
         who,
@@ -199,7 +203,11 @@ fn run_selected(
     let show_subentries =
         req.scope == Scope::Base || filter::names_class(req.filter, "ldapSubEntry");
     let current_id = Cell::new(0u64);
-    let computed = |name: &str, e: &Entry| computed_value(name, e, current_id.get(), &txn);
+    let memberof_name = memberof.as_ref().map(|m| m.lname());
+    let computed = |name: &str, e: &Entry| match &memberof {
+        Some(m) if memberof_name.as_deref() == Some(name) => m.values_or_none(&e.dn),
+        _ => computed_value(name, e, current_id.get(), &txn),
+    };
     let ctx = EvalContext {
         schema,
         hidden: &hidden,
@@ -216,6 +224,16 @@ fn run_selected(
             Candidates::Listed(bases.iter().map(|(_, _, id)| *id).collect()),
             false,
         )
+    } else if let Some(m) = memberof
+        .as_ref()
+        .filter(|m| bound.is_none() && m.names_attribute(req.filter))
+    {
+        // `(memberOf=G)` is answered by G's members (memberof.rs).
+        let other = |f: &LdapFilter| Ok(filter::plan(schema, &core.cfg.indexes, &secret, &txn, f)?);
+        match m.plan(req.filter, &other)? {
+            Some(ids) => (Candidates::Listed(ids), true),
+            None => (Candidates::Listed(scope_ids(&txn, req, &bases)?), false),
+        }
     } else if let Some(key) = filter::single_key(schema, &core.cfg.indexes, &secret, req.filter) {
         match bound {
             None => (Candidates::Posting(key), true),
@@ -315,7 +333,16 @@ fn run_selected(
         }) {
             add_retirements(core, &txn, &mut entry);
         }
-        emit(&select(core, &txn, &entry, id, req, &selection, &readable));
+        emit(&select(
+            core,
+            &txn,
+            &entry,
+            id,
+            req,
+            &selection,
+            &readable,
+            memberof.as_ref(),
+        ));
         entries.set(n + 1);
         Ok(None)
     };

@@ -179,6 +179,7 @@ impl Selection {
 }
 
 /// Builds the returned attributes of one entry.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn select<'e>(
     core: &Core,
     txn: &dyn StoreRead,
@@ -187,6 +188,7 @@ pub(super) fn select<'e>(
     req: &SearchRequest<'_>,
     selection: &Selection,
     readable: &dyn Fn(&str) -> bool,
+    memberof: Option<&super::memberof::MemberOf<'_>>,
 ) -> SelectedEntry<'e> {
     let schema = &core.schema();
     let mut out: Vec<(Cow<'e, str>, SelectedValues<'e>)> = Vec::with_capacity(entry.attrs.len());
@@ -210,6 +212,21 @@ pub(super) fn select<'e>(
                     .unwrap_or_else(|| c.to_string());
                 let vals = if req.types_only { Vec::new() } else { vals };
                 out.push((Cow::Owned(name), SelectedValues::Computed(vals)));
+            }
+        }
+    }
+    if let Some(m) = memberof {
+        let lname = m.lname();
+        let wanted = selection.explicit.contains(&lname)
+            || (selection.all_oper && m.attribute().is_operational())
+            || (selection.all_user && !m.attribute().is_operational());
+        if wanted && readable(&lname) {
+            if let Some(vals) = m.values_or_none(&entry.dn) {
+                let vals = if req.types_only { Vec::new() } else { vals };
+                out.push((
+                    Cow::Owned(m.attribute().name().to_string()),
+                    SelectedValues::Computed(vals),
+                ));
             }
         }
     }

@@ -54,6 +54,8 @@ impl DirectoryConfig {
             time_limit: cfg.limits.time_limit,
             password_scheme,
             password_policy: policy::PasswordPolicy::from_security(&cfg.security),
+            memberof: super::memberof::MemberOfSettings::from_config(&cfg.memberof),
+            refint: super::refint::RefintSettings::from_config(&cfg.refint),
         })
     }
 }
@@ -122,11 +124,118 @@ pub fn open_data_dir(
             DirError::UnwillingToPerform(format!("loading the built-in schema: {e}"))
         })?);
     let dcfg = DirectoryConfig::from_config(cfg, suffixes.clone())?;
+    let dir = Directory::open(store, schema, dcfg)?;
+    // After the open: the schema now holds the definitions added over LDAP.
+    check_attribute_names(cfg, &dir.schema())?;
+    // Readers may run beside a server whose index set is the one to keep.
+    if !matches!(mode, OpenMode::Reader) {
+        dir.sync_indexes(fresh, cfg.indexes.is_none())?;
+    }
     Ok(Opened {
-        dir: Directory::open(store, schema, dcfg)?,
+        dir,
         fresh,
         suffixes,
     })
+}
+
+const DN_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.12";
+const NAME_AND_OPTIONAL_UID_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.34";
+
+/// Every configuration key that names an attribute type or object class
+/// must name one the schema knows, and what it names must be usable there:
+/// a typo is refused at start with the key and the name, never ignored.
+pub fn check_attribute_names(cfg: &Config, schema: &Schema) -> DirResult<()> {
+    let refuse = |key: &str, msg: String| {
+        Err(DirError::UnwillingToPerform(format!(
+            "configuration {key}: {msg}"
+        )))
+    };
+    let known = |key: &str, name: &str| match schema.attribute(name) {
+        Some(at) => Ok(at),
+        None => Err(DirError::UnwillingToPerform(format!(
+            "configuration {key}: the schema has no attribute type '{name}'"
+        ))),
+    };
+    let dn_valued = |at: &crate::schema::AttributeType| {
+        matches!(
+            at.syntax.as_deref(),
+            Some(DN_SYNTAX) | Some(NAME_AND_OPTIONAL_UID_SYNTAX)
+        )
+    };
+    let indexes = IndexConfig::from_specs(cfg.indexes.as_ref()).map_err(DirError::Protocol)?;
+    let memberof = &cfg.memberof;
+    let memberof_at = known("[memberof] attribute", &memberof.attribute)?;
+    if let Some(specs) = &cfg.indexes {
+        for name in specs.keys() {
+            let at = known(&format!("[indexes] {name}"), name)?;
+            if !at.name().eq_ignore_ascii_case(name) {
+                return refuse(
+                    &format!("[indexes] {name}"),
+                    format!(
+                        "'{name}' is another name of '{}': index it under that name",
+                        at.name()
+                    ),
+                );
+            }
+            if memberof.enabled && at.oid == memberof_at.oid {
+                return refuse(
+                    &format!("[indexes] {name}"),
+                    format!("'{name}' is computed from the groups, not stored, so it cannot be indexed; (memberOf=<group>) filters are answered from the group's members"),
+                );
+            }
+        }
+    }
+    if memberof.enabled && memberof_at.syntax.as_deref() != Some(DN_SYNTAX) {
+        return refuse(
+            "[memberof] attribute",
+            format!("'{}' does not have the DN syntax", memberof.attribute),
+        );
+    }
+    for (class, attr) in &memberof.groups {
+        let key = format!("[memberof.groups] {class}");
+        if schema.object_class(class).is_none() {
+            return refuse(&key, format!("the schema has no object class '{class}'"));
+        }
+        let at = known(&key, attr)?;
+        if !memberof.enabled {
+            continue;
+        }
+        if !dn_valued(&at) {
+            return refuse(&key, format!("'{attr}' does not hold DNs"));
+        }
+        if at.oid == memberof_at.oid {
+            return refuse(
+                &key,
+                format!("'{attr}' is the computed memberOf attribute itself"),
+            );
+        }
+        if !indexes.kinds(&at).eq {
+            return refuse(
+                &key,
+                format!("memberOf looks groups up by '{attr}', which needs an equality index: add {attr} = \"eq\" to [indexes]"),
+            );
+        }
+    }
+    for attr in &cfg.refint.attributes {
+        let key = "[refint] attributes";
+        let at = known(key, attr)?;
+        if !cfg.refint.enabled {
+            continue;
+        }
+        if memberof.enabled && at.oid == memberof_at.oid {
+            return refuse(
+                key,
+                format!("'{attr}' is computed from the groups, never stored, so it always follows deletes and renames; remove it from the list"),
+            );
+        }
+        if !dn_valued(&at) {
+            return refuse(key, format!("'{attr}' does not hold DNs"));
+        }
+    }
+    if let Some(attr) = &cfg.tls.cert_map_attribute {
+        known("[tls] cert_map_attribute", attr)?;
+    }
+    Ok(())
 }
 
 /// The base entry created for a new suffix, chosen by its RDN type.
@@ -216,3 +325,68 @@ impl Directory {
 pub use crate::store::backup::backup;
 /// Puts a backup in place of a (stopped) data directory.
 pub use crate::store::backup::restore;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(toml: &str) -> Result<(), String> {
+        let cfg: Config = toml::from_str(toml).unwrap();
+        check_attribute_names(&cfg, &Schema::builtin().unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_pass_and_unknown_names_are_refused_by_key() {
+        check("").unwrap();
+        check(include_str!("../../config/ferrodir.toml")).unwrap();
+        let e = check("[indexes]\nuid = \"eq\"\nnoSuchAttr = \"eq\"\n").unwrap_err();
+        assert!(
+            e.contains("[indexes] noSuchAttr") && e.contains("'noSuchAttr'"),
+            "{e}"
+        );
+        let e = check("[refint]\nattributes = [\"member\", \"managr\"]\n").unwrap_err();
+        assert!(
+            e.contains("[refint] attributes") && e.contains("'managr'"),
+            "{e}"
+        );
+        let e = check("[memberof.groups]\ngroupOfNames = \"membr\"\n").unwrap_err();
+        assert!(
+            e.contains("[memberof.groups] groupOfNames") && e.contains("'membr'"),
+            "{e}"
+        );
+        let e = check("[memberof.groups]\ngroupOfNamez = \"member\"\n").unwrap_err();
+        assert!(e.contains("object class 'groupOfNamez'"), "{e}");
+        let e = check("[memberof]\nattribute = \"memberOff\"\n").unwrap_err();
+        assert!(e.contains("[memberof] attribute"), "{e}");
+        let e = check("[tls]\ncert_map_attribute = \"uidd\"\n").unwrap_err();
+        assert!(
+            e.contains("[tls] cert_map_attribute") && e.contains("'uidd'"),
+            "{e}"
+        );
+        // Unknown names are refused even where the feature is off.
+        let e = check("[refint]\nenabled = false\nattributes = [\"nope\"]\n").unwrap_err();
+        assert!(e.contains("'nope'"), "{e}");
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused() {
+        // A member attribute without an equality index.
+        let e = check("[indexes]\nobjectClass = \"eq\"\nuniqueMember = \"eq\"\n").unwrap_err();
+        assert!(e.contains("member = \"eq\""), "{e}");
+        // memberOf is computed: not indexed, not a refint attribute.
+        let e = check("[indexes]\nmember = \"eq\"\nuniqueMember = \"eq\"\nmemberOf = \"eq\"\n")
+            .unwrap_err();
+        assert!(e.contains("[indexes] memberOf"), "{e}");
+        let e = check("[refint]\nattributes = [\"member\", \"memberOf\"]\n").unwrap_err();
+        assert!(e.contains("computed"), "{e}");
+        // Not DN-valued.
+        let e = check("[refint]\nattributes = [\"description\"]\n").unwrap_err();
+        assert!(e.contains("does not hold DNs"), "{e}");
+        // Index keys use primary names: an alias would never match.
+        let e = check("[indexes]\nmember = \"eq\"\nuniqueMember = \"eq\"\ncommonName = \"eq\"\n")
+            .unwrap_err();
+        assert!(e.contains("'cn'"), "{e}");
+        // Turned off, the same index set is fine.
+        check("[memberof]\nenabled = false\n[indexes]\nobjectClass = \"eq\"\n").unwrap();
+    }
+}

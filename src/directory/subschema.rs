@@ -226,6 +226,7 @@ impl Directory {
             let res = crate::acl::Resolver {
                 schema: &schema,
                 dn_key: &dn_key,
+                computed: None,
             };
             let checker =
                 crate::acl::Checker::new(res, &txn, who, core.is_replication_identity(who));

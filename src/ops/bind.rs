@@ -334,6 +334,35 @@ async fn external(
     (Some(identity), result::success())
 }
 
+/// DNs of up to two entries matching `filter` (two are enough to tell one
+/// from several), searched as the root DN.
+fn find_dns(
+    dir: &crate::directory::Directory,
+    base: Dn,
+    scope: Scope,
+    filter: &LdapFilter,
+) -> Vec<String> {
+    let root = Identity {
+        root: true,
+        ..Identity::anonymous()
+    };
+    let no_attrs = ["1.1".to_string()];
+    let req = SearchRequest {
+        base,
+        scope,
+        filter,
+        attrs: &no_attrs,
+        types_only: true,
+        size_limit: 2,
+        time_limit: 10,
+        page: None,
+        lookthrough_limit: 0,
+    };
+    let mut found = Vec::new();
+    let _ = dir.search(&root, &req, &|| false, &mut |e| found.push(e.dn));
+    found
+}
+
 /// Who a local user is on ldapi:// (the rule OpenLDAP and 389-ds admins
 /// know): uid 0 is the root DN; any other uid is the one posixAccount entry
 /// under the suffixes whose uidNumber is that uid.
@@ -346,29 +375,13 @@ pub fn map_local_user(dir: &crate::directory::Directory, uid: u32) -> Result<Ide
             root: true,
         });
     }
-    let root = Identity {
-        root: true,
-        ..Identity::anonymous()
-    };
     let filter = LdapFilter::And(vec![
         LdapFilter::Equality("objectClass".into(), "posixAccount".into()),
         LdapFilter::Equality("uidNumber".into(), uid.to_string()),
     ]);
-    let no_attrs = ["1.1".to_string()];
     let mut found = Vec::new();
     for base in dir.config().suffixes.clone() {
-        let req = SearchRequest {
-            base,
-            scope: Scope::Sub,
-            filter: &filter,
-            attrs: &no_attrs,
-            types_only: true,
-            size_limit: 2,
-            time_limit: 10,
-            page: None,
-            lookthrough_limit: 0,
-        };
-        let _ = dir.search(&root, &req, &|| false, &mut |e| found.push(e.dn));
+        found.extend(find_dns(dir, base, Scope::Sub, &filter));
     }
     match found.as_slice() {
         [one] => {
@@ -396,10 +409,6 @@ pub fn map_certificate(
     cn: Option<&str>,
     attr: Option<&str>,
 ) -> Result<Identity, String> {
-    let root = Identity {
-        root: true,
-        ..Identity::anonymous()
-    };
     let identity_for = |dn: Dn| {
         let norm = dir.normalize_dn(&dn);
         let is_root = dir.is_root_dn(&dn);
@@ -409,23 +418,7 @@ pub fn map_certificate(
             root: is_root,
         }
     };
-    let no_attrs = ["1.1".to_string()];
-    let find = |base: Dn, scope: Scope, filter: &LdapFilter| -> Vec<String> {
-        let req = SearchRequest {
-            base,
-            scope,
-            filter,
-            attrs: &no_attrs,
-            types_only: true,
-            size_limit: 2,
-            time_limit: 10,
-            page: None,
-            lookthrough_limit: 0,
-        };
-        let mut found = Vec::new();
-        let _ = dir.search(&root, &req, &|| false, &mut |e| found.push(e.dn));
-        found
-    };
+    let find = |base: Dn, scope: Scope, filter: &LdapFilter| find_dns(dir, base, scope, filter);
     if let Ok(dn) = Dn::parse(subject) {
         if dir.is_root_dn(&dn) {
             return Ok(identity_for(dn));

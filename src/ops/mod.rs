@@ -11,12 +11,14 @@ pub mod extended;
 pub mod filter_text;
 pub mod moddn;
 pub mod modify;
+pub mod monitor;
 mod paging;
 pub mod replication;
 pub mod result;
 pub mod rootdse;
 pub mod search;
 mod search_ber;
+pub mod stats;
 
 use crate::directory::repl::AgreementConfig;
 use crate::directory::{Directory, Identity};
@@ -38,6 +40,8 @@ pub struct Shared {
     /// session layer (above this one) provides it.
     pub agreement_tester: Option<Arc<dyn AgreementTester>>,
     pub search: SearchLimits,
+    /// Counters of connections and operations (cn=monitor, metrics).
+    pub stats: Arc<stats::Stats>,
 }
 
 /// Connects and binds to an agreement's consumer with its credentials and

@@ -178,6 +178,23 @@ pub async fn run(
     }
     let lookthrough = shared.search.lookthrough_limit;
 
+    // cn=monitor (root DN only): several synthetic entries.
+    if let Some(found) = super::monitor::search(&shared, &who, &base, scope) {
+        let mut n = 0;
+        for (dn, attrs) in found {
+            if rootdse::matches(&shared, &dn, &attrs, &req.filter) {
+                let attributes = rootdse::select(attrs, &req.attrs, req.typesonly);
+                let entry = msg(
+                    msgid,
+                    LdapOp::SearchResultEntry(LdapSearchResultEntry { dn, attributes }),
+                );
+                let _ = sink.send(entry.into()).await;
+                n += 1;
+            }
+        }
+        return done(&sink, msgid, result::success(), Vec::new(), n).await;
+    }
+
     // Synthetic entries: the root DSE, the subschema subentry and the RUVs.
     let synthetic = if base.is_root() && scope == Scope::Base {
         Some(("", rootdse::root_dse(&shared, false)))

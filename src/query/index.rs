@@ -78,6 +78,9 @@ impl Default for IndexConfig {
             "memberuid",
             "member",
             "uniquemember",
+            // Referential integrity looks these up at every delete and rename.
+            "manager",
+            "seealso",
             "entryuuid",
             "sambasid",
         ] {

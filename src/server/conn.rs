@@ -93,6 +93,7 @@ fn describe(m: &LdapMsg) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn log_access(
+    stats: &crate::ops::stats::Stats,
     conn: u64,
     op: u64,
     msgid: i32,
@@ -101,6 +102,7 @@ fn log_access(
     outcome: Outcome,
     started: Instant,
 ) {
+    stats.operation(kind, outcome.code, outcome.entries, started.elapsed());
     tracing::info!(
         target: "ferrodir::access",
         "conn={} op={} msgid={} {} {} result={} entries={} etime={:.6}",
@@ -377,12 +379,22 @@ where
             }
             let kind = ops::op_name(&request.op);
             let what = "(a DN over max_dn_depth or max_dn_length)";
-            log_access(conn_id, op_no, request.msgid, kind, what, outcome, started);
+            log_access(
+                &state.shared.stats,
+                conn_id,
+                op_no,
+                request.msgid,
+                kind,
+                what,
+                outcome,
+                started,
+            );
             continue;
         }
         match request.op {
             LdapOp::UnbindRequest => {
                 log_access(
+                    &state.shared.stats,
                     conn_id,
                     op_no,
                     request.msgid,
@@ -403,6 +415,7 @@ where
                     }
                 }
                 log_access(
+                    &state.shared.stats,
                     conn_id,
                     op_no,
                     request.msgid,
@@ -432,7 +445,16 @@ where
                 let mut response = ops::msg(msgid, resp);
                 response.ctrl = reply.controls;
                 let _ = tx.send(response.into()).await;
-                log_access(conn_id, op_no, msgid, "BIND", &what, outcome, started);
+                log_access(
+                    &state.shared.stats,
+                    conn_id,
+                    op_no,
+                    msgid,
+                    "BIND",
+                    &what,
+                    outcome,
+                    started,
+                );
             }
             LdapOp::ExtendedRequest(ref ext) if ext.name == OID_STARTTLS => {
                 let msgid = request.msgid;
@@ -472,6 +494,7 @@ where
                 );
                 let _ = tx.send(response.into()).await;
                 log_access(
+                    &state.shared.stats,
                     conn_id,
                     op_no,
                     msgid,
@@ -497,6 +520,7 @@ where
                     }
                     let kind = ops::op_name(&request.op);
                     log_access(
+                        &state.shared.stats,
                         conn_id,
                         op_no,
                         msgid,
@@ -532,6 +556,7 @@ where
                         let _ = tx.send(ops::msg(msgid, op).into()).await;
                     }
                     log_access(
+                        &state.shared.stats,
                         conn_id,
                         op_no,
                         msgid,
@@ -549,6 +574,7 @@ where
                 let sink = tx.clone();
                 let map = outstanding.clone();
                 let reset_pending = must_change.clone();
+                let stats = shared.stats.clone();
                 tokio::spawn(tracing::Instrument::in_current_span(async move {
                     let outcome = ops::dispatch(shared, who, request, sink, flag).await;
                     if changes_password && outcome.code == 0 {
@@ -557,7 +583,7 @@ where
                     if let Ok(mut m) = map.lock() {
                         m.remove(&msgid);
                     }
-                    log_access(conn_id, op_no, msgid, kind, &what, outcome, started);
+                    log_access(&stats, conn_id, op_no, msgid, kind, &what, outcome, started);
                 }));
             }
         }

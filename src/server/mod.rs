@@ -7,6 +7,7 @@ mod conn;
 pub mod framing;
 pub mod inspect;
 pub mod limits;
+pub mod metrics;
 pub mod tls;
 
 use crate::config::{Limits, Security};
@@ -271,6 +272,8 @@ pub async fn serve_ldapi(listener: tokio::net::UnixListener, state: Arc<ServerSt
             async move {
                 let (uid, gid) = cred.map_or((None, None), |(u, g)| (Some(u), Some(g)));
                 tracing::info!(?uid, ?gid, "ldapi connection opened");
+                st.shared.stats.connection_opened();
+                let stats = st.shared.stats.clone();
                 let ctx = conn::ConnCtx {
                     id: conn_id,
                     ops: std::sync::atomic::AtomicU64::new(0),
@@ -280,6 +283,7 @@ pub async fn serve_ldapi(listener: tokio::net::UnixListener, state: Arc<ServerSt
                 };
                 conn::handle_local(stream, &ctx).await;
                 drop(slot);
+                stats.connection_closed();
                 tracing::info!("connection closed");
             },
             span,
@@ -337,6 +341,8 @@ pub async fn serve_listener(listener: TcpListener, state: Arc<ServerState>, kind
         tokio::spawn(tracing::Instrument::instrument(
             async move {
                 tracing::info!(%peer, listener = %local, "connection opened");
+                st.shared.stats.connection_opened();
+                let stats = st.shared.stats.clone();
                 let ctx = conn::ConnCtx {
                     id: conn_id,
                     ops: std::sync::atomic::AtomicU64::new(0),
@@ -346,6 +352,7 @@ pub async fn serve_listener(listener: TcpListener, state: Arc<ServerState>, kind
                 };
                 run_connection(stream, &ctx, kind).await;
                 drop(slot);
+                stats.connection_closed();
                 tracing::info!("connection closed");
             },
             span,

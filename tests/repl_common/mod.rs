@@ -155,21 +155,24 @@ const RUV_DN_PREFIX: &str = "nsuniqueid=ffffffff-ffffffff-ffffffff-ffffffff,";
 
 const STATE_DIGEST: &str = "ferrodirReplStateDigest";
 
+/// The entryUUID of an exported entry (its attribute may carry ;vucsn-...).
+fn entry_uuid_of(e: &LdifEntry) -> Option<String> {
+    e.attrs
+        .iter()
+        .find(|(n, _)| {
+            n.split(';')
+                .next()
+                .is_some_and(|b| b.eq_ignore_ascii_case("entryUUID"))
+        })
+        .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
+}
+
 /// entryUUID -> digest of the entry's full replication state (deleted
 /// values included), from a state export.
 pub fn state_digests(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for e in parse_ldif(text) {
-        let uuid = e
-            .attrs
-            .iter()
-            .find(|(n, _)| {
-                n.split(';')
-                    .next()
-                    .is_some_and(|b| b.eq_ignore_ascii_case("entryUUID"))
-            })
-            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase());
-        if let (Some(uuid), Some(digest)) = (uuid, e.get(STATE_DIGEST).first()) {
+        if let (Some(uuid), Some(digest)) = (entry_uuid_of(&e), e.get(STATE_DIGEST).first()) {
             out.insert(uuid, digest.clone());
         }
     }
@@ -203,16 +206,7 @@ pub fn parse_state(text: &str) -> ReplicaState {
             st.ruvs.insert(suffix.to_ascii_lowercase(), ruv);
             continue;
         }
-        let uuid = e
-            .attrs
-            .iter()
-            .find(|(n, _)| {
-                n.split(';')
-                    .next()
-                    .is_some_and(|b| b.eq_ignore_ascii_case("entryUUID"))
-            })
-            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
-            .unwrap_or_else(|| format!("(no entryUUID) {}", e.dn));
+        let uuid = entry_uuid_of(&e).unwrap_or_else(|| format!("(no entryUUID) {}", e.dn));
         st.entries.insert(uuid, (e.dn.clone(), lines));
     }
     st

@@ -20,12 +20,7 @@ impl Core {
         let supplier = self.load_ruv(&txn, suffix_key)?;
         // Changes of a retired replica ID do not travel any more.
         let retired = self.load_retired(&txn, suffix_key)?;
-        let start = supplier
-            .replicas
-            .keys()
-            .map(|rid| consumer.max_for(*rid).unwrap_or(Csn::ZERO))
-            .min()
-            .unwrap_or(Csn::ZERO);
+        let start = supplier.scan_start_for(consumer);
         let mut out = Vec::new();
         let mut cursor = ChangelogCursor::at(start);
         loop {
@@ -71,12 +66,7 @@ impl Core {
             return Ok(Some((0, None)));
         }
         let retired = self.load_retired(txn, suffix_key)?;
-        let start = supplier
-            .replicas
-            .keys()
-            .map(|rid| consumer.max_for(*rid).unwrap_or(Csn::ZERO))
-            .min()
-            .unwrap_or(Csn::ZERO);
+        let start = supplier.scan_start_for(consumer);
         let mut count = 0u64;
         let mut oldest = None;
         let mut cursor = ChangelogCursor::at(start);
@@ -92,17 +82,57 @@ impl Core {
                 {
                     continue;
                 }
-                let in_suffix = stored
-                    .record
-                    .map(|rec| self.dn_key(&rec.dn).starts_with(suffix_key))
-                    .unwrap_or(false);
-                if !in_suffix {
+                if !self.in_suffix(&stored, suffix_key, false) {
                     continue;
                 }
                 oldest = Some(oldest.map_or(csn, |o: Csn| o.min(csn)));
                 count += 1;
                 if count >= cap {
                     return Ok(Some((count, oldest)));
+                }
+            }
+        }
+    }
+
+    /// Whether a changelog record belongs to the suffix (`unreadable`:
+    /// what to say of a record that does not decode).
+    pub(crate) fn in_suffix(
+        &self,
+        stored: &crate::store::changelog::ChangelogRecord,
+        suffix_key: &DnKey,
+        unreadable: bool,
+    ) -> bool {
+        match &stored.record {
+            Ok(rec) => self.dn_key(&rec.dn).starts_with(suffix_key),
+            Err(_) => unreadable,
+        }
+    }
+
+    /// Removes the suffix's changelog records whose CSN (None: a key that
+    /// does not parse) `doomed` names, at most `limit`; returns how many
+    /// went. A record whose body does not decode counts as in the suffix.
+    pub(crate) fn remove_changelog_where(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        doomed: impl Fn(Option<Csn>) -> bool,
+        limit: usize,
+    ) -> DirResult<usize> {
+        let mut removed = 0;
+        let mut cursor = ChangelogCursor::at(Csn::ZERO);
+        loop {
+            let page = cursor.next_page(&*txn)?;
+            if page.is_empty() {
+                return Ok(removed);
+            }
+            for stored in page {
+                if !doomed(stored.csn) || !self.in_suffix(&stored, suffix_key, true) {
+                    continue;
+                }
+                txn.delete_changelog(&stored.key)?;
+                removed += 1;
+                if removed >= limit {
+                    return Ok(removed);
                 }
             }
         }

@@ -14,7 +14,7 @@ mod total;
 mod urp;
 
 pub use retire::RetireStep;
-pub use status::{state_text, AgreementStatus};
+pub use status::{state_text, AgreementReport, AgreementStatus};
 pub(crate) use status::{status_attributes, StatusMap};
 
 use super::tombstone::is_tombstone;

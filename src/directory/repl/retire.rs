@@ -8,7 +8,6 @@ use super::*;
 use crate::directory::tombstone::suffix_text;
 use crate::directory::trim::TRIM_STEP;
 use crate::repl::core::retire::{Admission, ConsumerView, Readiness, Retired, Retirement};
-use crate::store::changelog::ChangelogCursor;
 use std::sync::{Arc, Mutex};
 
 fn retired_key(suffix_key: &DnKey) -> String {
@@ -262,7 +261,12 @@ impl Core {
         }
         let cleaning = retired.to_clean();
         if !cleaning.is_empty() {
-            let removed = self.remove_changelog_of(txn, suffix_key, &cleaning)?;
+            let removed = self.remove_changelog_where(
+                txn,
+                suffix_key,
+                |csn| csn.is_some_and(|c| cleaning.contains(&c.rid)),
+                TRIM_STEP,
+            )?;
             step.records_removed = removed;
             if removed >= TRIM_STEP {
                 step.pending = true;
@@ -279,40 +283,6 @@ impl Core {
             self.store_retired(txn, suffix_key, &retired)?;
         }
         Ok(step)
-    }
-
-    /// Removes up to TRIM_STEP changelog records of `rids` in the suffix.
-    fn remove_changelog_of(
-        &self,
-        txn: &mut WriteTxn<'_>,
-        suffix_key: &DnKey,
-        rids: &[u16],
-    ) -> DirResult<usize> {
-        let mut removed = 0;
-        let mut cursor = ChangelogCursor::at(Csn::ZERO);
-        loop {
-            let page = cursor.next_page(&*txn)?;
-            if page.is_empty() {
-                return Ok(removed);
-            }
-            for stored in page {
-                let Some(csn) = stored.csn else { continue };
-                if !rids.contains(&csn.rid) {
-                    continue;
-                }
-                let in_suffix = stored
-                    .record
-                    .map(|rec| self.dn_key(&rec.dn).starts_with(suffix_key))
-                    .unwrap_or(true);
-                if in_suffix {
-                    txn.delete_changelog(&stored.key)?;
-                    removed += 1;
-                    if removed >= TRIM_STEP {
-                        return Ok(removed);
-                    }
-                }
-            }
-        }
     }
 
     /// What `ferrodirRetiredReplicaId` shows on a replica entry.

@@ -129,7 +129,53 @@ impl Core {
     }
 }
 
+/// One agreement's figures for monitoring (cn=monitor, metrics).
+#[derive(Debug, Clone)]
+pub struct AgreementReport {
+    pub name: String,
+    pub dn: Dn,
+    pub suffix: Dn,
+    pub consumer: String,
+    pub enabled: bool,
+    pub state: String,
+    pub lag_seconds: Option<u64>,
+    pub pending: u64,
+    pub changes_sent: u64,
+}
+
 impl Directory {
+    /// Every agreement with its status as of now (one read snapshot).
+    pub fn replication_report(&self) -> DirResult<Vec<AgreementReport>> {
+        let txn = self.core.store.read()?;
+        Ok(self
+            .agreements()
+            .into_iter()
+            .map(|a| {
+                let s = self.core.agreement_status_now(&txn, &a.dn, &a.suffix);
+                let name =
+                    a.dn.rdn()
+                        .and_then(|r| r.avas.first())
+                        .map(|ava| String::from_utf8_lossy(&ava.value).to_string())
+                        .unwrap_or_else(|| a.dn.to_string());
+                AgreementReport {
+                    name,
+                    consumer: format!("{}:{}", a.host, a.port),
+                    enabled: a.enabled,
+                    state: if a.enabled {
+                        state_text(&s)
+                    } else {
+                        "disabled".into()
+                    },
+                    lag_seconds: s.lag_seconds,
+                    pending: s.behind,
+                    changes_sent: s.changes_sent,
+                    suffix: a.suffix,
+                    dn: a.dn,
+                }
+            })
+            .collect())
+    }
+
     /// Puts the saved histories of the agreements back (at start).
     pub fn load_agreement_history(&self) -> DirResult<()> {
         let txn = self.core.store.read()?;

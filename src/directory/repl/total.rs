@@ -2,7 +2,6 @@
 //! full state, adopt the supplier's RUV and generation at the end.
 
 use super::*;
-use crate::store::changelog::ChangelogCursor;
 
 impl Core {
     /// Stores an entry exactly as given (state included): replication and total init.
@@ -92,22 +91,7 @@ impl Core {
         }
         // Changes recorded before the init belong to the old data set: a
         // later session must not send them anywhere.
-        let mut cursor = ChangelogCursor::at(Csn::ZERO);
-        loop {
-            let page = cursor.next_page(&*txn)?;
-            if page.is_empty() {
-                break;
-            }
-            for stored in page {
-                let in_suffix = stored
-                    .record
-                    .map(|rec| self.dn_key(&rec.dn).starts_with(suffix_key))
-                    .unwrap_or(true);
-                if in_suffix {
-                    txn.delete_changelog(&stored.key)?;
-                }
-            }
-        }
+        self.remove_changelog_where(txn, suffix_key, |_| true, usize::MAX)?;
         let everything = Csn::new(u32::MAX, u16::MAX, u16::MAX, u16::MAX);
         while self.purge_tombstones(txn, suffix_key, everything)? > 0 {}
         // Index keys of the entries that follow may wait for TotalEnd

@@ -26,6 +26,11 @@ impl Core {
         let mut seen: Vec<rustc_hash::FxHashSet<Vec<u8>>> = Vec::new();
         for (name, values) in attrs {
             let at = self.resolve_attr(name)?;
+            // memberOf is computed from the groups (memberof.rs): a stored
+            // copy from an import (389-ds stores it) would go stale.
+            if stamp.origin != Origin::Client && self.is_memberof_attr(&at) {
+                continue;
+            }
             if values.is_empty() {
                 return Err(DirError::Protocol(format!(
                     "attribute '{name}' has no values"

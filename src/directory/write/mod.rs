@@ -21,6 +21,9 @@ use std::sync::Arc;
 
 const INTEGER_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.27";
 
+/// The sub-CSN step of the first refint modify after a delete or rename.
+const REFINT_FIRST_STEP: usize = 16;
+
 fn schema_err(kind: ViolationKind, message: String) -> DirError {
     DirError::Schema(crate::schema::SchemaViolation { kind, message })
 }
@@ -55,6 +58,16 @@ impl Core {
             self.check_password_length(op)?;
             self.refuse_pre_hashed(who, op)?;
         }
+        if origin != Origin::Replication {
+            self.refuse_unverifiable(op)?;
+        }
+        // Refint acts for clients only: a replicated delete or rename comes
+        // with the modifies its origin server made for it.
+        let moved = if origin == Origin::Client {
+            self.moved_before(txn, op)?
+        } else {
+            Vec::new()
+        };
         let with_policy = match origin {
             Origin::Client => self.password_policy_write(&*txn, who, op)?,
             _ => None,
@@ -95,6 +108,9 @@ impl Core {
             self.seal_credentials(txn, &target)?;
             self.validate_config_entry(txn, &target)?;
         }
+        if origin == Origin::Client {
+            self.check_references(txn, op)?;
+        }
         // An offline import initialises a replica; consumers get it by total init.
         let replicated = origin != Origin::Import;
         if !replicated && self.replicated_suffix_of(&key).is_some() {
@@ -110,7 +126,101 @@ impl Core {
             };
             self.record_change(txn, &suffix, &record)?;
         }
+        if !moved.is_empty() {
+            self.follow_references(txn, op, moved, &stamp)?;
+        }
         txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        Ok(())
+    }
+
+    /// Refint after a client's delete or rename (`moved`: the old DNs the
+    /// operation removed or renamed): each entry naming one of them gets
+    /// one modify, recorded and replicated as its own change. Its CSN is a
+    /// sub-CSN of the operation's, after the steps the operation's own
+    /// record takes, so it sorts after the delete or rename everywhere and
+    /// before the next change. A modify the schema refuses (the last value
+    /// of a required `member`) is left out, as 389-ds does, and logged.
+    fn follow_references(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        op: &WriteOp,
+        moved: Vec<Dn>,
+        stamp: &Stamp,
+    ) -> DirResult<()> {
+        let moved: Vec<super::refint::Moved> = match op {
+            WriteOp::ModDn {
+                dn,
+                new_rdn,
+                new_superior,
+                ..
+            } => {
+                let top = new_superior
+                    .clone()
+                    .unwrap_or_else(|| dn.parent().unwrap_or_default())
+                    .child(new_rdn.clone());
+                let depth = dn.rdns.len();
+                moved
+                    .into_iter()
+                    .map(|old| super::refint::Moved {
+                        new: Some(old.rebase(depth, &top)),
+                        old,
+                    })
+                    .collect()
+            }
+            _ => moved
+                .into_iter()
+                .map(|old| super::refint::Moved { old, new: None })
+                .collect(),
+        };
+        let references = self.references(txn, &moved)?;
+        // A rename's own record takes sub-CSNs up to 4 (urp::rename_stamps).
+        let mut next = crate::repl::core::step_csn(stamp.csn, REFINT_FIRST_STEP);
+        for (id, mods) in references {
+            let Some(entry) = txn.entry(id)? else {
+                continue;
+            };
+            // Each modification of a change takes one sub-CSN; a refint
+            // modify has its own plus the stamps (and objectClass) at most.
+            let most = mods.len() + 4;
+            if usize::from(next.subseq) + most >= usize::from(u16::MAX) {
+                return Err(DirError::UnwillingToPerform(format!(
+                    "'{}': too many entries refer to what this operation changes for one operation to update them (referential integrity); remove some references first",
+                    op.dn()
+                )));
+            }
+            let sub = Stamp {
+                csn: next,
+                time: stamp.time.clone(),
+                modifier: stamp.modifier.clone(),
+                origin: stamp.origin,
+            };
+            let mut child = txn.nested()?;
+            let done = (|| -> DirResult<()> {
+                let (uuid, change) = self.modify(&mut child, &entry.dn, &mods, &sub)?;
+                if let Some(suffix) = self.replicated_suffix_of(&self.dn_key(&entry.dn)) {
+                    let record = ChangeRecord {
+                        csn: sub.csn,
+                        uuid,
+                        dn: entry.dn.clone(),
+                        modifier: sub.modifier.clone(),
+                        change,
+                    };
+                    self.record_change(&mut child, &suffix, &record)?;
+                }
+                Ok(())
+            })();
+            match done {
+                Ok(()) => child.commit()?,
+                Err(e) => {
+                    child.abort();
+                    if matches!(e, DirError::Store(_) | DirError::Busy(_)) {
+                        return Err(e);
+                    }
+                    tracing::warn!(entry = %entry.dn, operation = %op.dn(), "referential integrity left this entry's references unchanged: {e}");
+                }
+            }
+            next = crate::repl::core::step_csn(next, most);
+        }
         Ok(())
     }
 
@@ -181,9 +291,12 @@ impl Core {
         origin: Origin,
     ) -> DirResult<()> {
         let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
+        let memberof = self.memberof_view(txn);
+        let computed = |name: &str, e: &Entry| memberof.as_ref().and_then(|m| m.computed(name, e));
         let res = crate::acl::Resolver {
             schema: &self.schema(),
             dn_key: &dn_key,
+            computed: Some(&computed),
         };
         if origin != Origin::Replication {
             crate::acl::validate_write(&res, op)?;

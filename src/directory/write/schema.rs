@@ -207,29 +207,43 @@ impl Core {
         acis: &[Vec<u8>],
         mods: &[Modification],
     ) -> DirResult<()> {
+        self.with_acl_resolver(|res| {
+            let checker =
+                crate::acl::Checker::new(res, txn, who, self.is_replication_identity(who));
+            let access = checker.access(&subschema::subschema_entry(acis))?;
+            for m in mods {
+                let name = res
+                    .schema
+                    .attribute(crate::query::filter::base_attr_name(&m.attr))
+                    .map(|at| at.name().to_string())
+                    .unwrap_or_else(|| m.attr.clone());
+                if !access.allows(crate::acl::Rights::WRITE, &name) {
+                    return Err(DirError::InsufficientAccess(match &who.dn {
+                        Some(dn) => format!("'{dn}' has no write access to '{name}' of cn=schema"),
+                        None => format!(
+                            "anonymous clients may not change cn=schema ('{name}'); bind first"
+                        ),
+                    }));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` with an ACL resolver over the schema in force: cn=schema's
+    /// `aci` values are parsed and evaluated against the same schema and DN
+    /// keys as any entry's.
+    fn with_acl_resolver<T>(
+        &self,
+        f: impl FnOnce(crate::acl::Resolver<'_>) -> DirResult<T>,
+    ) -> DirResult<T> {
         let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
         let schema = self.schema();
-        let res = crate::acl::Resolver {
+        f(crate::acl::Resolver {
             schema: &schema,
             dn_key: &dn_key,
-        };
-        let checker = crate::acl::Checker::new(res, txn, who, self.is_replication_identity(who));
-        let access = checker.access(&subschema::subschema_entry(acis))?;
-        for m in mods {
-            let name = schema
-                .attribute(crate::query::filter::base_attr_name(&m.attr))
-                .map(|at| at.name().to_string())
-                .unwrap_or_else(|| m.attr.clone());
-            if !access.allows(crate::acl::Rights::WRITE, &name) {
-                return Err(DirError::InsufficientAccess(match &who.dn {
-                    Some(dn) => format!("'{dn}' has no write access to '{name}' of cn=schema"),
-                    None => {
-                        format!("anonymous clients may not change cn=schema ('{name}'); bind first")
-                    }
-                }));
-            }
-        }
-        Ok(())
+            computed: None,
+        })
     }
 
     /// Applies one modification to cn=schema's `aci` values (each value is
@@ -240,17 +254,11 @@ impl Core {
         acis: &mut Vec<Vec<u8>>,
         m: &Modification,
     ) -> DirResult<()> {
-        let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
-        let schema = self.schema();
-        let res = crate::acl::Resolver {
-            schema: &schema,
-            dn_key: &dn_key,
-        };
         let check = WriteOp::Modify {
             dn: subschema::subschema_dn(),
             mods: vec![m.clone()],
         };
-        crate::acl::validate_write(&res, &check)?;
+        self.with_acl_resolver(|res| Ok(crate::acl::validate_write(&res, &check)?))?;
         self.check_syntax_all(at, &m.values)?;
         let values: Vec<Value> = acis
             .iter()

@@ -62,6 +62,17 @@ impl Ruv {
             .unwrap_or(Csn::ZERO)
     }
 
+    /// Where a changelog scan for what `consumer` lacks begins: the
+    /// oldest of the consumer's maxima over this (the supplier's) replica
+    /// IDs, zero when it lacks one of them entirely.
+    pub fn scan_start_for(&self, consumer: &Ruv) -> Csn {
+        self.replicas
+            .keys()
+            .map(|rid| consumer.max_for(*rid).unwrap_or(Csn::ZERO))
+            .min()
+            .unwrap_or(Csn::ZERO)
+    }
+
     /// Changes `supplier` holds that this RUV lacks, counted per replica as
     /// "behind or not": true when some replica's maximum is higher there.
     pub fn is_behind(&self, supplier: &Ruv) -> bool {
