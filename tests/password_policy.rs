@@ -257,17 +257,25 @@ fn policy_entry_locks_reports_and_survives_restart_and_admin_reset_unlocks() {
             "ldappasswd",
             &url,
             Who::User(ALICE, old),
-            &["-a", old, "-s", new],
+            &["-e", "ppolicy", "-a", old, "-s", new],
             None,
         );
         (o.status.success(), format!("{}{}", out(&o), err(&o)))
     };
     let (ok, text) = change("reset-by-admin", "short-9ch");
     assert!(!ok && text.contains("too short"), "pwdMinLength 10: {text}");
+    assert!(
+        text.contains("Password is too short for policy"),
+        "the ppolicy error, as the client prints it: {text}"
+    );
     let (ok, text) = change("reset-by-admin", "reset-by-admin");
     assert!(
         !ok && text.contains("history"),
         "the current password is reused: {text}"
+    );
+    assert!(
+        text.contains("ppolicy: error=8 (New password is in list of old passwords)"),
+        "{text}"
     );
     let (ok, text) = change("reset-by-admin", "alice-chosen-pw");
     assert!(ok, "{text}");

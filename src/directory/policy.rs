@@ -271,6 +271,27 @@ impl PolicyResponse {
     }
 }
 
+/// The ppolicy error a refused password change stands for, read from the
+/// refusal's message (the constraintViolation messages of
+/// `password_changed` and the `[security]` minimum contain these phrases).
+pub fn change_error(message: &str) -> Option<PolicyError> {
+    [
+        ("the password is too short", PolicyError::PasswordTooShort),
+        ("the password is too young", PolicyError::PasswordTooYoung),
+        (
+            "the password is in the history",
+            PolicyError::PasswordInHistory,
+        ),
+        (
+            "the password policy does not allow users",
+            PolicyError::PasswordModNotAllowed,
+        ),
+    ]
+    .into_iter()
+    .find(|(phrase, _)| message.contains(phrase))
+    .map(|(_, e)| e)
+}
+
 /// A simple bind's result with what the password policy adds to it.
 #[derive(Debug)]
 pub struct BindOutcome {
@@ -906,6 +927,21 @@ mod tests {
             min_age: 0,
             allow_user_change: true,
         }
+    }
+
+    #[test]
+    fn refused_changes_map_to_their_ppolicy_error() {
+        assert_eq!(
+            change_error("constraint violation: the password is in the history: ..."),
+            Some(PolicyError::PasswordInHistory)
+        );
+        assert_eq!(
+            change_error(
+                "the password is too short: the password policy requires at least 8 characters"
+            ),
+            Some(PolicyError::PasswordTooShort)
+        );
+        assert_eq!(change_error("attribute 'x' is not user-modifiable"), None);
     }
 
     #[test]

@@ -57,6 +57,15 @@ pub async fn run_with(
     (reply.identity, reply.result)
 }
 
+/// Whether a request carries the password policy request control.
+pub fn asks_for_policy(request_controls: &[LdapControl]) -> bool {
+    request_controls.iter().any(|c| match c {
+        LdapControl::PasswordPolicyRequest { .. } => true,
+        LdapControl::Unknown { oid: o, .. } => o == oid::PASSWORD_POLICY_REQUEST,
+        _ => false,
+    })
+}
+
 /// What a bind answers: the identity (None: the bind failed and the
 /// connection is anonymous again), the result, the response controls, and
 /// whether the password must be changed before anything else.
@@ -76,11 +85,7 @@ pub async fn run_with_controls(
     ctx: &BindContext,
     request_controls: &[LdapControl],
 ) -> BindReply {
-    let wants_policy = request_controls.iter().any(|c| match c {
-        LdapControl::PasswordPolicyRequest { .. } => true,
-        LdapControl::Unknown { oid: o, .. } => o == oid::PASSWORD_POLICY_REQUEST,
-        _ => false,
-    });
+    let wants_policy = asks_for_policy(request_controls);
     let (identity, result, policy) = simple_or_sasl(shared, req, ctx).await;
     let must_change = policy.as_ref().is_some_and(|p| p.must_change);
     let controls = match policy {
