@@ -109,7 +109,6 @@ pub(crate) struct Core {
     pub(crate) notify: tokio::sync::watch::Sender<u64>,
     /// Supplier URLs seen in replication sessions, by normalised suffix.
     pub(crate) learned_referrals: Mutex<std::collections::HashMap<String, String>>,
-    pub(crate) lockouts: policy::Lockouts,
     /// The largest clock skew seen in a peer's CSN, in seconds (0: none
     /// beyond the warning threshold).
     pub(crate) clock_skew: std::sync::atomic::AtomicU32,
@@ -340,7 +339,6 @@ impl Directory {
             config_pending: std::sync::atomic::AtomicBool::new(false),
             notify: tokio::sync::watch::channel(0u64).0,
             learned_referrals: Mutex::new(std::collections::HashMap::new()),
-            lockouts: policy::Lockouts::default(),
             clock_skew: std::sync::atomic::AtomicU32::new(0),
             schema_conflicts: Mutex::new(std::collections::BTreeMap::new()),
             retire_pending: std::sync::atomic::AtomicBool::new(true),
@@ -438,64 +436,90 @@ impl Directory {
     /// Simple bind. Unknown DNs, entries without a password and wrong
     /// passwords all give the same answer so nothing leaks.
     pub fn bind(&self, dn: &Dn, password: &[u8]) -> DirResult<Identity> {
-        let txn = self.core.store.read()?;
+        self.bind_with_policy(dn, password).result
+    }
+
+    /// Simple bind with the password policy's verdict (policy.rs): locked
+    /// and expired accounts answer invalidCredentials, with the reason in
+    /// the policy response for clients that ask for it. Blocks while the
+    /// state a bind changes (failure times, grace binds) is written.
+    pub fn bind_with_policy(&self, dn: &Dn, password: &[u8]) -> policy::BindOutcome {
+        let plain = policy::BindOutcome::plain;
+        let txn = match self.core.store.read() {
+            Ok(t) => t,
+            Err(e) => return plain(Err(e.into())),
+        };
         let norm = self.core.norm_dn(dn);
         if norm == self.core.root_norm {
-            let stored = txn.meta(META_ROOT_PASSWORD)?;
-            return match stored {
+            let stored = match txn.meta(META_ROOT_PASSWORD) {
+                Ok(s) => s,
+                Err(e) => return plain(Err(e.into())),
+            };
+            return plain(match stored {
                 Some(h) if password::verify(&h, password) => Ok(Identity {
                     dn: Some(dn.clone()),
                     norm,
                     root: true,
                 }),
                 _ => Err(DirError::InvalidCredentials),
-            };
+            });
         }
-        let now = std::time::Instant::now();
-        if let Some(secs) = self.core.lockouts.locked_for(&norm, now) {
-            // Same answer as a wrong password, so the lock tells an attacker nothing.
-            tracing::warn!(dn = %dn, "bind refused: account locked for another {secs} s after failed binds");
-            return Err(DirError::InvalidCredentials);
-        }
-        let found = match txn.id_by_dn(&self.core.dn_key(dn))? {
-            Some(id) => txn.entry(id)?,
-            None => None,
+        let found = match txn.id_by_dn(&self.core.dn_key(dn)) {
+            Ok(Some(id)) => txn.entry(id),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
         };
-        // Failures are counted only for entries that exist: binds to made-up
-        // DNs must not fill the lockout table (that switched lockout off).
-        let exists = found.is_some();
-        let verified = found.filter(|entry| {
-            entry
-                .values("userPassword")
-                .iter()
-                .any(|stored| password::verify(stored, password))
-        });
-        match verified {
-            Some(entry) => {
-                self.core.lockouts.success(&norm);
-                Ok(Identity {
+        let entry = match found {
+            Ok(Some(e)) => e,
+            Ok(None) => return plain(Err(DirError::InvalidCredentials)),
+            Err(e) => return plain(Err(e.into())),
+        };
+        let (decision, mods) = self.core.bind_entry(&txn, &entry, password);
+        drop(txn);
+        // A read-only replica takes no writes of its own (they would put
+        // its replica ID into the changelog): it enforces the state its
+        // suppliers send and does not count failures itself.
+        if !mods.is_empty() && self.write_referral(&entry.dn).is_none() {
+            let op = WriteOp::Modify {
+                dn: entry.dn.clone(),
+                mods,
+            };
+            let work = writer::Work::Op {
+                who: self.root_identity(),
+                op,
+                origin: Origin::Client,
+            };
+            if let Err(e) = self.writer.submit_blocking(work) {
+                tracing::error!(dn = %dn, "cannot record the password policy state of a bind: {e}");
+            }
+        }
+        match decision {
+            policy::Decision::Refused { policy, .. } => {
+                if policy.error == Some(policy::PolicyError::AccountLocked) {
+                    // Same answer as a wrong password, so the lock tells an attacker nothing.
+                    tracing::warn!(dn = %dn, "bind refused: account locked after failed binds");
+                } else if policy.error == Some(policy::PolicyError::PasswordExpired) {
+                    tracing::info!(dn = %dn, "bind refused: password expired");
+                }
+                policy::BindOutcome {
+                    result: Err(DirError::InvalidCredentials),
+                    policy,
+                    must_change: false,
+                }
+            }
+            policy::Decision::Accepted {
+                policy,
+                must_change,
+                ..
+            } => policy::BindOutcome {
+                result: Ok(Identity {
                     dn: Some(entry.dn.clone()),
                     norm,
                     root: false,
-                })
-            }
-            None => {
-                if exists
-                    && self
-                        .core
-                        .lockouts
-                        .failure(&self.core.cfg.password_policy, &norm, now)
-                {
-                    let policy = &self.core.cfg.password_policy;
-                    tracing::warn!(
-                        dn = %dn,
-                        "account locked for {} s after {} failed binds",
-                        policy.lockout_duration.as_secs(),
-                        policy.lockout_threshold
-                    );
-                }
-                Err(DirError::InvalidCredentials)
-            }
+                }),
+                policy,
+                must_change,
+            },
         }
     }
 

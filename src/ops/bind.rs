@@ -4,10 +4,13 @@
 
 use super::{parse_dn, result, Shared};
 use crate::auth::PeerCert;
+use crate::directory::policy::PolicyResponse;
 use crate::directory::{DirError, Identity, Scope, SearchRequest};
-use crate::model::Dn;
+use crate::model::{oid, Dn};
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
-    LdapBindCred, LdapBindRequest, LdapFilter, LdapResult, LdapResultCode, SaslCredentials,
+    LdapBindCred, LdapBindRequest, LdapFilter, LdapOp, LdapResult, LdapResultCode, SaslCredentials,
+    OID_PASSWORD_MODIFY, OID_WHOAMI,
 };
 
 /// What the connection knows that a bind depends on.
@@ -50,6 +53,70 @@ pub async fn run_with(
     req: LdapBindRequest,
     ctx: &BindContext,
 ) -> (Option<Identity>, LdapResult) {
+    let reply = run_with_controls(shared, req, ctx, &[]).await;
+    (reply.identity, reply.result)
+}
+
+/// Whether a request carries the password policy request control.
+pub fn asks_for_policy(request_controls: &[LdapControl]) -> bool {
+    request_controls.iter().any(|c| match c {
+        LdapControl::PasswordPolicyRequest { .. } => true,
+        LdapControl::Unknown { oid: o, .. } => o == oid::PASSWORD_POLICY_REQUEST,
+        _ => false,
+    })
+}
+
+/// What a bind answers: the identity (None: the bind failed and the
+/// connection is anonymous again), the result, the response controls, and
+/// whether the password must be changed before anything else.
+#[derive(Debug)]
+pub struct BindReply {
+    pub identity: Option<Identity>,
+    pub result: LdapResult,
+    pub controls: Vec<LdapControl>,
+    pub must_change: bool,
+}
+
+/// A bind with its request controls: a password policy request control
+/// (draft-behera §6.1) gets the policy response control back.
+pub async fn run_with_controls(
+    shared: &Shared,
+    req: LdapBindRequest,
+    ctx: &BindContext,
+    request_controls: &[LdapControl],
+) -> BindReply {
+    let wants_policy = asks_for_policy(request_controls);
+    let (identity, result, policy) = simple_or_sasl(shared, req, ctx).await;
+    let must_change = policy.as_ref().is_some_and(|p| p.must_change);
+    let controls = match policy {
+        Some(p) if wants_policy && !p.response.is_empty() => vec![LdapControl::Unknown {
+            // The response control has the request's OID (draft-behera §6.2).
+            oid: oid::PASSWORD_POLICY_REQUEST.to_string(),
+            criticality: false,
+            value: Some(p.response.encode()),
+        }],
+        _ => Vec::new(),
+    };
+    BindReply {
+        identity,
+        result,
+        controls,
+        must_change,
+    }
+}
+
+/// The password policy's verdict on a simple bind.
+struct PolicyVerdict {
+    response: PolicyResponse,
+    must_change: bool,
+}
+
+async fn simple_or_sasl(
+    shared: &Shared,
+    req: LdapBindRequest,
+    ctx: &BindContext,
+) -> (Option<Identity>, LdapResult, Option<PolicyVerdict>) {
+    let no_policy = |(i, r): (Option<Identity>, LdapResult)| (i, r, None);
     if req.version != 3 {
         return (
             None,
@@ -60,12 +127,13 @@ pub async fn run_with(
                     req.version
                 ),
             ),
+            None,
         );
     }
     let password = match req.cred {
         LdapBindCred::Simple(pw) => pw,
         LdapBindCred::SASL(sasl) if sasl.mechanism.eq_ignore_ascii_case("EXTERNAL") => {
-            return external(shared, &req.dn, sasl, ctx).await;
+            return no_policy(external(shared, &req.dn, sasl, ctx).await);
         }
         LdapBindCred::SASL(sasl) => {
             return (
@@ -74,6 +142,7 @@ pub async fn run_with(
                     LdapResultCode::AuthMethodNotSupported,
                     format!("SASL mechanism {:?} is not supported", sasl.mechanism),
                 ),
+                None,
             )
         }
         _ => {
@@ -83,12 +152,13 @@ pub async fn run_with(
                     LdapResultCode::AuthMethodNotSupported,
                     "unsupported authentication method",
                 ),
+                None,
             )
         }
     };
     if req.dn.is_empty() {
         if password.is_empty() {
-            return (Some(Identity::anonymous()), result::success());
+            return no_policy((Some(Identity::anonymous()), result::success()));
         }
         return (
             None,
@@ -96,11 +166,12 @@ pub async fn run_with(
                 LdapResultCode::UnwillingToPerform,
                 "a password was given without a bind DN",
             ),
+            None,
         );
     }
     let dn = match parse_dn(&req.dn) {
         Ok(dn) => dn,
-        Err(r) => return (None, r),
+        Err(r) => return (None, r, None),
     };
     if password.is_empty() {
         return (
@@ -109,6 +180,7 @@ pub async fn run_with(
                 LdapResultCode::UnwillingToPerform,
                 "unauthenticated bind (DN with no password) is not allowed",
             ),
+            None,
         );
     }
     if confidentiality_required(ctx, true) {
@@ -119,25 +191,73 @@ pub async fn run_with(
                 LdapResultCode::ConfidentialityRequired,
                 "a password bind needs an encrypted connection: use LDAPS or StartTLS",
             ),
+            None,
         );
     }
     let dir = shared.dir.clone();
-    let outcome = tokio::task::spawn_blocking(move || dir.bind(&dn, password.as_bytes())).await;
-    match outcome {
-        Ok(Ok(identity)) => (Some(identity), result::success()),
-        Ok(Err(DirError::InvalidCredentials)) => {
+    let outcome =
+        tokio::task::spawn_blocking(move || dir.bind_with_policy(&dn, password.as_bytes())).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            return no_policy(fail(
+                LdapResultCode::Other,
+                format!("bind task failed: {e}"),
+            ))
+        }
+    };
+    let verdict = Some(PolicyVerdict {
+        response: outcome.policy,
+        must_change: outcome.must_change,
+    });
+    match outcome.result {
+        Ok(identity) => {
+            if outcome.must_change {
+                tracing::info!(dn = %req.dn, "bind: the password was reset and must be changed first");
+            }
+            (Some(identity), result::success(), verdict)
+        }
+        Err(DirError::InvalidCredentials) => {
             tracing::info!(dn = %req.dn, "bind failed: invalid credentials");
             (
                 None,
                 result::result(LdapResultCode::InvalidCredentials, "invalid credentials"),
+                verdict,
             )
         }
-        Ok(Err(e)) => (None, result::from_error(&e)),
-        Err(e) => (
-            None,
-            result::result(LdapResultCode::Other, format!("bind task failed: {e}")),
-        ),
+        Err(e) => (None, result::from_error(&e), verdict),
     }
+}
+
+/// What a connection bound with a reset password may do (pwdMustChange):
+/// change the password, as OpenLDAP restricts it, and ask Who am I?, which
+/// tells the client only who it is.
+pub fn allowed_while_reset(op: &LdapOp) -> bool {
+    changes_password(op) || matches!(op, LdapOp::ExtendedRequest(e) if e.name == OID_WHOAMI)
+}
+
+/// Whether a request changes a password (its success lifts the restriction).
+pub fn changes_password(op: &LdapOp) -> bool {
+    match op {
+        LdapOp::ExtendedRequest(e) => e.name == OID_PASSWORD_MODIFY,
+        LdapOp::ModifyRequest(m) => {
+            !m.changes.is_empty()
+                && m.changes.iter().all(|c| {
+                    let a = c.modification.atype.split(';').next().unwrap_or_default();
+                    a.eq_ignore_ascii_case("userPassword") || a == "2.5.4.35"
+                })
+        }
+        _ => false,
+    }
+}
+
+/// The answer to anything else before the reset password is changed.
+pub fn must_change_refusal() -> LdapResult {
+    result::result(
+        LdapResultCode::InsufficentAccessRights,
+        "the password was reset by an administrator and must be changed first \
+         (password modify, or a modify of userPassword)",
+    )
 }
 
 fn fail(code: LdapResultCode, message: impl Into<String>) -> (Option<Identity>, LdapResult) {

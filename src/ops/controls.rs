@@ -20,8 +20,9 @@ pub use crate::model::oid::MANAGE_DSA_IT as OID_MANAGE_DSA_IT;
 pub use crate::model::oid::PAGED_RESULTS as OID_PAGED_RESULTS;
 
 /// Every request control the server acts on, as the root DSE lists them.
-pub const SUPPORTED: [&str; 8] = [
+pub const SUPPORTED: [&str; 9] = [
     oid::PAGED_RESULTS,
+    oid::PASSWORD_POLICY_REQUEST,
     oid::MANAGE_DSA_IT,
     oid::SORT_REQUEST,
     oid::VLV_REQUEST,
@@ -214,11 +215,10 @@ pub fn parse(ctrls: &[LdapControl]) -> Result<RequestControls, ControlError> {
             LdapControl::SyncRequest {
                 criticality: true, ..
             } => return Err(ControlError::Unsupported(oid::SYNC_REQUEST.into())),
-            LdapControl::PasswordPolicyRequest { criticality: true } => {
-                return Err(ControlError::Unsupported(
-                    oid::PASSWORD_POLICY_REQUEST.into(),
-                ))
-            }
+            // Understood on every operation: it only asks for the
+            // response control where a policy decision is made (bind,
+            // password changes); elsewhere there is nothing to report.
+            LdapControl::PasswordPolicyRequest { .. } => {}
             LdapControl::SearchOptions {
                 criticality: true, ..
             } => return Err(ControlError::Unsupported(oid::AD_SEARCH_OPTIONS.into())),

@@ -3,7 +3,9 @@
 
 use super::{parse_dn, result, Shared};
 use crate::auth::password;
-use crate::directory::{DirError, Identity, ModOp, Modification, WriteOp};
+use crate::directory::{policy, DirError, Identity, ModOp, Modification, WriteOp};
+use crate::model::oid;
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
     LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest, LdapResult,
     LdapResultCode, OID_PASSWORD_MODIFY, OID_WHOAMI,
@@ -17,6 +19,40 @@ fn reply(res: LdapResult, value: Option<Vec<u8>>) -> LdapExtendedResponse {
         name: None,
         value,
     }
+}
+
+/// An extended operation with the response controls it earns: a refused
+/// password change carries the ppolicy error when the request asked for it
+/// (`wants_policy`: the password policy request control was sent).
+pub async fn run_with_controls(
+    shared: &Shared,
+    who: &Identity,
+    req: LdapExtendedRequest,
+    manage_dsa_it: bool,
+    wants_policy: bool,
+) -> (LdapExtendedResponse, Vec<LdapControl>) {
+    let is_password_modify = req.name == OID_PASSWORD_MODIFY;
+    let resp = run(shared, who, req, manage_dsa_it).await;
+    let error = (wants_policy
+        && is_password_modify
+        && resp.res.code == LdapResultCode::ConstraintViolation)
+        .then(|| policy::change_error(&resp.res.message))
+        .flatten();
+    let controls = match error {
+        Some(e) => vec![LdapControl::Unknown {
+            oid: oid::PASSWORD_POLICY_REQUEST.to_string(),
+            criticality: false,
+            value: Some(
+                policy::PolicyResponse {
+                    warning: None,
+                    error: Some(e),
+                }
+                .encode(),
+            ),
+        }],
+        None => Vec::new(),
+    };
+    (resp, controls)
 }
 
 pub async fn run(

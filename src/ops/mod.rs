@@ -145,6 +145,7 @@ pub async fn dispatch(
     cancelled: Arc<AtomicBool>,
 ) -> Outcome {
     let msgid = request.msgid;
+    let wants_policy = bind::asks_for_policy(&request.ctrl);
     let parsed =
         controls::parse(&request.ctrl).and_then(|c| c.check_applicable(&request.op).map(|()| c));
     let ctrls = match parsed {
@@ -200,11 +201,13 @@ pub async fn dispatch(
             send_result(&sink, msgid, LdapOp::CompareResult(r), Vec::new()).await
         }
         LdapOp::ExtendedRequest(req) => {
-            let resp = extended::run(&shared, &who, req, ctrls.manage_dsa_it).await;
+            let (resp, ctrl) =
+                extended::run_with_controls(&shared, &who, req, ctrls.manage_dsa_it, wants_policy)
+                    .await;
             let outcome = Outcome::of(&resp.res);
-            let _ = sink
-                .send(msg(msgid, LdapOp::ExtendedResponse(resp)).into())
-                .await;
+            let mut response = msg(msgid, LdapOp::ExtendedResponse(resp));
+            response.ctrl = ctrl;
+            let _ = sink.send(response.into()).await;
             outcome
         }
         other => {

@@ -315,6 +315,9 @@ where
     };
     let outstanding: Outstanding = Arc::new(Mutex::new(HashMap::new()));
     let mut upgrade = false;
+    // Password policy: after a bind with a reset password, only the
+    // password change is allowed until it succeeds (ops::bind).
+    let must_change = Arc::new(AtomicBool::new(false));
     loop {
         let idle = if identity.is_anonymous() {
             limits.anonymous_idle_timeout
@@ -431,12 +434,17 @@ where
                 let LdapOp::BindRequest(req) = request.op else {
                     continue;
                 };
-                let (new_identity, res) = ops::bind::run_with(&state.shared, req, &bind_ctx).await;
-                identity = new_identity.unwrap_or_default();
+                let reply =
+                    ops::bind::run_with_controls(&state.shared, req, &bind_ctx, &request.ctrl)
+                        .await;
+                identity = reply.identity.unwrap_or_default();
+                must_change.store(reply.must_change, Ordering::Relaxed);
                 set_message_limit(reader.decoder_mut(), &limits, &identity);
-                let outcome = Outcome::of(&res);
-                let resp = ops::bind_response(res);
-                let _ = tx.send(ops::msg(msgid, resp).into()).await;
+                let outcome = Outcome::of(&reply.result);
+                let resp = ops::bind_response(reply.result);
+                let mut response = ops::msg(msgid, resp);
+                response.ctrl = reply.controls;
+                let _ = tx.send(response.into()).await;
                 log_access(
                     &state.shared.stats,
                     conn_id,
@@ -501,6 +509,28 @@ where
             }
             _ => {
                 let msgid = request.msgid;
+                let changes_password = ops::bind::changes_password(&request.op);
+                if must_change.load(Ordering::Relaxed)
+                    && !ops::bind::allowed_while_reset(&request.op)
+                {
+                    let r = ops::bind::must_change_refusal();
+                    let outcome = Outcome::of(&r);
+                    if let Some(op) = ops::response_for(&request.op, r) {
+                        let _ = tx.send(ops::msg(msgid, op).into()).await;
+                    }
+                    let kind = ops::op_name(&request.op);
+                    log_access(
+                        &state.shared.stats,
+                        conn_id,
+                        op_no,
+                        msgid,
+                        kind,
+                        &describe(&request),
+                        outcome,
+                        started,
+                    );
+                    continue;
+                }
                 let flag = Arc::new(AtomicBool::new(false));
                 let busy = match outstanding.lock() {
                     Ok(mut map) => {
@@ -543,9 +573,13 @@ where
                 let who = identity.clone();
                 let sink = tx.clone();
                 let map = outstanding.clone();
+                let reset_pending = must_change.clone();
                 let stats = shared.stats.clone();
                 tokio::spawn(tracing::Instrument::in_current_span(async move {
                     let outcome = ops::dispatch(shared, who, request, sink, flag).await;
+                    if changes_password && outcome.code == 0 {
+                        reset_pending.store(false, Ordering::Relaxed);
+                    }
                     if let Ok(mut m) = map.lock() {
                         m.remove(&msgid);
                     }
@@ -578,6 +612,13 @@ where
             return SessionEnd::Closed;
         }
         let stream = parts.io.unsplit(writer.into_inner());
+        // A connection restricted to changing a reset password does not
+        // carry its identity over TLS without the restriction: it binds again.
+        let identity = if must_change.load(Ordering::Relaxed) {
+            Identity::anonymous()
+        } else {
+            identity
+        };
         return SessionEnd::StartTls(stream, identity);
     }
     // TLS: close_notify; TCP: FIN. Never wait long for a client that does not read.

@@ -68,6 +68,11 @@ impl Core {
         } else {
             Vec::new()
         };
+        let with_policy = match origin {
+            Origin::Client => self.password_policy_write(&*txn, who, op)?,
+            _ => None,
+        };
+        let op = with_policy.as_ref().unwrap_or(op);
         let (uuid, change) = match op {
             WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
             WriteOp::Delete { dn } => self.delete(txn, dn, &stamp)?,
