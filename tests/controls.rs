@@ -98,8 +98,9 @@ fn root_dse_lists_exactly_the_supported_controls() {
         .into_iter()
         .collect();
     let want: HashSet<String> = [
-        "1.2.840.113556.1.4.319",  // paged results
-        "2.16.840.1.113730.3.4.2", // ManageDsaIT
+        "1.2.840.113556.1.4.319",    // paged results
+        "2.16.840.1.113730.3.4.2",   // ManageDsaIT
+        "1.3.6.1.4.1.42.2.27.8.5.1", // password policy
         SORT,
         VLV,
         "1.3.6.1.1.12",   // assertion

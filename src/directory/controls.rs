@@ -84,19 +84,7 @@ impl Directory {
         let core = &self.core;
         let txn = core.store.read()?;
         let (id, entry) = core.entry_at(&txn, dn)?;
-        let schema = core.schema();
-        let dn_key = |d: &Dn| core.dn_key(d).into_bytes();
-        let acl = Checker::new(
-            Resolver {
-                schema: &schema,
-                dn_key: &dn_key,
-                computed: None,
-            },
-            &txn,
-            who,
-            core.is_replication_identity(who),
-        );
-        let access = acl.access(&entry)?;
+        let access = core.access_for(&txn, who, &entry)?;
         if !access.may_see(&entry) {
             return Err(core.no_such_object(&txn, dn));
         }
@@ -140,6 +128,31 @@ impl Core {
                 entry.dn
             )))
         }
+    }
+
+    /// What `who` may do with `entry`, as a search sees it (ACI
+    /// targetfilters see the computed memberOf).
+    fn access_for(
+        &self,
+        txn: &dyn StoreRead,
+        who: &Identity,
+        entry: &Entry,
+    ) -> DirResult<EntryAccess> {
+        let schema = self.schema();
+        let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
+        let memberof = self.memberof_view(txn);
+        let computed = |name: &str, e: &Entry| memberof.as_ref().and_then(|m| m.computed(name, e));
+        let acl = Checker::new(
+            Resolver {
+                schema: &schema,
+                dn_key: &dn_key,
+                computed: Some(&computed),
+            },
+            txn,
+            who,
+            self.is_replication_identity(who),
+        );
+        Ok(acl.access(entry)?)
     }
 
     /// The requested attributes of `entry` that the requester may read.
@@ -197,24 +210,12 @@ impl Core {
         controls: &EntryControls,
         out: &Mutex<EntryReads>,
     ) -> DirResult<()> {
-        let schema = self.schema();
-        let dn_key = |d: &Dn| self.dn_key(d).into_bytes();
         let is_add = matches!(op, WriteOp::Add { .. });
         let mut reads = EntryReads::default();
         let needs_before = !is_add && (controls.assertion.is_some() || controls.pre_read.is_some());
         if needs_before && !super::subschema::is_subschema_dn(op.dn()) {
             let (id, entry) = self.entry_at(&*txn, op.dn())?;
-            let acl = Checker::new(
-                Resolver {
-                    schema: &schema,
-                    dn_key: &dn_key,
-                    computed: None,
-                },
-                &*txn,
-                who,
-                self.is_replication_identity(who),
-            );
-            let access = acl.access(&entry)?;
+            let access = self.access_for(&*txn, who, &entry)?;
             if let Some(f) = &controls.assertion {
                 if !access.may_see(&entry) {
                     return Err(self.no_such_object(&*txn, op.dn()));
@@ -245,17 +246,7 @@ impl Core {
         if let Some(after) = after.filter(|d| needs_after && !super::subschema::is_subschema_dn(d))
         {
             let (id, entry) = self.entry_at(&*txn, &after)?;
-            let acl = Checker::new(
-                Resolver {
-                    schema: &schema,
-                    dn_key: &dn_key,
-                    computed: None,
-                },
-                &*txn,
-                who,
-                self.is_replication_identity(who),
-            );
-            let access = acl.access(&entry)?;
+            let access = self.access_for(&*txn, who, &entry)?;
             if is_add {
                 if let Some(f) = &controls.assertion {
                     // Rolled back by the writer: the entry is never added.

@@ -402,16 +402,6 @@ pub(crate) fn format_time(ms: i64) -> String {
     }
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYYMMDDHH[MM[SS]][.fraction]Z` in UTC to ms since the epoch; None for
 /// anything else (including OpenLDAP's year-0 "locked for ever" value).
 pub(crate) fn parse_time(v: &[u8]) -> Option<i64> {
@@ -438,7 +428,7 @@ pub(crate) fn parse_time(v: &[u8]) -> Option<i64> {
         .and_then(|f| f.parse::<i64>().ok())
         .unwrap_or(0);
     Some(
-        ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60_000
+        ((crate::schema::days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60_000
             + se * 1000
             + if main.len() == 14 { ms_frac } else { 0 },
     )

@@ -22,6 +22,7 @@ mod check;
 mod matching;
 mod parser;
 mod syntax;
+pub(crate) use syntax::days_from_civil;
 #[cfg(test)]
 mod tests;
 mod user;
