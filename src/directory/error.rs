@@ -27,6 +27,13 @@ pub enum DirError {
     NotAllowedOnRdn(String),
     #[error("{0}")]
     ConstraintViolation(String),
+    /// A password change the password policy refuses: constraintViolation,
+    /// with the draft-behera error the response control reports.
+    #[error("{message}")]
+    PasswordPolicy {
+        error: super::policy::PolicyError,
+        message: String,
+    },
     #[error("{0}")]
     InvalidSyntax(String),
     #[error("{0}")]

@@ -31,13 +31,12 @@ pub async fn run_with_controls(
     manage_dsa_it: bool,
     wants_policy: bool,
 ) -> (LdapExtendedResponse, Vec<LdapControl>) {
-    let is_password_modify = req.name == OID_PASSWORD_MODIFY;
-    let resp = run(shared, who, req, manage_dsa_it).await;
-    let error = (wants_policy
-        && is_password_modify
-        && resp.res.code == LdapResultCode::ConstraintViolation)
-        .then(|| policy::change_error(&resp.res.message))
-        .flatten();
+    let (resp, refused) = if req.name == OID_PASSWORD_MODIFY {
+        password_modify(shared, who, &req, manage_dsa_it).await
+    } else {
+        (run(shared, who, req, manage_dsa_it).await, None)
+    };
+    let error = refused.filter(|_| wants_policy);
     let controls = match error {
         Some(e) => vec![LdapControl::Unknown {
             oid: oid::PASSWORD_POLICY_REQUEST.to_string(),
@@ -69,7 +68,7 @@ pub async fn run(
             };
             reply(result::success(), Some(authz.into_bytes()))
         }
-        OID_PASSWORD_MODIFY => password_modify(shared, who, &req, manage_dsa_it).await,
+        OID_PASSWORD_MODIFY => password_modify(shared, who, &req, manage_dsa_it).await.0,
         oid if super::replication::handles(oid) => super::replication::run(shared, who, req).await,
         other => reply(
             result::result(
@@ -93,13 +92,16 @@ fn gen_passwd_value(pw: &str) -> Vec<u8> {
     v
 }
 
+/// Password Modify (RFC 3062). With the response, the password policy's
+/// error when the policy refused the new password (for the ppolicy
+/// response control).
 async fn password_modify(
     shared: &Shared,
     who: &Identity,
     req: &LdapExtendedRequest,
     manage_dsa_it: bool,
-) -> LdapExtendedResponse {
-    let fail = |code, msg: &str| reply(result::result(code, msg), None);
+) -> (LdapExtendedResponse, Option<policy::PolicyError>) {
+    let fail = |code, msg: &str| (reply(result::result(code, msg), None), None);
     let parsed = match &req.value {
         None => LdapPasswordModifyRequest {
             user_identity: None,
@@ -119,7 +121,7 @@ async fn password_modify(
     let target = match parsed.user_identity.as_deref() {
         Some(id) => match parse_dn(id.strip_prefix("dn:").unwrap_or(id)) {
             Ok(dn) => dn,
-            Err(r) => return reply(r, None),
+            Err(r) => return (reply(r, None), None),
         },
         None => match &who.dn {
             Some(dn) => dn.clone(),
@@ -134,7 +136,7 @@ async fn password_modify(
     // A read-only replica refers this write like any other (RFC 4511
     // §4.1.10): changing the password here alone would be lost or diverge.
     if let Some(r) = super::read_only_refusal(shared, &target.to_string(), manage_dsa_it) {
-        return reply(r, None);
+        return (reply(r, None), None);
     }
     let dir = &shared.dir;
     // Whether this identity may change the target's userPassword is the write
@@ -185,10 +187,19 @@ async fn password_modify(
         dir.write(who, op).await
     };
     match outcome {
-        Ok(()) => reply(
-            result::success(),
-            generated.then(|| gen_passwd_value(&new_password)),
+        Ok(()) => (
+            reply(
+                result::success(),
+                generated.then(|| gen_passwd_value(&new_password)),
+            ),
+            None,
         ),
-        Err(e) => reply(result::from_error(&e), None),
+        Err(e) => {
+            let refused = match &e {
+                DirError::PasswordPolicy { error, .. } => Some(*error),
+                _ => None,
+            };
+            (reply(result::from_error(&e), None), refused)
+        }
     }
 }

@@ -41,6 +41,12 @@ pub fn conflict_counts(shared: &Shared) -> Vec<(String, u64)> {
     v
 }
 
+/// The HELP and TYPE lines of a metric family.
+fn head(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
+}
+
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -52,44 +58,52 @@ fn label(v: &str) -> String {
 pub fn prometheus_text(shared: &Shared, stats: &Stats) -> String {
     let mut o = String::new();
     let uptime = stats.started.elapsed().map(|d| d.as_secs()).unwrap_or(0);
-    let _ = writeln!(
-        o,
-        "# HELP ferrodir_up_seconds Seconds since the server started."
+    head(
+        &mut o,
+        "ferrodir_up_seconds",
+        "gauge",
+        "Seconds since the server started.",
     );
-    let _ = writeln!(o, "# TYPE ferrodir_up_seconds gauge");
     let _ = writeln!(o, "ferrodir_up_seconds {uptime}");
-    let _ = writeln!(o, "# HELP ferrodir_connections Open client connections.");
-    let _ = writeln!(o, "# TYPE ferrodir_connections gauge");
+    head(
+        &mut o,
+        "ferrodir_connections",
+        "gauge",
+        "Open client connections.",
+    );
     let _ = writeln!(
         o,
         "ferrodir_connections {}",
         stats.connections_open.load(Ordering::Relaxed)
     );
-    let _ = writeln!(
-        o,
-        "# HELP ferrodir_connections_total Connections accepted since start."
+    head(
+        &mut o,
+        "ferrodir_connections_total",
+        "counter",
+        "Connections accepted since start.",
     );
-    let _ = writeln!(o, "# TYPE ferrodir_connections_total counter");
     let _ = writeln!(
         o,
         "ferrodir_connections_total {}",
         stats.connections_total.load(Ordering::Relaxed)
     );
-    let _ = writeln!(
-        o,
-        "# HELP ferrodir_entries_sent_total Search result entries sent."
+    head(
+        &mut o,
+        "ferrodir_entries_sent_total",
+        "counter",
+        "Search result entries sent.",
     );
-    let _ = writeln!(o, "# TYPE ferrodir_entries_sent_total counter");
     let _ = writeln!(
         o,
         "ferrodir_entries_sent_total {}",
         stats.entries_sent.load(Ordering::Relaxed)
     );
-    let _ = writeln!(
-        o,
-        "# HELP ferrodir_operations_total Operations finished, by type."
+    head(
+        &mut o,
+        "ferrodir_operations_total",
+        "counter",
+        "Operations finished, by type.",
     );
-    let _ = writeln!(o, "# TYPE ferrodir_operations_total counter");
     for (kind, op) in KINDS.iter().zip(&stats.ops) {
         let _ = writeln!(
             o,
@@ -97,8 +111,12 @@ pub fn prometheus_text(shared: &Shared, stats: &Stats) -> String {
             op.count.load(Ordering::Relaxed)
         );
     }
-    let _ = writeln!(o, "# HELP ferrodir_operation_errors_total Operations finished with a result other than success, by type.");
-    let _ = writeln!(o, "# TYPE ferrodir_operation_errors_total counter");
+    head(
+        &mut o,
+        "ferrodir_operation_errors_total",
+        "counter",
+        "Operations finished with a result other than success, by type.",
+    );
     for (kind, op) in KINDS.iter().zip(&stats.ops) {
         let _ = writeln!(
             o,
@@ -106,11 +124,12 @@ pub fn prometheus_text(shared: &Shared, stats: &Stats) -> String {
             op.errors.load(Ordering::Relaxed)
         );
     }
-    let _ = writeln!(
-        o,
-        "# HELP ferrodir_operation_duration_seconds Time from request to result, by type."
+    head(
+        &mut o,
+        "ferrodir_operation_duration_seconds",
+        "histogram",
+        "Time from request to result, by type.",
     );
-    let _ = writeln!(o, "# TYPE ferrodir_operation_duration_seconds histogram");
     for (kind, op) in KINDS.iter().zip(&stats.ops) {
         let mut cumulative = 0u64;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -133,29 +152,42 @@ pub fn prometheus_text(shared: &Shared, stats: &Stats) -> String {
         );
     }
     if let Ok(n) = shared.dir.entry_count() {
-        let _ = writeln!(
-            o,
-            "# HELP ferrodir_entries Entries in the store, tombstones included."
+        head(
+            &mut o,
+            "ferrodir_entries",
+            "gauge",
+            "Entries in the store, tombstones included.",
         );
-        let _ = writeln!(o, "# TYPE ferrodir_entries gauge");
         let _ = writeln!(o, "ferrodir_entries {n}");
     }
     let report: Vec<AgreementReport> = shared.dir.replication_report().unwrap_or_default();
     if !report.is_empty() {
-        let _ = writeln!(o, "# HELP ferrodir_replication_lag_seconds Seconds since the oldest change the agreement's consumer lacks was made (0: in sync).");
-        let _ = writeln!(o, "# TYPE ferrodir_replication_lag_seconds gauge");
+        head(
+            &mut o,
+            "ferrodir_replication_lag_seconds",
+            "gauge",
+            "Seconds since the oldest change the agreement's consumer lacks was made (0: in sync).",
+        );
         for a in &report {
             if let Some(lag) = a.lag_seconds {
                 let _ = writeln!(o, "ferrodir_replication_lag_seconds{{agreement=\"{}\",consumer=\"{}\",suffix=\"{}\"}} {lag}", label(&a.name), label(&a.consumer), label(&a.suffix.to_string()));
             }
         }
-        let _ = writeln!(o, "# HELP ferrodir_replication_pending_changes Changes the agreement's consumer lacks (counted up to 100000).");
-        let _ = writeln!(o, "# TYPE ferrodir_replication_pending_changes gauge");
+        head(
+            &mut o,
+            "ferrodir_replication_pending_changes",
+            "gauge",
+            "Changes the agreement's consumer lacks (counted up to 100000).",
+        );
         for a in &report {
             let _ = writeln!(o, "ferrodir_replication_pending_changes{{agreement=\"{}\",consumer=\"{}\",suffix=\"{}\"}} {}", label(&a.name), label(&a.consumer), label(&a.suffix.to_string()), a.pending);
         }
-        let _ = writeln!(o, "# HELP ferrodir_replication_changes_sent_total Changes sent by the agreement since start.");
-        let _ = writeln!(o, "# TYPE ferrodir_replication_changes_sent_total counter");
+        head(
+            &mut o,
+            "ferrodir_replication_changes_sent_total",
+            "counter",
+            "Changes sent by the agreement since start.",
+        );
         for a in &report {
             let _ = writeln!(
                 o,
@@ -164,8 +196,12 @@ pub fn prometheus_text(shared: &Shared, stats: &Stats) -> String {
                 a.changes_sent
             );
         }
-        let _ = writeln!(o, "# HELP ferrodir_replication_agreement_up 1 when the agreement is enabled and its last session succeeded.");
-        let _ = writeln!(o, "# TYPE ferrodir_replication_agreement_up gauge");
+        head(
+            &mut o,
+            "ferrodir_replication_agreement_up",
+            "gauge",
+            "1 when the agreement is enabled and its last session succeeded.",
+        );
         for a in &report {
             let up = a.enabled && !a.state.starts_with("error");
             let _ = writeln!(
@@ -178,8 +214,12 @@ pub fn prometheus_text(shared: &Shared, stats: &Stats) -> String {
     }
     let conflicts = conflict_counts(shared);
     if !conflicts.is_empty() {
-        let _ = writeln!(o, "# HELP ferrodir_replication_conflict_entries Conflict and glue entries in the suffix (refreshed at most every 60 s).");
-        let _ = writeln!(o, "# TYPE ferrodir_replication_conflict_entries gauge");
+        head(
+            &mut o,
+            "ferrodir_replication_conflict_entries",
+            "gauge",
+            "Conflict and glue entries in the suffix (refreshed at most every 60 s).",
+        );
         for (suffix, n) in conflicts {
             let _ = writeln!(
                 o,

@@ -37,7 +37,9 @@ pub fn code_of(e: &DirError) -> LdapResultCode {
         DirError::NoSuchAttribute(_) => C::NoSuchAttribute,
         DirError::AttributeOrValueExists(_) => C::AttributeOrValueExists,
         DirError::NotAllowedOnRdn(_) => C::NotALlowedOnRDN,
-        DirError::ConstraintViolation(_) => C::ConstraintViolation,
+        DirError::ConstraintViolation(_) | DirError::PasswordPolicy { .. } => {
+            C::ConstraintViolation
+        }
         DirError::InvalidSyntax(_) => C::InvalidAttributeSyntax,
         DirError::InappropriateMatching(_) => C::InappropriateMatching,
         DirError::InsufficientAccess(_) => C::InsufficentAccessRights,

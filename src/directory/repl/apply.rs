@@ -12,9 +12,10 @@ impl Core {
         txn: &mut WriteTxn<'_>,
         suffix_key: &DnKey,
         rec: &ChangeRecord,
+        retired: &crate::repl::core::retire::Retired,
     ) -> DirResult<bool> {
         let ruv = self.load_ruv(txn, suffix_key)?;
-        if ruv.covers(rec.csn) || !self.admit_replicated(txn, suffix_key, rec)? {
+        if ruv.covers(rec.csn) || !self.admit_replicated(retired, rec) {
             return Ok(false);
         }
         let outcome = self.resolve_change(txn, suffix_key, rec)?;

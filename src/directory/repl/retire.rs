@@ -84,16 +84,10 @@ impl Core {
 
     /// Whether a replicated change may be applied. Changes of a retired
     /// replica ID are dropped, with one warning per ID and process.
-    pub(crate) fn admit_replicated(
-        &self,
-        txn: &dyn StoreRead,
-        suffix_key: &DnKey,
-        rec: &ChangeRecord,
-    ) -> DirResult<bool> {
-        let retired = self.load_retired(txn, suffix_key)?;
+    pub(crate) fn admit_replicated(&self, retired: &Retired, rec: &ChangeRecord) -> bool {
         match retired.admit(rec.csn) {
-            Admission::Apply => Ok(true),
-            Admission::AlreadyRetired => Ok(false),
+            Admission::Apply => true,
+            Admission::AlreadyRetired => false,
             Admission::AfterRetirement { upto } => {
                 let first = self
                     .retire_warned
@@ -108,7 +102,7 @@ impl Core {
                         rec.csn.rid
                     );
                 }
-                Ok(false)
+                false
             }
         }
     }

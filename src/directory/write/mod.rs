@@ -248,9 +248,12 @@ impl Core {
         };
         for v in values {
             if !password::is_hashed(v) && String::from_utf8_lossy(v).chars().count() < min {
-                return Err(DirError::ConstraintViolation(format!(
-                    "the password is too short: the password policy requires at least {min} characters"
-                )));
+                return Err(DirError::PasswordPolicy {
+                    error: super::policy::PolicyError::PasswordTooShort,
+                    message: format!(
+                        "the password is too short: the password policy requires at least {min} characters"
+                    ),
+                });
             }
         }
         Ok(())
