@@ -1,6 +1,7 @@
 //! Core data types; depends on nothing else in the crate.
 
 mod change;
+pub mod civil;
 pub mod codec;
 mod csn;
 mod dn;

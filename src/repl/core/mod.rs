@@ -121,6 +121,7 @@ mod payload;
 pub mod retire;
 pub mod ruv;
 pub mod schedule;
+pub mod sync_cookie;
 pub mod wire;
 
 mod change;
