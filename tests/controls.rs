@@ -103,10 +103,11 @@ fn root_dse_lists_exactly_the_supported_controls() {
         "1.3.6.1.4.1.42.2.27.8.5.1", // password policy
         SORT,
         VLV,
-        "1.3.6.1.1.12",   // assertion
-        "1.3.6.1.1.13.1", // pre-read
-        "1.3.6.1.1.13.2", // post-read
-        "1.3.6.1.1.22",   // Don't Use Copy
+        "1.3.6.1.1.12",             // assertion
+        "1.3.6.1.1.13.1",           // pre-read
+        "1.3.6.1.1.13.2",           // post-read
+        "1.3.6.1.1.22",             // Don't Use Copy
+        "1.3.6.1.4.1.4203.1.9.1.1", // content synchronisation (RFC 4533)
     ]
     .iter()
     .map(|s| s.to_string())

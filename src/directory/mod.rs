@@ -22,6 +22,7 @@ mod select;
 pub mod setup;
 pub mod state_export;
 pub mod subschema;
+pub mod sync;
 #[cfg(test)]
 mod test_support;
 mod time;

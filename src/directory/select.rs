@@ -178,6 +178,23 @@ impl Selection {
     }
 }
 
+/// contextCSN of a suffix entry: the newest CSN of each replica ID in
+/// the suffix's RUV, in OpenLDAP's form (IDs above 4095 have none).
+fn context_csn(core: &Core, txn: &dyn StoreRead, entry: &Entry) -> Option<Vec<Vec<u8>>> {
+    let key = core.dn_key(&entry.dn);
+    if !core.suffix_keys.contains(&key) || core.replicated_suffix_of(&key).is_none() {
+        return None;
+    }
+    let ruv = core.load_ruv(txn, &key).ok()?;
+    let vals: Vec<Vec<u8>> = ruv
+        .replicas
+        .values()
+        .filter_map(|e| crate::repl::core::sync_cookie::format_csn(e.max).ok())
+        .map(String::into_bytes)
+        .collect();
+    (!vals.is_empty()).then_some(vals)
+}
+
 /// Builds the returned attributes of one entry.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn select<'e>(
@@ -213,6 +230,14 @@ pub(super) fn select<'e>(
                 let vals = if req.types_only { Vec::new() } else { vals };
                 out.push((Cow::Owned(name), SelectedValues::Computed(vals)));
             }
+        }
+    }
+    if (selection.all_oper || selection.explicit.iter().any(|e| e == "contextcsn"))
+        && readable("contextcsn")
+    {
+        if let Some(vals) = context_csn(core, txn, entry) {
+            let vals = if req.types_only { Vec::new() } else { vals };
+            out.push((Cow::Borrowed("contextCSN"), SelectedValues::Computed(vals)));
         }
     }
     if let Some(m) = memberof {

@@ -20,7 +20,7 @@ pub use crate::model::oid::MANAGE_DSA_IT as OID_MANAGE_DSA_IT;
 pub use crate::model::oid::PAGED_RESULTS as OID_PAGED_RESULTS;
 
 /// Every request control the server acts on, as the root DSE lists them.
-pub const SUPPORTED: [&str; 9] = [
+pub const SUPPORTED: [&str; 10] = [
     oid::PAGED_RESULTS,
     oid::PASSWORD_POLICY_REQUEST,
     oid::MANAGE_DSA_IT,
@@ -30,6 +30,7 @@ pub const SUPPORTED: [&str; 9] = [
     oid::PRE_READ,
     oid::POST_READ,
     oid::DONT_USE_COPY,
+    oid::SYNC_REQUEST,
 ];
 
 /// One key of a sort request (RFC 2891 §1.1).
@@ -62,6 +63,14 @@ pub struct VlvRequest {
     pub context_id: Option<Vec<u8>>,
 }
 
+/// The Sync Request control (RFC 4533 §2.2).
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub persist: bool,
+    pub cookie: Option<Vec<u8>>,
+    pub reload_hint: bool,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct RequestControls {
     pub paged: Option<(i64, Vec<u8>)>,
@@ -75,6 +84,8 @@ pub struct RequestControls {
     /// refers the read to its supplier (ops::copy_refusal); elsewhere the
     /// data is the original and this changes nothing.
     pub dont_use_copy: bool,
+    /// RFC 4533 content synchronisation (ops::sync).
+    pub sync: Option<SyncRequest>,
     /// Critical controls that mean nothing for some operations, with the
     /// operations they apply to, checked per operation by [`Self::check_applicable`].
     critical: Vec<(&'static str, &'static [Applies])>,
@@ -213,8 +224,23 @@ pub fn parse(ctrls: &[LdapControl]) -> Result<RequestControls, ControlError> {
                 }
             }
             LdapControl::SyncRequest {
-                criticality: true, ..
-            } => return Err(ControlError::Unsupported(oid::SYNC_REQUEST.into())),
+                criticality,
+                mode,
+                cookie,
+                reload_hint,
+            } => {
+                if out.sync.is_some() {
+                    return Err(malformed(oid::SYNC_REQUEST, "the control is given twice"));
+                }
+                out.sync = Some(SyncRequest {
+                    persist: *mode == ldap3_proto::proto::SyncRequestMode::RefreshAndPersist,
+                    cookie: cookie.clone(),
+                    reload_hint: *reload_hint,
+                });
+                if *criticality {
+                    out.critical.push((oid::SYNC_REQUEST, SEARCH));
+                }
+            }
             // Understood on every operation: it only asks for the
             // response control where a policy decision is made (bind,
             // password changes); elsewhere there is nothing to report.

@@ -20,6 +20,7 @@ pub mod search;
 mod search_ber;
 mod sort;
 pub mod stats;
+mod sync;
 
 use crate::directory::repl::AgreementConfig;
 use crate::directory::{Directory, Identity};

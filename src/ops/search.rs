@@ -179,6 +179,16 @@ pub async fn run(
         return done(&sink, msgid, r, Vec::new(), 0).await;
     }
     let lookthrough = shared.search.lookthrough_limit;
+    if let Some(sync) = ctrls.sync.clone() {
+        if ctrls.sort.is_some() || ctrls.vlv.is_some() || ctrls.paged.is_some() {
+            let r = result::result(
+                LdapResultCode::UnwillingToPerform,
+                "content synchronisation (RFC 4533) cannot be combined with sorting, VLV or paging",
+            );
+            return done(&sink, msgid, r, Vec::new(), 0).await;
+        }
+        return super::sync::run(shared, who, msgid, req, base, scope, sync, sink, cancelled).await;
+    }
     if ctrls.vlv.is_some() && ctrls.sort.is_none() {
         let (r, ctrl) = sort::vlv_without_sort();
         return done(&sink, msgid, r, ctrl, 0).await;

@@ -296,6 +296,9 @@ mod tests {
         let foreign =
             SyncCookie::parse(b"rid=001,sid=002,csn=20240131235959.123456Z#000000#002#000000")
                 .unwrap();
-        assert!(foreign.to_ruv().is_none(), "slapd's own CSNs need a refresh");
+        assert!(
+            foreign.to_ruv().is_none(),
+            "slapd's own CSNs need a refresh"
+        );
     }
 }
