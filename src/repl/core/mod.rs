@@ -117,6 +117,7 @@
 
 pub mod catchup;
 pub mod fractional;
+pub mod join_key;
 mod payload;
 pub mod retire;
 pub mod ruv;
