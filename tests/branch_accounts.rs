@@ -275,7 +275,7 @@ fn line_value<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 #[test]
 fn samba_pdc_on_the_master_and_bdc_on_the_slave_share_the_accounts() {
     nslcd::require_programs(SAMBA_PROGRAMS, SAMBA_INSTALL);
-    let b = Branch::start();
+    let mut b = Branch::start();
     let accounts = format!(
         "{ous}dn: {FRANK}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
          objectClass: shadowAccount\nuid: frank\ncn: Frank Branch\nsn: Branch\n\
@@ -433,4 +433,41 @@ fn samba_pdc_on_the_master_and_bdc_on_the_slave_share_the_accounts() {
             && read_entry(&s.url(), FRANK, &["sambaNTPassword"])
                 .is_some_and(|e| e.get("sambaNTPassword") == nt)
     });
+
+    // The link is down: the BDC still reads the account from the slave, and
+    // a password change fails (the referral cannot be followed) instead of
+    // claiming success.
+    b.stop_master();
+    let ns = tmp.path().join("ns-bdc-down");
+    std::fs::create_dir_all(&ns).expect("ns dir");
+    let run = nslcd::run(
+        &ns,
+        &[b.slave.url()],
+        SUFFIX,
+        &[
+            ("list", format!("pdbedit -s {bdc} -L -v -u frank")),
+            (
+                "change",
+                format!("printf 'frank-smb-3\\nfrank-smb-3\\n' | smbpasswd -c {bdc} -s frank"),
+            ),
+        ],
+    );
+    assert_eq!(
+        line_value(run.ok("list"), "User SID:"),
+        Some(user_sid.as_str()),
+        "{}",
+        run.text
+    );
+    let (rc, text) = run.get("change");
+    assert_ne!(
+        rc, 0,
+        "a password change with the master down:\n{}",
+        run.text
+    );
+    assert!(
+        text.contains("could not be changed") && text.contains("Referral"),
+        "Samba reports the referral it could not follow:\n{}",
+        run.text
+    );
+    assert_eq!(bind_code(&b.slave.url(), FRANK, "frank-smb-2"), 0);
 }
