@@ -258,6 +258,13 @@ impl Decoder for GuardedCodec {
         }
         self.release();
         let facts = inspect::inspect(buf.get(..total).unwrap_or_default()).map_err(invalid)?;
+        if let Some(tag) = facts
+            .extended_name_untagged_at
+            .and_then(|at| buf.get_mut(at))
+        {
+            // requestName [0] LDAPOID: see RawFacts::extended_name_untagged_at.
+            *tag = 0x80;
+        }
         let decoded = self.inner.decode(buf)?;
         if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
             *buf = BytesMut::with_capacity(1024);
@@ -407,6 +414,30 @@ mod tests {
                 }]
             );
         }
+    }
+
+    /// libldap re-encodes a chased extended request with its requestName
+    /// as a universal OCTET STRING; it is decoded as the request it is.
+    #[test]
+    fn an_extended_request_chased_by_libldap_is_decoded() {
+        let oid = b"1.3.6.1.4.1.4203.1.11.1";
+        let value = [0x30, 0x03, 0x80, 0x01, b'x'];
+        let mut op = vec![0x04, oid.len() as u8];
+        op.extend_from_slice(oid);
+        op.extend_from_slice(&[0x81, value.len() as u8]);
+        op.extend_from_slice(&value);
+        let mut inner = vec![0x02, 0x01, 0x09, 0x77, op.len() as u8];
+        inner.extend_from_slice(&op);
+        let mut m = vec![0x30, inner.len() as u8];
+        m.extend_from_slice(&inner);
+        let mut codec = GuardedCodec::new(1 << 20);
+        let mut buf = BytesMut::from(&m[..]);
+        let msg = codec.decode(&mut buf).unwrap().expect("a message");
+        let LdapOp::ExtendedRequest(x) = msg.op else {
+            panic!("not an extended request: {:?}", msg.op)
+        };
+        assert_eq!(x.name, "1.3.6.1.4.1.4203.1.11.1");
+        assert_eq!(x.value, Some(value.to_vec()));
     }
 
     #[test]

@@ -19,6 +19,15 @@ pub struct RawFacts {
     /// decodes it without its criticality, which decides between refusing
     /// and answering unsorted.
     pub sort_control: Option<RawControl>,
+    /// Where, in the message, an ExtendedRequest carries its requestName
+    /// as a universal OCTET STRING (0x04) instead of `[0]` (0x80). libldap
+    /// sends that when it chases a referral of an extended operation (its
+    /// re-encoding writes every request's first field as a plain string):
+    /// Samba's `ldap passwd sync` on a BDC whose slave refers the Password
+    /// Modify request to the master does exactly this. slapd accepts it;
+    /// the framing retags it so the operation is served, not the session
+    /// closed.
+    pub extended_name_untagged_at: Option<usize>,
 }
 
 /// A control's criticality and value bytes.
@@ -217,6 +226,17 @@ pub fn inspect(msg: &[u8]) -> Result<RawFacts, String> {
             abandon_target_out_of_range: !in_range(op.content, 0),
             ..RawFacts::default()
         },
+        23 => RawFacts {
+            extended_name_untagged_at: match next_tlv(op.content) {
+                // The protocolOp's contents end where the controls begin.
+                Some((name, _)) if name.tag == 0x04 => msg
+                    .len()
+                    .checked_sub(after_op.len())
+                    .and_then(|end| end.checked_sub(op.content.len())),
+                _ => None,
+            },
+            ..RawFacts::default()
+        },
         _ => RawFacts::default(),
     };
     Ok(RawFacts {
@@ -335,6 +355,26 @@ mod tests {
         assert!(flagged(&[0xff], &[0x00]));
         assert!(flagged(&[0x00], &[0xff]));
         assert!(flagged(&[0x01, 0, 0, 0, 0, 0], &[0x00]));
+    }
+
+    #[test]
+    fn an_extended_request_name_sent_as_a_plain_string_is_located() {
+        // ExtendedRequest { "1.2" } with the name as [0], then as libldap's
+        // referral chase re-encodes it (universal OCTET STRING), with a control.
+        let tagged = message(&[3], &[0x77, 0x05, 0x80, 0x03, b'1', b'.', b'2']);
+        assert_eq!(
+            inspect(&tagged).map(|f| f.extended_name_untagged_at),
+            Ok(None)
+        );
+        let mut plain = message(&[3], &[0x77, 0x05, 0x04, 0x03, b'1', b'.', b'2']);
+        // [0] Controls { { "1.3" } }
+        plain.extend_from_slice(&[0xa0, 0x07, 0x30, 0x05, 0x04, 0x03, b'1', b'.', b'3']);
+        plain[1] += 9;
+        let at = inspect(&plain)
+            .expect("an extended request")
+            .extended_name_untagged_at;
+        assert_eq!(at, Some(7));
+        assert_eq!(plain.get(7), Some(&0x04));
     }
 
     #[test]
