@@ -158,6 +158,93 @@ pub enum ReplCommand {
     /// Running it again is harmless; it resumes after restarts. Prints the
     /// state on this server; exit code 0 once retired here, 1 while waiting.
     RetireId(RetireArgs),
+    /// Enable the master role (docs/master-slave.md): create a
+    /// Synchronization Key and print it with this server's Device ID. A
+    /// slave joins with `ferrodir repl join --key`. Run it again for
+    /// another key (one per site, so each can be revoked alone).
+    Master(MasterArgs),
+    /// Synchronization keys on a master: list them, revoke one.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Slaves that joined a master: list them, remove one.
+    #[command(subcommand)]
+    Slaves(SlavesCommand),
+    /// Make this (fresh) server a slave of a master: check the master's
+    /// certificate against the key's pin, obtain a replication identity,
+    /// copy every entry, then follow each change (RFC 4533 refreshAndPersist
+    /// over TLS). Writes on a slave are referred to the master.
+    Join(JoinArgs),
+    /// Stop following the master (the data stays; the suffixes become
+    /// writable again). Remove the slave on the master with `repl slaves remove`.
+    Leave {
+        #[command(flatten)]
+        conn: ReplConn,
+    },
+}
+
+#[derive(Args)]
+pub struct MasterArgs {
+    #[command(flatten)]
+    pub conn: ReplConn,
+    /// A note kept with the key (which site it is for).
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Every key: ID, creation time, how many slaves joined with it.
+    List {
+        #[command(flatten)]
+        conn: ReplConn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it can no longer join a slave (slaves that joined with
+    /// it stay; remove them with `repl slaves remove`).
+    Revoke {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// The key ID (`repl keys list`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SlavesCommand {
+    /// Every slave: Device ID, host, key it joined with, when.
+    List {
+        #[command(flatten)]
+        conn: ReplConn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a slave: its replication identity stops binding.
+    Remove {
+        #[command(flatten)]
+        conn: ReplConn,
+        /// The slave's Device ID.
+        device: String,
+    },
+}
+
+#[derive(Args)]
+pub struct JoinArgs {
+    /// This server (the slave), as its root DN.
+    #[command(flatten)]
+    pub conn: ReplConn,
+    /// The master, ldaps://HOST[:636] (or ldap://HOST with StartTLS).
+    #[arg(long)]
+    pub master: String,
+    /// The Synchronization Key printed by `ferrodir repl master`.
+    #[arg(long)]
+    pub key: String,
+    /// The name this slave gives the master (default: this host's name).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Seconds to wait for the first full copy (0: do not wait).
+    #[arg(long, default_value_t = 600)]
+    pub wait: u64,
 }
 
 #[derive(Args)]

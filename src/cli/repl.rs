@@ -5,6 +5,8 @@
 
 mod check;
 mod conflicts;
+mod join;
+mod master;
 mod retire;
 
 use super::args::{ReplCommand, ReplConn};
@@ -33,6 +35,11 @@ pub fn run(cmd: ReplCommand) -> Result<()> {
             }
             Ok(())
         }
+        ReplCommand::Master(args) => rt.block_on(master::master(&args)),
+        ReplCommand::Keys(cmd) => rt.block_on(master::keys(&cmd)),
+        ReplCommand::Slaves(cmd) => rt.block_on(master::slaves(&cmd)),
+        ReplCommand::Join(args) => rt.block_on(join::join(&args)),
+        ReplCommand::Leave { conn } => rt.block_on(join::leave(&conn)),
         ReplCommand::Check(args) => {
             // Exit codes as diff(1): 0 identical, 1 different, 2 trouble.
             let code = match rt.block_on(check::run(&args)) {

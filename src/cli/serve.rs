@@ -289,14 +289,6 @@ async fn run_server(
         env!("CARGO_PKG_VERSION")
     );
     report_unverifiable_passwords(dir.clone());
-    let shared = Arc::new(Shared {
-        dir: dir.clone(),
-        max_filter_depth: cfg.limits.max_filter_depth,
-        agreement_tester: Some(Arc::new(agreement::AgreementTest)),
-        search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
-        stats: Arc::new(ferrodir::ops::stats::Stats::default()),
-    });
-    let _replication = start_replication(&dir, &cfg)?;
     let tls = if cfg.tls.enabled {
         let ctx = server::TlsContext::setup(&cfg.tls, &cfg.data_dir)?;
         if let Some(ca) = &ctx.files().generated_ca {
@@ -310,6 +302,19 @@ async fn run_server(
     } else {
         None
     };
+    let certificate_pin = tls.clone().map(|t| {
+        let pin: ferrodir::ops::CertificatePin = Arc::new(move || t.certificate_sha256());
+        pin
+    });
+    let shared = Arc::new(Shared {
+        dir: dir.clone(),
+        max_filter_depth: cfg.limits.max_filter_depth,
+        agreement_tester: Some(Arc::new(agreement::AgreementTest)),
+        search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
+        stats: Arc::new(ferrodir::ops::stats::Stats::default()),
+        certificate_pin,
+    });
+    let _replication = start_replication(&dir, &cfg)?;
     let state = server::ServerState::new(
         shared,
         server::ServerOptions {

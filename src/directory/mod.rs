@@ -10,6 +10,7 @@ mod controls;
 pub mod error;
 mod index_sync;
 pub mod init_snapshot;
+pub mod join;
 pub mod memberof;
 mod monitor;
 pub mod password_scan;
@@ -277,6 +278,7 @@ impl Core {
                 .any(|replica| replica.bind_dns.contains(&who.norm))
         });
         configured
+            || self.is_slave_identity(who)
             || self
                 .acl
                 .replication_identities()

@@ -61,6 +61,12 @@ pub const REPL_CATCHUP_ENTRIES: &str = repl_oid!("6");
 pub const REPL_CATCHUP_PRESENT: &str = repl_oid!("7");
 pub const REPL_CATCHUP_END: &str = repl_oid!("8");
 
+/// The master/slave role's extended operations (docs/master-slave.md):
+/// create a synchronization key (root DN), join with one (anyone holding
+/// the key).
+pub const MASTER_CREATE_KEY: &str = "2.25.283765197135925208705784076489341859982.4.1";
+pub const MASTER_JOIN: &str = "2.25.283765197135925208705784076489341859982.4.2";
+
 /// The replication extended operations a supplier sends to a consumer.
 pub const REPL_ALL: [&str; 8] = [
     REPL_START,

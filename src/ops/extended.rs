@@ -70,6 +70,8 @@ pub async fn run(
         }
         OID_PASSWORD_MODIFY => password_modify(shared, who, &req, manage_dsa_it).await.0,
         oid if super::replication::handles(oid) => super::replication::run(shared, who, req).await,
+        oid::MASTER_CREATE_KEY => super::master::create_key(shared, who, &req).await,
+        oid::MASTER_JOIN => super::master::join(shared, &req).await,
         other => reply(
             result::result(
                 LdapResultCode::ProtocolError,

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod controls;
 pub mod delete;
 pub mod extended;
+mod master;
 pub mod filter_text;
 pub mod moddn;
 pub mod modify;
@@ -45,7 +46,13 @@ pub struct Shared {
     pub search: SearchLimits,
     /// Counters of connections and operations (cn=monitor, metrics).
     pub stats: Arc<stats::Stats>,
+    /// SHA-256 of the TLS certificate clients are served now (None
+    /// without TLS): what a synchronization key pins.
+    pub certificate_pin: Option<CertificatePin>,
 }
+
+/// Reads the pin of the certificate in use (it may be reloaded).
+pub type CertificatePin = Arc<dyn Fn() -> Option<[u8; 32]> + Send + Sync>;
 
 /// Connects and binds to an agreement's consumer with its credentials and
 /// says "Pass" or "Fail: <reason>".

@@ -465,6 +465,15 @@ impl TlsContext {
 
     /// Reads the certificate, key and client CA files again. On failure the
     /// previous ones stay in use. Existing connections are not affected.
+    /// SHA-256 of the certificate served now (the first of its chain):
+    /// what a synchronization key pins.
+    pub fn certificate_sha256(&self) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        let current = self.resolver.current.read().ok()?.clone();
+        let leaf = current.cert.first()?;
+        Some(sha2::Sha256::digest(leaf.as_ref()).into())
+    }
+
     pub fn reload(&self) -> Result<(), TlsError> {
         let ck = load_certified_key(&self.files.cert, &self.files.key, &self.provider)?;
         check_key_permissions(&self.files.key);
