@@ -121,6 +121,7 @@ mod payload;
 pub mod retire;
 pub mod ruv;
 pub mod schedule;
+pub mod syncrepl_config;
 pub mod wire;
 
 mod change;
