@@ -575,3 +575,13 @@ impl Directory {
 pub fn consumer_dn(name: &str) -> Dn {
     syncrepl_dn().child(Rdn::single("cn", name))
 }
+
+/// Seconds since the epoch, and that time as a GeneralizedTime (for the
+/// status the session layer records).
+pub fn now_secs() -> u64 {
+    u64::from(time::now_secs())
+}
+
+pub fn generalized_time(secs: u64) -> String {
+    time::generalized_time(secs)
+}

@@ -515,12 +515,17 @@ impl Client {
     }
 
     async fn send(&mut self, step: &str, op: LdapOp) -> Result<i32, ClientError> {
+        self.send_with(step, op, Vec::new()).await
+    }
+
+    async fn send_with(
+        &mut self,
+        step: &str,
+        op: LdapOp,
+        ctrl: Vec<ldap3_proto::control::LdapControl>,
+    ) -> Result<i32, ClientError> {
         let msgid = self.msgid();
-        let msg = LdapMsg {
-            msgid,
-            op,
-            ctrl: Vec::new(),
-        };
+        let msg = LdapMsg { msgid, op, ctrl };
         match tokio::time::timeout(self.op_timeout, self.framed.send(msg)).await {
             Err(_) => Err(ClientError::Timeout {
                 step: step.into(),
@@ -535,15 +540,50 @@ impl Client {
         }
     }
 
+    /// Sends a search with request controls (a sync request, RFC 4533);
+    /// its answers, controls included, come from [`Client::next_message`].
+    pub async fn send_search(
+        &mut self,
+        req: LdapSearchRequest,
+        ctrl: Vec<ldap3_proto::control::LdapControl>,
+    ) -> Result<i32, ClientError> {
+        self.send_with("search", LdapOp::SearchRequest(req), ctrl)
+            .await
+    }
+
+    /// The next message for `msgid` with its controls; `wait` None waits
+    /// as long as the connection lives (a persistent search).
+    pub async fn next_message(
+        &mut self,
+        step: &str,
+        msgid: i32,
+        wait: Option<Duration>,
+    ) -> Result<LdapMsg, ClientError> {
+        self.recv_msg(step, msgid, wait).await
+    }
+
     /// Next message for `msgid`; a notice of disconnection (id 0) is an error.
     async fn recv(&mut self, step: &str, msgid: i32) -> Result<LdapOp, ClientError> {
+        let wait = Some(self.op_timeout);
+        self.recv_msg(step, msgid, wait).await.map(|m| m.op)
+    }
+
+    async fn recv_msg(
+        &mut self,
+        step: &str,
+        msgid: i32,
+        wait: Option<Duration>,
+    ) -> Result<LdapMsg, ClientError> {
         loop {
-            let next = tokio::time::timeout(self.op_timeout, self.framed.next())
-                .await
-                .map_err(|_| ClientError::Timeout {
-                    step: step.into(),
-                    secs: self.op_timeout.as_secs(),
-                })?;
+            let next = match wait {
+                Some(w) => tokio::time::timeout(w, self.framed.next())
+                    .await
+                    .map_err(|_| ClientError::Timeout {
+                        step: step.into(),
+                        secs: w.as_secs(),
+                    })?,
+                None => self.framed.next().await,
+            };
             let msg = match next {
                 None => return Err(ClientError::Closed { step: step.into() }),
                 Some(Err(e)) if peer_gone(&e) => {
@@ -558,7 +598,7 @@ impl Client {
                 Some(Ok(m)) => m,
             };
             if msg.msgid == msgid {
-                return Ok(msg.op);
+                return Ok(msg);
             }
             if msg.msgid == 0 {
                 if let LdapOp::ExtendedResponse(r) = &msg.op {
