@@ -6,6 +6,7 @@
 mod check;
 mod conflicts;
 mod retire;
+mod syncrepl;
 
 use super::args::{ReplCommand, ReplConn};
 use anyhow::{anyhow, Context, Result};
@@ -343,6 +344,7 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         let n = count_conflicts(&mut client, &suffix).await?;
         counts.push((suffix, n));
     }
+    let consumers = syncrepl::consumers(&mut client).await?;
     client.unbind().await;
     let rows: Vec<AgreementStatus> = entries
         .iter()
@@ -365,6 +367,9 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         }
         for row in &rows {
             row.render(&mut out);
+        }
+        for c in &consumers {
+            syncrepl::render(c, &mut out);
         }
         for (suffix, n) in &counts {
             out.push_str(&format!("suffix {suffix}\n  conflict entries: {n}\n"));
