@@ -71,10 +71,11 @@ impl Slapd {
     }
 
     fn launch(&mut self) {
-        let log = std::fs::File::create(self._tmp.path().join(format!(
-            "slapd-{}.log",
-            Instant::now().elapsed().as_nanos()
-        )))
+        let log = std::fs::File::create(
+            self._tmp
+                .path()
+                .join(format!("slapd-{}.log", Instant::now().elapsed().as_nanos())),
+        )
         .expect("log");
         let child = Command::new(slapd_bin())
             .arg("-f")
@@ -110,7 +111,10 @@ impl Slapd {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("slapd exited early ({st})");
             }
-            assert!(Instant::now() < deadline, "slapd did not answer within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "slapd did not answer within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -348,7 +352,12 @@ fn referral_check(p: &Slapd, f: &Server) {
         &f.url(),
         "dn: uid=alice,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: sn\nsn: Local\n",
     );
-    assert_eq!(code(&o), 10, "a write to the replica is referred: {}", err(&o));
+    assert_eq!(
+        code(&o),
+        10,
+        "a write to the replica is referred: {}",
+        err(&o)
+    );
     let text = format!("{}{}", out(&o), err(&o));
     assert!(text.contains(&p.url()), "referral names slapd: {text}");
 }
@@ -445,7 +454,11 @@ fn consumer_entries_are_checked_and_credentials_hidden() {
         )),
     );
     assert_code(&o, 0, "a good consumer entry");
-    let back = out(&search_root(&f.url(), CONSUMER_DN, &["-s", "base", "olcSyncrepl"]));
+    let back = out(&search_root(
+        &f.url(),
+        CONSUMER_DN,
+        &["-s", "base", "olcSyncrepl"],
+    ));
     assert!(!back.contains(&secret), "the secret is never shown: {back}");
     assert!(back.contains("credentials={FDCHACHA}"), "{back}");
     let raw = std::fs::read(f.data_dir().join("data.mdb")).unwrap_or_default();

@@ -121,6 +121,12 @@ impl Core {
         let clear = self.secrets.reveal(config.credentials.as_bytes())?;
         config.credentials = String::from_utf8(clear)
             .map_err(|_| syntax(format!("{SYNCREPL_ATTR}: credentials are not UTF-8")))?;
+        ldap3_proto::parse_ldap_filter_str(&config.filter).map_err(|e| {
+            syntax(format!(
+                "olcSyncrepl: filter: '{}' is not an LDAP filter ({e})",
+                config.filter
+            ))
+        })?;
         let suffix = Dn::parse(&config.searchbase)
             .map_err(|err| syntax(format!("{SYNCREPL_ATTR}: searchbase: {err}")))?;
         let norm = self.norm_dn(&suffix);
@@ -250,11 +256,7 @@ impl Core {
         Ok(())
     }
 
-    fn live_entry_by_uuid(
-        &self,
-        txn: &WriteTxn<'_>,
-        uuid: &[u8; 16],
-    ) -> DirResult<Option<Entry>> {
+    fn live_entry_by_uuid(&self, txn: &WriteTxn<'_>, uuid: &[u8; 16]) -> DirResult<Option<Entry>> {
         let Some(id) = txn.id_by_uuid(uuid)? else {
             return Ok(None);
         };

@@ -271,7 +271,7 @@ fn parse_interval(v: &str) -> Result<Duration, SyncreplError> {
 /// `retry="5 10 300 +"`: pairs of seconds and counts (`+`: forever).
 fn parse_retry(v: &str) -> Result<Vec<RetryStep>, SyncreplError> {
     let items: Vec<&str> = v.split_whitespace().collect();
-    if items.is_empty() || items.len() % 2 != 0 {
+    if items.is_empty() || !items.len().is_multiple_of(2) {
         return Err(err(
             "retry",
             format!("'{v}' must be pairs of seconds and counts, e.g. \"60 10 300 +\""),
@@ -288,9 +288,11 @@ fn parse_retry(v: &str) -> Result<Vec<RetryStep>, SyncreplError> {
         let count = if *count == "+" {
             None
         } else {
-            Some(count.parse::<u32>().map_err(|_| {
-                err("retry", format!("'{count}' is not a count or '+'"))
-            })?)
+            Some(
+                count
+                    .parse::<u32>()
+                    .map_err(|_| err("retry", format!("'{count}' is not a count or '+'")))?,
+            )
         };
         out.push(RetryStep {
             interval: Duration::from_secs(interval),
@@ -659,21 +661,60 @@ mod tests {
             ("rid=1 provider=http://h searchbase=o=x", "provider"),
             ("rid=1 provider=ldap://h:99999 searchbase=o=x", "provider"),
             ("rid=1 provider=ldap://h searchbase=o=x type=push", "type"),
-            ("rid=1 provider=ldap://h searchbase=o=x interval=1:2", "interval"),
-            ("rid=1 provider=ldap://h searchbase=o=x interval=00:25:00:00", "interval"),
-            ("rid=1 provider=ldap://h searchbase=o=x retry=\"5\"", "retry"),
-            ("rid=1 provider=ldap://h searchbase=o=x retry=\"x +\"", "retry"),
-            ("rid=1 provider=ldap://h searchbase=o=x scope=children", "scope"),
-            ("rid=1 provider=ldap://h searchbase=o=x bindmethod=sasl", "bindmethod"),
-            ("rid=1 provider=ldap://h searchbase=o=x starttls=maybe", "starttls"),
-            ("rid=1 provider=ldap://h searchbase=o=x tls_reqcert=x", "tls_reqcert"),
-            ("rid=1 provider=ldap://h searchbase=o=x tls_pin_sha256=abc", "tls_pin_sha256"),
-            ("rid=1 provider=ldap://h searchbase=o=x timeout=x", "timeout"),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x interval=1:2",
+                "interval",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x interval=00:25:00:00",
+                "interval",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x retry=\"5\"",
+                "retry",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x retry=\"x +\"",
+                "retry",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x scope=children",
+                "scope",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x bindmethod=sasl",
+                "bindmethod",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x starttls=maybe",
+                "starttls",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x tls_reqcert=x",
+                "tls_reqcert",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x tls_pin_sha256=abc",
+                "tls_pin_sha256",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x timeout=x",
+                "timeout",
+            ),
             ("rid=1 provider=ldap://h searchbase=\"o=x", "searchbase"),
-            ("rid=1 provider=ldap://h searchbase=o=x filter=(a=b", "filter"),
-            ("rid=1 provider=ldap://h searchbase=o=x binddn=cn=a", "credentials"),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x filter=(a=b",
+                "filter",
+            ),
+            (
+                "rid=1 provider=ldap://h searchbase=o=x binddn=cn=a",
+                "credentials",
+            ),
             ("rid=1 rid=2 provider=ldap://h searchbase=o=x", "rid"),
-            ("rid=1 provider=ldaps://h searchbase=o=x starttls=yes", "starttls"),
+            (
+                "rid=1 provider=ldaps://h searchbase=o=x starttls=yes",
+                "starttls",
+            ),
             ("rid=1 provider=ldap://h searchbase=o=x junk", "junk"),
         ] {
             let e = parse(text).unwrap_err();
@@ -684,8 +725,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_ignored_and_reported() {
-        let c = parse("rid=1 provider=ldap://h searchbase=o=x schemachecking=on frobnicate=1")
-            .unwrap();
+        let c =
+            parse("rid=1 provider=ldap://h searchbase=o=x schemachecking=on frobnicate=1").unwrap();
         assert_eq!(c.ignored, ["schemachecking", "frobnicate"]);
     }
 

@@ -132,11 +132,7 @@ async fn run_consumer(dir: Arc<Directory>, c: SyncConsumer) {
                     return;
                 };
                 attempt = attempt.saturating_add(1);
-                tracing::warn!(
-                    "syncrepl {}: {e}; retrying in {} s",
-                    c.name,
-                    wait.as_secs()
-                );
+                tracing::warn!("syncrepl {}: {e}; retrying in {} s", c.name, wait.as_secs());
                 set_state(&dir, &c, &progress, format!("retrying: {e}")).await;
                 tokio::time::sleep(wait).await;
             }
@@ -251,7 +247,11 @@ impl Sync<'_> {
         loop {
             let n = changes.len();
             let status = status_attrs(progress, state.to_string());
-            let saved = if first { cookie.clone().map(Some) } else { None };
+            let saved = if first {
+                cookie.clone().map(Some)
+            } else {
+                None
+            };
             let outcome = self
                 .dir
                 .sync_apply(self.c, changes.clone(), saved, status)
@@ -275,7 +275,10 @@ impl Sync<'_> {
         }
     }
 
-    fn entry_attrs(&self, attrs: Vec<ldap3_proto::proto::LdapPartialAttribute>) -> Vec<(String, Vec<Vec<u8>>)> {
+    fn entry_attrs(
+        &self,
+        attrs: Vec<ldap3_proto::proto::LdapPartialAttribute>,
+    ) -> Vec<(String, Vec<Vec<u8>>)> {
         attrs
             .into_iter()
             .filter(|a| !self.exclude.contains(&a.atype.to_ascii_lowercase()))
@@ -328,7 +331,13 @@ async fn session(
         exclude: cfg.exattrs.iter().map(|a| a.to_ascii_lowercase()).collect(),
     };
     let mut refreshing = true;
-    let state = |refreshing: bool| if refreshing { "refreshing" } else { "persisting" };
+    let state = |refreshing: bool| {
+        if refreshing {
+            "refreshing"
+        } else {
+            "persisting"
+        }
+    };
     s.flush(progress, None, state(true)).await?;
     loop {
         let msg = client.next_message("sync search", msgid, None).await?;
