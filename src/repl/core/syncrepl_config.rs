@@ -9,8 +9,6 @@
 //! `tls_pin_sha256=<hex>` accepts exactly the provider certificate whose
 //! DER encoding has that SHA-256 digest.
 
-use std::time::Duration;
-
 /// refreshOnly polls; refreshAndPersist keeps the search open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
@@ -54,7 +52,8 @@ pub enum ReqCert {
 /// One `retry=` pair: wait `interval`, `count` times (None: forever, `+`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryStep {
-    pub interval: Duration,
+    /// Seconds.
+    pub interval: u64,
     pub count: Option<u32>,
 }
 
@@ -75,8 +74,8 @@ pub struct SyncreplConfig {
     pub attrs: Vec<String>,
     pub exattrs: Vec<String>,
     pub mode: SyncMode,
-    /// Between two polls of refreshOnly.
-    pub interval: Duration,
+    /// Seconds between two polls of refreshOnly.
+    pub interval: u64,
     pub retry: Vec<RetryStep>,
     pub starttls: StartTls,
     pub tls_cacert: Option<String>,
@@ -250,7 +249,7 @@ pub fn quote(v: &str) -> String {
 }
 
 /// `dd:hh:mm:ss` (OpenLDAP's interval), or a number of seconds.
-fn parse_interval(v: &str) -> Result<Duration, SyncreplError> {
+fn parse_interval(v: &str) -> Result<u64, SyncreplError> {
     let bad = || err("interval", format!("'{v}' is not dd:hh:mm:ss"));
     let parts: Vec<&str> = v.split(':').collect();
     let nums: Vec<u64> = parts
@@ -265,7 +264,7 @@ fn parse_interval(v: &str) -> Result<Duration, SyncreplError> {
     if secs == 0 {
         return Err(err("interval", "must be at least one second"));
     }
-    Ok(Duration::from_secs(secs))
+    Ok(secs)
 }
 
 /// `retry="5 10 300 +"`: pairs of seconds and counts (`+`: forever).
@@ -294,10 +293,7 @@ fn parse_retry(v: &str) -> Result<Vec<RetryStep>, SyncreplError> {
                     .map_err(|_| err("retry", format!("'{count}' is not a count or '+'")))?,
             )
         };
-        out.push(RetryStep {
-            interval: Duration::from_secs(interval),
-            count,
-        });
+        out.push(RetryStep { interval, count });
     }
     Ok(out)
 }
@@ -391,7 +387,7 @@ pub fn parse(text: &str) -> Result<SyncreplConfig, SyncreplError> {
     let mut attrs = vec!["*".to_string(), "+".to_string()];
     let mut exattrs = Vec::new();
     let mut mode = SyncMode::RefreshOnly;
-    let mut interval = Duration::from_secs(86400);
+    let mut interval = 86400;
     let mut retry = Vec::new();
     let mut starttls = StartTls::No;
     let mut tls_cacert = None;
@@ -565,12 +561,12 @@ pub fn parse(text: &str) -> Result<SyncreplConfig, SyncreplError> {
 }
 
 impl SyncreplConfig {
-    /// Wait before retry number `attempt` (0-based) after a failure; None:
+    /// Seconds to wait before retry number `attempt` (0-based) after a failure; None:
     /// the retry schedule is used up (stop until the entry changes). With
     /// no `retry=`, every 60 s forever.
-    pub fn retry_wait(&self, attempt: u32) -> Option<Duration> {
+    pub fn retry_wait(&self, attempt: u32) -> Option<u64> {
         if self.retry.is_empty() {
-            return Some(Duration::from_secs(60));
+            return Some(60);
         }
         let mut left = attempt;
         for step in &self.retry {
@@ -600,7 +596,7 @@ mod tests {
         assert_eq!(c.port, 389);
         assert!(!c.ldaps);
         assert_eq!(c.mode, SyncMode::RefreshOnly);
-        assert_eq!(c.interval, Duration::from_secs(86400));
+        assert_eq!(c.interval, 86400);
         assert_eq!(c.searchbase, "dc=example,dc=com");
         assert_eq!(c.filter, "(objectClass=organizationalPerson)");
         assert_eq!(c.attrs, ["cn", "sn", "ou", "telephoneNumber", "title", "l"]);
@@ -624,10 +620,10 @@ mod tests {
         assert_eq!(c.tls_cacert.as_deref(), Some("/etc/ssl/ca.pem"));
         assert_eq!(c.timeout, Some(3));
         assert_eq!(c.network_timeout, Some(5));
-        assert_eq!(c.retry_wait(0), Some(Duration::from_secs(5)));
-        assert_eq!(c.retry_wait(4), Some(Duration::from_secs(5)));
-        assert_eq!(c.retry_wait(5), Some(Duration::from_secs(300)));
-        assert_eq!(c.retry_wait(500), Some(Duration::from_secs(300)));
+        assert_eq!(c.retry_wait(0), Some(5));
+        assert_eq!(c.retry_wait(4), Some(5));
+        assert_eq!(c.retry_wait(5), Some(300));
+        assert_eq!(c.retry_wait(500), Some(300));
     }
 
     #[test]
@@ -637,7 +633,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.port, 13390);
-        assert_eq!(c.retry_wait(1000), Some(Duration::from_secs(1)));
+        assert_eq!(c.retry_wait(1000), Some(1));
         assert_eq!(c.attrs, ["*", "+"]);
         assert_eq!(c.scope, SyncScope::Sub);
     }
@@ -647,7 +643,7 @@ mod tests {
         let c = parse(r#"rid=1 provider=ldaps://h searchbase=o=x retry="2 2""#).unwrap();
         assert!(c.ldaps);
         assert_eq!(c.port, 636);
-        assert_eq!(c.retry_wait(1), Some(Duration::from_secs(2)));
+        assert_eq!(c.retry_wait(1), Some(2));
         assert_eq!(c.retry_wait(2), None);
     }
 

@@ -110,7 +110,7 @@ async fn run_consumer(dir: Arc<Directory>, c: SyncConsumer) {
             Ok(Ended::Done) => {
                 attempt = 0;
                 set_state(&dir, &c, &progress, "polling".into()).await;
-                tokio::time::sleep(c.config.interval).await;
+                tokio::time::sleep(Duration::from_secs(c.config.interval)).await;
             }
             Ok(Ended::RefreshRequired) => {
                 tracing::warn!(
@@ -132,9 +132,9 @@ async fn run_consumer(dir: Arc<Directory>, c: SyncConsumer) {
                     return;
                 };
                 attempt = attempt.saturating_add(1);
-                tracing::warn!("syncrepl {}: {e}; retrying in {} s", c.name, wait.as_secs());
+                tracing::warn!("syncrepl {}: {e}; retrying in {} s", c.name, wait);
                 set_state(&dir, &c, &progress, format!("retrying: {e}")).await;
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(Duration::from_secs(wait)).await;
             }
         }
     }
