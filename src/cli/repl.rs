@@ -8,6 +8,7 @@ mod conflicts;
 mod join;
 mod master;
 mod retire;
+mod syncrepl;
 
 use super::args::{ReplCommand, ReplConn};
 use anyhow::{anyhow, Context, Result};
@@ -350,6 +351,7 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         let n = count_conflicts(&mut client, &suffix).await?;
         counts.push((suffix, n));
     }
+    let consumers = syncrepl::consumers(&mut client).await?;
     client.unbind().await;
     let rows: Vec<AgreementStatus> = entries
         .iter()
@@ -372,6 +374,9 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         }
         for row in &rows {
             row.render(&mut out);
+        }
+        for c in &consumers {
+            syncrepl::render(c, &mut out);
         }
         for (suffix, n) in &counts {
             out.push_str(&format!("suffix {suffix}\n  conflict entries: {n}\n"));

@@ -9,7 +9,7 @@ use ferrodir::directory::setup::{open_data_dir, OpenMode};
 use ferrodir::directory::Directory;
 use ferrodir::model::Dn;
 use ferrodir::ops::Shared;
-use ferrodir::repl::session::{agreement, housekeeping};
+use ferrodir::repl::session::{agreement, housekeeping, syncrepl};
 use ferrodir::server;
 use std::io::Write;
 use std::sync::Arc;
@@ -425,8 +425,10 @@ fn start_replication(dir: &Arc<Directory>, cfg: &Config) -> Result<tokio::task::
     };
     let runner = agreement::spawn_runner(dir.clone(), url);
     let housekeeping = housekeeping::spawn(dir.clone());
+    let consumers = syncrepl::spawn_consumers(dir.clone());
     Ok(tokio::spawn(async move {
         let _ = runner.await;
         housekeeping.abort();
+        consumers.abort();
     }))
 }

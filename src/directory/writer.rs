@@ -25,6 +25,9 @@ pub enum Origin {
     Import,
     /// A replication peer: values arrive with their state.
     Replication,
+    /// An RFC 4533 provider (syncrepl consumer): entryUUID and the
+    /// creator/modifier attributes are the provider's, values as sent.
+    Syncrepl,
 }
 
 /// What the writer thread does for one job.
@@ -93,6 +96,15 @@ pub(crate) enum Work {
     Retire(super::repl::retire::RetireWork),
     /// Metadata records written as given (agreement histories).
     PutMeta { items: Vec<(String, Vec<u8>)> },
+    /// What an RFC 4533 provider sent (directory/repl/syncrepl.rs), with
+    /// the cookie that covers it (empty: forgotten) and the consumer
+    /// entry's status attributes.
+    Syncrepl {
+        changes: Vec<super::repl::syncrepl::SyncChange>,
+        cookie: Option<(String, Option<Vec<u8>>)>,
+        status: (crate::model::Dn, Vec<(String, Vec<u8>)>),
+        out: Arc<Mutex<super::repl::syncrepl::SyncOutcome>>,
+    },
 }
 
 struct Job {
@@ -394,6 +406,30 @@ fn run_work(
         Work::PutMeta { items } => {
             for (k, v) in items {
                 txn.put_meta(k, v)?;
+            }
+            Ok(())
+        }
+        Work::Syncrepl {
+            changes,
+            cookie,
+            status,
+            out,
+        } => {
+            let mut next = || -> DirResult<crate::model::Csn> {
+                let mut g = generator()?;
+                g.set_rid(core.local_rid());
+                Ok(g.now(time::now_secs()))
+            };
+            let mut outcome = super::repl::syncrepl::SyncOutcome::default();
+            core.sync_apply(txn, changes, &mut next, &mut outcome)?;
+            match cookie {
+                Some((key, Some(c))) => txn.put_meta(key, c)?,
+                Some((key, None)) => txn.delete_meta(key)?,
+                None => {}
+            }
+            core.put_sync_status(txn, &status.0, &status.1)?;
+            if let Ok(mut o) = out.lock() {
+                *o = outcome;
             }
             Ok(())
         }

@@ -173,7 +173,7 @@ pub async fn join(args: &JoinArgs) -> Result<()> {
         if !states.is_empty() && states.iter().all(|s| s.starts_with("persisting")) {
             let entries: u64 = consumers
                 .iter()
-                .filter_map(|c| values_text(c, "ferrodirSyncEntriesReceived").first()?.parse().ok())
+                .filter_map(|c| values_text(c, "ferrodirSyncEntriesReceived").first()?.parse::<u64>().ok())
                 .sum();
             println!(
                 "in sync after {:.1} s ({entries} entries copied); following changes",

@@ -30,6 +30,16 @@ impl Core {
                     ("cn", vec![b"mapping tree".to_vec()]),
                 ],
             ),
+            (
+                syncrepl::syncrepl_dn(),
+                vec![
+                    (
+                        "objectClass",
+                        vec![b"top".to_vec(), b"applicationProcess".to_vec()],
+                    ),
+                    ("cn", vec![b"syncrepl".to_vec()]),
+                ],
+            ),
         ];
         for s in &self.cfg.suffixes {
             let text = s.to_string();
@@ -115,6 +125,7 @@ impl Core {
                 Err(err) => tracing::warn!(dn = %e.dn, "ignoring agreement entry: {err}"),
             }
         }
+        state.syncrepl = self.load_sync_consumers(txn)?;
         Ok(state)
     }
 
@@ -314,6 +325,8 @@ impl Core {
         } else if has_class(&e, "nsDS5ReplicationAgreement") {
             let state = self.load_repl_state(txn)?;
             self.parse_agreement(&e, &state.replicas)?;
+        } else if has_class(&e, syncrepl::SYNCREPL_CLASS) {
+            self.validate_sync_consumer(txn, &e)?;
         }
         self.config_pending
             .store(true, std::sync::atomic::Ordering::Relaxed);

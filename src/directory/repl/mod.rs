@@ -10,6 +10,7 @@ mod config;
 pub(crate) mod retire;
 mod settings;
 pub(crate) mod status;
+pub mod syncrepl;
 mod total;
 mod urp;
 
@@ -118,6 +119,8 @@ pub struct AgreementConfig {
 pub struct ReplState {
     pub replicas: Vec<ReplicaConfig>,
     pub agreements: Vec<AgreementConfig>,
+    /// RFC 4533 consumers (cn=<name>,cn=syncrepl,cn=config).
+    pub syncrepl: Vec<syncrepl::SyncConsumer>,
 }
 
 fn first_text(e: &Entry, name: &str) -> Option<String> {
@@ -358,6 +361,9 @@ impl Directory {
     /// For a write on a read-only replica: the referral URLs to send instead
     /// (possibly empty when none is known). None when the DN is writable here.
     pub fn write_referral(&self, dn: &Dn) -> Option<Vec<String>> {
+        if let Some(provider) = self.sync_referral(dn) {
+            return Some(vec![provider]);
+        }
         let key = self.core.dn_key(dn);
         let suffix_key = self.core.replicated_suffix_of(&key)?;
         let state = self.core.repl.read().ok()?;

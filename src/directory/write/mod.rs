@@ -58,7 +58,7 @@ impl Core {
             self.check_password_length(op)?;
             self.refuse_pre_hashed(who, op)?;
         }
-        if origin != Origin::Replication {
+        if !matches!(origin, Origin::Replication | Origin::Syncrepl) {
             self.refuse_unverifiable(op)?;
         }
         // Refint acts for clients only: a replicated delete or rename comes
@@ -267,6 +267,14 @@ impl Core {
         let Some(mut entry) = txn.entry(id)? else {
             return Ok(());
         };
+        if let Some(values) = self.seal_syncrepl(&entry)? {
+            entry.set(
+                super::repl::syncrepl::SYNCREPL_ATTR,
+                values,
+                crate::model::Csn::ZERO,
+            );
+            txn.put_entry(id, &entry)?;
+        }
         let Some(attr) = entry.get_mut("nsDS5ReplicaCredentials") else {
             return Ok(());
         };
@@ -334,7 +342,7 @@ impl Core {
         values: &[Vec<u8>],
         origin: Origin,
     ) -> Vec<Vec<u8>> {
-        if Self::is_password(at) && origin != Origin::Replication {
+        if Self::is_password(at) && !matches!(origin, Origin::Replication | Origin::Syncrepl) {
             values
                 .iter()
                 .map(|v| {
@@ -471,8 +479,12 @@ impl Core {
 
     fn stamp_modified(&self, entry: &mut Entry, stamp: &Stamp) {
         let csn = stamp.csn;
-        self.set_operational(entry, "modifiersName", stamp.modifier.clone(), csn);
-        self.set_operational(entry, "modifyTimestamp", stamp.time.clone(), csn);
+        // A syncrepl consumer keeps the provider's modifier and time (the
+        // same change sets them from the provider's entry).
+        if stamp.origin != Origin::Syncrepl {
+            self.set_operational(entry, "modifiersName", stamp.modifier.clone(), csn);
+            self.set_operational(entry, "modifyTimestamp", stamp.time.clone(), csn);
+        }
         self.set_operational(entry, "entryCSN", csn.to_string(), csn);
     }
 }

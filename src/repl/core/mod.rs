@@ -123,6 +123,7 @@ pub mod retire;
 pub mod ruv;
 pub mod schedule;
 pub mod sync_cookie;
+pub mod syncrepl_config;
 pub mod wire;
 
 mod change;

@@ -76,6 +76,7 @@ pub fn resolve_tls_settings(
     Ok(TlsSettings {
         ca_file: Some(ca_file),
         client_cert: Some(client_cert),
+        pin_sha256: None,
     })
 }
 

@@ -145,6 +145,74 @@ pub struct TlsSettings {
     /// Certificate chain and private key (PEM) presented to the peer; None:
     /// no client certificate.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// SHA-256 of the one server certificate to accept (a synchronization
+    /// key's pin): with it, that certificate is trusted whatever its
+    /// issuer and names, and no other is; the CA bundle is not used.
+    pub pin_sha256: Option<[u8; 32]>,
+}
+
+/// Accepts exactly the certificate whose SHA-256 is the pin; handshake
+/// signatures are still checked against it, so only the holder of its
+/// private key passes.
+#[derive(Debug)]
+struct PinnedVerifier {
+    pin: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use sha2::Digest;
+        let seen: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+        if seen == self.pin {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// What a TLS session settled on, for logs and status.
@@ -220,6 +288,19 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// verification against `settings.ca_file`, the client certificate if any.
 fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    if let Some(pin) = settings.pin_sha256 {
+        let verifier = Arc::new(PinnedVerifier {
+            pin,
+            provider: provider.clone(),
+        });
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        return Ok(Arc::new(config));
+    }
     let ca = settings.ca_file.as_deref().ok_or_else(|| {
         "no CA bundle to verify the peer with (set [replication] ca_file or [tls] ca_file)"
             .to_string()
@@ -472,31 +553,38 @@ impl Client {
     /// Parses `ldap://host[:port][/...]` or `ldaps://…`. For LDAPS the CA
     /// bundle is `LDAPTLS_CACERT` (as for OpenLDAP's tools).
     pub async fn connect_url(url: &str, timeout: Duration) -> Result<Client, ClientError> {
-        let (transport, rest, default_port) = if let Some(r) = url.strip_prefix("ldap://") {
-            (Transport::Ldap, r, 389)
-        } else if let Some(r) = url.strip_prefix("ldaps://") {
-            (Transport::Ldaps, r, 636)
-        } else {
-            return Err(ClientError::Connect {
-                addr: url.to_string(),
-                reason: "expected an ldap:// or ldaps:// URL".into(),
-            });
-        };
-        let hostport = rest.split('/').next().unwrap_or_default();
-        let (host, port) =
-            split_host_port(hostport, default_port).ok_or_else(|| ClientError::Connect {
-                addr: url.to_string(),
-                reason: "bad host:port".into(),
-            })?;
+        let (transport, host, port) = parse_url(url)?;
         let tls = TlsSettings {
             ca_file: std::env::var_os("LDAPTLS_CACERT").map(PathBuf::from),
             client_cert: None,
+            pin_sha256: None,
         };
         if transport == Transport::Ldaps && tls.ca_file.is_none() {
             return Err(ClientError::TlsSetup(
                 "ldaps:// needs the CA certificate in LDAPTLS_CACERT".into(),
             ));
         }
+        Client::connect(&host, port, transport, &tls, timeout).await
+    }
+
+    /// Connects over TLS to the server whose certificate has SHA-256
+    /// `pin`: `ldaps://`, or `ldap://` upgraded with StartTLS (never in
+    /// clear).
+    pub async fn connect_pinned(
+        url: &str,
+        pin: [u8; 32],
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let (transport, host, port) = parse_url(url)?;
+        let transport = match transport {
+            Transport::Ldap => Transport::StartTls,
+            other => other,
+        };
+        let tls = TlsSettings {
+            ca_file: None,
+            client_cert: None,
+            pin_sha256: Some(pin),
+        };
         Client::connect(&host, port, transport, &tls, timeout).await
     }
 
@@ -515,12 +603,17 @@ impl Client {
     }
 
     async fn send(&mut self, step: &str, op: LdapOp) -> Result<i32, ClientError> {
+        self.send_with(step, op, Vec::new()).await
+    }
+
+    async fn send_with(
+        &mut self,
+        step: &str,
+        op: LdapOp,
+        ctrl: Vec<ldap3_proto::control::LdapControl>,
+    ) -> Result<i32, ClientError> {
         let msgid = self.msgid();
-        let msg = LdapMsg {
-            msgid,
-            op,
-            ctrl: Vec::new(),
-        };
+        let msg = LdapMsg { msgid, op, ctrl };
         match tokio::time::timeout(self.op_timeout, self.framed.send(msg)).await {
             Err(_) => Err(ClientError::Timeout {
                 step: step.into(),
@@ -535,15 +628,50 @@ impl Client {
         }
     }
 
+    /// Sends a search with request controls (a sync request, RFC 4533);
+    /// its answers, controls included, come from [`Client::next_message`].
+    pub async fn send_search(
+        &mut self,
+        req: LdapSearchRequest,
+        ctrl: Vec<ldap3_proto::control::LdapControl>,
+    ) -> Result<i32, ClientError> {
+        self.send_with("search", LdapOp::SearchRequest(req), ctrl)
+            .await
+    }
+
+    /// The next message for `msgid` with its controls; `wait` None waits
+    /// as long as the connection lives (a persistent search).
+    pub async fn next_message(
+        &mut self,
+        step: &str,
+        msgid: i32,
+        wait: Option<Duration>,
+    ) -> Result<LdapMsg, ClientError> {
+        self.recv_msg(step, msgid, wait).await
+    }
+
     /// Next message for `msgid`; a notice of disconnection (id 0) is an error.
     async fn recv(&mut self, step: &str, msgid: i32) -> Result<LdapOp, ClientError> {
+        let wait = Some(self.op_timeout);
+        self.recv_msg(step, msgid, wait).await.map(|m| m.op)
+    }
+
+    async fn recv_msg(
+        &mut self,
+        step: &str,
+        msgid: i32,
+        wait: Option<Duration>,
+    ) -> Result<LdapMsg, ClientError> {
         loop {
-            let next = tokio::time::timeout(self.op_timeout, self.framed.next())
-                .await
-                .map_err(|_| ClientError::Timeout {
-                    step: step.into(),
-                    secs: self.op_timeout.as_secs(),
-                })?;
+            let next = match wait {
+                Some(w) => tokio::time::timeout(w, self.framed.next())
+                    .await
+                    .map_err(|_| ClientError::Timeout {
+                        step: step.into(),
+                        secs: w.as_secs(),
+                    })?,
+                None => self.framed.next().await,
+            };
             let msg = match next {
                 None => return Err(ClientError::Closed { step: step.into() }),
                 Some(Err(e)) if peer_gone(&e) => {
@@ -558,7 +686,7 @@ impl Client {
                 Some(Ok(m)) => m,
             };
             if msg.msgid == msgid {
-                return Ok(msg.op);
+                return Ok(msg);
             }
             if msg.msgid == 0 {
                 if let LdapOp::ExtendedResponse(r) = &msg.op {
@@ -823,6 +951,27 @@ fn op_kind(op: &LdapOp) -> &'static str {
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`.
+/// `ldap://host[:port][/...]` or `ldaps://…`: transport, host, port.
+fn parse_url(url: &str) -> Result<(Transport, String, u16), ClientError> {
+    let (transport, rest, default_port) = if let Some(r) = url.strip_prefix("ldap://") {
+        (Transport::Ldap, r, 389)
+    } else if let Some(r) = url.strip_prefix("ldaps://") {
+        (Transport::Ldaps, r, 636)
+    } else {
+        return Err(ClientError::Connect {
+            addr: url.to_string(),
+            reason: "expected an ldap:// or ldaps:// URL".into(),
+        });
+    };
+    let hostport = rest.split('/').next().unwrap_or_default();
+    let (host, port) =
+        split_host_port(hostport, default_port).ok_or_else(|| ClientError::Connect {
+            addr: url.to_string(),
+            reason: "bad host:port".into(),
+        })?;
+    Ok((transport, host, port))
+}
+
 pub fn split_host_port(s: &str, default_port: u16) -> Option<(String, u16)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;

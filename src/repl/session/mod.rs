@@ -8,4 +8,5 @@ pub mod client;
 pub mod housekeeping;
 mod incremental;
 mod schema;
+pub mod syncrepl;
 mod total;
