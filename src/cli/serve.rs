@@ -313,6 +313,7 @@ async fn run_server(
         search: ferrodir::ops::SearchLimits::from_config(&cfg.limits),
         stats: Arc::new(ferrodir::ops::stats::Stats::default()),
         certificate_pin,
+        write_chain: Some(Arc::new(ferrodir::repl::session::chain::ProviderChain)),
     });
     let _replication = start_replication(&dir, &cfg)?;
     let state = server::ServerState::new(

@@ -145,7 +145,11 @@ impl Directory {
         let slave_dn = parse(&format!("cn={device},{SLAVES_DN}"))?;
         let credential = password::generate() + &password::generate();
         let root = self.root_identity();
-        let host = host.chars().filter(|c| !c.is_control()).take(255).collect::<String>();
+        let host = host
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect::<String>();
         if self.entry_exists(&slave_dn)? {
             let replace = |attr: &str, value: &str| Modification {
                 op: ModOp::Replace,
@@ -169,12 +173,22 @@ impl Directory {
                 ),
                 ("cn".into(), vec![device.as_bytes().to_vec()]),
                 ("userPassword".into(), vec![credential.clone().into_bytes()]),
-                ("ferrodirJoinedWith".into(), vec![key_id.as_bytes().to_vec()]),
+                (
+                    "ferrodirJoinedWith".into(),
+                    vec![key_id.as_bytes().to_vec()],
+                ),
             ];
             if !host.is_empty() {
                 attrs.push(("ferrodirSlaveHost".into(), vec![host.into_bytes()]));
             }
-            self.write(&root, WriteOp::Add { dn: slave_dn.clone(), attrs }).await?;
+            self.write(
+                &root,
+                WriteOp::Add {
+                    dn: slave_dn.clone(),
+                    attrs,
+                },
+            )
+            .await?;
         }
         Ok(JoinGrant {
             bind_dn: slave_dn,
@@ -183,7 +197,6 @@ impl Directory {
             master: self.device_id()?,
         })
     }
-
 }
 
 impl super::Core {

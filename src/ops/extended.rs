@@ -7,7 +7,7 @@ use crate::directory::{policy, DirError, Identity, ModOp, Modification, WriteOp}
 use crate::model::oid;
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
-    LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest, LdapResult,
+    LdapExtendedRequest, LdapExtendedResponse, LdapOp, LdapPasswordModifyRequest, LdapResult,
     LdapResultCode, OID_PASSWORD_MODIFY, OID_WHOAMI,
 };
 
@@ -30,9 +30,10 @@ pub async fn run_with_controls(
     req: LdapExtendedRequest,
     manage_dsa_it: bool,
     wants_policy: bool,
+    bound_secret: Option<&Vec<u8>>,
 ) -> (LdapExtendedResponse, Vec<LdapControl>) {
     let (resp, refused) = if req.name == OID_PASSWORD_MODIFY {
-        password_modify(shared, who, &req, manage_dsa_it).await
+        password_modify(shared, who, &req, manage_dsa_it, bound_secret).await
     } else {
         (run(shared, who, req, manage_dsa_it).await, None)
     };
@@ -68,7 +69,11 @@ pub async fn run(
             };
             reply(result::success(), Some(authz.into_bytes()))
         }
-        OID_PASSWORD_MODIFY => password_modify(shared, who, &req, manage_dsa_it).await.0,
+        OID_PASSWORD_MODIFY => {
+            password_modify(shared, who, &req, manage_dsa_it, None)
+                .await
+                .0
+        }
         oid if super::replication::handles(oid) => super::replication::run(shared, who, req).await,
         oid::MASTER_CREATE_KEY => super::master::create_key(shared, who, &req).await,
         oid::MASTER_JOIN => super::master::join(shared, &req).await,
@@ -102,6 +107,7 @@ async fn password_modify(
     who: &Identity,
     req: &LdapExtendedRequest,
     manage_dsa_it: bool,
+    bound_secret: Option<&Vec<u8>>,
 ) -> (LdapExtendedResponse, Option<policy::PolicyError>) {
     let fail = |code, msg: &str| (reply(result::result(code, msg), None), None);
     let parsed = match &req.value {
@@ -137,8 +143,31 @@ async fn password_modify(
     };
     // A read-only replica refers this write like any other (RFC 4511
     // §4.1.10): changing the password here alone would be lost or diverge.
+    // On a slave, the user's own change is made on the master with the
+    // user's own credentials (the old password given, or the one this
+    // connection bound with).
     if let Some(r) = super::read_only_refusal(shared, &target.to_string(), manage_dsa_it) {
-        return (reply(r, None), None);
+        let credential = match (&parsed.old_password, bound_secret) {
+            (Some(old), _) => Some(old.as_bytes()),
+            (None, Some(secret)) if who.dn.as_ref() == Some(&target) => Some(secret.as_slice()),
+            _ => None,
+        };
+        let chained = match credential.filter(|_| !manage_dsa_it) {
+            Some(pw) => {
+                let request = LdapOp::ExtendedRequest(req.clone());
+                super::chain(shared, &target, &target, pw, request).await
+            }
+            None => None,
+        };
+        return match chained {
+            Some(Ok(LdapOp::ExtendedResponse(answer))) => (answer, None),
+            Some(Ok(_)) => fail(
+                LdapResultCode::Other,
+                "the master answered the chained password change with another operation",
+            ),
+            Some(Err(e)) => (reply(super::chain_failure(&e), None), None),
+            None => (reply(r, None), None),
+        };
     }
     let dir = &shared.dir;
     // Whether this identity may change the target's userPassword is the write

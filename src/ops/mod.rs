@@ -8,8 +8,8 @@ pub mod compare;
 pub mod controls;
 pub mod delete;
 pub mod extended;
-mod master;
 pub mod filter_text;
+mod master;
 pub mod moddn;
 pub mod modify;
 pub mod monitor;
@@ -49,8 +49,93 @@ pub struct Shared {
     /// SHA-256 of the TLS certificate clients are served now (None
     /// without TLS): what a synchronization key pins.
     pub certificate_pin: Option<CertificatePin>,
+    /// Sends a user's own password change on to the master of a suffix
+    /// this server follows (RFC 4533 consumer); the session layer provides it.
+    pub write_chain: Option<Arc<dyn WriteChain>>,
 }
 
+/// Why a chained write got no answer from the master.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChainError {
+    #[error("the master {provider} cannot be reached ({reason})")]
+    Unreachable { provider: String, reason: String },
+    #[error("the master {provider} refused the bind: {message}")]
+    BindRefused { provider: String, message: String },
+}
+
+/// Chains a request to the provider of the suffix holding `target`, bound
+/// as `bind_dn` with `password` (the user's own credentials); returns the
+/// provider's response. None when no consumer feeds that suffix.
+pub trait WriteChain: Send + Sync {
+    fn chain<'a>(
+        &'a self,
+        dir: &'a Directory,
+        target: &'a Dn,
+        bind_dn: &'a Dn,
+        password: &'a [u8],
+        request: LdapOp,
+    ) -> futures::future::BoxFuture<'a, Option<Result<LdapOp, ChainError>>>;
+}
+
+/// Whether a connection bound as `who` keeps its bind password: only on a
+/// server that chains writes, for an identity in a suffix it follows as an
+/// RFC 4533 consumer (a slave), so that the user's own password change can
+/// be made on the master with the user's own credentials.
+pub fn keeps_bind_secret(shared: &Shared, who: &Identity) -> bool {
+    shared.write_chain.is_some()
+        && !who.root
+        && who
+            .dn
+            .as_ref()
+            .is_some_and(|dn| shared.dir.sync_referral(dn).is_some())
+}
+
+/// A modify that changes only the bound user's own userPassword, with the
+/// password the connection bound with: (the user's DN, that password).
+fn own_password_change<'a>(
+    who: &Identity,
+    req: &ldap3_proto::proto::LdapModifyRequest,
+    secret: Option<&'a Vec<u8>>,
+) -> Option<(Dn, &'a [u8])> {
+    let me = who.dn.as_ref()?;
+    let target = Dn::parse(&req.dn).ok()?;
+    let only_password = !req.changes.is_empty()
+        && req
+            .changes
+            .iter()
+            .all(|c| c.modification.atype.eq_ignore_ascii_case("userPassword"));
+    (only_password && target == *me).then_some((target, secret?.as_slice()))
+}
+
+/// Chains `request` for `target` to the master, bound as `bind_dn`.
+pub(crate) async fn chain(
+    shared: &Shared,
+    target: &Dn,
+    bind_dn: &Dn,
+    password: &[u8],
+    request: LdapOp,
+) -> Option<Result<LdapOp, ChainError>> {
+    let chain = shared.write_chain.as_ref()?;
+    chain
+        .chain(&shared.dir, target, bind_dn, password, request)
+        .await
+}
+
+/// The result a client gets when its write could not be chained.
+pub(crate) fn chain_failure(e: &ChainError) -> LdapResult {
+    match e {
+        ChainError::Unreachable { .. } => result::result(
+            LdapResultCode::Unavailable,
+            format!(
+                "{e}; this server is a read-only copy and password changes are made on the \
+                 master: try again when the link to it is back"
+            ),
+        ),
+        ChainError::BindRefused { .. } => {
+            result::result(LdapResultCode::InvalidCredentials, e.to_string())
+        }
+    }
+}
 /// Reads the pin of the certificate in use (it may be reloaded).
 pub type CertificatePin = Arc<dyn Fn() -> Option<[u8; 32]> + Send + Sync>;
 
@@ -151,6 +236,7 @@ pub async fn dispatch(
     request: LdapMsg,
     sink: Sink,
     cancelled: Arc<AtomicBool>,
+    bound_secret: Option<Arc<Vec<u8>>>,
 ) -> Outcome {
     let msgid = request.msgid;
     let wants_policy = bind::asks_for_policy(&request.ctrl);
@@ -182,7 +268,28 @@ pub async fn dispatch(
         }
         LdapOp::ModifyRequest(req) => {
             let (r, ctrl) = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
-                Some(r) => (r, Vec::new()),
+                Some(r) if ctrls.manage_dsa_it => (r, Vec::new()),
+                Some(r) => {
+                    let own = own_password_change(&who, &req, bound_secret.as_deref());
+                    let chained = match own {
+                        Some((dn, pw)) => {
+                            chain(&shared, &dn, &dn, pw, LdapOp::ModifyRequest(req)).await
+                        }
+                        None => None,
+                    };
+                    match chained {
+                        Some(Ok(LdapOp::ModifyResponse(answer))) => (answer, Vec::new()),
+                        Some(Ok(_)) => (
+                            result::result(
+                                LdapResultCode::Other,
+                                "the master answered the chained modify with another operation",
+                            ),
+                            Vec::new(),
+                        ),
+                        Some(Err(e)) => (chain_failure(&e), Vec::new()),
+                        None => (r, Vec::new()),
+                    }
+                }
                 None => modify::run(&shared, &who, req, entry_ctrls).await,
             };
             send_result(&sink, msgid, LdapOp::ModifyResponse(r), ctrl).await
@@ -209,9 +316,15 @@ pub async fn dispatch(
             send_result(&sink, msgid, LdapOp::CompareResult(r), Vec::new()).await
         }
         LdapOp::ExtendedRequest(req) => {
-            let (resp, ctrl) =
-                extended::run_with_controls(&shared, &who, req, ctrls.manage_dsa_it, wants_policy)
-                    .await;
+            let (resp, ctrl) = extended::run_with_controls(
+                &shared,
+                &who,
+                req,
+                ctrls.manage_dsa_it,
+                wants_policy,
+                bound_secret.as_deref(),
+            )
+            .await;
             let outcome = Outcome::of(&resp.res);
             let mut response = msg(msgid, LdapOp::ExtendedResponse(resp));
             response.ctrl = ctrl;

@@ -318,6 +318,10 @@ where
     // Password policy: after a bind with a reset password, only the
     // password change is allowed until it succeeds (ops::bind).
     let must_change = Arc::new(AtomicBool::new(false));
+    // On a slave, the password of the last simple bind, kept in memory
+    // for this connection only: a user's own password change is chained to
+    // the master bound as that user (ops::keeps_bind_secret).
+    let mut bound_secret: Option<Arc<Vec<u8>>> = None;
     loop {
         let idle = if identity.is_anonymous() {
             limits.anonymous_idle_timeout
@@ -434,10 +438,19 @@ where
                 let LdapOp::BindRequest(req) = request.op else {
                     continue;
                 };
+                let simple = match &req.cred {
+                    ldap3_proto::proto::LdapBindCred::Simple(pw) if !pw.is_empty() => {
+                        Some(pw.clone())
+                    }
+                    _ => None,
+                };
                 let reply =
                     ops::bind::run_with_controls(&state.shared, req, &bind_ctx, &request.ctrl)
                         .await;
                 identity = reply.identity.unwrap_or_default();
+                bound_secret = simple
+                    .filter(|_| ops::keeps_bind_secret(&state.shared, &identity))
+                    .map(|pw| Arc::new(pw.into_bytes()));
                 must_change.store(reply.must_change, Ordering::Relaxed);
                 set_message_limit(reader.decoder_mut(), &limits, &identity);
                 let outcome = Outcome::of(&reply.result);
@@ -574,9 +587,10 @@ where
                 let sink = tx.clone();
                 let map = outstanding.clone();
                 let reset_pending = must_change.clone();
+                let secret = bound_secret.clone();
                 let stats = shared.stats.clone();
                 tokio::spawn(tracing::Instrument::in_current_span(async move {
-                    let outcome = ops::dispatch(shared, who, request, sink, flag).await;
+                    let outcome = ops::dispatch(shared, who, request, sink, flag, secret).await;
                     if changes_password && outcome.code == 0 {
                         reset_pending.store(false, Ordering::Relaxed);
                     }

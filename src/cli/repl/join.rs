@@ -43,7 +43,13 @@ fn quote(v: &str) -> String {
 }
 
 /// The olcSyncrepl value of the consumer that follows `suffix` on the master.
-fn consumer_value(rid: usize, master: &str, grant: &JoinResponse, suffix: &str, pin: &[u8; 32]) -> String {
+fn consumer_value(
+    rid: usize,
+    master: &str,
+    grant: &JoinResponse,
+    suffix: &str,
+    pin: &[u8; 32],
+) -> String {
     let starttls = if master.starts_with("ldap://") {
         " starttls=critical"
     } else {
@@ -70,7 +76,9 @@ async fn local_device_id(client: &mut Client) -> Result<String> {
         .ok_or_else(|| anyhow!("cn=config has no entryUUID"))
 }
 
-async fn joined_consumers(client: &mut Client) -> Result<Vec<ferrodir::repl::session::client::Entry>> {
+async fn joined_consumers(
+    client: &mut Client,
+) -> Result<Vec<ferrodir::repl::session::client::Entry>> {
     let found = client
         .search_with(
             CONSUMERS_DN,
@@ -98,7 +106,9 @@ pub async fn join(args: &JoinArgs) -> Result<()> {
     if !(args.master.starts_with("ldaps://") || args.master.starts_with("ldap://")) {
         bail!("--master is ldaps://HOST[:PORT] (or ldap://HOST[:PORT], upgraded with StartTLS)");
     }
-    let mut local = connect(&args.conn).await.context("connecting to this server")?;
+    let mut local = connect(&args.conn)
+        .await
+        .context("connecting to this server")?;
     if !joined_consumers(&mut local).await?.is_empty() {
         bail!("this server already follows a master; run `ferrodir repl leave` first");
     }
@@ -173,7 +183,12 @@ pub async fn join(args: &JoinArgs) -> Result<()> {
         if !states.is_empty() && states.iter().all(|s| s.starts_with("persisting")) {
             let entries: u64 = consumers
                 .iter()
-                .filter_map(|c| values_text(c, "ferrodirSyncEntriesReceived").first()?.parse::<u64>().ok())
+                .filter_map(|c| {
+                    values_text(c, "ferrodirSyncEntriesReceived")
+                        .first()?
+                        .parse::<u64>()
+                        .ok()
+                })
                 .sum();
             println!(
                 "in sync after {:.1} s ({entries} entries copied); following changes",

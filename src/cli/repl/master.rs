@@ -35,13 +35,13 @@ pub async fn master(args: &MasterArgs) -> Result<()> {
     println!("Device ID:           {}", answer.device_id);
     println!("Synchronization Key: {}", answer.key);
     println!("Key ID:              {}", parsed.id);
-    println!(
-        "Certificate pinned:  sha256 {}",
-        join_key::hex(&parsed.pin)
-    );
+    println!("Certificate pinned:  sha256 {}", join_key::hex(&parsed.pin));
     println!();
     println!("On each slave (a fresh ferrodir serving the same suffixes):");
-    println!("  ferrodir repl join --master ldaps://<this host>:636 --key {}", answer.key);
+    println!(
+        "  ferrodir repl join --master ldaps://<this host>:636 --key {}",
+        answer.key
+    );
     println!("The key is shown once; list keys with `ferrodir repl keys list`, revoke one with");
     println!("`ferrodir repl keys revoke {}`.", parsed.id);
     Ok(())
@@ -70,7 +70,12 @@ async fn slave_rows(conn: &ReplConn) -> Result<Vec<SlaveRow>> {
             SLAVES_DN,
             LdapSearchScope::OneLevel,
             LdapFilter::Equality("objectClass".into(), "ferrodirSlave".into()),
-            &["cn", "ferrodirSlaveHost", "ferrodirJoinedWith", "modifyTimestamp"],
+            &[
+                "cn",
+                "ferrodirSlaveHost",
+                "ferrodirJoinedWith",
+                "modifyTimestamp",
+            ],
         )
         .await;
     let found = match found {

@@ -543,6 +543,18 @@ impl Directory {
             .map(|c| c.config.provider.clone())
     }
 
+    /// The consumer that feeds the suffix holding `dn`, if one does.
+    pub fn sync_consumer_for(&self, dn: &Dn) -> Option<SyncConsumer> {
+        let key = self.core.dn_key(dn);
+        let suffix = self.core.replicated_suffix_of(&key)?;
+        let state = self.core.repl.read().ok()?;
+        state
+            .syncrepl
+            .iter()
+            .find(|c| self.core.dn_key(&c.suffix) == suffix)
+            .cloned()
+    }
+
     /// The cookie saved for `consumer`, if any.
     pub fn sync_cookie(&self, consumer: &SyncConsumer) -> DirResult<Option<Vec<u8>>> {
         Ok(self.core.store.read()?.meta(&consumer.cookie_key())?)

@@ -63,8 +63,7 @@ pub fn is_key_id(id: &str) -> bool {
 
 fn is_secret(s: &str) -> bool {
     s.len() == 32
-        && s
-            .bytes()
+        && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
@@ -111,8 +110,7 @@ impl JoinKey {
 
 /// Base64url without padding (RFC 4648 §5): 24 bytes make 32 characters.
 fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -157,10 +155,16 @@ mod tests {
         assert_eq!(JoinKey::parse("fdk1.a.b"), Err(JoinKeyError::Form));
         assert_eq!(JoinKey::parse(&with(0, "fdk2")), Err(JoinKeyError::Form));
         assert_eq!(JoinKey::parse(&with(1, "xyz")), Err(JoinKeyError::Id));
-        assert_eq!(JoinKey::parse(&with(1, "ABABABABABABABAB")), Err(JoinKeyError::Id));
+        assert_eq!(
+            JoinKey::parse(&with(1, "ABABABABABABABAB")),
+            Err(JoinKeyError::Id)
+        );
         assert_eq!(JoinKey::parse(&with(2, "short")), Err(JoinKeyError::Secret));
         assert_eq!(JoinKey::parse(&with(3, "00")), Err(JoinKeyError::Pin));
-        assert_eq!(JoinKey::parse(&format!("{good}.extra")), Err(JoinKeyError::Form));
+        assert_eq!(
+            JoinKey::parse(&format!("{good}.extra")),
+            Err(JoinKeyError::Form)
+        );
     }
 
     #[test]

@@ -602,6 +602,13 @@ impl Client {
         id
     }
 
+    /// Sends one request and returns the server's response to it (for
+    /// operations with a single response: not search).
+    pub async fn request(&mut self, step: &str, op: LdapOp) -> Result<LdapOp, ClientError> {
+        let id = self.send(step, op).await?;
+        self.recv(step, id).await
+    }
+
     async fn send(&mut self, step: &str, op: LdapOp) -> Result<i32, ClientError> {
         self.send_with(step, op, Vec::new()).await
     }

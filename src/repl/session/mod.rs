@@ -4,6 +4,7 @@
 
 pub mod agreement;
 mod catchup;
+pub mod chain;
 pub mod client;
 pub mod housekeeping;
 mod incremental;

@@ -181,6 +181,17 @@ fn session_error(step: &str, reason: impl std::fmt::Display) -> ClientError {
 }
 
 async fn connect(c: &SyncConsumer) -> Result<Client, ClientError> {
+    let mut client = open(c).await?;
+    if !c.config.binddn.is_empty() {
+        client
+            .simple_bind(&c.config.binddn, &c.config.credentials)
+            .await?;
+    }
+    Ok(client)
+}
+
+/// A connection to the consumer's provider, TLS as configured, not bound.
+pub(crate) async fn open(c: &SyncConsumer) -> Result<Client, ClientError> {
     let cfg = &c.config;
     let timeout = Duration::from_secs(cfg.network_timeout.unwrap_or(10).max(1));
     let tls = TlsSettings {
@@ -212,9 +223,6 @@ async fn connect(c: &SyncConsumer) -> Result<Client, ClientError> {
     };
     if let Some(t) = cfg.timeout {
         client.set_op_timeout(Duration::from_secs(t.max(1)));
-    }
-    if !cfg.binddn.is_empty() {
-        client.simple_bind(&cfg.binddn, &cfg.credentials).await?;
     }
     Ok(client)
 }
