@@ -352,6 +352,7 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         counts.push((suffix, n));
     }
     let consumers = syncrepl::consumers(&mut client).await?;
+    let role = master::role_status(&mut client).await?;
     client.unbind().await;
     let rows: Vec<AgreementStatus> = entries
         .iter()
@@ -369,8 +370,9 @@ async fn status(conn: &ReplConn, json: bool) -> Result<()> {
         out = serde_json::to_string(&rows)?;
         out.push('\n');
     } else {
+        out.push_str(&role);
         if rows.is_empty() {
-            out.push_str("no replication agreements on this server (it sends to no one)\n");
+            out.push_str("no replication agreements on this server\n");
         }
         for row in &rows {
             row.render(&mut out);

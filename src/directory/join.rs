@@ -121,26 +121,27 @@ impl Directory {
         Ok(key)
     }
 
-    /// Checks a key and registers (or re-registers) the slave `device`,
-    /// with a new credential.
-    pub async fn join_slave(
-        &self,
-        key_id: &str,
-        secret: &str,
-        device: &str,
-        host: &str,
-    ) -> DirResult<JoinGrant> {
-        if !join_key::is_key_id(key_id) || !is_device_id(device) {
+    /// Checks a key's secret (blocking: a wrong secret is a failed bind of
+    /// the key entry, whose bookkeeping is written before this returns, so
+    /// the password policy's lockout applies to guessing). A revoked key's
+    /// entry is gone.
+    pub fn check_join_key(&self, key_id: &str, secret: &str) -> DirResult<()> {
+        if !join_key::is_key_id(key_id) {
             return Err(DirError::InvalidCredentials);
         }
         let key_dn = parse(&format!("cn={key_id},{KEYS_DN}"))?;
-        // A revoked key's entry is gone. A wrong secret counts as a failed
-        // bind of the key entry (the password policy's lockout applies to
-        // guessing).
         if !self.entry_exists(&key_dn)? {
             return Err(DirError::InvalidCredentials);
         }
-        self.bind(&key_dn, secret.as_bytes())?;
+        self.bind(&key_dn, secret.as_bytes()).map(|_| ())
+    }
+
+    /// Registers (or re-registers) the slave `device` with a new
+    /// credential; the key was checked by [`Self::check_join_key`].
+    pub async fn join_slave(&self, key_id: &str, device: &str, host: &str) -> DirResult<JoinGrant> {
+        if !join_key::is_key_id(key_id) || !is_device_id(device) {
+            return Err(DirError::InvalidCredentials);
+        }
         self.ensure_container(SLAVES_DN).await?;
         let slave_dn = parse(&format!("cn={device},{SLAVES_DN}"))?;
         let credential = password::generate() + &password::generate();

@@ -118,15 +118,25 @@ pub(super) async fn join(shared: &Shared, req: &LdapExtendedRequest) -> LdapExte
             )
         }
     };
-    let joined = shared
-        .dir
-        .join_slave(
-            &request.key_id,
-            &request.secret,
-            &request.device_id,
-            &request.host,
-        )
-        .await;
+    let checked = {
+        let (dir, id, secret) = (
+            shared.dir.clone(),
+            request.key_id.clone(),
+            request.secret.clone(),
+        );
+        tokio::task::spawn_blocking(move || dir.check_join_key(&id, &secret))
+            .await
+            .unwrap_or_else(|e| Err(crate::directory::DirError::Busy(e.to_string())))
+    };
+    let joined = match checked {
+        Ok(()) => {
+            shared
+                .dir
+                .join_slave(&request.key_id, &request.device_id, &request.host)
+                .await
+        }
+        Err(e) => Err(e),
+    };
     match joined {
         Ok(grant) => {
             tracing::info!(

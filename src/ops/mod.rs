@@ -21,7 +21,7 @@ pub mod search;
 mod search_ber;
 mod sort;
 pub mod stats;
-mod sync;
+pub mod sync;
 
 use crate::directory::repl::AgreementConfig;
 use crate::directory::{Directory, Identity};
@@ -476,6 +476,25 @@ pub fn response_for(op: &LdapOp, r: LdapResult) -> Option<LdapOp> {
                 value: None,
             })
         }
+        _ => return None,
+    })
+}
+
+/// [`response_for`] by the request's [`op_name`] (for when the request
+/// itself is gone).
+pub fn response_for_name(name: &str, r: LdapResult) -> Option<LdapOp> {
+    Some(match name {
+        "SRCH" => LdapOp::SearchResultDone(r),
+        "MOD" => LdapOp::ModifyResponse(r),
+        "ADD" => LdapOp::AddResponse(r),
+        "DEL" => LdapOp::DelResponse(r),
+        "MODRDN" => LdapOp::ModifyDNResponse(r),
+        "CMP" => LdapOp::CompareResult(r),
+        "EXT" => LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
+            res: r,
+            name: None,
+            value: None,
+        }),
         _ => return None,
     })
 }

@@ -348,6 +348,32 @@ fn tree(shared: &Shared) -> Vec<(String, Vec<SyntheticAttr>)> {
         let rdn = crate::model::Rdn::single("cn", a.name.clone());
         out.push((format!("{rdn},cn=replication,cn=monitor"), e));
     }
+    // RFC 4533 consumers (slaves, OpenLDAP consumers) served now.
+    for f in super::sync::followers(shared) {
+        let name = format!("sync-{}", f.id);
+        let mut e = container(&name, &["extensibleObject"]);
+        e.extend([
+            one("nsDS5ReplicaRoot", &f.suffix),
+            one(
+                "consumer",
+                if f.who.is_empty() {
+                    "anonymous"
+                } else {
+                    &f.who
+                },
+            ),
+            one("mode", f.mode),
+            one("state", f.state),
+            one("since", generalized(f.since)),
+            one("lagSeconds", f.lag_seconds),
+            one("inSync", if f.behind { "FALSE" } else { "TRUE" }),
+            one("entriesSent", f.entries),
+        ]);
+        if let Some(csn) = &f.last_sent {
+            e.push(one("contextCSN", csn));
+        }
+        out.push((format!("cn={name},cn=replication,cn=monitor"), e));
+    }
     out
 }
 

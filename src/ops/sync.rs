@@ -65,6 +65,122 @@ const ID_SET: usize = 1000;
 const MAX_PERSISTENT: usize = 4096;
 static PERSISTENT: AtomicUsize = AtomicUsize::new(0);
 
+/// The synchronisations running now, for cn=monitor and `repl status`.
+static FOLLOWERS: std::sync::Mutex<std::collections::BTreeMap<u64, Follower>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+static NEXT_FOLLOWER: AtomicUsize = AtomicUsize::new(1);
+
+#[derive(Debug, Clone)]
+struct Follower {
+    who: String,
+    suffix: Dn,
+    persist: bool,
+    persisting: bool,
+    since: std::time::SystemTime,
+    sent: Ruv,
+    entries: u64,
+}
+
+/// One running synchronisation as cn=monitor shows it.
+#[derive(Debug, Clone)]
+pub struct FollowerReport {
+    pub id: usize,
+    /// The consumer's bind DN (empty: anonymous).
+    pub who: String,
+    pub suffix: String,
+    pub mode: &'static str,
+    pub state: &'static str,
+    pub since: std::time::SystemTime,
+    /// The newest CSN sent, in OpenLDAP's form.
+    pub last_sent: Option<String>,
+    /// Seconds between the newest change here and the newest sent (0: in sync).
+    pub lag_seconds: u64,
+    /// Changes here the consumer has not been sent yet.
+    pub behind: bool,
+    pub entries: u64,
+}
+
+/// Every running synchronisation.
+pub fn followers(shared: &Shared) -> Vec<FollowerReport> {
+    let list: Vec<(u64, Follower)> = FOLLOWERS
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
+        .unwrap_or_default();
+    list.into_iter()
+        .map(|(id, f)| {
+            let here = shared.dir.ruv(&f.suffix).unwrap_or_default();
+            let behind = f.sent.is_behind(&here);
+            let lag = if behind {
+                u64::from(here.max_csn().time.saturating_sub(f.sent.max_csn().time))
+            } else {
+                0
+            };
+            FollowerReport {
+                id: usize::try_from(id).unwrap_or(0),
+                who: f.who,
+                suffix: f.suffix.to_string(),
+                mode: if f.persist {
+                    "refreshAndPersist"
+                } else {
+                    "refreshOnly"
+                },
+                state: if f.persisting {
+                    "persisting"
+                } else {
+                    "refreshing"
+                },
+                since: f.since,
+                last_sent: (!f.sent.replicas.is_empty())
+                    .then(|| sync_cookie::format_csn(f.sent.max_csn()).ok())
+                    .flatten(),
+                lag_seconds: lag,
+                behind,
+                entries: f.entries,
+            }
+        })
+        .collect()
+}
+
+/// A synchronisation's line in [`FOLLOWERS`], removed when dropped.
+struct FollowerEntry(u64);
+
+impl FollowerEntry {
+    fn register(who: &Identity, suffix: &Dn, persist: bool) -> FollowerEntry {
+        let id = NEXT_FOLLOWER.fetch_add(1, Ordering::Relaxed) as u64;
+        if let Ok(mut m) = FOLLOWERS.lock() {
+            m.insert(
+                id,
+                Follower {
+                    who: who.dn.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+                    suffix: suffix.clone(),
+                    persist,
+                    persisting: false,
+                    since: std::time::SystemTime::now(),
+                    sent: Ruv::default(),
+                    entries: 0,
+                },
+            );
+        }
+        FollowerEntry(id)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Follower)) {
+        if let Ok(mut m) = FOLLOWERS.lock() {
+            if let Some(x) = m.get_mut(&self.0) {
+                f(x);
+            }
+        }
+    }
+}
+
+impl Drop for FollowerEntry {
+    fn drop(&mut self) {
+        if let Ok(mut m) = FOLLOWERS.lock() {
+            m.remove(&self.0);
+        }
+    }
+}
+
 /// How often a quiet persistent search checks for abandon.
 const WAKE: Duration = Duration::from_secs(1);
 
@@ -425,6 +541,40 @@ impl Session {
     }
 }
 
+/// `syncInfoValue refreshPresent { cookie, refreshDone TRUE }` with the
+/// default written out: ldap3_proto (0.9) reads a refreshPresent that has
+/// a cookie and no refreshDone as one without a cookie, which would make a
+/// ferrodir consumer forget where it is; BER allows the explicit TRUE and
+/// OpenLDAP reads it.
+fn refresh_present_done(cookie: &[u8]) -> LdapIntermediateResponse {
+    fn tlv(tag: u8, content: &[u8], out: &mut Vec<u8>) {
+        out.push(tag);
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            let significant = bytes.get(skip..).unwrap_or_default();
+            out.push(0x80 | significant.len() as u8);
+            out.extend_from_slice(significant);
+        }
+        out.extend_from_slice(content);
+    }
+    let mut inner = Vec::with_capacity(cookie.len() + 8);
+    tlv(0x04, cookie, &mut inner);
+    tlv(0x01, &[0xff], &mut inner);
+    let mut value = Vec::with_capacity(inner.len() + 6);
+    tlv(0xa2, &inner, &mut value);
+    LdapIntermediateResponse::Raw {
+        name: Some(SYNC_INFO.to_string()),
+        value: Some(value),
+    }
+}
+
+/// The Sync Info Message's OID (RFC 4533 §2.5).
+const SYNC_INFO: &str = "1.3.6.1.4.1.4203.1.9.1.4";
+
 /// The entries changes touched, in the order of their last change, with
 /// their latest DN and whether the first change seen was their add.
 fn touched_entries(changes: &[ChangeRecord]) -> Vec<([u8; 16], (Dn, bool))> {
@@ -527,6 +677,7 @@ pub(super) async fn run(
         cookie.to_ruv()
     };
     let mut sent_ruv = start.ruv.clone();
+    let follower = FollowerEntry::register(&session.who, &start.suffix, sync.persist);
     let refresh = {
         let session = session.clone();
         tokio::task::spawn_blocking(move || {
@@ -563,14 +714,16 @@ pub(super) async fn run(
             done: true,
         }
     } else {
-        LdapIntermediateResponse::SyncInfoRefreshPresent {
-            cookie: Some(new_cookie),
-            done: true,
-        }
+        refresh_present_done(&new_cookie)
     };
     if sink.send(session.info(end_of_refresh)).await.is_err() {
         return abandoned();
     }
+    follower.update(|f| {
+        f.persisting = true;
+        f.sent = sent_ruv.clone();
+        f.entries += entries as u64;
+    });
     loop {
         if session.gone() {
             return abandoned();
@@ -633,6 +786,7 @@ pub(super) async fn run(
             if csns.is_empty() {
                 break;
             }
+            let sent = messages.len() as u64;
             for m in messages {
                 if session.gone() || sink.send(m).await.is_err() {
                     return abandoned();
@@ -641,6 +795,10 @@ pub(super) async fn run(
             for c in csns {
                 sent_ruv.update(c);
             }
+            follower.update(|f| {
+                f.sent = sent_ruv.clone();
+                f.entries += sent;
+            });
         }
     }
 }
@@ -666,5 +824,34 @@ impl PersistentSlot {
 impl Drop for PersistentSlot {
     fn drop(&mut self) {
         PERSISTENT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_present_keeps_its_cookie_through_ldap3_proto() {
+        for len in [10usize, 200, 70_000] {
+            let cookie = vec![b'c'; len];
+            let info = refresh_present_done(&cookie);
+            let m = msg(7, LdapOp::IntermediateResponse(info));
+            let mut buf = bytes::BytesMut::new();
+            let mut codec = ldap3_proto::LdapCodec::new(Some(1 << 20), None);
+            tokio_util::codec::Encoder::encode(&mut codec, m, &mut buf).unwrap();
+            let back = tokio_util::codec::Decoder::decode(&mut codec, &mut buf)
+                .unwrap()
+                .unwrap();
+            match back.op {
+                LdapOp::IntermediateResponse(
+                    LdapIntermediateResponse::SyncInfoRefreshPresent {
+                        cookie: Some(c),
+                        done: true,
+                    },
+                ) => assert_eq!(c, cookie),
+                other => panic!("{len}: {other:?}"),
+            }
+        }
     }
 }

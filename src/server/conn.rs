@@ -589,8 +589,34 @@ where
                 let reset_pending = must_change.clone();
                 let secret = bound_secret.clone();
                 let stats = shared.stats.clone();
+                let failure_sink = tx.clone();
                 tokio::spawn(tracing::Instrument::in_current_span(async move {
-                    let outcome = ops::dispatch(shared, who, request, sink, flag, secret).await;
+                    // A bug that panics in one operation answers that
+                    // operation with "other" instead of leaving the client
+                    // waiting for an answer that never comes.
+                    let dispatched =
+                        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+                            ops::dispatch(shared, who, request, sink, flag, secret),
+                        ))
+                        .await;
+                    let outcome = match dispatched {
+                        Ok(outcome) => outcome,
+                        Err(_) => {
+                            tracing::error!(
+                                msgid,
+                                "operation {kind} failed with an internal error"
+                            );
+                            let r = result::result(
+                                LdapResultCode::Other,
+                                "internal error while performing the operation",
+                            );
+                            let outcome = Outcome::of(&r);
+                            if let Some(op) = ops::response_for_name(kind, r) {
+                                let _ = failure_sink.send(ops::msg(msgid, op).into()).await;
+                            }
+                            outcome
+                        }
+                    };
                     if changes_password && outcome.code == 0 {
                         reset_pending.store(false, Ordering::Relaxed);
                     }

@@ -559,3 +559,4 @@ pub fn set_agreements(s: &Server, enabled: bool) {
         assert_eq!(code(&o), 0, "{}", err(&o));
     }
 }
+pub mod master_slave;

@@ -214,3 +214,138 @@ pub async fn slaves(cmd: &SlavesCommand) -> Result<()> {
         }
     }
 }
+
+/// The master/slave lines of `repl status`: on a master its keys, each
+/// slave with whether it is connected and in sync, and the other RFC 4533
+/// consumers it serves; on a slave the master it follows. Empty when the
+/// server has neither role.
+pub async fn role_status(client: &mut ferrodir::repl::session::client::Client) -> Result<String> {
+    let list = |found: Result<
+        Vec<ferrodir::repl::session::client::Entry>,
+        ferrodir::repl::session::client::ClientError,
+    >| match found {
+        Ok(f) => Ok(f),
+        Err(e) if e.code() == Some(32) => Ok(Vec::new()),
+        Err(e) => Err(anyhow!("reading the master/slave role: {e}")),
+    };
+    let everything = || LdapFilter::Present("objectClass".into());
+    let keys = list(
+        client
+            .search_with(KEYS_DN, LdapSearchScope::OneLevel, everything(), &["cn"])
+            .await,
+    )?;
+    let slaves = list(
+        client
+            .search_with(
+                SLAVES_DN,
+                LdapSearchScope::OneLevel,
+                everything(),
+                &["cn", "ferrodirSlaveHost"],
+            )
+            .await,
+    )?;
+    let followers = list(
+        client
+            .search_with(
+                "cn=replication,cn=monitor",
+                LdapSearchScope::OneLevel,
+                everything(),
+                &["*"],
+            )
+            .await,
+    )?;
+    // RFC 4533 consumers are the entries with a mode (agreements have none).
+    let followers: Vec<_> = followers
+        .into_iter()
+        .filter(|f| !values_text(f, "mode").is_empty())
+        .collect();
+    let masters = list(
+        client
+            .search_with(
+                "cn=syncrepl,cn=config",
+                LdapSearchScope::OneLevel,
+                LdapFilter::Substring(
+                    "cn".into(),
+                    ldap3_proto::proto::LdapSubstringFilter {
+                        initial: Some("master-".into()),
+                        any: Vec::new(),
+                        final_: None,
+                    },
+                ),
+                &["olcSyncrepl", "ferrodirSyncState"],
+            )
+            .await,
+    )?;
+    let first = |e: &ferrodir::repl::session::client::Entry, a: &str| {
+        values_text(e, a).into_iter().next().unwrap_or_default()
+    };
+    let mut out = String::new();
+    for m in &masters {
+        let value = first(m, "olcSyncrepl");
+        let provider = value
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("provider="))
+            .unwrap_or("?");
+        out.push_str(&format!(
+            "slave role: follows the master {provider} ({})\n",
+            first(m, "ferrodirSyncState")
+        ));
+    }
+    if !keys.is_empty() || !slaves.is_empty() {
+        out.push_str(&format!(
+            "master role: {} synchronization key(s), {} slave(s)\n",
+            keys.len(),
+            slaves.len()
+        ));
+    }
+    let follower_of = |dn: &str| {
+        followers
+            .iter()
+            .find(|f| super::same_dn(&first(f, "consumer"), dn))
+    };
+    for s in &slaves {
+        let host = first(s, "ferrodirSlaveHost");
+        let name = format!(
+            "{}{}",
+            first(s, "cn"),
+            if host.is_empty() {
+                String::new()
+            } else {
+                format!(" ({host})")
+            }
+        );
+        match follower_of(&s.dn) {
+            Some(f) => out.push_str(&format!(
+                "  slave {name}: {}, {}, connected since {}, {} entries sent\n",
+                first(f, "state"),
+                if first(f, "inSync") == "TRUE" {
+                    "in sync".to_string()
+                } else {
+                    format!("behind, lag {} s", first(f, "lagSeconds"))
+                },
+                super::show_time(Some(first(f, "since"))),
+                first(f, "entriesSent")
+            )),
+            None => out.push_str(&format!("  slave {name}: not connected\n")),
+        }
+    }
+    for f in &followers {
+        let who = first(f, "consumer");
+        if slaves.iter().any(|s| super::same_dn(&s.dn, &who)) {
+            continue;
+        }
+        out.push_str(&format!(
+            "RFC 4533 consumer {who} of {} ({}): {}, {}, {} entries sent\n",
+            first(f, "nsDS5ReplicaRoot"),
+            first(f, "mode"),
+            first(f, "state"),
+            if first(f, "inSync") == "TRUE" {
+                "in sync".to_string()
+            } else {
+                format!("behind, lag {} s", first(f, "lagSeconds"))
+            },
+            first(f, "entriesSent")
+        ));
+    }
+    Ok(out)
+}

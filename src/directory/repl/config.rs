@@ -314,6 +314,10 @@ impl Core {
 
     /// Checks a cn=config entry after a write; an error rolls the write back.
     pub(crate) fn validate_config_entry(&self, txn: &WriteTxn<'_>, dn: &Dn) -> DirResult<()> {
+        // Any write under cn=config (a delete included: an agreement or a
+        // consumer that goes) reloads the replication configuration.
+        self.config_pending
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let Some(id) = txn.id_by_dn(&self.dn_key(dn))? else {
             return Ok(());
         };
@@ -328,8 +332,6 @@ impl Core {
         } else if has_class(&e, syncrepl::SYNCREPL_CLASS) {
             self.validate_sync_consumer(txn, &e)?;
         }
-        self.config_pending
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
