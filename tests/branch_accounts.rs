@@ -352,6 +352,7 @@ fn samba_pdc_on_the_master_and_bdc_on_the_slave_share_the_accounts() {
     // account listed from the slave, then a password change through it.
     // Only what the BDC causes counts below (the PDC's pdbedit wrote too).
     let (master_seen, slave_seen) = (b.master.log_text().len(), b.slave.log_text().len());
+    let ca = b.master.data_dir().join("tls").join("ca.pem").display().to_string();
     let ns = tmp.path().join("ns-bdc");
     std::fs::create_dir_all(&ns).expect("ns dir");
     let run = nslcd::run(
@@ -365,7 +366,11 @@ fn samba_pdc_on_the_master_and_bdc_on_the_slave_share_the_accounts() {
             ("list", format!("pdbedit -s {bdc} -L -v")),
             (
                 "change",
-                format!("printf 'frank-smb-2\\nfrank-smb-2\\n' | smbpasswd -c {bdc} -s frank"),
+                // The slave refers writes to the master's ldaps:// URL:
+                // Samba's libldap must trust the master's CA to follow it.
+                format!(
+                    "printf 'frank-smb-2\\nfrank-smb-2\\n' | LDAPTLS_CACERT={ca} smbpasswd -c {bdc} -s frank"
+                ),
             ),
         ],
     );
@@ -448,7 +453,9 @@ fn samba_pdc_on_the_master_and_bdc_on_the_slave_share_the_accounts() {
             ("list", format!("pdbedit -s {bdc} -L -v -u frank")),
             (
                 "change",
-                format!("printf 'frank-smb-3\\nfrank-smb-3\\n' | smbpasswd -c {bdc} -s frank"),
+                format!(
+                    "printf 'frank-smb-3\\nfrank-smb-3\\n' | LDAPTLS_CACERT={ca} smbpasswd -c {bdc} -s frank"
+                ),
             ),
         ],
     );

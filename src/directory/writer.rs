@@ -101,6 +101,8 @@ pub(crate) enum Work {
     /// entry's status attributes.
     Syncrepl {
         changes: Vec<super::repl::syncrepl::SyncChange>,
+        /// Operational attributes named in the consumer's `attrs=`.
+        managed: Vec<String>,
         cookie: Option<(String, Option<Vec<u8>>)>,
         status: (crate::model::Dn, Vec<(String, Vec<u8>)>),
         out: Arc<Mutex<super::repl::syncrepl::SyncOutcome>>,
@@ -411,6 +413,7 @@ fn run_work(
         }
         Work::Syncrepl {
             changes,
+            managed,
             cookie,
             status,
             out,
@@ -421,7 +424,7 @@ fn run_work(
                 Ok(g.now(time::now_secs()))
             };
             let mut outcome = super::repl::syncrepl::SyncOutcome::default();
-            core.sync_apply(txn, changes, &mut next, &mut outcome)?;
+            core.sync_apply(txn, changes, managed, &mut next, &mut outcome)?;
             match cookie {
                 Some((key, Some(c))) => txn.put_meta(key, c)?,
                 Some((key, None)) => txn.delete_meta(key)?,

@@ -1,9 +1,9 @@
 //! A branch office: one master and one read-only slave that follows it.
 //!
 //! [`Branch::start`] is the only place that decides *how* the slave follows
-//! the master. Today that is a 389-ds-style agreement pushed from the master
-//! (the supplier-consumer example LDIFs, total init, see docs/replication.md);
-//! when `ferrodir repl join` exists, only that function's body changes.
+//! the master: `ferrodir repl master` prints a Synchronization Key and
+//! `ferrodir repl join` makes the slave follow the master over TLS
+//! (docs/master-slave.md).
 //! Used from a test crate that has `mod repl_common;` at its root.
 
 #![allow(dead_code)]
@@ -26,10 +26,12 @@ impl Branch {
     /// Starts a master and a slave (both [`Server::fast`]) and makes the
     /// slave follow the master; returns once the slave is initialised.
     pub fn start() -> Branch {
-        let master = Server::fast();
-        let slave = Server::fast();
-        configure_supplier_consumer(&master, &slave, REPLICATION);
-        Branch { master, slave }
+        let (master, mut slaves) = master_slave::master_and_slaves(1);
+        let slave = slaves.pop().expect("one slave");
+        Branch {
+            master: master.server,
+            slave,
+        }
     }
 
     /// Stops the master process (SIGTERM) and checks its port is closed:

@@ -19,6 +19,13 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 const CONSUMERS_DN: &str = "cn=syncrepl,cn=config";
+/// What a slave copies: every user attribute, the portable operational
+/// ones (`+`), and the operational state a faithful copy needs: access
+/// rules, the password policy's state (so an account locked or expired on
+/// the master is on the slave too) and conflict markers.
+const SLAVE_ATTRS: &str = "*,+,aci,pwdChangedTime,pwdAccountLockedTime,pwdFailureTime,\
+                           pwdHistory,pwdGraceUseTime,pwdReset,pwdPolicySubentry,nsds5ReplConflict";
+
 /// Consumer entries `repl join` writes are named `master-N`.
 const NAME_PREFIX: &str = "master-";
 
@@ -58,7 +65,7 @@ fn consumer_value(
     format!(
         "rid={rid:03} provider={master} bindmethod=simple binddn={} credentials={} \
          searchbase={} type=refreshAndPersist retry=\"5 12 30 +\" timeout=30{starttls} \
-         tls_pin_sha256={}",
+         attrs=\"{SLAVE_ATTRS}\" tls_pin_sha256={}",
         quote(&grant.bind_dn),
         quote(&grant.password),
         quote(suffix),

@@ -17,13 +17,31 @@ pub const SYNCREPL_DN: &str = "cn=syncrepl,cn=config";
 pub const SYNCREPL_CLASS: &str = "ferrodirSyncreplConsumer";
 pub const SYNCREPL_ATTR: &str = "olcSyncrepl";
 
-/// Attributes the provider sends that a consumer keeps as they are.
+/// Operational attributes a consumer keeps as the provider sends them,
+/// whatever its `attrs=`. Others named in `attrs=` (a ferrodir slave asks
+/// for aci and the password policy state) are kept and followed too.
 const KEPT_OPERATIONAL: [&str; 4] = [
     "creatorsName",
     "createTimestamp",
     "modifiersName",
     "modifyTimestamp",
 ];
+
+/// Whether the operational attribute `at` is the provider's to set here.
+fn kept_operational(at: &crate::schema::AttributeType, managed: &[String]) -> bool {
+    let named = |k: &str| k == at.oid || at.names.iter().any(|n| n.eq_ignore_ascii_case(k));
+    KEPT_OPERATIONAL.iter().any(|k| named(k)) || managed.iter().any(|k| named(k))
+}
+
+/// The attributes named in a consumer's `attrs=` (not `*` or `+`): the
+/// operational ones among them are kept from the provider.
+pub fn managed_attributes(cfg: &crate::repl::core::syncrepl_config::SyncreplConfig) -> Vec<String> {
+    cfg.attrs
+        .iter()
+        .filter(|a| *a != "*" && *a != "+")
+        .map(|a| a.to_ascii_lowercase())
+        .collect()
+}
 
 /// `cn=syncrepl,cn=config` as a DN.
 pub fn syncrepl_dn() -> Dn {
@@ -227,6 +245,7 @@ impl Core {
         &self,
         txn: &mut WriteTxn<'_>,
         changes: &[SyncChange],
+        managed: &[String],
         next_csn: &mut dyn FnMut() -> DirResult<Csn>,
         out: &mut SyncOutcome,
     ) -> DirResult<()> {
@@ -237,7 +256,7 @@ impl Core {
         };
         for (i, change) in changes.iter().enumerate() {
             let mut child = txn.nested()?;
-            let res = self.sync_one(&mut child, &who, change, next_csn);
+            let res = self.sync_one(&mut child, &who, change, managed, next_csn);
             match res {
                 Ok(n) => {
                     child.commit()?;
@@ -268,6 +287,7 @@ impl Core {
         txn: &mut WriteTxn<'_>,
         who: &Identity,
         change: &SyncChange,
+        managed: &[String],
         next_csn: &mut dyn FnMut() -> DirResult<Csn>,
     ) -> DirResult<u64> {
         let mut run = |txn: &mut WriteTxn<'_>, op: WriteOp| -> DirResult<()> {
@@ -276,7 +296,7 @@ impl Core {
         };
         match change {
             SyncChange::Upsert { uuid, dn, attrs } => {
-                let attrs = self.sync_keepable(dn, attrs);
+                let attrs = self.sync_keepable(dn, attrs, managed);
                 match self.live_entry_by_uuid(txn, uuid)? {
                     Some(old) => {
                         let mut current = old.dn.clone();
@@ -308,7 +328,7 @@ impl Core {
                         let now = txn
                             .entry(id)?
                             .ok_or_else(|| invalid(format!("'{dn}' vanished during a rename")))?;
-                        let mods = self.sync_diff(&now, &attrs);
+                        let mods = self.sync_diff(&now, &attrs, managed);
                         if !mods.is_empty() {
                             run(txn, WriteOp::Modify { dn: current, mods })?;
                         }
@@ -422,6 +442,7 @@ impl Core {
         &self,
         dn: &Dn,
         attrs: &[(String, Vec<Vec<u8>>)],
+        managed: &[String],
     ) -> Vec<(String, Vec<Vec<u8>>)> {
         let schema = self.schema();
         let mut out: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
@@ -434,11 +455,7 @@ impl Core {
                 continue;
             };
             let canonical = at.name().to_string();
-            if at.is_operational()
-                && !KEPT_OPERATIONAL
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(&canonical))
-            {
+            if at.is_operational() && !kept_operational(&at, managed) {
                 continue;
             }
             if self.is_memberof_attr(&at) {
@@ -457,7 +474,12 @@ impl Core {
 
     /// Replace modifications that make `old` hold `new`'s attributes
     /// (user attributes and the kept operational ones).
-    fn sync_diff(&self, old: &Entry, new: &[(String, Vec<Vec<u8>>)]) -> Vec<Modification> {
+    fn sync_diff(
+        &self,
+        old: &Entry,
+        new: &[(String, Vec<Vec<u8>>)],
+        managed: &[String],
+    ) -> Vec<Modification> {
         let schema = self.schema();
         let sorted = |mut v: Vec<Vec<u8>>| {
             v.sort();
@@ -478,10 +500,7 @@ impl Core {
             let Some(at) = schema.attribute(&a.name) else {
                 continue;
             };
-            let kept = KEPT_OPERATIONAL
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(at.name()));
-            if at.is_operational() && !kept {
+            if at.is_operational() && !kept_operational(&at, managed) {
                 continue;
             }
             if at.name().eq_ignore_ascii_case("objectClass") {
@@ -573,6 +592,7 @@ impl Directory {
         self.writer
             .submit_work(Work::Syncrepl {
                 changes,
+                managed: managed_attributes(&consumer.config),
                 cookie: cookie.map(|c| (consumer.cookie_key(), c)),
                 status: (consumer.dn.clone(), status),
                 out: out.clone(),
