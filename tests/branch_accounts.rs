@@ -352,7 +352,13 @@ fn samba_pdc_on_the_master_and_bdc_on_the_slave_share_the_accounts() {
     // account listed from the slave, then a password change through it.
     // Only what the BDC causes counts below (the PDC's pdbedit wrote too).
     let (master_seen, slave_seen) = (b.master.log_text().len(), b.slave.log_text().len());
-    let ca = b.master.data_dir().join("tls").join("ca.pem").display().to_string();
+    let ca = b
+        .master
+        .data_dir()
+        .join("tls")
+        .join("ca.pem")
+        .display()
+        .to_string();
     let ns = tmp.path().join("ns-bdc");
     std::fs::create_dir_all(&ns).expect("ns dir");
     let run = nslcd::run(
