@@ -58,6 +58,10 @@ fn ldappasswd(url: &str, dn: &str, old: &str, new: &str) -> std::process::Output
 fn a_slave_joins_with_one_key_copies_everything_and_follows() {
     let master = Master::start();
     assert_code(&ldapadd_root(&master.server.url(), SAMPLE), 0, "sample");
+    // More entries than the server's size limit for clients (500): a
+    // slave's refresh is not a client search.
+    let many = people_ldif("branch", 600);
+    assert_code(&ldapadd_root(&master.server.url(), &many), 0, "600 entries");
     let key = new_key(&master);
     let slave = Server::fast();
     let o = join(&master, &slave, &key);

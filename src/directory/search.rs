@@ -158,20 +158,26 @@ fn run_selected(
 
     let mut size_limit = req.size_limit;
     let mut time_limit = req.time_limit;
+    // The server's limits are for clients: the root DN and replication
+    // identities (a slave's full refresh, a consumer's catch-up) read
+    // everything, as 389-ds's replication manager does.
+    let unlimited = who.root || core.is_replication_identity(who);
     // A paged search's total is bounded across pages by the ops layer
     // (ops::paging), which also cuts each page to what is left of it.
-    if !who.root
+    if !unlimited
         && req.page.is_none()
         && core.cfg.size_limit > 0
         && (size_limit == 0 || size_limit > core.cfg.size_limit)
     {
         size_limit = core.cfg.size_limit;
     }
-    if !who.root && core.cfg.time_limit > 0 && (time_limit == 0 || time_limit > core.cfg.time_limit)
+    if !unlimited
+        && core.cfg.time_limit > 0
+        && (time_limit == 0 || time_limit > core.cfg.time_limit)
     {
         time_limit = core.cfg.time_limit;
     }
-    let lookthrough = if who.root { 0 } else { req.lookthrough_limit };
+    let lookthrough = if unlimited { 0 } else { req.lookthrough_limit };
 
     // The empty base with a non-base scope searches every naming context.
     let bases: Vec<(Dn, DnKey, u64)> = if req.base.is_root() {
