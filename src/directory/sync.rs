@@ -74,6 +74,18 @@ impl super::Directory {
         })
     }
 
+    /// How many changes of `suffix` a consumer holding `since` lacks,
+    /// counted up to `cap` without reading them; None when the changelog
+    /// no longer reaches back to `since`.
+    pub fn sync_pending(&self, suffix: &Dn, since: &Ruv, cap: u64) -> DirResult<Option<u64>> {
+        let key = self.core.dn_key(suffix);
+        let txn = self.core.store.read()?;
+        Ok(self
+            .core
+            .pending_changes(&txn, &key, since, cap)?
+            .map(|(n, _)| n))
+    }
+
     /// The entry with `uuid` as the search `req` (its base, scope and
     /// filter) run by `who` returns it now.
     pub fn sync_lookup(

@@ -50,8 +50,9 @@ const STORED_OPERATIONAL: [&str; 6] = [
     "modifyTimestamp",
 ];
 
-/// Changes since a cookie answered entry by entry; past this a present
-/// phase (every entry, most as bare UUIDs) is the smaller answer.
+/// Changes since a cookie answered entry by entry (read a page at a time);
+/// past this a present phase (every entry, most as bare UUIDs) is the
+/// smaller answer.
 const MAX_DELTA: usize = 50_000;
 
 /// Changelog records read per persist-phase batch.
@@ -386,38 +387,63 @@ impl Session {
 
     /// The refresh stage; returns whether it was a delete phase
     /// (refreshDeletes TRUE) or a present phase, and the entries sent.
-    fn refresh(&self, cookie: Option<&Ruv>) -> Result<(bool, usize), Stop> {
+    fn refresh(&self, cookie: Option<&Ruv>, upto: &Ruv) -> Result<(bool, usize), Stop> {
         if let Some(since) = cookie.filter(|r| !r.replicas.is_empty()) {
-            let changes = self
+            let pending = self
                 .shared
                 .dir
-                .changes_for(&self.suffix, since, MAX_DELTA + 1)?;
-            if let Some(changes) = changes.filter(|c| c.len() <= MAX_DELTA) {
-                return self.refresh_changes(&changes).map(|n| (true, n));
+                .sync_pending(&self.suffix, since, MAX_DELTA as u64 + 1)?;
+            if pending.is_some_and(|n| n <= MAX_DELTA as u64) {
+                return self.refresh_changes(since, upto).map(|n| (true, n));
             }
         }
         self.refresh_present(cookie).map(|n| (false, n))
     }
 
-    /// Delete phase: each entry a change touched, as it is now.
-    fn refresh_changes(&self, changes: &[ChangeRecord]) -> Result<usize, Stop> {
-        let touched = touched_entries(changes);
+    /// Delete phase: each entry a change since `since` touched, as it is
+    /// now, read a page of changes at a time up to `upto` (what the new
+    /// cookie will say). An entry is sent once: what is sent is its state
+    /// now, which already includes its later changes.
+    fn refresh_changes(&self, since: &Ruv, upto: &Ruv) -> Result<usize, Stop> {
         let request = self.search.request();
+        let mut done: std::collections::HashSet<[u8; 16]> = std::collections::HashSet::new();
+        let mut since = since.clone();
         let mut sent = 0;
-        for (uuid, (dn, _)) in touched {
-            let message = match self.shared.dir.sync_lookup(&self.who, &uuid, &request)? {
-                SyncLookup::Visible(e) => match self.search.prepare(e) {
-                    Some((uuid, _, entry)) => {
-                        self.entry_message(entry, SyncStateValue::Add, uuid, None)
-                    }
-                    None => continue,
-                },
-                SyncLookup::Gone(now) => {
-                    self.delete_message(now.as_ref().unwrap_or(&dn), uuid, None)
-                }
+        while since.is_behind(upto) {
+            let Some(page) = self
+                .shared
+                .dir
+                .changes_for(&self.suffix, &since, PERSIST_BATCH)?
+            else {
+                return Err(Stop::Result(result::result(
+                    LdapResultCode::EsyncRefreshRequired,
+                    "the changelog was trimmed during the refresh; refresh from the start",
+                )));
             };
-            self.send_blocking(message)?;
-            sent += 1;
+            if page.is_empty() {
+                break;
+            }
+            for rec in &page {
+                since.update(rec.csn);
+            }
+            for (uuid, (dn, _)) in touched_entries(&page) {
+                if !done.insert(uuid) {
+                    continue;
+                }
+                let message = match self.shared.dir.sync_lookup(&self.who, &uuid, &request)? {
+                    SyncLookup::Visible(e) => match self.search.prepare(e) {
+                        Some((uuid, _, entry)) => {
+                            self.entry_message(entry, SyncStateValue::Add, uuid, None)
+                        }
+                        None => continue,
+                    },
+                    SyncLookup::Gone(now) => {
+                        self.delete_message(now.as_ref().unwrap_or(&dn), uuid, None)
+                    }
+                };
+                self.send_blocking(message)?;
+                sent += 1;
+            }
         }
         Ok(sent)
     }
@@ -681,7 +707,7 @@ pub(super) async fn run(
     let refresh = {
         let session = session.clone();
         tokio::task::spawn_blocking(move || {
-            let refreshed = session.refresh(since.as_ref())?;
+            let refreshed = session.refresh(since.as_ref(), &start.ruv)?;
             let cookie = session.cookie(&start.ruv)?;
             Ok::<_, Stop>((refreshed, cookie))
         })
