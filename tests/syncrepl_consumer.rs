@@ -5,140 +5,52 @@
 //! A missing slapd is a failure saying what to install.
 
 mod common;
+#[path = "common/slapd.rs"]
+mod slapd;
 
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "cn=admin,dc=example,dc=com";
 const CONSUMER_DN: &str = "cn=provider,cn=syncrepl,cn=config";
 
-fn slapd_bin() -> PathBuf {
-    let p = PathBuf::from("/usr/sbin/slapd");
-    assert!(
-        p.exists() && Path::new("/usr/lib/ldap/syncprov.so").exists(),
-        "slapd with syncprov not found: install it (apt-get install -y slapd)"
-    );
-    p
-}
-
+/// The provider: a real slapd with syncprov (tests/common/slapd.rs).
 struct Slapd {
-    child: Option<Child>,
-    port: u16,
-    conf: PathBuf,
+    server: slapd::Slapd,
     pw: String,
-    _tmp: tempfile::TempDir,
 }
 
 impl Slapd {
     fn start() -> Slapd {
-        let bin = slapd_bin();
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = tmp.path();
-        std::fs::create_dir_all(root.join("db")).expect("db dir");
+        assert!(
+            Path::new("/usr/lib/ldap/syncprov.so").exists(),
+            "slapd's syncprov module not found: install it (apt-get install -y slapd)"
+        );
         let pw = format!("slapd-{}", uuid_like());
-        let conf = root.join("slapd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "include /etc/ldap/schema/core.schema\n\
-                 include /etc/ldap/schema/cosine.schema\n\
-                 include /etc/ldap/schema/inetorgperson.schema\n\
-                 include /etc/ldap/schema/nis.schema\n\
-                 pidfile {r}/slapd.pid\nargsfile {r}/slapd.args\n\
-                 modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload syncprov\n\
-                 database mdb\nsuffix \"dc=example,dc=com\"\nrootdn \"{ADMIN}\"\nrootpw {pw}\n\
-                 directory {r}/db\nmaxsize 104857600\n\
-                 index objectClass eq\nindex entryUUID,entryCSN eq\n\
-                 overlay syncprov\nsyncprov-checkpoint 1 1\nsyncprov-sessionlog 100\n",
-                r = root.display()
-            ),
-        )
-        .expect("slapd.conf");
-        let _ = bin;
-        let mut s = Slapd {
-            child: None,
-            port: free_port(),
-            conf,
-            pw,
-            _tmp: tmp,
-        };
-        s.launch();
-        s
+        let server = slapd::Slapd::start(&format!(
+            "moduleload syncprov\n\
+             database mdb\nsuffix \"dc=example,dc=com\"\nrootdn \"{ADMIN}\"\nrootpw {pw}\n\
+             directory @DIR@/db\nmaxsize 104857600\n\
+             index objectClass eq\nindex entryUUID,entryCSN eq\n\
+             overlay syncprov\nsyncprov-checkpoint 1 1\nsyncprov-sessionlog 100\n"
+        ));
+        Slapd { server, pw }
     }
 
     fn launch(&mut self) {
-        let log = std::fs::File::create(
-            self._tmp
-                .path()
-                .join(format!("slapd-{}.log", Instant::now().elapsed().as_nanos())),
-        )
-        .expect("log");
-        let child = Command::new(slapd_bin())
-            .arg("-f")
-            .arg(&self.conf)
-            .arg("-h")
-            .arg(format!("ldap://127.0.0.1:{}/", self.port))
-            .arg("-d")
-            .arg("0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn slapd");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let o = run_tool(
-                "ldapsearch",
-                &[
-                    "-x",
-                    "-H",
-                    &self.url(),
-                    "-s",
-                    "base",
-                    "-b",
-                    "",
-                    "namingContexts",
-                ],
-                None,
-            );
-            if o.status.success() {
-                return;
-            }
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("slapd exited early ({st})");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "slapd did not answer within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.server.launch();
     }
 
     fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server.stop();
     }
 
     fn url(&self) -> String {
-        format!("ldap://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     fn modify(&self, ldif: &str) {
@@ -170,15 +82,6 @@ impl Slapd {
         let o = run_tool("ldapsearch", &args, None);
         assert!(o.status.success(), "slapd ldapsearch: {}", err(&o));
         out(&o)
-    }
-}
-
-impl Drop for Slapd {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

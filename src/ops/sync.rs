@@ -389,10 +389,10 @@ impl Session {
     /// (refreshDeletes TRUE) or a present phase, and the entries sent.
     fn refresh(&self, cookie: Option<&Ruv>, upto: &Ruv) -> Result<(bool, usize), Stop> {
         if let Some(since) = cookie.filter(|r| !r.replicas.is_empty()) {
-            let pending = self
-                .shared
-                .dir
-                .sync_pending(&self.suffix, since, MAX_DELTA as u64 + 1)?;
+            let pending =
+                self.shared
+                    .dir
+                    .sync_pending(&self.suffix, since, MAX_DELTA as u64 + 1)?;
             if pending.is_some_and(|n| n <= MAX_DELTA as u64) {
                 return self.refresh_changes(since, upto).map(|n| (true, n));
             }
@@ -635,6 +635,26 @@ async fn finish(sink: &Sink, msgid: i32, r: LdapResult, ctrl: Vec<LdapControl>) 
     outcome
 }
 
+/// A blocking task's result, its failure (a panic) as a Stop.
+fn joined<T>(r: Result<Result<T, Stop>, tokio::task::JoinError>) -> Result<T, Stop> {
+    r.unwrap_or_else(|e| Err(failed_task(e)))
+}
+
+fn failed_task(e: tokio::task::JoinError) -> Stop {
+    Stop::Result(result::result(
+        LdapResultCode::Other,
+        format!("synchronisation failed: {e}"),
+    ))
+}
+
+/// Ends a synchronisation that stopped: no answer when abandoned.
+async fn stopped(sink: &Sink, msgid: i32, stop: Stop) -> Outcome {
+    match stop {
+        Stop::Gone => abandoned(),
+        Stop::Result(r) => finish(sink, msgid, r, Vec::new()).await,
+    }
+}
+
 fn abandoned() -> Outcome {
     Outcome {
         code: -1,
@@ -713,17 +733,9 @@ pub(super) async fn run(
         })
         .await
     };
-    let ((deletes, entries), new_cookie) = match refresh {
-        Ok(Ok(done)) => done,
-        Ok(Err(Stop::Gone)) => return abandoned(),
-        Ok(Err(Stop::Result(r))) => return finish(&sink, msgid, r, Vec::new()).await,
-        Err(e) => {
-            let r = result::result(
-                LdapResultCode::Other,
-                format!("synchronisation failed: {e}"),
-            );
-            return finish(&sink, msgid, r, Vec::new()).await;
-        }
+    let ((deletes, entries), new_cookie) = match joined(refresh) {
+        Ok(done) => done,
+        Err(stop) => return stopped(&sink, msgid, stop).await,
     };
     if !sync.persist {
         let done = LdapControl::SyncDone {
@@ -799,15 +811,8 @@ pub(super) async fn run(
                     );
                     return finish(&sink, msgid, r, Vec::new()).await;
                 }
-                Ok(Err(Stop::Gone)) => return abandoned(),
-                Ok(Err(Stop::Result(r))) => return finish(&sink, msgid, r, Vec::new()).await,
-                Err(e) => {
-                    let r = result::result(
-                        LdapResultCode::Other,
-                        format!("synchronisation failed: {e}"),
-                    );
-                    return finish(&sink, msgid, r, Vec::new()).await;
-                }
+                Ok(Err(stop)) => return stopped(&sink, msgid, stop).await,
+                Err(e) => return stopped(&sink, msgid, failed_task(e)).await,
             };
             if csns.is_empty() {
                 break;

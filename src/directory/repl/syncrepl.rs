@@ -552,14 +552,7 @@ impl Directory {
     /// The provider URL writes under `dn` are referred to, when a
     /// consumer feeds the suffix holding it.
     pub(crate) fn sync_referral(&self, dn: &Dn) -> Option<String> {
-        let key = self.core.dn_key(dn);
-        let suffix = self.core.replicated_suffix_of(&key)?;
-        let state = self.core.repl.read().ok()?;
-        state
-            .syncrepl
-            .iter()
-            .find(|c| self.core.dn_key(&c.suffix) == suffix)
-            .map(|c| c.config.provider.clone())
+        self.sync_consumer_for(dn).map(|c| c.config.provider)
     }
 
     /// The consumer that feeds the suffix holding `dn`, if one does.
