@@ -129,6 +129,9 @@ pub(crate) struct Core {
     pub(crate) consumer_side: Mutex<std::collections::HashMap<String, repl::status::ConsumerSide>>,
     pub(crate) saved_consumer_side:
         Mutex<std::collections::HashMap<String, repl::status::ConsumerSide>>,
+    /// The password policy binds inherit from ancestors, by parent DN, for
+    /// one store snapshot (policy.rs).
+    pub(crate) inherited_policies: Mutex<policy::InheritedPolicies>,
 }
 
 pub struct Directory {
@@ -347,6 +350,7 @@ impl Directory {
             saved_history: Mutex::new(std::collections::HashMap::new()),
             consumer_side: Mutex::new(std::collections::HashMap::new()),
             saved_consumer_side: Mutex::new(std::collections::HashMap::new()),
+            inherited_policies: Mutex::new(policy::InheritedPolicies::default()),
         };
         core.load_user_schema()?;
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
@@ -529,7 +533,8 @@ impl Directory {
         {
             return BindRead::Slow;
         }
-        let (decision, mods) = self.core.bind_entry(&txn, &entry, password);
+        let rules = self.core.policy_rules_at(&txn, &entry);
+        let (decision, mods) = self.core.bind_entry(&rules, &entry, password);
         BindRead::Verdict(BindVerdict {
             entry,
             norm,
