@@ -93,17 +93,18 @@ struct stats {
     int nerr;
 };
 
-static void error(struct stats *st, const char *name) {
+static void error_n(struct stats *st, const char *name, unsigned long long n) {
     for (int i = 0; i < st->nerr; i++)
         if (!strcmp(st->errname[i], name)) {
-            st->errcount[i]++;
+            st->errcount[i] += n;
             return;
         }
     if (st->nerr < MAXERR) {
         snprintf(st->errname[st->nerr], sizeof st->errname[0], "%s", name);
-        st->errcount[st->nerr++] = 1;
+        st->errcount[st->nerr++] = n;
     }
 }
+static void error(struct stats *st, const char *name) { error_n(st, name, 1); }
 
 static void note_error(const char *what) {
     if (O.quiet)
@@ -534,8 +535,7 @@ int main(int argc, char **argv) {
         }
         all.entries += s->entries;
         for (int e = 0; e < s->nerr; e++)
-            for (unsigned long long c = 0; c < s->errcount[e]; c++)
-                error(&all, s->errname[e]);
+            error_n(&all, s->errname[e], s->errcount[e]);
         free(s->lat);
     }
     double elapsed = mono() - t0;
