@@ -443,3 +443,46 @@ fn concurrent_failed_binds_are_all_counted() {
         "a successful bind forgets the failures"
     );
 }
+
+/// Binds remember the policy inherited from an entry's ancestors for one
+/// store snapshot: a pwdPolicySubentry put on ou=people after binds were
+/// answered (and remembered "no inherited policy") governs the very next
+/// bind, and so does its removal. The expiry warning is a verdict that
+/// writes nothing, so no bind's own write can hide a stale memory.
+#[test]
+fn a_policy_put_on_the_parent_after_binds_applies_to_the_next_bind() {
+    let s = Server::with_sample();
+    let url = s.url();
+    add_policies(&url);
+    for _ in 0..3 {
+        let (c, text) = whoami_ppolicy(&url, ALICE, ALICE_PW);
+        assert_eq!(c, 0, "{text}");
+        assert!(
+            !text.contains("Password expires in"),
+            "the default policy has no maximum age: {text}"
+        );
+    }
+    let o = ldapmodify_root(
+        &url,
+        &format!("dn: {PEOPLE}\nchangetype: modify\nadd: pwdPolicySubentry\npwdPolicySubentry: {EXPIRING}\n"),
+    );
+    assert_code(&o, 0, "pwdPolicySubentry on ou=people");
+    let (c, text) = whoami_ppolicy(&url, ALICE, ALICE_PW);
+    assert_eq!(c, 0, "{text}");
+    assert!(
+        text.contains("Password expires in"),
+        "the policy inherited from ou=people warns (max age 1 day, warning 2 days): {text}"
+    );
+
+    let o = ldapmodify_root(
+        &url,
+        &format!("dn: {PEOPLE}\nchangetype: modify\ndelete: pwdPolicySubentry\n"),
+    );
+    assert_code(&o, 0, "removing pwdPolicySubentry from ou=people");
+    let (c, text) = whoami_ppolicy(&url, ALICE, ALICE_PW);
+    assert_eq!(c, 0, "{text}");
+    assert!(
+        !text.contains("Password expires in"),
+        "back under the default policy: {text}"
+    );
+}

@@ -294,6 +294,20 @@ pub fn is_hashed(stored: &[u8]) -> bool {
     split_scheme(stored).is_some()
 }
 
+/// Whether checking a password against `stored` is quick: clear text and
+/// the plain or salted digests take a microsecond or so, where PBKDF2,
+/// crypt and Argon2 are slow on purpose (and unknown schemes are left to
+/// `verify`, which reports them). Decides where a bind may run.
+pub fn verifies_quickly(stored: &[u8]) -> bool {
+    let Some((name, _)) = split_scheme(stored) else {
+        return true;
+    };
+    const QUICK: [&str; 10] = [
+        "MD5", "SMD5", "SHA", "SHA256", "SHA384", "SHA512", "SSHA", "SSHA256", "SSHA384", "SSHA512",
+    ];
+    QUICK.iter().any(|q| q.eq_ignore_ascii_case(name))
+}
+
 /// Splits `{NAME}rest` when NAME has the shape of a scheme name; `None`
 /// for clear text (including clear text that merely starts with a brace).
 fn split_scheme(stored: &[u8]) -> Option<(&str, &[u8])> {
@@ -638,6 +652,31 @@ mod tests {
         "{SHA512}vSsar3708Jvp9Szi2NWZZ02Bqp1qRCFpbcTZPdBhnWgs5WtNZKnvCXdhztmeD2cmW192CF5bDufKRpayrW/isg==",
         "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$hdCRSBW/aCnNWFFoY2CF/Q$oY5DWWambbbwZw9MzKc29UiT7O2w9ReE03TJdOa8SRo",
     ];
+
+    #[test]
+    fn only_digests_and_clear_text_verify_quickly() {
+        for quick in SLAPPASSWD.iter().filter(|v| !v.starts_with("{ARGON2}")) {
+            assert!(verifies_quickly(quick.as_bytes()), "{quick}");
+        }
+        assert!(verifies_quickly(b"clear text"));
+        assert!(
+            verifies_quickly(b"{smd5}abc"),
+            "scheme names are case-insensitive"
+        );
+        for slow in [
+            Scheme::Pbkdf2Sha256,
+            Scheme::Pbkdf2Sha512,
+            Scheme::Argon2,
+            Scheme::Crypt,
+        ] {
+            let v = hash(slow, b"secret");
+            assert!(!verifies_quickly(v.as_bytes()), "{v}");
+        }
+        assert!(
+            !verifies_quickly(b"{UNKNOWN}abc"),
+            "unknown schemes go the slow way"
+        );
+    }
 
     const PYTHON: &[&str] = &[
         "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=",

@@ -131,6 +131,9 @@ pub(crate) struct Core {
     pub(crate) consumer_side: Mutex<std::collections::HashMap<String, repl::status::ConsumerSide>>,
     pub(crate) saved_consumer_side:
         Mutex<std::collections::HashMap<String, repl::status::ConsumerSide>>,
+    /// The password policy binds inherit from ancestors, by parent DN, for
+    /// one store snapshot (policy.rs).
+    pub(crate) inherited_policies: Mutex<policy::InheritedPolicies>,
 }
 
 pub struct Directory {
@@ -350,6 +353,7 @@ impl Directory {
             saved_history: Mutex::new(std::collections::HashMap::new()),
             consumer_side: Mutex::new(std::collections::HashMap::new()),
             saved_consumer_side: Mutex::new(std::collections::HashMap::new()),
+            inherited_policies: Mutex::new(policy::InheritedPolicies::default()),
         };
         core.load_user_schema()?;
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
@@ -447,18 +451,65 @@ impl Directory {
     /// the policy response for clients that ask for it. Blocks while the
     /// state a bind changes (failure times, grace binds) is written.
     pub fn bind_with_policy(&self, dn: &Dn, password: &[u8]) -> policy::BindOutcome {
-        let plain = policy::BindOutcome::plain;
+        match self.bind_read(dn, password, false) {
+            BindRead::Answer(outcome) => outcome,
+            BindRead::Verdict(v) => {
+                // A read-only replica takes no writes of its own (they would put
+                // its replica ID into the changelog): it enforces the state its
+                // suppliers send and does not count failures itself.
+                if !v.mods.is_empty() && self.write_referral(&v.entry.dn).is_none() {
+                    let op = WriteOp::Modify {
+                        dn: v.entry.dn.clone(),
+                        mods: v.mods.clone(),
+                    };
+                    let work = writer::Work::Op {
+                        who: self.root_identity(),
+                        op,
+                        origin: Origin::Client,
+                    };
+                    if let Err(e) = self.writer.submit_blocking(work) {
+                        tracing::error!(dn = %dn, "cannot record the password policy state of a bind: {e}");
+                    }
+                }
+                v.outcome(dn)
+            }
+            // Not produced when slow verification is allowed.
+            BindRead::Slow => policy::BindOutcome::plain(Err(DirError::InvalidCredentials)),
+        }
+    }
+
+    /// The same bind when it is cheap enough for the caller's thread (an
+    /// async task): `None` when it would stretch a key (PBKDF2, crypt,
+    /// Argon2, also the root DN's own hash) or write policy state, which
+    /// `bind_with_policy` does on a blocking thread. Most binds against
+    /// `{SSHA}`-style values are answered here: that saves the two thread
+    /// hand-offs of a blocking task, which cost more than the bind itself.
+    pub fn try_quick_bind(&self, dn: &Dn, password: &[u8]) -> Option<policy::BindOutcome> {
+        match self.bind_read(dn, password, true) {
+            BindRead::Answer(outcome) => Some(outcome),
+            BindRead::Verdict(v) if v.mods.is_empty() => Some(v.outcome(dn)),
+            BindRead::Verdict(_) | BindRead::Slow => None,
+        }
+    }
+
+    /// A bind's reads and verdict, without its writes. With `quick_only`,
+    /// an expensive verification is not done (`BindRead::Slow`).
+    fn bind_read(&self, dn: &Dn, password: &[u8], quick_only: bool) -> BindRead {
+        let answer = |r| BindRead::Answer(policy::BindOutcome::plain(r));
         let txn = match self.core.store.read() {
             Ok(t) => t,
-            Err(e) => return plain(Err(e.into())),
+            Err(e) => return answer(Err(e.into())),
         };
         let norm = self.core.norm_dn(dn);
         if norm == self.core.root_norm {
             let stored = match txn.meta(META_ROOT_PASSWORD) {
                 Ok(s) => s,
-                Err(e) => return plain(Err(e.into())),
+                Err(e) => return answer(Err(e.into())),
             };
-            return plain(match stored {
+            if quick_only && !stored.as_deref().is_some_and(password::verifies_quickly) {
+                return BindRead::Slow;
+            }
+            return answer(match stored {
                 Some(h) if password::verify(&h, password) => Ok(Identity {
                     dn: Some(dn.clone()),
                     norm,
@@ -474,56 +525,25 @@ impl Directory {
         };
         let entry = match found {
             Ok(Some(e)) => e,
-            Ok(None) => return plain(Err(DirError::InvalidCredentials)),
-            Err(e) => return plain(Err(e.into())),
+            Ok(None) => return answer(Err(DirError::InvalidCredentials)),
+            Err(e) => return answer(Err(e.into())),
         };
-        let (decision, mods) = self.core.bind_entry(&txn, &entry, password);
-        drop(txn);
-        // A read-only replica takes no writes of its own (they would put
-        // its replica ID into the changelog): it enforces the state its
-        // suppliers send and does not count failures itself.
-        if !mods.is_empty() && self.write_referral(&entry.dn).is_none() {
-            let op = WriteOp::Modify {
-                dn: entry.dn.clone(),
-                mods,
-            };
-            let work = writer::Work::Op {
-                who: self.root_identity(),
-                op,
-                origin: Origin::Client,
-            };
-            if let Err(e) = self.writer.submit_blocking(work) {
-                tracing::error!(dn = %dn, "cannot record the password policy state of a bind: {e}");
-            }
+        if quick_only
+            && !entry
+                .values("userPassword")
+                .iter()
+                .all(|v| password::verifies_quickly(v))
+        {
+            return BindRead::Slow;
         }
-        match decision {
-            policy::Decision::Refused { policy, .. } => {
-                if policy.error == Some(policy::PolicyError::AccountLocked) {
-                    // Same answer as a wrong password, so the lock tells an attacker nothing.
-                    tracing::warn!(dn = %dn, "bind refused: account locked after failed binds");
-                } else if policy.error == Some(policy::PolicyError::PasswordExpired) {
-                    tracing::info!(dn = %dn, "bind refused: password expired");
-                }
-                policy::BindOutcome {
-                    result: Err(DirError::InvalidCredentials),
-                    policy,
-                    must_change: false,
-                }
-            }
-            policy::Decision::Accepted {
-                policy,
-                must_change,
-                ..
-            } => policy::BindOutcome {
-                result: Ok(Identity {
-                    dn: Some(entry.dn.clone()),
-                    norm,
-                    root: false,
-                }),
-                policy,
-                must_change,
-            },
-        }
+        let rules = self.core.policy_rules_at(&txn, &entry);
+        let (decision, mods) = self.core.bind_entry(&rules, &entry, password);
+        BindRead::Verdict(BindVerdict {
+            entry,
+            norm,
+            decision,
+            mods,
+        })
     }
 
     /// Compare (RFC 4511 §4.10): Ok(true)/Ok(false) for compareTrue/False.
@@ -746,6 +766,57 @@ impl Core {
         }
         if config || changes {
             self.notify.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+}
+
+/// What the reading part of a simple bind found.
+enum BindRead {
+    /// Decided without an entry's password policy (root DN, no such entry,
+    /// store error).
+    Answer(policy::BindOutcome),
+    /// The entry's verdict and the policy state it changes.
+    Verdict(BindVerdict),
+    /// Verifying would stretch a key: left to a blocking thread.
+    Slow,
+}
+
+struct BindVerdict {
+    entry: crate::model::Entry,
+    norm: String,
+    decision: policy::Decision,
+    mods: Vec<crate::model::Modification>,
+}
+
+impl BindVerdict {
+    fn outcome(self, dn: &Dn) -> policy::BindOutcome {
+        match self.decision {
+            policy::Decision::Refused { policy, .. } => {
+                if policy.error == Some(policy::PolicyError::AccountLocked) {
+                    // Same answer as a wrong password, so the lock tells an attacker nothing.
+                    tracing::warn!(dn = %dn, "bind refused: account locked after failed binds");
+                } else if policy.error == Some(policy::PolicyError::PasswordExpired) {
+                    tracing::info!(dn = %dn, "bind refused: password expired");
+                }
+                policy::BindOutcome {
+                    result: Err(DirError::InvalidCredentials),
+                    policy,
+                    must_change: false,
+                }
+            }
+            policy::Decision::Accepted {
+                policy,
+                must_change,
+                ..
+            } => policy::BindOutcome {
+                result: Ok(Identity {
+                    dn: Some(self.entry.dn),
+                    norm: self.norm,
+                    root: false,
+                }),
+                policy,
+                must_change,
+            },
         }
     }
 }

@@ -20,7 +20,7 @@
 use super::{Core, DirError, DirResult, Identity, ModOp, WriteOp};
 use crate::auth::password;
 use crate::model::{Dn, Entry, Modification};
-use crate::store::StoreRead;
+use crate::store::{ReadTxn, StoreRead};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -73,6 +73,21 @@ const HISTORY_SYNTAX: &str = "1.3.6.1.4.1.1466.115.121.1.40";
 
 /// Failure times kept at most when a policy has no pwdMaxFailure.
 const MAX_FAILURES_KEPT: usize = 64;
+
+/// Policies inherited from ancestors (`Core::policy_rules_at`): by the
+/// normalised parent DN, `None` when no ancestor names one, for one store
+/// snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct InheritedPolicies {
+    snapshot: usize,
+    by_parent: std::collections::HashMap<String, Option<Rules>>,
+}
+
+impl InheritedPolicies {
+    /// Parents remembered at most (then forgotten all at once): bounds the
+    /// memory when binds come from many different containers.
+    const MAX: usize = 4096;
+}
 
 /// The rules of one policy (a pwdPolicy entry or the `[security]` default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,18 +505,58 @@ impl Core {
         if let Some(r) = self.referenced_policy(txn, entry) {
             return r;
         }
+        self.inherited_policy(txn, entry)
+            .unwrap_or_else(|| Rules::from_config(&self.cfg.password_policy))
+    }
+
+    /// The same from a read snapshot, with the ancestors' part remembered
+    /// for the snapshot: every bind under ou=people would otherwise read
+    /// and decode ou=people and the suffix entry again (about a third of
+    /// a bind's own work). A commit changes the snapshot id, so nothing
+    /// written since is missed; writes (whose transactions have no
+    /// snapshot id yet) use `policy_rules`.
+    pub(crate) fn policy_rules_at(&self, txn: &ReadTxn, entry: &Entry) -> Rules {
+        if let Some(r) = self.referenced_policy(txn, entry) {
+            return r;
+        }
+        let snapshot = txn.snapshot();
+        let parent = entry.dn.parent().map(|p| self.norm_dn(&p));
+        let known = self.inherited_policies.lock().ok().and_then(|c| {
+            (c.snapshot == snapshot)
+                .then(|| parent.as_ref().and_then(|p| c.by_parent.get(p).cloned()))
+                .flatten()
+        });
+        let inherited = match known {
+            Some(r) => r,
+            None => {
+                let r = self.inherited_policy(txn, entry);
+                if let (Some(p), Ok(mut c)) = (parent, self.inherited_policies.lock()) {
+                    if c.snapshot != snapshot || c.by_parent.len() >= InheritedPolicies::MAX {
+                        c.snapshot = snapshot;
+                        c.by_parent.clear();
+                    }
+                    c.by_parent.insert(p, r.clone());
+                }
+                r
+            }
+        };
+        inherited.unwrap_or_else(|| Rules::from_config(&self.cfg.password_policy))
+    }
+
+    /// The policy the nearest ancestor with a pwdPolicySubentry names.
+    fn inherited_policy(&self, txn: &dyn StoreRead, entry: &Entry) -> Option<Rules> {
         let mut next = entry.dn.parent();
         while let Some(dn) = next.filter(|d| d.rdn().is_some()) {
             if let Ok(Some(id)) = txn.id_by_dn(&self.dn_key(&dn)) {
                 if let Ok(Some(e)) = txn.entry(id) {
                     if let Some(r) = self.referenced_policy(txn, &e) {
-                        return r;
+                        return Some(r);
                     }
                 }
             }
             next = dn.parent();
         }
-        Rules::from_config(&self.cfg.password_policy)
+        None
     }
 
     fn referenced_policy(&self, txn: &dyn StoreRead, entry: &Entry) -> Option<Rules> {
@@ -835,11 +890,10 @@ impl Core {
     /// writer's (`count_failures`).
     pub(crate) fn bind_entry(
         &self,
-        txn: &dyn StoreRead,
+        rules: &Rules,
         entry: &Entry,
         password_given: &[u8],
     ) -> (Decision, Vec<Modification>) {
-        let rules = self.policy_rules(txn, entry);
         let st = State::of(entry);
         let now = now_ms();
         let verify = || {
@@ -848,8 +902,8 @@ impl Core {
                 .iter()
                 .any(|stored| password::verify(stored, password_given))
         };
-        let ok = !st.locked(&rules, now) && verify();
-        let decision = decide(&rules, &st, ok, now);
+        let ok = !st.locked(rules, now) && verify();
+        let decision = decide(rules, &st, ok, now);
         let stamp = || vec![format_time(now).into_bytes()];
         let mut mods = Vec::new();
         match &decision {

@@ -498,6 +498,15 @@ impl StoreRead for ReadTxn {
     }
 }
 
+impl ReadTxn {
+    /// The snapshot this transaction reads: LMDB's id of the last write
+    /// committed before it began. Two read transactions with the same id
+    /// see the same data, so it can key what is derived from the data.
+    pub fn snapshot(&self) -> usize {
+        self.txn.id()
+    }
+}
+
 pub struct WriteTxn<'t> {
     txn: RwTxn<'t>,
     dbs: Dbs,
