@@ -395,6 +395,37 @@ mod tests {
     }
 
     #[test]
+    fn parse_propagate() {
+        let c = parse(&[
+            "propagate",
+            "--master",
+            "ldap://127.0.0.1:1",
+            "--slave",
+            "ldap://127.0.0.1:2",
+            "--slave",
+            "ldap://127.0.0.1:3",
+            "--bind-password",
+            "x",
+        ])
+        .expect("parses");
+        let Cmd::Propagate(p) = c.cmd else {
+            panic!("not propagate")
+        };
+        assert_eq!(p.slaves.len(), 2);
+        assert_eq!(p.changes, 50);
+        assert_eq!(p.poll_interval_ms, 5);
+        // At least one replica to watch.
+        assert!(parse(&[
+            "propagate",
+            "--master",
+            "ldap://h:1",
+            "--bind-password",
+            "x"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn parse_gen() {
         let c = parse(&["gen", "--entries", "100", "--seed", "7", "-o", "x.ldif"]).expect("parses");
         let Cmd::Gen(g) = c.cmd else {
