@@ -326,18 +326,28 @@ impl Conn {
     }
 
     pub async fn modify_replace(&mut self, dn: String, attr: &str, val: String) -> Result<i64> {
+        self.modify_replace_all(dn, vec![(attr, val)]).await
+    }
+
+    /// One modify request replacing each attribute with its one value.
+    pub async fn modify_replace_all(
+        &mut self,
+        dn: String,
+        changes: Vec<(&str, String)>,
+    ) -> Result<i64> {
+        let changes = changes
+            .into_iter()
+            .map(|(attr, val)| LdapModify {
+                operation: LdapModifyType::Replace,
+                modification: LdapPartialAttribute {
+                    atype: attr.to_string(),
+                    vals: vec![val.into_bytes()],
+                },
+            })
+            .collect();
         let id = self
             .send(
-                LdapOp::ModifyRequest(LdapModifyRequest {
-                    dn,
-                    changes: vec![LdapModify {
-                        operation: LdapModifyType::Replace,
-                        modification: LdapPartialAttribute {
-                            atype: attr.to_string(),
-                            vals: vec![val.into_bytes()],
-                        },
-                    }],
-                }),
+                LdapOp::ModifyRequest(LdapModifyRequest { dn, changes }),
                 vec![],
             )
             .await?;

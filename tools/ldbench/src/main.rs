@@ -3,6 +3,7 @@
 
 mod gen;
 mod ldap;
+mod propagate;
 mod report;
 mod run;
 
@@ -34,6 +35,43 @@ enum Cmd {
     Gen(GenArgs),
     /// Run a workload against a server and report throughput and latency.
     Run(Box<RunArgs>),
+    /// Time a password change on a master until each replica shows it.
+    Propagate(PropagateArgs),
+}
+
+#[derive(Args, Debug)]
+struct PropagateArgs {
+    /// The master (writes), ldap://HOST:PORT.
+    #[arg(long)]
+    master: String,
+    /// A replica to watch, ldap://HOST:PORT; repeat for each.
+    #[arg(long = "slave", required = true)]
+    slaves: Vec<String>,
+    /// DN to bind as on the master and the replicas.
+    #[arg(long, default_value = "cn=Directory Manager")]
+    bind_dn: String,
+    #[arg(long, env = "LDBENCH_BIND_PASSWORD", hide_env_values = true)]
+    bind_password: String,
+    /// Password changes, one after the other.
+    #[arg(long, default_value_t = 50)]
+    changes: u64,
+    /// Users uid=user1..userN under --people.
+    #[arg(long, default_value_t = 300)]
+    users: u64,
+    #[arg(long, default_value = "ou=people,dc=example,dc=com")]
+    people: String,
+    /// Pause between two reads of one replica, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    poll_interval_ms: u64,
+    /// Seconds to wait for a replica to show a change.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Read this process's CPU time and RSS over the window (the master).
+    #[arg(long)]
+    watch_pid: Option<u32>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -218,11 +256,46 @@ fn do_run(a: RunArgs) -> Result<ExitCode> {
     })
 }
 
+fn do_propagate(a: PropagateArgs) -> Result<ExitCode> {
+    let o = propagate::PropagateOptions {
+        master: a.master,
+        slaves: a.slaves,
+        bind_dn: a.bind_dn,
+        bind_password: a.bind_password,
+        changes: a.changes,
+        users: a.users,
+        people: a.people,
+        poll_ms: a.poll_interval_ms,
+        timeout: std::time::Duration::from_secs_f64(a.timeout.max(0.0)),
+        run_id: format!("{:x}", std::process::id()),
+        watch_pid: a.watch_pid,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let rep = rt.block_on(propagate::run(o))?;
+    let json = serde_json::to_string_pretty(&rep)?;
+    if let Some(p) = &a.json {
+        std::fs::write(p, format!("{json}\n")).with_context(|| format!("write {}", p.display()))?;
+    }
+    println!("{json}");
+    // Every (change, replica) pair must have been seen for figures to mean anything.
+    Ok(
+        if rep.pairs_missed == 0 && rep.slaves_bind_new_password == rep.slaves {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_NO_OPS)
+        },
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Gen(a) => do_gen(a).map(|()| ExitCode::SUCCESS),
         Cmd::Run(a) => do_run(*a),
+        Cmd::Propagate(a) => do_propagate(a),
     };
     match r {
         Ok(code) => code,
@@ -317,6 +390,37 @@ mod tests {
             "1",
             "--duration",
             "1"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn parse_propagate() {
+        let c = parse(&[
+            "propagate",
+            "--master",
+            "ldap://127.0.0.1:1",
+            "--slave",
+            "ldap://127.0.0.1:2",
+            "--slave",
+            "ldap://127.0.0.1:3",
+            "--bind-password",
+            "x",
+        ])
+        .expect("parses");
+        let Cmd::Propagate(p) = c.cmd else {
+            panic!("not propagate")
+        };
+        assert_eq!(p.slaves.len(), 2);
+        assert_eq!(p.changes, 50);
+        assert_eq!(p.poll_interval_ms, 5);
+        // At least one replica to watch.
+        assert!(parse(&[
+            "propagate",
+            "--master",
+            "ldap://h:1",
+            "--bind-password",
+            "x"
         ])
         .is_err());
     }
