@@ -210,7 +210,7 @@ pub async fn join(args: &JoinArgs) -> Result<()> {
                 states.join("; ")
             );
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
