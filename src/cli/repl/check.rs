@@ -12,7 +12,8 @@
 //! Compared: the DN and every stored attribute, operational ones
 //! (entryCSN, entryUUID, creatorsName, timestamps...) included, values as
 //! sets of bytes. Left out: the attributes the server computes when it
-//! answers (entryDN, hasSubordinates, numSubordinates, subschemaSubentry),
+//! answers (entryDN, hasSubordinates, numSubordinates, subschemaSubentry,
+//! and contextCSN, the RUV in OpenLDAP's form),
 //! which follow from the DN and the tree and would only repeat a difference
 //! already reported on the entry that causes it. Everything else ferrodir
 //! stores is replicated (lockout state lives in memory, not in entries), so
@@ -38,6 +39,10 @@ const COMPUTED: &[&str] = &[
     "hassubordinates",
     "numsubordinates",
     "subschemasubentry",
+    // The suffix entry's newest CSN per replica ID: this server's RUV,
+    // which the check compares on its own (replicas converge on entries
+    // before their RUVs say so).
+    "contextcsn",
 ];
 
 /// How often the RUVs are read again while they differ.
