@@ -65,6 +65,10 @@ const ID_SET: usize = 1000;
 /// task and wakes on every commit.
 const MAX_PERSISTENT: usize = 4096;
 static PERSISTENT: AtomicUsize = AtomicUsize::new(0);
+/// Of those, anonymous ones: an anonymous client cannot take the places
+/// slaves and bound consumers need.
+const MAX_ANONYMOUS_PERSISTENT: usize = 64;
+static ANONYMOUS_PERSISTENT: AtomicUsize = AtomicUsize::new(0);
 
 /// The synchronisations running now, for cn=monitor and `repl status`.
 static FOLLOWERS: std::sync::Mutex<std::collections::BTreeMap<u64, Follower>> =
@@ -693,12 +697,18 @@ pub(super) async fn run(
         Err(e) => return finish(&sink, msgid, result::from_error(&e), Vec::new()).await,
     };
     let _slot = if sync.persist {
-        match PersistentSlot::take() {
+        let anonymous = who.is_anonymous();
+        match PersistentSlot::take(anonymous) {
             Some(slot) => Some(slot),
             None => {
+                let (max, whose) = if anonymous {
+                    (MAX_ANONYMOUS_PERSISTENT, "anonymous ")
+                } else {
+                    (MAX_PERSISTENT, "")
+                };
                 let r = result::result(
                     LdapResultCode::Busy,
-                    format!("{MAX_PERSISTENT} persistent synchronisations are already open"),
+                    format!("{max} {whose}persistent synchronisations are already open"),
                 );
                 return finish(&sink, msgid, r, Vec::new()).await;
             }
@@ -834,33 +844,68 @@ pub(super) async fn run(
     }
 }
 
-/// One of the [`MAX_PERSISTENT`] places, released when dropped.
-struct PersistentSlot;
+/// One of the [`MAX_PERSISTENT`] places (and of the anonymous ones for
+/// an anonymous client), released when dropped.
+struct PersistentSlot {
+    anonymous: bool,
+}
+
+/// Takes one of `max` places counted by `counter`.
+fn take_place(counter: &AtomicUsize, max: usize) -> bool {
+    let mut now = counter.load(Ordering::Relaxed);
+    loop {
+        if now >= max {
+            return false;
+        }
+        match counter.compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(actual) => now = actual,
+        }
+    }
+}
 
 impl PersistentSlot {
-    fn take() -> Option<PersistentSlot> {
-        let mut now = PERSISTENT.load(Ordering::Relaxed);
-        loop {
-            if now >= MAX_PERSISTENT {
-                return None;
-            }
-            match PERSISTENT.compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Some(PersistentSlot),
-                Err(actual) => now = actual,
-            }
+    fn take(anonymous: bool) -> Option<PersistentSlot> {
+        if anonymous && !take_place(&ANONYMOUS_PERSISTENT, MAX_ANONYMOUS_PERSISTENT) {
+            return None;
         }
+        if !take_place(&PERSISTENT, MAX_PERSISTENT) {
+            if anonymous {
+                ANONYMOUS_PERSISTENT.fetch_sub(1, Ordering::AcqRel);
+            }
+            return None;
+        }
+        Some(PersistentSlot { anonymous })
     }
 }
 
 impl Drop for PersistentSlot {
     fn drop(&mut self) {
         PERSISTENT.fetch_sub(1, Ordering::AcqRel);
+        if self.anonymous {
+            ANONYMOUS_PERSISTENT.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anonymous_clients_get_a_few_of_the_persistent_places() {
+        let anonymous: Vec<PersistentSlot> = (0..MAX_ANONYMOUS_PERSISTENT)
+            .map(|_| PersistentSlot::take(true).expect("a place"))
+            .collect();
+        assert!(
+            PersistentSlot::take(true).is_none(),
+            "no more anonymous places"
+        );
+        let bound = PersistentSlot::take(false);
+        assert!(bound.is_some(), "bound consumers still get one");
+        drop(anonymous);
+        assert!(PersistentSlot::take(true).is_some(), "places come back");
+    }
 
     #[test]
     fn refresh_present_keeps_its_cookie_through_ldap3_proto() {
