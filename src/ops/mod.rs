@@ -184,7 +184,10 @@ impl SearchLimits {
 /// A response on its way to the connection's writer.
 #[derive(Debug)]
 pub enum Response {
-    Msg(LdapMsg),
+    /// Boxed: a connection's response channel allocates its slots in
+    /// blocks of 32 up front, and an unboxed LdapMsg (~200 bytes) made
+    /// that about 6 KiB per connection, idle or not.
+    Msg(Box<LdapMsg>),
     /// Complete messages already BER-encoded (search entries are encoded
     /// where they are read, in batches).
     Encoded(Vec<u8>),
@@ -192,7 +195,7 @@ pub enum Response {
 
 impl From<LdapMsg> for Response {
     fn from(m: LdapMsg) -> Response {
-        Response::Msg(m)
+        Response::Msg(Box::new(m))
     }
 }
 

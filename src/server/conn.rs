@@ -31,7 +31,7 @@ impl Encoder<Response> for ResponseCodec {
 
     fn encode(&mut self, r: Response, buf: &mut bytes::BytesMut) -> std::io::Result<()> {
         match r {
-            Response::Msg(m) => self.0.encode(m, buf),
+            Response::Msg(m) => self.0.encode(*m, buf),
             Response::Encoded(bytes) => {
                 buf.extend_from_slice(&bytes);
                 Ok(())
@@ -261,10 +261,15 @@ where
         super::framing::GuardedCodec::with_budget(limits.max_message_size, state.pending.clone());
     set_message_limit(&mut codec, &limits, &identity);
     let mut reader = FramedRead::with_capacity(rd, codec, 1024);
-    let mut writer = FramedWrite::new(
+    // The write buffer starts empty rather than at tokio-util's 8 KiB: most
+    // connections hold nothing between responses, and thousands of idle
+    // ones would each keep a buffer. The flush boundary stays at 8 KiB.
+    let mut writer = FramedWrite::with_capacity(
         wr,
         ResponseCodec(LdapCodec::new(Some(usize::MAX / 4), None)),
+        0,
     );
+    writer.set_backpressure_boundary(8 << 10);
     let (tx, mut rx) = mpsc::channel::<Response>(256);
     let write_limit = Duration::from_secs(limits.write_timeout.max(1));
     let write_task = tokio::spawn(tracing::Instrument::in_current_span(async move {

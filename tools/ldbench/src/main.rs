@@ -110,7 +110,8 @@ struct RunArgs {
     /// Server to load, ldap://HOST:PORT.
     #[arg(long)]
     url: String,
-    /// repl-lag: the replica to watch.
+    /// repl-lag: the replica to watch, or several, comma-separated (a lag
+    /// histogram each, merged in the summary).
     #[arg(long)]
     url2: Option<String>,
     #[arg(long, value_enum)]

@@ -107,6 +107,10 @@ pub struct Report {
     /// repl-lag only: time from the write's acknowledgement by --url to its
     /// visibility on --url2.
     pub repl_lag: Option<Latency>,
+    /// repl-lag with several --url2 replicas: each replica's lag (repl_lag
+    /// then merges them all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repl_lag_per_replica: Option<Vec<(String, Latency)>>,
     /// repl-lag only: the target write rate.
     pub rate: Option<f64>,
     pub client_cpu_user_s: f64,
@@ -163,6 +167,15 @@ impl Report {
                 fmt_us(l.p99_us),
                 fmt_us(l.p999_us),
                 fmt_us(l.max_us)
+            ));
+        }
+        for (url, l) in self.repl_lag_per_replica.iter().flatten() {
+            s.push_str(&format!(
+                "  {url}: p50 {} p99 {} max {} ({} samples)\n",
+                fmt_us(l.p50_us),
+                fmt_us(l.p99_us),
+                fmt_us(l.max_us),
+                l.count
             ));
         }
         if let Some(e) = self.entries_per_op {

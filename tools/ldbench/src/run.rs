@@ -468,6 +468,7 @@ fn make_report(o: &RunOptions, run_id: &str, st: &Stats, elapsed: f64, cpu: (f64
         entries_per_op: (search && ops > 0).then(|| st.entries as f64 / ops as f64),
         latency: summarize(&st.hist),
         repl_lag: None,
+        repl_lag_per_replica: None,
         rate: None,
         client_cpu_user_s: (cpu.0 * 1000.0).round() / 1000.0,
         client_cpu_sys_s: (cpu.1 * 1000.0).round() / 1000.0,
@@ -585,6 +586,16 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
     let Some(url2) = o.url2.clone() else {
         bail!("repl-lag needs --url2 (the replica to watch)");
     };
+    // Several replicas (comma-separated): one watcher each, every write
+    // tracked per replica, so each replica gets its own lag histogram.
+    let replicas: Vec<String> = url2
+        .split(',')
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if replicas.is_empty() {
+        bail!("--url2 names no replica");
+    }
     let Some(duration) = o.duration else {
         bail!("repl-lag needs --duration");
     };
@@ -607,19 +618,22 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
         mods: AtomicU64::new(0),
         first_error: Mutex::new(false),
     };
-    let sh2 = Shared {
-        addr: parse_url(&url2)?,
-        o: o.clone(),
-        workload: Workload::ReplLag,
-        run_id: run_id.clone(),
-        measure_start: Instant::now(),
-        deadline: None,
-        budget: None,
-        seq: AtomicU64::new(0),
-        seq_limit: 0,
-        mods: AtomicU64::new(0),
-        first_error: Mutex::new(false),
-    };
+    let mut sh2s = Vec::new();
+    for r in &replicas {
+        sh2s.push(Shared {
+            addr: parse_url(r)?,
+            o: o.clone(),
+            workload: Workload::ReplLag,
+            run_id: run_id.clone(),
+            measure_start: Instant::now(),
+            deadline: None,
+            budget: None,
+            seq: AtomicU64::new(0),
+            seq_limit: 0,
+            mods: AtomicU64::new(0),
+            first_error: Mutex::new(false),
+        });
+    }
 
     // Create the markers on --url and wait for them on --url2.
     let mut c1 = connect(&sh1, true).await?;
@@ -650,24 +664,31 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_millis(200), c1.unbind()).await;
-    let mut c2 = connect(&sh2, true).await?;
-    let wait_until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let seen = read_markers(&mut c2, &o, &run_id, k).await?;
-        if seen.len() == k {
-            break;
+    let mut c2s = Vec::new();
+    for (sh2, r) in sh2s.iter().zip(&replicas) {
+        let mut c2 = connect(sh2, true).await?;
+        let wait_until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = read_markers(&mut c2, &o, &run_id, k).await?;
+            if seen.len() == k {
+                break;
+            }
+            if Instant::now() > wait_until {
+                bail!(
+                    "markers did not appear on {r} within 30 s ({} of {k}): is it replicating from --url?",
+                    seen.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if Instant::now() > wait_until {
-            bail!(
-                "markers did not appear on --url2 within 30 s ({} of {k}): is it replicating from --url?",
-                seen.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        c2s.push(c2);
     }
 
-    let pending: Arc<Vec<Mutex<Pending>>> =
-        Arc::new((0..k).map(|_| Mutex::new(VecDeque::new())).collect());
+    // Per replica, per marker: the writes that replica has not shown yet.
+    let pendings: Vec<Arc<Vec<Mutex<Pending>>>> = replicas
+        .iter()
+        .map(|_| Arc::new((0..k).map(|_| Mutex::new(VecDeque::new())).collect()))
+        .collect();
     let sh1 = Arc::new(sh1);
 
     // One writer per marker/connection: serial writes keep each marker's
@@ -678,7 +699,7 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Instant)>(4096);
         senders.push(tx);
         let sh = sh1.clone();
-        let pend = pending.clone();
+        let pends = pendings.clone();
         let dn = format!("uid={},{}", marker_uid(&run_id, i), people(&o.base));
         writers.push(tokio::spawn(async move {
             let mut st = Stats::default();
@@ -695,8 +716,10 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
                         }
                     },
                 };
-                if let Ok(mut p) = pend[i].lock() {
-                    p.push_back((seq, sched, None));
+                for pend in &pends {
+                    if let Ok(mut p) = pend[i].lock() {
+                        p.push_back((seq, sched, None));
+                    }
                 }
                 let r = tokio::time::timeout(
                     to,
@@ -709,9 +732,11 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
                         // latency from the scheduled time (open loop)
                         record(&mut st.hist, now.duration_since(sched).as_micros() as u64);
                         st.ops += 1;
-                        if let Ok(mut p) = pend[i].lock() {
-                            if let Some(e) = p.iter_mut().find(|e| e.0 == seq) {
-                                e.2 = Some(now);
+                        for pend in &pends {
+                            if let Ok(mut p) = pend[i].lock() {
+                                if let Some(e) = p.iter_mut().find(|e| e.0 == seq) {
+                                    e.2 = Some(now);
+                                }
                             }
                         }
                     }
@@ -728,8 +753,10 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
                                 conn = None;
                             }
                         }
-                        if let Ok(mut p) = pend[i].lock() {
-                            p.retain(|e| e.0 != seq);
+                        for pend in &pends {
+                            if let Ok(mut p) = pend[i].lock() {
+                                p.retain(|e| e.0 != seq);
+                            }
                         }
                     }
                 }
@@ -741,15 +768,15 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
         }));
     }
 
-    // Watcher on --url2.
+    // One watcher per replica.
     let stop = Arc::new(AtomicBool::new(false));
     let poll = Duration::from_millis(o.poll_interval_ms.max(1));
-    let watcher = {
+    let mut watchers = Vec::new();
+    for ((sh2, c2), pend) in sh2s.into_iter().zip(c2s).zip(pendings.iter().cloned()) {
         let stop = stop.clone();
-        let pend = pending.clone();
         let o2 = o.clone();
         let run_id = run_id.clone();
-        tokio::spawn(async move {
+        watchers.push(tokio::spawn(async move {
             let mut lag = crate::report::new_hist();
             let mut errors = Stats::default();
             let mut conn = Some(c2);
@@ -789,8 +816,8 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
                 tokio::time::sleep(poll).await;
             }
             (lag, errors)
-        })
-    };
+        }));
+    }
 
     // Open-loop scheduler.
     let mut st = Stats::default();
@@ -823,8 +850,9 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
     // Give the replica up to 10 s to catch up with the last writes.
     let grace = Instant::now() + Duration::from_secs(10);
     while Instant::now() < grace {
-        let left: usize = pending
+        let left: usize = pendings
             .iter()
+            .flat_map(|pending| pending.iter())
             .map(|p| p.lock().map(|p| p.len()).unwrap_or(0))
             .sum();
         if left == 0 {
@@ -833,13 +861,20 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     stop.store(true, Ordering::Relaxed);
-    let (lag, werr) = match watcher.await {
-        Ok(x) => x,
-        Err(_) => (crate::report::new_hist(), Stats::default()),
-    };
-    st.merge(&werr);
-    let left: usize = pending
+    let mut lag = crate::report::new_hist();
+    let mut per_replica = Vec::new();
+    for (w, r) in watchers.into_iter().zip(&replicas) {
+        let (l, werr) = match w.await {
+            Ok(x) => x,
+            Err(_) => (crate::report::new_hist(), Stats::default()),
+        };
+        st.merge(&werr);
+        let _ = lag.add(&l);
+        per_replica.push((r.clone(), summarize(&l)));
+    }
+    let left: usize = pendings
         .iter()
+        .flat_map(|pending| pending.iter())
         .map(|p| p.lock().map(|p| p.len()).unwrap_or(0))
         .sum();
     if left > 0 {
@@ -854,6 +889,9 @@ async fn repl_lag(o: RunOptions) -> Result<Report> {
         (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1),
     );
     rep.repl_lag = Some(summarize(&lag));
+    if per_replica.len() > 1 {
+        rep.repl_lag_per_replica = Some(per_replica);
+    }
     rep.rate = Some(o.rate);
     Ok(rep)
 }
