@@ -651,26 +651,31 @@ impl Core {
                 continue;
             };
             let mut states: BTreeMap<Uuid, EntryState> = BTreeMap::new();
+            // Two passes over the entries (each read, used and dropped) so
+            // that only the keys and states are held, not every entry too.
+            let keys = txn.subtree_keys(&suffix_key)?;
             let mut uuid_by_key: BTreeMap<DnKey, Uuid> = BTreeMap::new();
-            let mut live: Vec<(DnKey, Entry)> = Vec::new();
-            for (key, id) in txn.subtree_keys(&suffix_key)? {
-                if let Some(e) = txn.entry(id)? {
+            for (key, id) in &keys {
+                if let Some(e) = txn.entry(*id)? {
                     if let Ok(u) = crate::directory::write::entry_uuid(&e) {
                         uuid_by_key.insert(key.clone(), u);
-                        live.push((key, e));
                     }
                 }
             }
-            for (key, e) in &live {
+            for (key, id) in &keys {
+                let Some(e) = txn.entry(*id)? else {
+                    continue;
+                };
                 let parent = if *key == suffix_key {
                     None
                 } else {
                     uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
                 };
-                if let Some(s) = state_from_entry(e, parent, None, &norm) {
+                if let Some(s) = state_from_entry(&e, parent, None, &norm) {
                     states.insert(s.uuid, s);
                 }
             }
+            drop(uuid_by_key);
             for t in self.tombstones(txn, &suffix_key)? {
                 let parent = t
                     .first_str(super::super::tombstone::PARENT_UUID)
