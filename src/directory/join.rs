@@ -203,12 +203,15 @@ impl Directory {
 impl super::Core {
     /// Whether `who` is a slave that joined this master.
     pub(crate) fn is_slave_identity(&self, who: &Identity) -> bool {
-        let Ok(slaves) = Dn::parse(SLAVES_DN) else {
+        // Asked for every search by a bound user (search limits): the
+        // container's normalised DN is computed once.
+        static SLAVES_NORM: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let norm = SLAVES_NORM.get_or_init(|| Dn::parse(SLAVES_DN).ok().map(|d| self.norm_dn(&d)));
+        let Some(norm) = norm else {
             return false;
         };
-        let norm = self.norm_dn(&slaves);
         who.norm
-            .strip_suffix(&norm)
+            .strip_suffix(norm.as_str())
             .and_then(|rest| rest.strip_suffix(','))
             .is_some_and(|rdn| !rdn.is_empty() && !rdn.contains(','))
     }

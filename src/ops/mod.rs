@@ -82,12 +82,18 @@ pub trait WriteChain: Send + Sync {
 /// RFC 4533 consumer (a slave), so that the user's own password change can
 /// be made on the master with the user's own credentials.
 pub fn keeps_bind_secret(shared: &Shared, who: &Identity) -> bool {
-    shared.write_chain.is_some()
+    may_keep_bind_secret(shared)
         && !who.root
         && who
             .dn
             .as_ref()
             .is_some_and(|dn| shared.dir.sync_referral(dn).is_some())
+}
+
+/// Whether any bind could keep its password (a server that chains writes
+/// and follows a provider): checked before the password is copied.
+pub fn may_keep_bind_secret(shared: &Shared) -> bool {
+    shared.write_chain.is_some() && shared.dir.follows_a_provider()
 }
 
 /// A modify that changes only the bound user's own userPassword, with the
@@ -105,6 +111,29 @@ fn own_password_change<'a>(
             .iter()
             .all(|c| c.modification.atype.eq_ignore_ascii_case("userPassword"));
     (only_password && target == *me).then_some((target, secret?.as_slice()))
+}
+
+/// A modify of a read-only copy: a user's own password change is made on
+/// the master; anything else gets `refusal` (the referral).
+async fn modify_on_a_copy(
+    shared: &Shared,
+    who: &Identity,
+    req: ldap3_proto::proto::LdapModifyRequest,
+    refusal: LdapResult,
+    bound_secret: Option<&Vec<u8>>,
+) -> LdapResult {
+    let Some((dn, pw)) = own_password_change(who, &req, bound_secret) else {
+        return refusal;
+    };
+    match chain(shared, &dn, &dn, pw, LdapOp::ModifyRequest(req)).await {
+        Some(Ok(LdapOp::ModifyResponse(answer))) => answer,
+        Some(Ok(_)) => result::result(
+            LdapResultCode::Other,
+            "the master answered the chained modify with another operation",
+        ),
+        Some(Err(e)) => chain_failure(&e),
+        None => refusal,
+    }
 }
 
 /// Chains `request` for `target` to the master, bound as `bind_dn`.
@@ -272,27 +301,10 @@ pub async fn dispatch(
         LdapOp::ModifyRequest(req) => {
             let (r, ctrl) = match read_only_refusal(&shared, &req.dn, ctrls.manage_dsa_it) {
                 Some(r) if ctrls.manage_dsa_it => (r, Vec::new()),
-                Some(r) => {
-                    let own = own_password_change(&who, &req, bound_secret.as_deref());
-                    let chained = match own {
-                        Some((dn, pw)) => {
-                            chain(&shared, &dn, &dn, pw, LdapOp::ModifyRequest(req)).await
-                        }
-                        None => None,
-                    };
-                    match chained {
-                        Some(Ok(LdapOp::ModifyResponse(answer))) => (answer, Vec::new()),
-                        Some(Ok(_)) => (
-                            result::result(
-                                LdapResultCode::Other,
-                                "the master answered the chained modify with another operation",
-                            ),
-                            Vec::new(),
-                        ),
-                        Some(Err(e)) => (chain_failure(&e), Vec::new()),
-                        None => (r, Vec::new()),
-                    }
-                }
+                Some(r) => (
+                    modify_on_a_copy(&shared, &who, req, r, bound_secret.as_deref()).await,
+                    Vec::new(),
+                ),
                 None => modify::run(&shared, &who, req, entry_ctrls).await,
             };
             send_result(&sink, msgid, LdapOp::ModifyResponse(r), ctrl).await

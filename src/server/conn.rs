@@ -444,7 +444,9 @@ where
                     continue;
                 };
                 let simple = match &req.cred {
-                    ldap3_proto::proto::LdapBindCred::Simple(pw) if !pw.is_empty() => {
+                    ldap3_proto::proto::LdapBindCred::Simple(pw)
+                        if !pw.is_empty() && ops::may_keep_bind_secret(&state.shared) =>
+                    {
                         Some(pw.clone())
                     }
                     _ => None,

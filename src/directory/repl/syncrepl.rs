@@ -555,11 +555,24 @@ impl Directory {
         self.sync_consumer_for(dn).map(|c| c.config.provider)
     }
 
+    /// Whether this server follows an RFC 4533 provider for any suffix.
+    pub fn follows_a_provider(&self) -> bool {
+        self.core
+            .repl
+            .read()
+            .is_ok_and(|state| !state.syncrepl.is_empty())
+    }
+
     /// The consumer that feeds the suffix holding `dn`, if one does.
     pub fn sync_consumer_for(&self, dn: &Dn) -> Option<SyncConsumer> {
+        // Asked on every write and (on a slave) every bind: a server that
+        // follows no provider answers before computing any key.
+        let state = self.core.repl.read().ok()?;
+        if state.syncrepl.is_empty() {
+            return None;
+        }
         let key = self.core.dn_key(dn);
         let suffix = self.core.replicated_suffix_of(&key)?;
-        let state = self.core.repl.read().ok()?;
         state
             .syncrepl
             .iter()
