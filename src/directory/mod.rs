@@ -55,6 +55,9 @@ use std::sync::{Arc, Mutex};
 
 const META_ROOT_PASSWORD: &str = "root_password";
 const META_LAST_CSN: &str = "last_csn";
+/// Entries whose replication states one transaction writes after an
+/// offline import: bounds the transaction's dirty pages.
+const IMPORT_STATE_CHUNK: usize = 20_000;
 
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
@@ -721,9 +724,7 @@ impl Directory {
         // than by the server's first write after the import (which would
         // hold every write, and the start, for as long as it takes).
         if n > 0 {
-            let mut txn = self.core.store.write()?;
-            self.core.ensure_repl_states(&mut txn)?;
-            txn.commit()?;
+            self.core.build_repl_states_offline(IMPORT_STATE_CHUNK)?;
         }
         progress(n);
         match failure {

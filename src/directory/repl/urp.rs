@@ -628,71 +628,21 @@ impl Core {
     }
 
     /// Builds the states of every replicated suffix from its entries when
-    /// they are not known to be in step (see [`META_STATES_BUILT`]).
+    /// they are not known to be in step (see [`META_STATES_BUILT`]), in
+    /// the caller's transaction.
     pub(crate) fn ensure_repl_states(&self, txn: &mut WriteTxn<'_>) -> DirResult<()> {
         if txn.meta(META_STATES_BUILT)?.is_some() {
             return Ok(());
         }
         let started = std::time::Instant::now();
         txn.clear_repl_state()?;
-        // Every suffix but cn=config records its changes (replicated_suffix_of).
-        let config = self.config_key();
-        let suffixes: Vec<DnKey> = self
-            .suffix_keys
-            .iter()
-            .filter(|k| **k != config)
-            .cloned()
-            .collect();
         let schema = self.schema();
         let norm = SchemaNorm(&schema);
         let mut built = 0usize;
-        for suffix_key in suffixes {
-            let Some(suffix_uuid) = self.suffix_uuid(txn, &suffix_key)? else {
-                continue;
-            };
-            let mut states: BTreeMap<Uuid, EntryState> = BTreeMap::new();
-            // Two passes over the entries (each read, used and dropped) so
-            // that only the keys and states are held, not every entry too.
-            let keys = txn.subtree_keys(&suffix_key)?;
-            let mut uuid_by_key: BTreeMap<DnKey, Uuid> = BTreeMap::new();
-            for (key, id) in &keys {
-                if let Some(e) = txn.entry(*id)? {
-                    if let Ok(u) = crate::directory::write::entry_uuid(&e) {
-                        uuid_by_key.insert(key.clone(), u);
-                    }
-                }
-            }
-            for (key, id) in &keys {
-                let Some(e) = txn.entry(*id)? else {
-                    continue;
-                };
-                let parent = if *key == suffix_key {
-                    None
-                } else {
-                    uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
-                };
-                if let Some(s) = state_from_entry(&e, parent, None, &norm) {
-                    states.insert(s.uuid, s);
-                }
-            }
-            drop(uuid_by_key);
-            for t in self.tombstones(txn, &suffix_key)? {
-                let parent = t
-                    .first_str(super::super::tombstone::PARENT_UUID)
-                    .and_then(|p| uuid::Uuid::parse_str(p.trim()).ok())
-                    .map(|u| *u.as_bytes());
-                let deleted = super::super::tombstone::tombstone_csn(&t);
-                if let Some(s) = state_from_entry(&t, parent, deleted, &norm) {
-                    states.entry(s.uuid).or_insert(s);
-                }
-            }
-            rc::derive_all(&mut states, suffix_uuid, &norm);
-            built += states.len();
-            for s in states.values() {
-                for k in name_keys(&norm, s) {
-                    txn.add_repl_name(&k, &s.uuid)?;
-                }
-                txn.put_repl_state(&s.uuid, &s.encode())?;
+        for suffix_key in self.replicated_suffix_keys() {
+            if let Some(plan) = self.derive_suffix_states(txn, &suffix_key, &norm)? {
+                built += self.write_suffix_states(txn, &plan, 0..plan.entries.len(), &norm)?;
+                built += self.write_tombstone_states(txn, &plan, &norm)?;
             }
         }
         txn.put_meta(META_STATES_BUILT, &[])?;
@@ -703,6 +653,196 @@ impl Core {
         );
         Ok(())
     }
+
+    /// [`Core::ensure_repl_states`] for a directory no one else writes
+    /// (after an offline import): the states are written in transactions of
+    /// `chunk` entries, so neither the derivation nor the write holds every
+    /// entry's state at once. The built marker goes in last; a crash before
+    /// it leaves the states to be built again.
+    pub(crate) fn build_repl_states_offline(&self, chunk: usize) -> DirResult<()> {
+        let mut txn = self.store.write()?;
+        if txn.meta(META_STATES_BUILT)?.is_some() {
+            txn.abort();
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        txn.clear_repl_state()?;
+        let schema = self.schema();
+        let norm = SchemaNorm(&schema);
+        let mut built = 0usize;
+        for suffix_key in self.replicated_suffix_keys() {
+            let Some(plan) = self.derive_suffix_states(&txn, &suffix_key, &norm)? else {
+                continue;
+            };
+            let mut from = 0;
+            while from < plan.entries.len() {
+                let to = (from + chunk.max(1)).min(plan.entries.len());
+                built += self.write_suffix_states(&mut txn, &plan, from..to, &norm)?;
+                txn.commit()?;
+                txn = self.store.write()?;
+                from = to;
+            }
+            built += self.write_tombstone_states(&mut txn, &plan, &norm)?;
+        }
+        txn.put_meta(META_STATES_BUILT, &[])?;
+        txn.commit()?;
+        tracing::info!(
+            entries = built,
+            ms = started.elapsed().as_millis() as u64,
+            "replication state built from the entries"
+        );
+        Ok(())
+    }
+
+    /// Every suffix but cn=config records its changes (replicated_suffix_of).
+    fn replicated_suffix_keys(&self) -> Vec<DnKey> {
+        let config = self.config_key();
+        self.suffix_keys
+            .iter()
+            .filter(|k| **k != config)
+            .cloned()
+            .collect()
+    }
+
+    /// The derived part of every state of a suffix, from skeletons: each
+    /// entry is read, its state built, reduced to its skeleton and dropped.
+    fn derive_suffix_states(
+        &self,
+        txn: &WriteTxn<'_>,
+        suffix_key: &DnKey,
+        norm: &SchemaNorm<'_>,
+    ) -> DirResult<Option<SuffixStates>> {
+        let Some(suffix_uuid) = self.suffix_uuid(txn, suffix_key)? else {
+            return Ok(None);
+        };
+        let entries = txn.subtree_keys(suffix_key)?;
+        let mut uuid_by_key: BTreeMap<&DnKey, Uuid> = BTreeMap::new();
+        for (key, id) in &entries {
+            if let Some(e) = txn.entry(*id)? {
+                if let Ok(u) = crate::directory::write::entry_uuid(&e) {
+                    uuid_by_key.insert(key, u);
+                }
+            }
+        }
+        let mut skeletons: BTreeMap<Uuid, rc::Skeleton> = BTreeMap::new();
+        for (key, id) in &entries {
+            let Some(e) = txn.entry(*id)? else {
+                continue;
+            };
+            let parent = if key == suffix_key {
+                None
+            } else {
+                uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
+            };
+            if let Some(s) = state_from_entry(&e, parent, None, norm) {
+                skeletons.insert(s.uuid, rc::Skeleton::of(&s, norm));
+            }
+        }
+        drop(uuid_by_key);
+        // A tombstone counts only where no entry has its entryUUID.
+        let mut tombstones = BTreeSet::new();
+        for t in self.tombstones(txn, suffix_key)? {
+            if let Some(s) = tombstone_state(&t, norm) {
+                if let std::collections::btree_map::Entry::Vacant(v) = skeletons.entry(s.uuid) {
+                    tombstones.insert(s.uuid);
+                    v.insert(rc::Skeleton::of(&s, norm));
+                }
+            }
+        }
+        rc::derive_skeletons(&mut skeletons, suffix_uuid);
+        Ok(Some(SuffixStates {
+            suffix_key: suffix_key.clone(),
+            entries,
+            skeletons,
+            tombstones,
+        }))
+    }
+
+    /// Writes the states of `plan.entries[range]`: each entry's state built
+    /// again, with the derived part the plan computed.
+    fn write_suffix_states(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        plan: &SuffixStates,
+        range: std::ops::Range<usize>,
+        norm: &SchemaNorm<'_>,
+    ) -> DirResult<usize> {
+        let mut written = 0;
+        for (_, id) in plan.entries.get(range).unwrap_or(&[]) {
+            let Some(e) = txn.entry(*id)? else {
+                continue;
+            };
+            let Ok(uuid) = crate::directory::write::entry_uuid(&e) else {
+                continue;
+            };
+            let Some(skeleton) = plan.skeletons.get(&uuid) else {
+                continue;
+            };
+            if let Some(mut s) = state_from_entry(&e, skeleton.parent, None, norm) {
+                s.derived = skeleton.derived.clone();
+                self.put_built_state(txn, norm, &s)?;
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+
+    fn write_tombstone_states(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        plan: &SuffixStates,
+        norm: &SchemaNorm<'_>,
+    ) -> DirResult<usize> {
+        let mut written = 0;
+        let mut done = BTreeSet::new();
+        for t in self.tombstones(txn, &plan.suffix_key)? {
+            let Some(mut s) = tombstone_state(&t, norm) else {
+                continue;
+            };
+            // The first tombstone of an entryUUID counts, as in the plan.
+            if !plan.tombstones.contains(&s.uuid) || !done.insert(s.uuid) {
+                continue;
+            }
+            if let Some(skeleton) = plan.skeletons.get(&s.uuid) {
+                s.derived = skeleton.derived.clone();
+                self.put_built_state(txn, norm, &s)?;
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+
+    fn put_built_state(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        norm: &SchemaNorm<'_>,
+        s: &EntryState,
+    ) -> DirResult<()> {
+        for k in name_keys(norm, s) {
+            txn.add_repl_name(&k, &s.uuid)?;
+        }
+        txn.put_repl_state(&s.uuid, &s.encode())?;
+        Ok(())
+    }
+}
+
+/// A suffix whose states are being built: its entries in DN order and
+/// the derived part of every state.
+struct SuffixStates {
+    suffix_key: DnKey,
+    entries: Vec<(DnKey, u64)>,
+    skeletons: BTreeMap<Uuid, rc::Skeleton>,
+    /// The tombstones that count (no entry holds their entryUUID).
+    tombstones: BTreeSet<Uuid>,
+}
+
+fn tombstone_state(t: &Entry, norm: &SchemaNorm<'_>) -> Option<EntryState> {
+    let parent = t
+        .first_str(super::super::tombstone::PARENT_UUID)
+        .and_then(|p| uuid::Uuid::parse_str(p.trim()).ok())
+        .map(|u| *u.as_bytes());
+    let deleted = super::super::tombstone::tombstone_csn(t);
+    state_from_entry(t, parent, deleted, norm)
 }
 
 /// The state an entry implies when nothing else is known of it: every

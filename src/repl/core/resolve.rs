@@ -20,7 +20,7 @@
 
 use super::change::{merge, ReplChange};
 use super::normalise::{rdn_key, Normaliser};
-use super::state::{EntryState, EntryStatus, Uuid};
+use super::state::{Derived, EntryState, EntryStatus, Uuid};
 use crate::model::{Csn, Rdn};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,10 +157,104 @@ pub fn derive_all<N: Normaliser + ?Sized>(
     suffix: Uuid,
     norm: &N,
 ) {
+    let mut skeletons: BTreeMap<Uuid, Skeleton> = states
+        .values()
+        .map(|s| (s.uuid, Skeleton::of(s, norm)))
+        .collect();
+    derive_skeletons(&mut skeletons, suffix);
+    for (u, k) in skeletons {
+        if let Some(s) = states.get_mut(&u) {
+            s.derived = k.derived;
+        }
+    }
+}
+
+/// The part of an entry's state its derived fields depend on: its
+/// registers, its add and delete, its RDN as a key. A whole suffix of
+/// them fits in memory where the full states (every value) may not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skeleton {
+    pub uuid: Uuid,
+    pub added: Option<Csn>,
+    pub deleted: Option<Csn>,
+    pub parent: Option<Uuid>,
+    pub parent_csn: Csn,
+    pub rdn_key: Vec<u8>,
+    pub rdn_csn: Csn,
+    pub derived: Derived,
+}
+
+impl Skeleton {
+    pub fn of<N: Normaliser + ?Sized>(s: &EntryState, norm: &N) -> Skeleton {
+        Skeleton {
+            uuid: s.uuid,
+            added: s.added,
+            deleted: s.deleted,
+            parent: s.parent,
+            parent_csn: s.parent_csn,
+            rdn_key: rdn_key(norm, &s.rdn),
+            rdn_csn: s.rdn_csn,
+            derived: s.derived.clone(),
+        }
+    }
+}
+
+/// What derivation reads and writes of an entry, full state or skeleton.
+trait Placed {
+    fn uuid(&self) -> Uuid;
+    fn added(&self) -> Option<Csn>;
+    fn deleted(&self) -> Option<Csn>;
+    fn name_csn(&self) -> Csn;
+    fn derived_mut(&mut self) -> &mut Derived;
+    fn exists(&self) -> bool {
+        self.added().is_some() && self.deleted().is_none()
+    }
+}
+
+impl Placed for EntryState {
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn added(&self) -> Option<Csn> {
+        self.added
+    }
+    fn deleted(&self) -> Option<Csn> {
+        self.deleted
+    }
+    fn name_csn(&self) -> Csn {
+        EntryState::name_csn(self)
+    }
+    fn derived_mut(&mut self) -> &mut Derived {
+        &mut self.derived
+    }
+}
+
+impl Placed for Skeleton {
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn added(&self) -> Option<Csn> {
+        self.added
+    }
+    fn deleted(&self) -> Option<Csn> {
+        self.deleted
+    }
+    fn name_csn(&self) -> Csn {
+        self.rdn_csn.max(self.parent_csn)
+    }
+    fn derived_mut(&mut self) -> &mut Derived {
+        &mut self.derived
+    }
+}
+
+/// [`derive_all`] on skeletons: every derived field of a suffix from its
+/// entries' registers alone.
+pub fn derive_skeletons(states: &mut BTreeMap<Uuid, Skeleton>, suffix: Uuid) {
+    let cycles = all_cycles(states, suffix);
     let uuids: Vec<Uuid> = states.keys().copied().collect();
     for u in &uuids {
-        let cycle = cycle_in(states, u, suffix);
-        let (parent, breaker) = effective_parent(states, u, &cycle, suffix);
+        let cycle = cycles.through(u);
+        let (parent, breaker) = effective_parent(states, u, cycle, suffix);
         if let Some(s) = states.get_mut(u) {
             s.derived.parent = parent;
             s.derived.cycle_breaker = breaker;
@@ -172,64 +266,150 @@ pub fn derive_all<N: Normaliser + ?Sized>(
             children.entry(p).or_default().push(s.uuid);
         }
     }
-    let mut memo: BTreeMap<Uuid, bool> = BTreeMap::new();
-    for u in &uuids {
-        in_tree_rec(states, &children, u, &mut memo);
-    }
-    let mut groups: BTreeMap<(Uuid, Vec<u8>), Vec<Uuid>> = BTreeMap::new();
-    for s in states.values_mut() {
-        s.derived.in_tree = memo.get(&s.uuid).copied().unwrap_or(false);
-        s.derived.conflict = s.derived.in_tree && s.derived.cycle_breaker;
-        if let (true, false, Some(p)) =
-            (s.derived.in_tree, s.derived.cycle_breaker, s.derived.parent)
-        {
+    let memo = in_tree_all(states, &children);
+    drop(children);
+    let mut groups: BTreeMap<(Uuid, &[u8]), Vec<Uuid>> = BTreeMap::new();
+    let mut flags: Vec<(Uuid, bool, bool)> = Vec::with_capacity(states.len());
+    for s in states.values() {
+        let in_tree = memo.get(&s.uuid).copied().unwrap_or(false);
+        flags.push((s.uuid, in_tree, in_tree && s.derived.cycle_breaker));
+        if let (true, false, Some(p)) = (in_tree, s.derived.cycle_breaker, s.derived.parent) {
             groups
-                .entry((p, rdn_key(norm, &s.rdn)))
+                .entry((p, s.rdn_key.as_slice()))
                 .or_default()
                 .push(s.uuid);
         }
     }
+    let mut conflict: BTreeMap<Uuid, bool> = BTreeMap::new();
     for members in groups.values() {
+        if members.len() < 2 {
+            continue;
+        }
         let winner = members
             .iter()
             .filter_map(|u| states.get(u))
-            .min_by_key(|s| rank(s))
+            .min_by_key(|s| rank(*s))
             .map(|s| s.uuid);
         for u in members {
-            if let Some(s) = states.get_mut(u) {
-                s.derived.conflict = Some(*u) != winner;
-            }
+            conflict.insert(*u, Some(*u) != winner);
         }
     }
-    for s in states.values_mut() {
-        refresh_status(s);
+    drop(groups);
+    for (u, in_tree, breaker_conflict) in flags {
+        if let Some(s) = states.get_mut(&u) {
+            s.derived.in_tree = in_tree;
+            s.derived.conflict = conflict.get(&u).copied().unwrap_or(breaker_conflict);
+            refresh_status(s);
+        }
     }
 }
 
-fn in_tree_rec(
-    states: &BTreeMap<Uuid, EntryState>,
+/// Whether each entry is in the tree: added, and either not deleted or
+/// holding an entry of the tree below it. Children before parents, with
+/// an explicit stack so a deep tree cannot exhaust the thread's stack.
+fn in_tree_all(
+    states: &BTreeMap<Uuid, Skeleton>,
     children: &BTreeMap<Uuid, Vec<Uuid>>,
-    u: &Uuid,
-    memo: &mut BTreeMap<Uuid, bool>,
-) -> bool {
-    if let Some(v) = memo.get(u) {
-        return *v;
+) -> BTreeMap<Uuid, bool> {
+    let mut memo: BTreeMap<Uuid, bool> = BTreeMap::new();
+    // Entered and not finished: a child found here would be a cycle,
+    // which derivation has already broken, but a loop must stay impossible.
+    let mut entered: BTreeSet<Uuid> = BTreeSet::new();
+    for root in states.keys() {
+        if memo.contains_key(root) {
+            continue;
+        }
+        // (entry, its children pushed yet)
+        let mut stack: Vec<(Uuid, bool)> = vec![(*root, false)];
+        while let Some((u, expanded)) = stack.pop() {
+            if memo.contains_key(&u) {
+                continue;
+            }
+            let kids = children.get(&u).map(Vec::as_slice).unwrap_or(&[]);
+            if !expanded {
+                entered.insert(u);
+                stack.push((u, true));
+                for c in kids {
+                    if !memo.contains_key(c) && !entered.contains(c) {
+                        stack.push((*c, false));
+                    }
+                }
+                continue;
+            }
+            let held = kids.iter().any(|c| memo.get(c).copied().unwrap_or(false));
+            let v = states
+                .get(&u)
+                .is_some_and(|s| s.added.is_some() && (s.exists() || held));
+            entered.remove(&u);
+            memo.insert(u, v);
+        }
     }
-    let Some(s) = states.get(u) else {
-        return false;
-    };
-    let mut held = false;
-    for c in children.get(u).map(Vec::as_slice).unwrap_or(&[]) {
-        held |= in_tree_rec(states, children, c, memo);
-    }
-    let v = s.added.is_some() && (s.exists() || held);
-    memo.insert(*u, v);
-    v
+    memo
 }
 
-/// The members of the cycle of parent registers through `start`, if any.
-fn cycle_in(states: &BTreeMap<Uuid, EntryState>, start: &Uuid, suffix: Uuid) -> Vec<Uuid> {
-    walk_cycle(start, suffix, |u| states.get(u).and_then(|s| s.parent))
+/// Every cycle of parent registers, found in one pass over the entries
+/// (each entry is walked through once, so a deep tree costs linear time):
+/// for each member of a cycle, the index of its cycle in `cycles`.
+struct Cycles {
+    of: BTreeMap<Uuid, usize>,
+    cycles: Vec<Vec<Uuid>>,
+}
+
+impl Cycles {
+    /// The members of the cycle through `u`; empty if there is none.
+    fn through(&self, u: &Uuid) -> &[Uuid] {
+        self.of
+            .get(u)
+            .and_then(|i| self.cycles.get(*i))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+fn all_cycles(states: &BTreeMap<Uuid, Skeleton>, suffix: Uuid) -> Cycles {
+    // Walked: 0 on the current path, 1 finished.
+    let mut walked: BTreeMap<Uuid, u8> = BTreeMap::new();
+    let mut found = Cycles {
+        of: BTreeMap::new(),
+        cycles: Vec::new(),
+    };
+    for start in states.keys() {
+        if walked.contains_key(start) {
+            continue;
+        }
+        let mut path: Vec<Uuid> = Vec::new();
+        let mut cur = Some(*start);
+        while let Some(u) = cur {
+            match walked.get(&u) {
+                Some(0) => {
+                    // Back on this walk's own path: the path from `u` on is a cycle.
+                    if let Some(pos) = path.iter().position(|p| *p == u) {
+                        let members: Vec<Uuid> = path.get(pos..).unwrap_or(&[]).to_vec();
+                        let index = found.cycles.len();
+                        for m in &members {
+                            found.of.insert(*m, index);
+                        }
+                        found.cycles.push(members);
+                    }
+                    break;
+                }
+                Some(_) => break,
+                None => {}
+            }
+            walked.insert(u, 0);
+            path.push(u);
+            // The suffix never moves: no cycle runs through it.
+            cur = if u == suffix {
+                None
+            } else {
+                states.get(&u).and_then(|s| s.parent)
+            };
+        }
+        for p in path {
+            walked.insert(p, 1);
+        }
+    }
+    found
 }
 
 /// The suffix counts as having no parent: it never moves, so no cycle
@@ -261,7 +441,7 @@ fn walk_cycle(
 
 /// The parent an entry sits under, and whether it breaks a cycle.
 fn effective_parent(
-    states: &BTreeMap<Uuid, EntryState>,
+    states: &BTreeMap<Uuid, Skeleton>,
     u: &Uuid,
     cycle: &[Uuid],
     suffix: Uuid,
@@ -284,26 +464,27 @@ fn effective_parent(
 
 /// Order of precedence for a contested name: live before glue, then the
 /// earliest to take the name, then the smallest entryUUID.
-fn rank(s: &EntryState) -> (bool, Csn, Uuid) {
-    (!s.exists(), s.name_csn(), s.uuid)
+fn rank<P: Placed>(s: &P) -> (bool, Csn, Uuid) {
+    (!s.exists(), s.name_csn(), s.uuid())
 }
 
-fn refresh_status(s: &mut EntryState) {
+fn refresh_status<P: Placed>(s: &mut P) {
+    let (added, deleted, name_csn) = (s.added(), s.deleted(), s.name_csn());
     // Only entries in a name group (in the tree, under a parent, not
     // breaking a cycle) get their conflict flag from the group.
-    let d = &mut s.derived;
+    let d = s.derived_mut();
     if !d.in_tree || d.cycle_breaker || d.parent.is_none() {
         d.conflict = d.in_tree && d.cycle_breaker;
     }
-    let (status, csn) = match (s.added, s.deleted) {
+    let (status, csn) = match (added, deleted) {
         (None, _) => (EntryStatus::Phantom, Csn::ZERO),
-        (Some(_), None) if s.derived.conflict => (EntryStatus::Conflict, s.name_csn()),
+        (Some(_), None) if d.conflict => (EntryStatus::Conflict, name_csn),
         (Some(a), None) => (EntryStatus::Live, a),
-        (Some(_), Some(d)) if s.derived.in_tree => (EntryStatus::Glue, d),
-        (Some(_), Some(d)) => (EntryStatus::Tombstone, d),
+        (Some(_), Some(del)) if d.in_tree => (EntryStatus::Glue, del),
+        (Some(_), Some(del)) => (EntryStatus::Tombstone, del),
     };
-    s.derived.status = status;
-    s.derived.status_csn = csn;
+    d.status = status;
+    d.status_csn = csn;
 }
 
 /// The replica's state with this change's writes laid over it.
@@ -497,7 +678,7 @@ impl<'a, V: ReplicaView + ?Sized, N: Normaliser + ?Sized> Tx<'a, V, N> {
                 .filter_map(|u| self.peek(u))
                 .filter(|s| !s.derived.cycle_breaker)
                 .collect();
-            let winner = members.iter().min_by_key(|s| rank(s)).map(|s| s.uuid);
+            let winner = members.iter().min_by_key(|s| rank(**s)).map(|s| s.uuid);
             let flips: Vec<Uuid> = members
                 .into_iter()
                 .filter(|s| s.derived.conflict != (Some(s.uuid) != winner))
@@ -646,4 +827,89 @@ fn visible<'s, N: Normaliser + ?Sized>(
         })
         .filter(|(_, v)| !v.is_empty())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skeleton(n: u8, parent: Option<u8>, deleted: bool) -> Skeleton {
+        let csn = Csn::new(100 + u32::from(n), 0, 1, 0);
+        Skeleton {
+            uuid: [n; 16],
+            added: Some(csn),
+            deleted: deleted.then(|| Csn::new(500, 0, 1, 0)),
+            parent: parent.map(|p| [p; 16]),
+            parent_csn: csn,
+            rdn_key: vec![n],
+            rdn_csn: csn,
+            derived: Derived::default(),
+        }
+    }
+
+    #[test]
+    fn a_deleted_entry_with_a_live_entry_below_is_glue_and_one_without_is_a_tombstone() {
+        let mut states: BTreeMap<Uuid, Skeleton> = [
+            skeleton(1, None, false),
+            skeleton(2, Some(1), true),
+            skeleton(3, Some(2), false),
+            skeleton(4, Some(1), true),
+        ]
+        .into_iter()
+        .map(|s| (s.uuid, s))
+        .collect();
+        derive_skeletons(&mut states, [1; 16]);
+        let status = |n: u8| states.get(&[n; 16]).map(|s| s.derived.status);
+        assert_eq!(status(1), Some(EntryStatus::Live));
+        assert_eq!(status(2), Some(EntryStatus::Glue));
+        assert_eq!(status(3), Some(EntryStatus::Live));
+        assert_eq!(status(4), Some(EntryStatus::Tombstone));
+    }
+
+    #[test]
+    fn two_entries_claiming_one_name_leave_the_later_one_in_conflict() {
+        let mut late = skeleton(3, Some(1), false);
+        late.rdn_key = vec![2];
+        let mut states: BTreeMap<Uuid, Skeleton> =
+            [skeleton(1, None, false), skeleton(2, Some(1), false), late]
+                .into_iter()
+                .map(|s| (s.uuid, s))
+                .collect();
+        derive_skeletons(&mut states, [1; 16]);
+        let status = |n: u8| states.get(&[n; 16]).map(|s| s.derived.status);
+        assert_eq!(status(2), Some(EntryStatus::Live));
+        assert_eq!(status(3), Some(EntryStatus::Conflict));
+    }
+
+    #[test]
+    fn a_chain_deeper_than_any_stack_is_derived_without_recursion() {
+        // 200,000 levels: each deleted but the last, so every one is glue.
+        let depth: u32 = 200_000;
+        let id = |i: u32| -> Uuid {
+            let mut u = [0u8; 16];
+            u[..4].copy_from_slice(&i.to_be_bytes());
+            u
+        };
+        let csn = Csn::new(100, 0, 1, 0);
+        let mut states = BTreeMap::new();
+        for i in 0..depth {
+            let s = Skeleton {
+                uuid: id(i),
+                added: Some(csn),
+                deleted: (i > 0 && i + 1 < depth).then_some(Csn::new(200, 0, 1, 0)),
+                parent: (i > 0).then(|| id(i - 1)),
+                parent_csn: csn,
+                rdn_key: vec![1],
+                rdn_csn: csn,
+                derived: Derived::default(),
+            };
+            states.insert(s.uuid, s);
+        }
+        derive_skeletons(&mut states, id(0));
+        let glue = states
+            .values()
+            .filter(|s| s.derived.status == EntryStatus::Glue)
+            .count();
+        assert_eq!(glue, depth as usize - 2);
+    }
 }
