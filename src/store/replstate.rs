@@ -87,6 +87,28 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
+    /// [`WriteTxn::put_repl_state`] for a caller writing states in
+    /// increasing entryUUID order: a state beyond the last one is appended
+    /// (pages filled, not split in half), any other one inserted.
+    pub fn put_repl_state_in_order(&mut self, uuid: &Uuid, state: &[u8]) -> Result<()> {
+        let beyond = self
+            .dbs
+            .replstate
+            .last(&self.txn)?
+            .is_none_or(|(last, _)| uuid.as_slice() > last);
+        if beyond {
+            self.dbs.replstate.put_with_flags(
+                &mut self.txn,
+                heed::PutFlags::APPEND,
+                uuid.as_slice(),
+                state,
+            )?;
+            Ok(())
+        } else {
+            self.put_repl_state(uuid, state)
+        }
+    }
+
     pub fn delete_repl_state(&mut self, uuid: &Uuid) -> Result<()> {
         self.dbs.replstate.delete(&mut self.txn, uuid.as_slice())?;
         Ok(())

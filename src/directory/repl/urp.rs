@@ -641,7 +641,7 @@ impl Core {
         let mut built = 0usize;
         for suffix_key in self.replicated_suffix_keys() {
             if let Some(plan) = self.derive_suffix_states(txn, &suffix_key, &norm)? {
-                built += self.write_suffix_states(txn, &plan, 0..plan.entries.len(), &norm)?;
+                built += self.write_suffix_states(txn, &plan, 0..plan.ids.len(), &norm)?;
                 built += self.write_tombstone_states(txn, &plan, &norm)?;
             }
         }
@@ -675,8 +675,8 @@ impl Core {
                 continue;
             };
             let mut from = 0;
-            while from < plan.entries.len() {
-                let to = (from + chunk.max(1)).min(plan.entries.len());
+            while from < plan.ids.len() {
+                let to = (from + chunk.max(1)).min(plan.ids.len());
                 built += self.write_suffix_states(&mut txn, &plan, from..to, &norm)?;
                 txn.commit()?;
                 txn = self.store.write()?;
@@ -725,6 +725,7 @@ impl Core {
             }
         }
         let mut skeletons: BTreeMap<Uuid, rc::Skeleton> = BTreeMap::new();
+        let mut ids: Vec<(Uuid, u64)> = Vec::with_capacity(entries.len());
         for (key, id) in &entries {
             let Some(e) = txn.entry(*id)? else {
                 continue;
@@ -735,10 +736,15 @@ impl Core {
                 uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
             };
             if let Some(s) = state_from_entry(&e, parent, None, norm) {
+                ids.push((s.uuid, *id));
                 skeletons.insert(s.uuid, rc::Skeleton::of(&s, norm));
             }
         }
         drop(uuid_by_key);
+        drop(entries);
+        // Written in entryUUID order, the states fill their pages (in the
+        // entries' order they land at random and leave pages a third empty).
+        ids.sort_unstable();
         // A tombstone counts only where no entry has its entryUUID.
         let mut tombstones = BTreeSet::new();
         for t in self.tombstones(txn, suffix_key)? {
@@ -752,13 +758,13 @@ impl Core {
         rc::derive_skeletons(&mut skeletons, suffix_uuid);
         Ok(Some(SuffixStates {
             suffix_key: suffix_key.clone(),
-            entries,
+            ids,
             skeletons,
             tombstones,
         }))
     }
 
-    /// Writes the states of `plan.entries[range]`: each entry's state built
+    /// Writes the states of `plan.ids[range]`: each entry's state built
     /// again, with the derived part the plan computed.
     fn write_suffix_states(
         &self,
@@ -768,14 +774,11 @@ impl Core {
         norm: &SchemaNorm<'_>,
     ) -> DirResult<usize> {
         let mut written = 0;
-        for (_, id) in plan.entries.get(range).unwrap_or(&[]) {
+        for (uuid, id) in plan.ids.get(range).unwrap_or(&[]) {
             let Some(e) = txn.entry(*id)? else {
                 continue;
             };
-            let Ok(uuid) = crate::directory::write::entry_uuid(&e) else {
-                continue;
-            };
-            let Some(skeleton) = plan.skeletons.get(&uuid) else {
+            let Some(skeleton) = plan.skeletons.get(uuid) else {
                 continue;
             };
             if let Some(mut s) = state_from_entry(&e, skeleton.parent, None, norm) {
@@ -821,16 +824,16 @@ impl Core {
         for k in name_keys(norm, s) {
             txn.add_repl_name(&k, &s.uuid)?;
         }
-        txn.put_repl_state(&s.uuid, &s.encode())?;
+        txn.put_repl_state_in_order(&s.uuid, &s.encode())?;
         Ok(())
     }
 }
 
-/// A suffix whose states are being built: its entries in DN order and
-/// the derived part of every state.
+/// A suffix whose states are being built: its entries' entryUUIDs and
+/// ids in entryUUID order, and the derived part of every state.
 struct SuffixStates {
     suffix_key: DnKey,
-    entries: Vec<(DnKey, u64)>,
+    ids: Vec<(Uuid, u64)>,
     skeletons: BTreeMap<Uuid, rc::Skeleton>,
     /// The tombstones that count (no entry holds their entryUUID).
     tombstones: BTreeSet<Uuid>,

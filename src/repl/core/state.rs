@@ -257,6 +257,11 @@ impl EntryState {
         Some(entry)
     }
 
+    /// The canonical bytes of the state. Values take one flag byte and
+    /// their bytes in the common case: the normalised key is left out when
+    /// it equals the value or its ASCII lower case, the add CSN when it is the entry's own add, the
+    /// update CSN when it is the add (an imported or freshly added entry is
+    /// little more than its values).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![STATE_VERSION];
         out.extend_from_slice(&self.uuid);
@@ -266,18 +271,44 @@ impl EntryState {
         out.extend_from_slice(&self.parent_csn.to_bytes());
         put_rdn(&mut out, &self.rdn);
         out.extend_from_slice(&self.rdn_csn.to_bytes());
+        let base = self.added.unwrap_or(Csn::ZERO);
         put_len(&mut out, self.attrs.len());
         for (name, a) in &self.attrs {
             put_bytes(&mut out, name.as_bytes());
             put_opt_csn(&mut out, a.deleted);
             put_len(&mut out, a.values.len());
             for (key, v) in &a.values {
-                put_bytes(&mut out, key);
+                let key_form = if *key == v.bytes {
+                    VALUE_KEY_IS_BYTES
+                } else if key.len() == v.bytes.len()
+                    && key
+                        .iter()
+                        .zip(&v.bytes)
+                        .all(|(k, b)| *k == b.to_ascii_lowercase())
+                {
+                    VALUE_KEY_IS_LOWERCASE_BYTES
+                } else {
+                    0
+                };
+                let flags = key_form
+                    | u8::from(v.added == base) * VALUE_ADDED_WITH_ENTRY
+                    | u8::from(v.updated == v.added) * VALUE_UPDATED_AT_ADD
+                    | u8::from(v.deleted.is_some()) * VALUE_DELETED
+                    | u8::from(v.distinguished) * VALUE_DISTINGUISHED;
+                out.push(flags);
+                if key_form == 0 {
+                    put_bytes(&mut out, key);
+                }
                 put_bytes(&mut out, &v.bytes);
-                out.extend_from_slice(&v.added.to_bytes());
-                out.extend_from_slice(&v.updated.to_bytes());
-                put_opt_csn(&mut out, v.deleted);
-                out.push(u8::from(v.distinguished));
+                if flags & VALUE_ADDED_WITH_ENTRY == 0 {
+                    out.extend_from_slice(&v.added.to_bytes());
+                }
+                if flags & VALUE_UPDATED_AT_ADD == 0 {
+                    out.extend_from_slice(&v.updated.to_bytes());
+                }
+                if let Some(d) = v.deleted {
+                    out.extend_from_slice(&d.to_bytes());
+                }
             }
         }
         let d = &self.derived;
@@ -288,11 +319,17 @@ impl EntryState {
         out
     }
 
+    /// Reads a state in the current encoding or the first one (fixed
+    /// four-byte lengths, every value with its key and three CSNs), which
+    /// data directories and suppliers of earlier versions hold.
     pub fn decode(b: &[u8]) -> Result<EntryState, StateError> {
-        let mut c = Reader { b, pos: 0 };
-        if c.byte()? != STATE_VERSION {
-            return Err(StateError("unknown state version"));
-        }
+        let version = b.first().copied().ok_or(StateError("truncated"))?;
+        let compact = match version {
+            STATE_VERSION => true,
+            STATE_VERSION_FIXED_LENGTHS => false,
+            _ => return Err(StateError("unknown state version")),
+        };
+        let mut c = Reader { b, pos: 1, compact };
         let uuid = c.uuid()?;
         let added = c.opt_csn()?;
         let deleted = c.opt_csn()?;
@@ -300,28 +337,19 @@ impl EntryState {
         let parent_csn = c.csn()?;
         let rdn = c.rdn()?;
         let rdn_csn = c.csn()?;
+        let base = added.unwrap_or(Csn::ZERO);
         let mut attrs = BTreeMap::new();
         for _ in 0..c.len()? {
             let name = c.text()?;
             let deleted = c.opt_csn()?;
             let mut values = BTreeMap::new();
             for _ in 0..c.len()? {
-                let key = c.bytes()?.to_vec();
-                let bytes = c.bytes()?.to_vec();
-                let added = c.csn()?;
-                let updated = c.csn()?;
-                let vdel = c.opt_csn()?;
-                let distinguished = c.flag()?;
-                values.insert(
-                    key,
-                    ValueState {
-                        bytes,
-                        added,
-                        updated,
-                        deleted: vdel,
-                        distinguished,
-                    },
-                );
+                let (key, v) = if compact {
+                    c.compact_value(base)?
+                } else {
+                    c.fixed_value()?
+                };
+                values.insert(key, v);
             }
             attrs.insert(name, AttrState { deleted, values });
         }
@@ -438,14 +466,31 @@ fn add_virtual(e: &mut Entry, attr: &str, value: &[u8], csn: Csn) {
     }
 }
 
-const STATE_VERSION: u8 = 1;
+/// Varint lengths, per-value flags (see [`EntryState::encode`]).
+const STATE_VERSION: u8 = 2;
+/// Four-byte lengths, every value with its key and CSNs: still read.
+const STATE_VERSION_FIXED_LENGTHS: u8 = 1;
+
+const VALUE_KEY_IS_BYTES: u8 = 1;
+const VALUE_ADDED_WITH_ENTRY: u8 = 2;
+const VALUE_UPDATED_AT_ADD: u8 = 4;
+const VALUE_DELETED: u8 = 8;
+const VALUE_DISTINGUISHED: u8 = 16;
+/// The key is the value in ASCII lower case (case-ignore matching rules).
+const VALUE_KEY_IS_LOWERCASE_BYTES: u8 = 32;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("corrupt replication state: {0}")]
 pub struct StateError(&'static str);
 
+/// LEB128: seven bits a byte, low bits first.
 fn put_len(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&(n as u32).to_be_bytes());
+    let mut n = n as u64;
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -484,6 +529,8 @@ pub(crate) fn put_rdn(out: &mut Vec<u8>, rdn: &Rdn) {
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
+    /// The current encoding (varint lengths), not the first one.
+    compact: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -510,8 +557,82 @@ impl<'a> Reader<'a> {
     }
 
     fn len(&mut self) -> Result<usize, StateError> {
-        let s = <[u8; 4]>::try_from(self.take(4)?).map_err(|_| StateError("truncated"))?;
-        Ok(u32::from_be_bytes(s) as usize)
+        if !self.compact {
+            let s = <[u8; 4]>::try_from(self.take(4)?).map_err(|_| StateError("truncated"))?;
+            return Ok(u32::from_be_bytes(s) as usize);
+        }
+        let mut n: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let b = self.byte()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return usize::try_from(n).map_err(|_| StateError("length too large"));
+            }
+        }
+        Err(StateError("length too large"))
+    }
+
+    fn compact_value(&mut self, base: Csn) -> Result<(Vec<u8>, ValueState), StateError> {
+        let flags = self.byte()?;
+        let key_form = flags & (VALUE_KEY_IS_BYTES | VALUE_KEY_IS_LOWERCASE_BYTES);
+        if flags >= VALUE_KEY_IS_LOWERCASE_BYTES << 1
+            || key_form == VALUE_KEY_IS_BYTES | VALUE_KEY_IS_LOWERCASE_BYTES
+        {
+            return Err(StateError("bad value flags"));
+        }
+        let key = if key_form == 0 {
+            Some(self.bytes()?.to_vec())
+        } else {
+            None
+        };
+        let bytes = self.bytes()?.to_vec();
+        let added = if flags & VALUE_ADDED_WITH_ENTRY == 0 {
+            self.csn()?
+        } else {
+            base
+        };
+        let updated = if flags & VALUE_UPDATED_AT_ADD == 0 {
+            self.csn()?
+        } else {
+            added
+        };
+        let deleted = if flags & VALUE_DELETED != 0 {
+            Some(self.csn()?)
+        } else {
+            None
+        };
+        let value = ValueState {
+            bytes,
+            added,
+            updated,
+            deleted,
+            distinguished: flags & VALUE_DISTINGUISHED != 0,
+        };
+        let key = match key {
+            Some(k) => k,
+            None if key_form == VALUE_KEY_IS_LOWERCASE_BYTES => value.bytes.to_ascii_lowercase(),
+            None => value.bytes.clone(),
+        };
+        Ok((key, value))
+    }
+
+    fn fixed_value(&mut self) -> Result<(Vec<u8>, ValueState), StateError> {
+        let key = self.bytes()?.to_vec();
+        let bytes = self.bytes()?.to_vec();
+        let added = self.csn()?;
+        let updated = self.csn()?;
+        let deleted = self.opt_csn()?;
+        let distinguished = self.flag()?;
+        Ok((
+            key,
+            ValueState {
+                bytes,
+                added,
+                updated,
+                deleted,
+                distinguished,
+            },
+        ))
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], StateError> {
@@ -574,6 +695,151 @@ mod tests {
             deleted: deleted.map(csn),
             distinguished: dist,
         }
+    }
+
+    /// The first encoding, as earlier versions wrote it.
+    fn encode_fixed_lengths(s: &EntryState) -> Vec<u8> {
+        fn len(out: &mut Vec<u8>, n: usize) {
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+            len(out, b.len());
+            out.extend_from_slice(b);
+        }
+        fn opt(out: &mut Vec<u8>, c: Option<Csn>) {
+            match c {
+                Some(c) => {
+                    out.push(1);
+                    out.extend_from_slice(&c.to_bytes());
+                }
+                None => out.push(0),
+            }
+        }
+        let mut out = vec![STATE_VERSION_FIXED_LENGTHS];
+        out.extend_from_slice(&s.uuid);
+        opt(&mut out, s.added);
+        opt(&mut out, s.deleted);
+        put_opt_uuid(&mut out, s.parent);
+        out.extend_from_slice(&s.parent_csn.to_bytes());
+        len(&mut out, s.rdn.avas.len());
+        for a in &s.rdn.avas {
+            bytes(&mut out, a.attr.as_bytes());
+            bytes(&mut out, &a.value);
+        }
+        out.extend_from_slice(&s.rdn_csn.to_bytes());
+        len(&mut out, s.attrs.len());
+        for (name, a) in &s.attrs {
+            bytes(&mut out, name.as_bytes());
+            opt(&mut out, a.deleted);
+            len(&mut out, a.values.len());
+            for (key, v) in &a.values {
+                bytes(&mut out, key);
+                bytes(&mut out, &v.bytes);
+                out.extend_from_slice(&v.added.to_bytes());
+                out.extend_from_slice(&v.updated.to_bytes());
+                opt(&mut out, v.deleted);
+                out.push(u8::from(v.distinguished));
+            }
+        }
+        out.push(s.derived.status.code());
+        out.extend_from_slice(&s.derived.status_csn.to_bytes());
+        put_opt_uuid(&mut out, s.derived.parent);
+        out.push(u8::from(s.derived.in_tree));
+        out
+    }
+
+    fn imported_user() -> EntryState {
+        let mut s = EntryState::phantom([3; 16]);
+        s.added = Some(csn(10));
+        s.parent = Some([1; 16]);
+        s.parent_csn = csn(10);
+        s.rdn = Rdn::single("uid", "user1");
+        s.rdn_csn = csn(10);
+        for (attr, vals) in [
+            (
+                "objectClass",
+                &["top", "person", "organizationalPerson", "inetOrgPerson"][..],
+            ),
+            ("uid", &["user1"][..]),
+            ("cn", &["User One"][..]),
+            ("sn", &["One"][..]),
+            ("mail", &["user1@example.com"][..]),
+            (
+                "userPassword",
+                &["{SSHA}0123456789abcdefghijklmnopqrstuvwxyzABCD"][..],
+            ),
+        ] {
+            let mut a = AttrState::default();
+            for v in vals {
+                let mut vs = value(v, 10, None, attr == "uid");
+                vs.added = csn(10);
+                a.values.insert(v.to_ascii_lowercase().into_bytes(), vs);
+            }
+            s.attrs.insert(attr.into(), a);
+        }
+        s.derived.in_tree = true;
+        s.derived.parent = Some([1; 16]);
+        s
+    }
+
+    #[test]
+    fn states_written_by_earlier_versions_still_decode() {
+        let mut s = imported_user();
+        // A value with every CSN of its own and a deleted one.
+        let a = s.attrs.entry("description".into()).or_default();
+        a.deleted = Some(csn(11));
+        a.values
+            .insert(b"gone".to_vec(), value("Gone", 12, Some(13), false));
+        let old = encode_fixed_lengths(&s);
+        assert_eq!(EntryState::decode(&old), Ok(s.clone()));
+        assert_eq!(EntryState::decode(&s.encode()), Ok(s));
+    }
+
+    #[test]
+    fn an_imported_entry_costs_little_more_than_its_values() {
+        let s = imported_user();
+        // Names, values, and the normalised keys that differ from them.
+        let payload: usize = s
+            .attrs
+            .iter()
+            .map(|(n, a)| {
+                n.len()
+                    + a.values
+                        .iter()
+                        .map(|(k, v)| v.bytes.len() + if *k == v.bytes { 0 } else { k.len() })
+                        .sum::<usize>()
+            })
+            .sum();
+        let values: usize = s.attrs.values().map(|a| a.values.len()).sum();
+        let compact = s.encode().len();
+        let first = encode_fixed_lengths(&s).len();
+        // Header (uuid, CSNs, parent, RDN, derived: about 110 bytes), then
+        // a flag and lengths: at most 3 bytes a value, 3 an attribute.
+        assert!(
+            compact <= payload + 110 + 3 * values + 3 * s.attrs.len(),
+            "{compact} bytes for {payload} bytes of names and values"
+        );
+        // The first encoding spent 30 bytes a value on lengths and CSNs.
+        assert!(
+            first - compact >= 25 * values,
+            "{compact} vs {first} in the first encoding"
+        );
+    }
+
+    #[test]
+    fn value_flags_outside_the_defined_ones_are_refused() {
+        let s = imported_user();
+        let b = s.encode();
+        // The first value's flag byte follows the first attribute's name
+        // ("cn"), its attribute delete flag and its value count.
+        let at = b
+            .windows(3)
+            .position(|w| w == [2, b'c', b'n'])
+            .map(|p| p + 3 + 1 + 1)
+            .expect("attribute cn encoded");
+        let mut bad = b.clone();
+        bad[at] |= 0x80;
+        assert_eq!(EntryState::decode(&bad), Err(StateError("bad value flags")));
     }
 
     #[test]
