@@ -290,11 +290,12 @@ impl EntryState {
                 } else {
                     0
                 };
+                let flag = |set: bool, bit: u8| if set { bit } else { 0 };
                 let flags = key_form
-                    | u8::from(v.added == base) * VALUE_ADDED_WITH_ENTRY
-                    | u8::from(v.updated == v.added) * VALUE_UPDATED_AT_ADD
-                    | u8::from(v.deleted.is_some()) * VALUE_DELETED
-                    | u8::from(v.distinguished) * VALUE_DISTINGUISHED;
+                    | flag(v.added == base, VALUE_ADDED_WITH_ENTRY)
+                    | flag(v.updated == v.added, VALUE_UPDATED_AT_ADD)
+                    | flag(v.deleted.is_some(), VALUE_DELETED)
+                    | flag(v.distinguished, VALUE_DISTINGUISHED);
                 out.push(flags);
                 if key_form == 0 {
                     put_bytes(&mut out, key);
