@@ -735,7 +735,7 @@ impl Core {
             } else {
                 uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
             };
-            if let Some(s) = state_from_entry(&e, parent, None, norm) {
+            if let Some(s) = registers_from_entry(&e, parent, None, norm) {
                 ids.push((s.uuid, *id));
                 skeletons.insert(s.uuid, rc::Skeleton::of(&s, norm));
             }
@@ -858,6 +858,27 @@ fn state_from_entry(
     deleted: Option<Csn>,
     norm: &SchemaNorm<'_>,
 ) -> Option<EntryState> {
+    state_of_entry(e, parent, deleted, norm, true)
+}
+
+/// [`state_from_entry`] without the values (their normalisation is most
+/// of the cost): all a skeleton needs.
+fn registers_from_entry(
+    e: &Entry,
+    parent: Option<Uuid>,
+    deleted: Option<Csn>,
+    norm: &SchemaNorm<'_>,
+) -> Option<EntryState> {
+    state_of_entry(e, parent, deleted, norm, false)
+}
+
+fn state_of_entry(
+    e: &Entry,
+    parent: Option<Uuid>,
+    deleted: Option<Csn>,
+    norm: &SchemaNorm<'_>,
+    with_values: bool,
+) -> Option<EntryState> {
     let uuid = crate::directory::write::entry_uuid(e).ok()?;
     let floor = Csn::new(1, 0, 0, 0);
     let marker = e.get(CONFLICT_ATTR).and_then(|a| a.values.first());
@@ -888,7 +909,7 @@ fn state_from_entry(
             continue;
         }
         let is_class = key.eq_ignore_ascii_case("objectClass");
-        let attr = s.attrs.entry(key.clone()).or_default();
+        let mut values = AttrStateSlot::new(with_values);
         for v in &a.values {
             let virtual_marker = is_class
                 && Some(v.csn) == marker_csn
@@ -901,16 +922,22 @@ fn state_from_entry(
             }
             let csn = v.csn.max(floor);
             added = added.min(csn);
-            attr.values.insert(
-                norm.value_key(&key, &v.bytes),
-                rc::ValueState {
-                    bytes: v.bytes.clone(),
-                    added: csn,
-                    updated: csn,
-                    deleted: None,
-                    distinguished: false,
-                },
-            );
+            if let Some(attr) = values.0.as_mut() {
+                attr.values.insert(
+                    norm.value_key(&key, &v.bytes),
+                    rc::ValueState {
+                        bytes: v.bytes.clone(),
+                        added: csn,
+                        updated: csn,
+                        deleted: None,
+                        distinguished: false,
+                    },
+                );
+            }
+        }
+        if let Some(attr) = values.0 {
+            // Two spellings of one attribute (a name and an alias) merge.
+            s.attrs.entry(key).or_default().values.extend(attr.values);
         }
     }
     if added.time == u32::MAX {
@@ -926,6 +953,18 @@ fn state_from_entry(
     s.parent_csn = added;
     s.rdn = rdn;
     s.rdn_csn = added;
-    rc::mark_distinguished(&mut s, norm);
+    if with_values {
+        rc::mark_distinguished(&mut s, norm);
+    }
     Some(s)
+}
+
+/// An attribute's values being gathered, or nothing when only the
+/// registers are wanted.
+struct AttrStateSlot(Option<rc::AttrState>);
+
+impl AttrStateSlot {
+    fn new(with_values: bool) -> Self {
+        AttrStateSlot(with_values.then(rc::AttrState::default))
+    }
 }
