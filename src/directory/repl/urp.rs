@@ -968,3 +968,102 @@ impl AttrStateSlot {
         AttrStateSlot(with_values.then(rc::AttrState::default))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::test_support::temp_directory;
+    use crate::directory::WriteOp;
+
+    const SUFFIX: &str = "dc=example,dc=com";
+
+    fn add(dir: &Directory, dn: &str, attrs: &[(&str, &str)]) {
+        let attrs = attrs
+            .iter()
+            .map(|(n, v)| (n.to_string(), vec![v.as_bytes().to_vec()]))
+            .collect();
+        dir.write_blocking(
+            &dir.root_identity(),
+            WriteOp::Add {
+                dn: Dn::parse(dn).unwrap(),
+                attrs,
+            },
+        )
+        .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
+    }
+
+    /// Every stored state of the suffix (entries and tombstones), by entryUUID.
+    fn stored_states(core: &Core) -> BTreeMap<Uuid, Vec<u8>> {
+        let txn = core.store.write().unwrap();
+        let key = core.dn_key(&Dn::parse(SUFFIX).unwrap());
+        let mut entries: Vec<Entry> = txn
+            .subtree_keys(&key)
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, id)| txn.entry(id).unwrap())
+            .collect();
+        entries.extend(core.tombstones(&txn, &key).unwrap());
+        let out = entries
+            .iter()
+            .filter_map(|e| crate::directory::write::entry_uuid(e).ok())
+            .map(|u| (u, txn.repl_state(&u).unwrap().expect("a state per entry")))
+            .collect();
+        txn.abort();
+        out
+    }
+
+    #[test]
+    fn the_offline_build_in_small_chunks_writes_what_the_one_transaction_build_writes() {
+        let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
+        add(
+            &dir,
+            SUFFIX,
+            &[("objectClass", "domain"), ("dc", "example")],
+        );
+        add(
+            &dir,
+            "ou=people,dc=example,dc=com",
+            &[("objectClass", "organizationalUnit"), ("ou", "people")],
+        );
+        for i in 0..25 {
+            add(
+                &dir,
+                &format!("cn=User {i},ou=people,dc=example,dc=com"),
+                &[
+                    ("objectClass", "person"),
+                    ("cn", &format!("User {i}")),
+                    ("sn", "S"),
+                ],
+            );
+        }
+        dir.write_blocking(
+            &dir.root_identity(),
+            WriteOp::Delete {
+                dn: Dn::parse("cn=User 3,ou=people,dc=example,dc=com").unwrap(),
+            },
+        )
+        .unwrap();
+        let core = &dir.core;
+
+        let mut txn = core.store.write().unwrap();
+        core.invalidate_repl_states(&mut txn).unwrap();
+        core.ensure_repl_states(&mut txn).unwrap();
+        txn.commit().unwrap();
+        let in_one = stored_states(core);
+        // The suffix, ou=people, 24 users and the tombstone of the 25th.
+        assert_eq!(in_one.len(), 27);
+
+        let mut txn = core.store.write().unwrap();
+        core.invalidate_repl_states(&mut txn).unwrap();
+        txn.commit().unwrap();
+        core.build_repl_states_offline(4).unwrap();
+        assert!(core.repl_states_built(&core.store.read().unwrap()).unwrap());
+        assert_eq!(stored_states(core), in_one);
+        let tombstone = in_one
+            .values()
+            .filter_map(|b| EntryState::decode(b).ok())
+            .filter(|s| s.derived.status == EntryStatus::Tombstone)
+            .count();
+        assert_eq!(tombstone, 1);
+    }
+}
