@@ -235,7 +235,7 @@ fn sorted_difference(old: Vec<IndexKey>, new: Vec<IndexKey>) -> KeyDelta {
 /// The indexed attribute types (lowercased primary names, sorted) whose
 /// values differ between two versions of an entry. An attribute counts as
 /// unchanged when the other version has one of the same name with the same
-/// values in the same order; a type with any attribute left unpaired is
+/// values; a type with any attribute left unpaired is
 /// changed, so names given as aliases or split over several attributes are
 /// derived again whole.
 pub fn changed_indexed_types(
@@ -245,12 +245,7 @@ pub fn changed_indexed_types(
     new: &Entry,
 ) -> Vec<String> {
     let same = |a: &crate::model::Attribute, b: &crate::model::Attribute| {
-        a.name.eq_ignore_ascii_case(&b.name)
-            && a.values.len() == b.values.len()
-            && a.values
-                .iter()
-                .zip(&b.values)
-                .all(|(x, y)| x.bytes == y.bytes)
+        a.name.eq_ignore_ascii_case(&b.name) && same_values(&a.values, &b.values)
     };
     let mut paired = vec![false; new.attrs.len()];
     let mut unpaired: Vec<&str> = Vec::new();
@@ -280,6 +275,23 @@ pub fn changed_indexed_types(
     types.sort_unstable();
     types.dedup();
     types
+}
+
+/// Whether two value lists hold the same bytes, in any order: a state
+/// rewrites an entry with its values in the state's order, which need not
+/// be the order they were first stored in.
+fn same_values(a: &[crate::model::Value], b: &[crate::model::Value]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.iter().zip(b).all(|(x, y)| x.bytes == y.bytes) {
+        return true;
+    }
+    let mut a: Vec<&[u8]> = a.iter().map(|v| v.bytes.as_slice()).collect();
+    let mut b: Vec<&[u8]> = b.iter().map(|v| v.bytes.as_slice()).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }
 
 /// The keys of `entry`, of every indexed type or only of `only` (sorted
@@ -485,9 +497,12 @@ mod delta_tests {
         let mut e = base.clone();
         e.set("mail", vec![b"jd@x".to_vec()], Csn::ZERO);
         cases.push(e);
-        // Only the order of the attributes differs.
+        // Only the order of the attributes, or of values, differs.
         let mut e = base.clone();
         e.attrs.reverse();
+        cases.push(e);
+        let mut e = base.clone();
+        e.get_mut("objectClass").unwrap().values.reverse();
         cases.push(e);
         // The same type under an alias, and split over two attributes.
         let mut e = base.clone();
@@ -547,8 +562,9 @@ mod delta_tests {
             vec![b"20250101000000Z".to_vec()],
             Csn::new(2, 0, 1, 0),
         );
-        // New CSNs on unchanged values change no key either.
+        // New CSNs on unchanged values, or another order, change no key.
         new.set("sn", vec![b"Dupont".to_vec()], Csn::new(2, 0, 1, 0));
+        new.get_mut("objectClass").unwrap().values.reverse();
         assert!(changed_indexed_types(&schema, &cfg, &old, &new).is_empty());
         assert_eq!(
             key_delta(&schema, &cfg, Some(&old), Some(&new)),
