@@ -325,16 +325,14 @@ fn run_work(
             suffix_key,
             records,
         } => {
-            // Retirements do not change within a batch: read once.
-            let retired = core.load_retired(txn, suffix_key)?;
-            for rec in records {
+            core.apply_replicated_batch(txn, suffix_key, records, |rec| {
                 // Skew is reported, never refused: the clock moves past
                 // the remote CSN so local changes still sort after it.
                 if let Some(skew) = generator()?.observe(rec.csn, now) {
                     core.note_clock_skew(skew);
                 }
-                core.apply_replicated(txn, suffix_key, rec, &retired)?;
-            }
+                Ok(())
+            })?;
             Ok(())
         }
         Work::TotalBegin {

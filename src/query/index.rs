@@ -170,6 +170,138 @@ pub fn entry_keys(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> BTreeSet
 /// `entry_keys` as a sorted, deduplicated Vec: adding an entry only walks
 /// its keys once, so building a set for it would be wasted work.
 pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> Vec<IndexKey> {
+    keys_of(schema, cfg, entry, None)
+}
+
+/// The index keys to remove and to add when `old` becomes `new` (either
+/// absent: the entry is added or removed), sorted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct KeyDelta {
+    pub removed: Vec<IndexKey>,
+    pub added: Vec<IndexKey>,
+}
+
+/// What a rewrite of an entry does to the index. The keys of an attribute
+/// type depend only on that type's values, so only the indexed types whose
+/// values differ are derived again: a modify of one unindexed attribute
+/// (a replicated `replace: description` with its modifyTimestamp and
+/// entryCSN) derives no key at all.
+pub fn key_delta(
+    schema: &Schema,
+    cfg: &IndexConfig,
+    old: Option<&Entry>,
+    new: Option<&Entry>,
+) -> KeyDelta {
+    let (old_keys, new_keys) = match (old, new) {
+        (None, None) => return KeyDelta::default(),
+        (Some(o), None) => (keys_of(schema, cfg, o, None), Vec::new()),
+        (None, Some(n)) => (Vec::new(), keys_of(schema, cfg, n, None)),
+        (Some(o), Some(n)) => {
+            let types = changed_indexed_types(schema, cfg, o, n);
+            if types.is_empty() {
+                return KeyDelta::default();
+            }
+            (
+                keys_of(schema, cfg, o, Some(&types)),
+                keys_of(schema, cfg, n, Some(&types)),
+            )
+        }
+    };
+    sorted_difference(old_keys, new_keys)
+}
+
+/// Both sides of two sorted, deduplicated key lists' symmetric difference.
+fn sorted_difference(old: Vec<IndexKey>, new: Vec<IndexKey>) -> KeyDelta {
+    let mut delta = KeyDelta::default();
+    let mut o = old.into_iter().peekable();
+    let mut n = new.into_iter().peekable();
+    loop {
+        match (o.peek(), n.peek()) {
+            (Some(a), Some(b)) => match a.cmp(b) {
+                std::cmp::Ordering::Less => delta.removed.extend(o.next()),
+                std::cmp::Ordering::Greater => delta.added.extend(n.next()),
+                std::cmp::Ordering::Equal => {
+                    o.next();
+                    n.next();
+                }
+            },
+            (Some(_), None) => delta.removed.extend(o.by_ref()),
+            (None, Some(_)) => delta.added.extend(n.by_ref()),
+            (None, None) => return delta,
+        }
+    }
+}
+
+/// The indexed attribute types (lowercased primary names, sorted) whose
+/// values differ between two versions of an entry. An attribute counts as
+/// unchanged when the other version has one of the same name with the same
+/// values; a type with any attribute left unpaired is
+/// changed, so names given as aliases or split over several attributes are
+/// derived again whole.
+pub fn changed_indexed_types(
+    schema: &Schema,
+    cfg: &IndexConfig,
+    old: &Entry,
+    new: &Entry,
+) -> Vec<String> {
+    let same = |a: &crate::model::Attribute, b: &crate::model::Attribute| {
+        a.name.eq_ignore_ascii_case(&b.name) && same_values(&a.values, &b.values)
+    };
+    let mut paired = vec![false; new.attrs.len()];
+    let mut unpaired: Vec<&str> = Vec::new();
+    for (i, a) in old.attrs.iter().enumerate() {
+        // Versions written by the same code keep their order: try the same
+        // position first.
+        let n = new.attrs.len();
+        let found = (0..n).map(|k| (i + k) % n.max(1)).find(|&j| {
+            paired.get(j) == Some(&false) && new.attrs.get(j).is_some_and(|b| same(a, b))
+        });
+        match found.and_then(|j| paired.get_mut(j)) {
+            Some(p) => *p = true,
+            None => unpaired.push(&a.name),
+        }
+    }
+    for (b, p) in new.attrs.iter().zip(&paired) {
+        if !p {
+            unpaired.push(&b.name);
+        }
+    }
+    let mut types: Vec<String> = unpaired
+        .into_iter()
+        .filter_map(|name| schema.attribute(name))
+        .map(|at| at.name().to_ascii_lowercase())
+        .filter(|name| cfg.attrs.get(name).is_some_and(|k| k.eq || k.pres || k.sub))
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+/// Whether two value lists hold the same bytes, in any order: a state
+/// rewrites an entry with its values in the state's order, which need not
+/// be the order they were first stored in.
+fn same_values(a: &[crate::model::Value], b: &[crate::model::Value]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.iter().zip(b).all(|(x, y)| x.bytes == y.bytes) {
+        return true;
+    }
+    let mut a: Vec<&[u8]> = a.iter().map(|v| v.bytes.as_slice()).collect();
+    let mut b: Vec<&[u8]> = b.iter().map(|v| v.bytes.as_slice()).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+/// The keys of `entry`, of every indexed type or only of `only` (sorted
+/// lowercased primary names), sorted and deduplicated.
+fn keys_of(
+    schema: &Schema,
+    cfg: &IndexConfig,
+    entry: &Entry,
+    only: Option<&[String]>,
+) -> Vec<IndexKey> {
     let mut keys: Vec<IndexKey> = Vec::with_capacity(64);
     for attr in &entry.attrs {
         let Some(at) = schema.attribute(&attr.name) else {
@@ -177,6 +309,9 @@ pub fn entry_keys_sorted(schema: &Schema, cfg: &IndexConfig, entry: &Entry) -> V
         };
         // One lowercased name serves both the config lookup and the key prefix.
         let mut name = at.name().to_ascii_lowercase();
+        if only.is_some_and(|o| o.binary_search(&name).is_err()) {
+            continue;
+        }
         let kinds = cfg.attrs.get(&name).copied().unwrap_or_default();
         if !(kinds.eq || kinds.pres || kinds.sub) || attr.values.is_empty() {
             continue;
@@ -273,6 +408,175 @@ mod tests {
         assert!(got.contains(&ik(b"uid\0^j\xc3\xa9r")));
         assert!(got.contains(&ik(b"cn\0$tno")));
         assert_eq!(got, want);
+    }
+}
+
+#[cfg(test)]
+mod delta_tests {
+    use super::*;
+    use crate::model::{Attribute, Csn, Dn};
+
+    fn person() -> Entry {
+        let mut e = Entry::new(Dn::parse("uid=jd,dc=x").unwrap());
+        e.set(
+            "objectClass",
+            vec![b"top".to_vec(), b"inetOrgPerson".to_vec()],
+            Csn::ZERO,
+        );
+        e.set("uid", vec![b"jd".to_vec()], Csn::ZERO);
+        e.set("cn", vec![b"Jean Dupont".to_vec()], Csn::ZERO);
+        e.set("sn", vec![b"Dupont".to_vec()], Csn::ZERO);
+        e.set("description", vec![b"first".to_vec()], Csn::ZERO);
+        e.set(
+            "modifyTimestamp",
+            vec![b"20240101000000Z".to_vec()],
+            Csn::ZERO,
+        );
+        e
+    }
+
+    /// What rewriting every key would do: all old keys out, all new in.
+    fn full_delta(schema: &Schema, cfg: &IndexConfig, old: &Entry, new: &Entry) -> KeyDelta {
+        let o = entry_keys(schema, cfg, old);
+        let n = entry_keys(schema, cfg, new);
+        KeyDelta {
+            removed: o.difference(&n).cloned().collect(),
+            added: n.difference(&o).cloned().collect(),
+        }
+    }
+
+    #[test]
+    fn a_changed_attribute_gets_its_keys_updated() {
+        let schema = Schema::builtin().unwrap();
+        let cfg = IndexConfig::default();
+        let old = person();
+        let mut new = old.clone();
+        new.set("cn", vec![b"Jeanne Durand".to_vec()], Csn::ZERO);
+        new.set("description", vec![b"second".to_vec()], Csn::ZERO);
+        let delta = key_delta(&schema, &cfg, Some(&old), Some(&new));
+        assert!(delta
+            .removed
+            .contains(&IndexKey::from_bytes(b"cn\0=jean dupont".to_vec())));
+        assert!(delta
+            .added
+            .contains(&IndexKey::from_bytes(b"cn\0=jeanne durand".to_vec())));
+        assert!(delta
+            .added
+            .contains(&IndexKey::from_bytes(b"cn\0~dur".to_vec())));
+        assert_eq!(delta, full_delta(&schema, &cfg, &old, &new));
+    }
+
+    /// Every kind of rewrite gives exactly the keys a full rewrite would.
+    #[test]
+    fn the_delta_equals_a_full_rewrite() {
+        let schema = Schema::builtin().unwrap();
+        let mut cfg = IndexConfig::default();
+        cfg.attrs.insert(
+            "description".into(),
+            IndexKinds {
+                eq: true,
+                pres: true,
+                sub: true,
+            },
+        );
+        let base = person();
+        let mut cases: Vec<Entry> = Vec::new();
+        // A value added, one removed, the attribute removed, one added.
+        let mut e = base.clone();
+        e.get_mut("cn").unwrap().values.push(crate::model::Value {
+            bytes: b"JD".to_vec(),
+            csn: Csn::ZERO,
+        });
+        cases.push(e);
+        let mut e = base.clone();
+        e.set("objectClass", vec![b"top".to_vec()], Csn::ZERO);
+        cases.push(e);
+        let mut e = base.clone();
+        e.remove("description");
+        cases.push(e);
+        let mut e = base.clone();
+        e.set("mail", vec![b"jd@x".to_vec()], Csn::ZERO);
+        cases.push(e);
+        // Only the order of the attributes, or of values, differs.
+        let mut e = base.clone();
+        e.attrs.reverse();
+        cases.push(e);
+        let mut e = base.clone();
+        e.get_mut("objectClass").unwrap().values.reverse();
+        cases.push(e);
+        // The same type under an alias, and split over two attributes.
+        let mut e = base.clone();
+        e.remove("cn");
+        e.attrs.push(Attribute::new(
+            "commonName",
+            vec![b"Jean Dupont".to_vec()],
+            Csn::ZERO,
+        ));
+        cases.push(e);
+        let mut e = base.clone();
+        e.attrs.push(Attribute::new(
+            "CN",
+            vec![b"Jean Dupont".to_vec()],
+            Csn::ZERO,
+        ));
+        cases.push(e);
+        let mut e = base.clone();
+        e.attrs
+            .push(Attribute::new("cn", vec![b"Other".to_vec()], Csn::ZERO));
+        cases.push(e);
+        // Values equal under the matching rule but not as bytes.
+        let mut e = base.clone();
+        e.set("sn", vec![b"DUPONT".to_vec()], Csn::ZERO);
+        cases.push(e);
+        cases.push(Entry::new(base.dn.clone()));
+        for new in &cases {
+            for (a, b) in [(&base, new), (new, &base)] {
+                assert_eq!(
+                    key_delta(&schema, &cfg, Some(a), Some(b)),
+                    full_delta(&schema, &cfg, a, b),
+                    "{a:?} -> {b:?}"
+                );
+            }
+        }
+        let added = key_delta(&schema, &cfg, None, Some(&base));
+        assert_eq!(added.added, entry_keys_sorted(&schema, &cfg, &base));
+        assert!(added.removed.is_empty());
+        let removed = key_delta(&schema, &cfg, Some(&base), None);
+        assert_eq!(removed.removed, entry_keys_sorted(&schema, &cfg, &base));
+    }
+
+    /// Only the indexed types whose values differ are derived again.
+    #[test]
+    fn untouched_and_unindexed_attributes_are_not_derived_again() {
+        let schema = Schema::builtin().unwrap();
+        let cfg = IndexConfig::default();
+        let old = person();
+        let mut new = old.clone();
+        new.set(
+            "description",
+            vec![b"second".to_vec()],
+            Csn::new(2, 0, 1, 0),
+        );
+        new.set(
+            "modifyTimestamp",
+            vec![b"20250101000000Z".to_vec()],
+            Csn::new(2, 0, 1, 0),
+        );
+        // New CSNs on unchanged values, or another order, change no key.
+        new.set("sn", vec![b"Dupont".to_vec()], Csn::new(2, 0, 1, 0));
+        new.get_mut("objectClass").unwrap().values.reverse();
+        assert!(changed_indexed_types(&schema, &cfg, &old, &new).is_empty());
+        assert_eq!(
+            key_delta(&schema, &cfg, Some(&old), Some(&new)),
+            KeyDelta::default()
+        );
+        new.set("sn", vec![b"Durand".to_vec()], Csn::ZERO);
+        new.attrs
+            .push(Attribute::new("commonName", vec![b"J".to_vec()], Csn::ZERO));
+        assert_eq!(
+            changed_indexed_types(&schema, &cfg, &old, &new),
+            vec!["cn".to_string(), "sn".to_string()]
+        );
     }
 }
 

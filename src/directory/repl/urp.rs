@@ -24,7 +24,7 @@ use crate::schema::Schema;
 use crate::store::replstate::{children_key, claim_key, ReplStateRead};
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Meta record present while the stored states match the entries of every
 /// suffix (all but cn=config record their changes); anything that writes
@@ -57,6 +57,17 @@ impl Normaliser for SchemaNorm<'_> {
     }
 }
 
+/// Where a stored state puts its entry in the name index: its parent and
+/// RDN when it is in the tree (see [`name_keys`]).
+type NamePlace = Option<(Uuid, Rdn)>;
+
+fn name_place(s: &EntryState) -> NamePlace {
+    match (s.derived.in_tree, s.derived.parent) {
+        (true, Some(p)) => Some((p, s.rdn.clone())),
+        _ => None,
+    }
+}
+
 /// The replica's stored states, read inside the write transaction. The
 /// core's view cannot fail, so the first store error is kept and the
 /// change is refused after the core returns.
@@ -65,6 +76,10 @@ struct TxnView<'a, 't> {
     norm: &'a SchemaNorm<'a>,
     suffix: Uuid,
     error: RefCell<Option<DirError>>,
+    /// The name-index place of every state read, as stored: writing the
+    /// new states then moves their name keys without decoding the old
+    /// states a second time.
+    places: RefCell<HashMap<Uuid, NamePlace>>,
 }
 
 impl TxnView<'_, '_> {
@@ -79,8 +94,21 @@ impl TxnView<'_, '_> {
     }
 
     fn load(&self, uuid: &Uuid) -> Option<EntryState> {
-        let bytes = self.keep(self.txn.repl_state(uuid).map_err(DirError::from))??;
-        self.keep(EntryState::decode(&bytes).map_err(|e| DirError::Busy(e.to_string())))
+        let bytes = self.keep(self.txn.repl_state(uuid).map_err(DirError::from))?;
+        let state = match bytes {
+            Some(b) => {
+                self.keep(EntryState::decode(&b).map_err(|e| DirError::Busy(e.to_string())))?
+            }
+            None => {
+                self.places.borrow_mut().entry(*uuid).or_insert(None);
+                return None;
+            }
+        };
+        self.places
+            .borrow_mut()
+            .entry(*uuid)
+            .or_insert_with(|| name_place(&state));
+        Some(state)
     }
 }
 
@@ -149,9 +177,13 @@ fn rename_stamps(rec: &ChangeRecord) -> Option<ReplChange> {
 
 /// The name-index keys an entry's state puts it under.
 fn name_keys(norm: &SchemaNorm<'_>, s: &EntryState) -> Vec<Vec<u8>> {
-    match (s.derived.in_tree, s.derived.parent) {
-        (true, Some(p)) => vec![children_key(&p), claim_key(&p, &rdn_key(norm, &s.rdn))],
-        _ => Vec::new(),
+    place_keys(norm, &name_place(s))
+}
+
+fn place_keys(norm: &SchemaNorm<'_>, place: &NamePlace) -> Vec<Vec<u8>> {
+    match place {
+        Some((p, rdn)) => vec![children_key(p), claim_key(p, &rdn_key(norm, rdn))],
+        None => Vec::new(),
     }
 }
 
@@ -209,7 +241,7 @@ impl Core {
         match decoded {
             Some(Ok(s)) if s.uuid == uuid => {
                 let schema = self.schema();
-                self.store_state(txn, &SchemaNorm(&schema), &s)
+                self.store_state(txn, &SchemaNorm(&schema), &s, None)
             }
             other => {
                 if let Some(Err(e)) = other {
@@ -221,10 +253,20 @@ impl Core {
     }
 
     fn suffix_dn(&self, suffix_key: &DnKey) -> Dn {
+        // The keys computed at open are the suffixes' in order (then
+        // cn=config's): no DN key to derive per change.
         self.cfg
             .suffixes
             .iter()
-            .find(|s| self.dn_key(s) == *suffix_key)
+            .zip(&self.suffix_keys)
+            .find(|(_, k)| *k == suffix_key)
+            .map(|(s, _)| s)
+            .or_else(|| {
+                self.cfg
+                    .suffixes
+                    .iter()
+                    .find(|s| self.dn_key(s) == *suffix_key)
+            })
             .cloned()
             .unwrap_or_default()
     }
@@ -248,17 +290,35 @@ impl Core {
         suffix_key: &DnKey,
         rec: &ChangeRecord,
     ) -> DirResult<Outcome> {
+        self.resolve_change_in(txn, suffix_key, rec, &mut None)
+    }
+
+    /// [`Core::resolve_change`] for one of a batch of changes of one
+    /// suffix: `suffix_uuid` keeps the suffix entry's entryUUID from one
+    /// change to the next, forgotten when a change rewrites that entry.
+    pub(crate) fn resolve_change_in(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        suffix_key: &DnKey,
+        rec: &ChangeRecord,
+        suffix_uuid: &mut Option<Uuid>,
+    ) -> DirResult<Outcome> {
         self.ensure_repl_states(txn)?;
         let change = self.core_change(txn, suffix_key, rec)?;
         let schema = self.schema();
         let norm = SchemaNorm(&schema);
-        let suffix = match self.suffix_uuid(txn, suffix_key)? {
-            Some(u) => u,
-            None => rec.uuid,
-        };
+        if suffix_uuid.is_none() {
+            *suffix_uuid = self.suffix_uuid(txn, suffix_key)?;
+        }
+        let suffix = suffix_uuid.unwrap_or(rec.uuid);
         let outcome = self.resolve_one(txn, suffix_key, &norm, suffix, &change)?;
+        let mut rewrote_suffix = outcome.writes.iter().any(|s| s.uuid == suffix);
         if let Some(stamps) = rename_stamps(rec) {
-            self.resolve_one(txn, suffix_key, &norm, suffix, &stamps)?;
+            let stamped = self.resolve_one(txn, suffix_key, &norm, suffix, &stamps)?;
+            rewrote_suffix |= stamped.writes.iter().any(|s| s.uuid == suffix);
+        }
+        if rewrote_suffix {
+            *suffix_uuid = None;
         }
         Ok(outcome)
     }
@@ -271,38 +331,57 @@ impl Core {
         suffix: Uuid,
         change: &ReplChange,
     ) -> DirResult<Outcome> {
-        let outcome = {
+        let (outcome, places) = {
             let view = TxnView {
                 txn,
                 norm,
                 suffix,
                 error: RefCell::new(None),
+                places: RefCell::new(HashMap::new()),
             };
             let outcome = rc::apply(&view, norm, change);
             if let Some(e) = view.error.into_inner() {
                 return Err(e);
             }
-            outcome
+            (outcome, view.places.into_inner())
         };
         for s in &outcome.writes {
-            self.store_state(txn, norm, s)?;
+            self.store_state(txn, norm, s, places.get(&s.uuid))?;
         }
         self.materialize(txn, suffix_key, norm, &outcome.writes)?;
         Ok(outcome)
     }
 
+    /// Writes a state and moves its name keys. `stored` is where the state
+    /// being replaced sits in the name index when the caller read it in
+    /// this transaction; otherwise it is read here.
     fn store_state(
         &self,
         txn: &mut WriteTxn<'_>,
         norm: &SchemaNorm<'_>,
         s: &EntryState,
+        stored: Option<&NamePlace>,
     ) -> DirResult<()> {
-        let old = match txn.repl_state(&s.uuid)? {
-            Some(b) => Some(EntryState::decode(&b).map_err(|e| DirError::Busy(e.to_string()))?),
-            None => None,
+        let read;
+        let old_place = match stored {
+            Some(p) => p,
+            None => {
+                read = match txn.repl_state(&s.uuid)? {
+                    Some(b) => name_place(
+                        &EntryState::decode(&b).map_err(|e| DirError::Busy(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                &read
+            }
         };
-        let old_keys = old.as_ref().map(|o| name_keys(norm, o)).unwrap_or_default();
-        let new_keys = name_keys(norm, s);
+        let new_place = name_place(s);
+        if *old_place == new_place {
+            txn.put_repl_state(&s.uuid, &s.encode())?;
+            return Ok(());
+        }
+        let old_keys = place_keys(norm, old_place);
+        let new_keys = place_keys(norm, &new_place);
         for k in &old_keys {
             if !new_keys.contains(k) {
                 txn.delete_repl_name(k, &s.uuid)?;
@@ -447,6 +526,7 @@ impl Core {
         struct Current {
             id: u64,
             entry: Entry,
+            key: DnKey,
             live: bool,
             parent_id: u64,
         }
@@ -471,6 +551,7 @@ impl Core {
                 Current {
                     id,
                     entry,
+                    key,
                     live,
                     parent_id,
                 },
@@ -488,14 +569,14 @@ impl Core {
             });
             let cur = current.get(&s.uuid);
             match (cur.filter(|c| c.live), desired) {
-                (Some(c), Some(d)) if self.dn_key(&c.entry.dn) == self.dn_key(&d.dn) => {
+                (Some(c), Some(d)) if c.entry.dn == d.dn || c.key == self.dn_key(&d.dn) => {
                     if c.entry != d {
                         txn.put_entry(c.id, &d)?;
                         self.index_update(txn, c.id, Some(&c.entry), Some(&d))?;
                     }
                 }
                 (Some(c), desired) => {
-                    txn.delete_dn(&self.dn_key(&c.entry.dn))?;
+                    txn.delete_dn(&c.key)?;
                     if c.parent_id != 0 {
                         txn.unlink_child(c.parent_id, c.id)?;
                     }

@@ -396,17 +396,11 @@ impl Core {
         old: Option<&Entry>,
         new: Option<&Entry>,
     ) -> DirResult<()> {
-        let cfg = &self.cfg.indexes;
-        let old_keys = old
-            .map(|e| index::entry_keys(&self.schema(), cfg, e))
-            .unwrap_or_default();
-        let new_keys = new
-            .map(|e| index::entry_keys(&self.schema(), cfg, e))
-            .unwrap_or_default();
-        for k in old_keys.difference(&new_keys) {
+        let delta = index::key_delta(&self.schema(), &self.cfg.indexes, old, new);
+        for k in &delta.removed {
             txn.index_del(k, id)?;
         }
-        for k in new_keys.difference(&old_keys) {
+        for k in &delta.added {
             txn.index_add(k, id)?;
         }
         Ok(())

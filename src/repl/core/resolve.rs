@@ -20,7 +20,7 @@
 
 use super::change::{merge, ReplChange};
 use super::normalise::{rdn_key, Normaliser};
-use super::state::{Derived, EntryState, EntryStatus, Uuid};
+use super::state::{AttrState, Derived, EntryState, EntryStatus, Uuid};
 use crate::model::{Csn, Rdn};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,21 +111,23 @@ where
     N: Normaliser + ?Sized,
 {
     let mut tx = Tx::new(view, norm);
-    let before = tx.get(&change.uuid);
-    let mut target = before
-        .clone()
+    tx.load(&change.uuid);
+    // The stored state stays in `tx` until `put`: compared there, not copied.
+    let mut target = tx
+        .peek(&change.uuid)
+        .cloned()
         .unwrap_or_else(|| EntryState::phantom(change.uuid));
     merge(&mut target, change, norm);
-    if before.as_ref() == Some(&target) {
+    let before = tx.peek(&change.uuid);
+    if before == Some(&target) {
         return Outcome {
             resolution: Resolution::Absorbed(Absorbed::Duplicate),
             writes: Vec::new(),
             effects: Vec::new(),
         };
     }
-    let register_moved = before
-        .as_ref()
-        .is_none_or(|b| (b.parent, b.parent_csn) != (target.parent, target.parent_csn));
+    let register_moved =
+        before.is_none_or(|b| (b.parent, b.parent_csn) != (target.parent, target.parent_csn));
     let old_cycle = if register_moved {
         tx.cycle_of(&change.uuid)
     } else {
@@ -522,11 +524,6 @@ impl<'a, V: ReplicaView + ?Sized, N: Normaliser + ?Sized> Tx<'a, V, N> {
             .or_else(|| self.before.get(u).and_then(|s| s.as_deref()))
     }
 
-    fn get(&mut self, u: &Uuid) -> Option<EntryState> {
-        self.load(u);
-        self.peek(u).cloned()
-    }
-
     /// Changes an entry in place, copying it from the view on first write.
     fn edit(&mut self, u: &Uuid, f: impl FnOnce(&mut EntryState)) {
         self.load(u);
@@ -796,11 +793,7 @@ fn diff<N: Normaliser + ?Sized>(
             }
             if glue && !was_glue {
                 out.push((2, Effect::Glued { uuid, at: to }));
-            } else if is_target
-                && before.is_some_and(|b| {
-                    b.attrs != after.attrs && visible(b, norm) != visible(after, norm)
-                })
-            {
+            } else if is_target && before.is_some_and(|b| !same_visible(b, after, norm)) {
                 out.push((5, Effect::Modified { uuid }));
             }
         }
@@ -809,29 +802,130 @@ fn diff<N: Normaliser + ?Sized>(
     out
 }
 
-fn visible<'s, N: Normaliser + ?Sized>(
-    s: &'s EntryState,
-    norm: &N,
-) -> Vec<(&'s str, Vec<&'s [u8]>)> {
-    s.attrs
-        .iter()
-        .map(|(name, a)| {
-            let values = a.visible(norm.single_valued(name));
-            (
-                name.as_str(),
-                values
-                    .into_iter()
-                    .map(|v| v.bytes.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
+/// Whether two states of an entry show the same attributes and values.
+/// Attributes whose states are equal show the same; only the others are
+/// worked out (a modify changes a few attributes of many).
+fn same_visible<N: Normaliser + ?Sized>(a: &EntryState, b: &EntryState, norm: &N) -> bool {
+    fn shown<'s, N: Normaliser + ?Sized>(norm: &N, name: &str, s: &'s AttrState) -> Vec<&'s [u8]> {
+        s.visible(norm.single_valued(name))
+            .into_iter()
+            .map(|v| v.bytes.as_slice())
+            .collect()
+    }
+    let mut ia = a.attrs.iter().peekable();
+    let mut ib = b.attrs.iter().peekable();
+    loop {
+        let (na, nb) = (ia.peek().map(|(n, _)| *n), ib.peek().map(|(n, _)| *n));
+        let same = match (na, nb) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y => {
+                let (Some((name, sa)), Some((_, sb))) = (ia.next(), ib.next()) else {
+                    return false;
+                };
+                sa == sb || shown(norm, name, sa) == shown(norm, name, sb)
+            }
+            // An attribute only one state has must show nothing.
+            (Some(x), Some(y)) if x < y => {
+                ia.next().is_some_and(|(n, s)| shown(norm, n, s).is_empty())
+            }
+            (Some(_), None) => ia.next().is_some_and(|(n, s)| shown(norm, n, s).is_empty()),
+            _ => ib.next().is_some_and(|(n, s)| shown(norm, n, s).is_empty()),
+        };
+        if !same {
+            return false;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The attributes and values a state shows, as a list: what
+    /// `same_visible` must agree with.
+    fn shown_list<'s>(
+        s: &'s EntryState,
+        norm: &super::super::normalise::CaseFold,
+    ) -> Vec<(&'s str, Vec<&'s [u8]>)> {
+        s.attrs
+            .iter()
+            .map(|(name, a)| {
+                let values = a.visible(norm.single_valued(name));
+                (
+                    name.as_str(),
+                    values.into_iter().map(|v| v.bytes.as_slice()).collect(),
+                )
+            })
+            .filter(|(_, v): &(&str, Vec<&[u8]>)| !v.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn same_visible_agrees_with_comparing_what_is_shown() {
+        use super::super::normalise::CaseFold;
+        use super::super::state::ValueState;
+        let norm = CaseFold::new(&["single"]);
+        let value = |b: &str, updated: u32, deleted: Option<u32>| ValueState {
+            bytes: b.as_bytes().to_vec(),
+            added: Csn::new(1, 0, 1, 0),
+            updated: Csn::new(updated, 0, 1, 0),
+            deleted: deleted.map(|d| Csn::new(d, 0, 1, 0)),
+            distinguished: false,
+        };
+        let attr = |values: Vec<ValueState>, deleted: Option<u32>| AttrState {
+            deleted: deleted.map(|d| Csn::new(d, 0, 1, 0)),
+            values: values
+                .into_iter()
+                .map(|v| (v.bytes.to_ascii_lowercase(), v))
+                .collect(),
+        };
+        let variants: Vec<Vec<(&str, AttrState)>> = vec![
+            vec![],
+            vec![("multi", attr(vec![value("a", 2, None)], None))],
+            vec![(
+                "multi",
+                attr(vec![value("a", 2, None), value("b", 3, None)], None),
+            )],
+            // A value deleted after its add, and a whole-attribute delete.
+            vec![(
+                "multi",
+                attr(vec![value("a", 2, None), value("b", 3, Some(4))], None),
+            )],
+            vec![("multi", attr(vec![value("a", 2, None)], Some(5)))],
+            // Another CSN on the same value: the state differs, not what shows.
+            vec![("multi", attr(vec![value("a", 3, None)], None))],
+            vec![(
+                "single",
+                attr(vec![value("x", 2, None), value("y", 3, None)], None),
+            )],
+            vec![("single", attr(vec![value("y", 3, None)], None))],
+            vec![
+                ("aaa", attr(vec![value("n", 2, Some(3))], None)),
+                ("multi", attr(vec![value("a", 2, None)], None)),
+            ],
+            vec![
+                ("multi", attr(vec![value("a", 2, None)], None)),
+                ("zzz", attr(vec![value("n", 2, None)], None)),
+            ],
+        ];
+        let states: Vec<EntryState> = variants
+            .into_iter()
+            .map(|attrs| {
+                let mut s = EntryState::phantom([1; 16]);
+                s.attrs = attrs.into_iter().map(|(n, a)| (n.to_string(), a)).collect();
+                s
+            })
+            .collect();
+        let mut differ = 0;
+        for a in &states {
+            for b in &states {
+                let want = shown_list(a, &norm) == shown_list(b, &norm);
+                assert_eq!(same_visible(a, b, &norm), want, "{a:?} / {b:?}");
+                differ += usize::from(!want);
+            }
+        }
+        assert!(differ > 0);
+    }
 
     fn skeleton(n: u8, parent: Option<u8>, deleted: bool) -> Skeleton {
         let csn = Csn::new(100 + u32::from(n), 0, 1, 0);
