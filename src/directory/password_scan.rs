@@ -95,24 +95,12 @@ impl Directory {
 mod tests {
     use super::*;
     use crate::directory::DirError;
-    use crate::model::{Dn, WriteOp};
+    use crate::model::Dn;
     use std::time::Duration;
 
     const SUFFIX: &str = "dc=example,dc=com";
 
-    fn add(dir: &Directory, dn: &str, attrs: &[(&str, &str)]) -> DirResult<()> {
-        let attrs = attrs
-            .iter()
-            .map(|(n, v)| (n.to_string(), vec![v.as_bytes().to_vec()]))
-            .collect();
-        dir.write_blocking(
-            &dir.root_identity(),
-            WriteOp::Add {
-                dn: Dn::parse(dn).unwrap(),
-                attrs,
-            },
-        )
-    }
+    use crate::directory::test_support::add_as_root as add;
 
     fn person(dir: &Directory, uid: &str, pw: &str) -> DirResult<()> {
         add(

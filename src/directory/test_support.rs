@@ -1,6 +1,6 @@
 //! What the directory's unit tests share: a directory on a temporary store.
 
-use super::{Directory, DirectoryConfig, IndexConfig};
+use super::{DirResult, Directory, DirectoryConfig, IndexConfig, WriteOp};
 use crate::model::Dn;
 use crate::schema::Schema;
 use crate::store::{Store, StoreOptions};
@@ -24,4 +24,19 @@ pub(crate) fn temp_directory(suffix: &str, indexes: IndexConfig) -> (tempfile::T
     };
     let dir = Directory::open(store, Arc::new(Schema::builtin().unwrap()), cfg).unwrap();
     (tmp, dir)
+}
+
+/// Adds an entry as the root DN, one value per attribute.
+pub(crate) fn add_as_root(dir: &Directory, dn: &str, attrs: &[(&str, &str)]) -> DirResult<()> {
+    let attrs = attrs
+        .iter()
+        .map(|(n, v)| (n.to_string(), vec![v.as_bytes().to_vec()]))
+        .collect();
+    dir.write_blocking(
+        &dir.root_identity(),
+        WriteOp::Add {
+            dn: Dn::parse(dn).unwrap(),
+            attrs,
+        },
+    )
 }

@@ -816,7 +816,7 @@ impl Core {
             } else {
                 uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
             };
-            if let Some(s) = registers_from_entry(&e, parent, None, norm) {
+            if let Some(s) = state_of_entry(&e, parent, None, norm, false) {
                 ids.push((s.uuid, *id));
                 skeletons.insert(s.uuid, rc::Skeleton::of(&s, norm));
             }
@@ -942,17 +942,8 @@ fn state_from_entry(
     state_of_entry(e, parent, deleted, norm, true)
 }
 
-/// [`state_from_entry`] without the values (their normalisation is most
-/// of the cost): all a skeleton needs.
-fn registers_from_entry(
-    e: &Entry,
-    parent: Option<Uuid>,
-    deleted: Option<Csn>,
-    norm: &SchemaNorm<'_>,
-) -> Option<EntryState> {
-    state_of_entry(e, parent, deleted, norm, false)
-}
-
+/// With `with_values` false, the state without its values (their
+/// normalisation is most of the cost): all a skeleton needs.
 fn state_of_entry(
     e: &Entry,
     parent: Option<Uuid>,
@@ -1059,18 +1050,8 @@ mod tests {
     const SUFFIX: &str = "dc=example,dc=com";
 
     fn add(dir: &Directory, dn: &str, attrs: &[(&str, &str)]) {
-        let attrs = attrs
-            .iter()
-            .map(|(n, v)| (n.to_string(), vec![v.as_bytes().to_vec()]))
-            .collect();
-        dir.write_blocking(
-            &dir.root_identity(),
-            WriteOp::Add {
-                dn: Dn::parse(dn).unwrap(),
-                attrs,
-            },
-        )
-        .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
+        crate::directory::test_support::add_as_root(dir, dn, attrs)
+            .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
     }
 
     /// Every stored state of the suffix (entries and tombstones), by entryUUID.
