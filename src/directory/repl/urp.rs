@@ -862,9 +862,8 @@ impl Core {
             let Some(skeleton) = plan.skeletons.get(uuid) else {
                 continue;
             };
-            if let Some(mut s) = state_from_entry(&e, skeleton.parent, None, norm) {
-                s.derived = skeleton.derived.clone();
-                self.put_built_state(txn, norm, &s)?;
+            if let Some(s) = state_from_entry(&e, skeleton.parent, None, norm) {
+                self.put_built_state(txn, norm, s, skeleton)?;
                 written += 1;
             }
         }
@@ -880,7 +879,7 @@ impl Core {
         let mut written = 0;
         let mut done = BTreeSet::new();
         for t in self.tombstones(txn, &plan.suffix_key)? {
-            let Some(mut s) = tombstone_state(&t, norm) else {
+            let Some(s) = tombstone_state(&t, norm) else {
                 continue;
             };
             // The first tombstone of an entryUUID counts, as in the plan.
@@ -888,20 +887,24 @@ impl Core {
                 continue;
             }
             if let Some(skeleton) = plan.skeletons.get(&s.uuid) {
-                s.derived = skeleton.derived.clone();
-                self.put_built_state(txn, norm, &s)?;
+                self.put_built_state(txn, norm, s, skeleton)?;
                 written += 1;
             }
         }
         Ok(written)
     }
 
+    /// Writes a state built from its entry with the derived part its
+    /// skeleton was given, and its name-index keys.
     fn put_built_state(
         &self,
         txn: &mut WriteTxn<'_>,
         norm: &SchemaNorm<'_>,
-        s: &EntryState,
+        mut s: EntryState,
+        skeleton: &rc::Skeleton,
     ) -> DirResult<()> {
+        s.derived = skeleton.derived.clone();
+        let s = &s;
         for k in name_keys(norm, s) {
             txn.add_repl_name(&k, &s.uuid)?;
         }
