@@ -1002,7 +1002,6 @@ fn state_of_entry(
                     norm.value_key(&key, &v.bytes),
                     rc::ValueState {
                         bytes: v.bytes.clone(),
-                        added: csn,
                         updated: csn,
                         deleted: None,
                         distinguished: false,

@@ -77,6 +77,12 @@ pub fn merge<N: Normaliser + ?Sized>(state: &mut EntryState, change: &ReplChange
                     add_value(attr.1, &attr.0, v, csn, norm);
                 }
             }
+            // An entry holds its RDN's values (RFC 4511 4.7); an add that
+            // left them out must not leave a name no value stands for.
+            for ava in &rdn.avas {
+                let (key, attr) = attr_mut(state, &ava.attr, norm);
+                add_value(attr, &key, &ava.value, csn, norm);
+            }
         }
         Op::Modify { mods } => {
             for (i, m) in mods.iter().enumerate() {
@@ -115,6 +121,29 @@ pub fn merge<N: Normaliser + ?Sized>(state: &mut EntryState, change: &ReplChange
         }
     }
     mark_distinguished(state, norm);
+    canonicalise(state, norm);
+}
+
+/// [`AttrState::canonicalise`] over every attribute, the RDN's values
+/// keeping the RDN's spelling.
+fn canonicalise<N: Normaliser + ?Sized>(state: &mut EntryState, norm: &N) {
+    let rdn: Vec<(String, Vec<u8>, &[u8])> = state
+        .rdn
+        .avas
+        .iter()
+        .map(|ava| {
+            let key = norm.attr_key(&ava.attr);
+            let vkey = norm.value_key(&key, &ava.value);
+            (key, vkey, ava.value.as_slice())
+        })
+        .collect();
+    for (name, attr) in state.attrs.iter_mut() {
+        attr.canonicalise(|vkey| {
+            rdn.iter()
+                .find(|(k, v, _)| k == name && v.as_slice() == vkey)
+                .map(|(_, _, spelling)| spelling.to_vec())
+        });
+    }
 }
 
 fn same_ava<N: Normaliser + ?Sized>(
@@ -151,7 +180,6 @@ fn apply_value_op<N: Normaliser + ?Sized>(
                     .entry(norm.value_key(&key, v))
                     .or_insert_with(|| ValueState {
                         bytes: v.clone(),
-                        added: Csn::ZERO,
                         updated: Csn::ZERO,
                         deleted: None,
                         distinguished: false,
@@ -197,14 +225,10 @@ fn add_value<N: Normaliser + ?Sized>(
         .entry(norm.value_key(key, v))
         .or_insert_with(|| ValueState {
             bytes: v.to_vec(),
-            added: csn,
             updated: Csn::ZERO,
             deleted: None,
             distinguished: false,
         });
-    if vs.added == Csn::ZERO || csn < vs.added {
-        vs.added = csn;
-    }
     // The spelling follows the latest add; equal CSNs (a duplicate) pick the
     // larger spelling so the choice does not depend on arrival order.
     if csn > vs.updated || (csn == vs.updated && v > vs.bytes.as_slice()) {

@@ -867,7 +867,6 @@ mod tests {
         let norm = CaseFold::new(&["single"]);
         let value = |b: &str, updated: u32, deleted: Option<u32>| ValueState {
             bytes: b.as_bytes().to_vec(),
-            added: Csn::new(1, 0, 1, 0),
             updated: Csn::new(updated, 0, 1, 0),
             deleted: deleted.map(|d| Csn::new(d, 0, 1, 0)),
             distinguished: false,

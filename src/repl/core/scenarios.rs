@@ -470,3 +470,108 @@ fn a_live_entry_keeps_its_name_against_glue() {
         .dn(&u(2))
         .is_some_and(|d| d.starts_with("cn=child,nsuniqueid=")));
 }
+
+#[test]
+fn a_value_replaced_at_every_modify_leaves_no_record_behind() {
+    let history = [add(
+        c(10, 1),
+        u(1),
+        SUFFIX,
+        ("cn", "a"),
+        &[("description", &["v0"])],
+    )];
+    let replace = |t: u32, rid: u16, v: &str| {
+        modify(
+            c(t, rid),
+            u(1),
+            vec![ValueOp::Replace("description".into(), vals(&[v]))],
+        )
+    };
+    let m = converge(
+        &history,
+        &[
+            replace(20, 1, "v1"),
+            replace(30, 2, "v2"),
+            replace(40, 1, "v3"),
+            // An add older than the last replace, of a value replaced
+            // earlier: absent, and nothing to keep.
+            modify(
+                c(35, 3),
+                u(1),
+                vec![ValueOp::Add("description".into(), vals(&["V1"]))],
+            ),
+            // A value delete newer than the last replace: kept, so that an
+            // add older than it stays absent.
+            modify(
+                c(45, 2),
+                u(1),
+                vec![ValueOp::Delete("description".into(), vals(&["v9"]))],
+            ),
+        ],
+    );
+    assert_eq!(m.visible(&u(1), "description"), vec!["v3"]);
+    let state = m.get(&u(1)).expect("entry state");
+    let records: Vec<&[u8]> = state.attrs["description"]
+        .values
+        .keys()
+        .map(|k| k.as_slice())
+        .collect();
+    assert_eq!(records, vec![&b"v3"[..], &b"v9"[..]]);
+    // A thousand replaces cost what one does.
+    let mut long = Mem::new(norm());
+    long.apply(&history[0]);
+    for t in 0..1000 {
+        long.apply(&replace(100 + t, 1, &format!("value {t}")));
+    }
+    let state = long.get(&u(1)).expect("entry state");
+    assert_eq!(state.attrs["description"].values.len(), 1);
+    assert!(state.encode().len() < 200, "{} bytes", state.encode().len());
+}
+
+#[test]
+fn a_replaced_value_of_the_rdn_keeps_the_rdn_spelling_in_every_order() {
+    let history = [add(c(10, 1), u(1), SUFFIX, ("cn", "Alice"), &[])];
+    let m = converge(
+        &history,
+        &[
+            // Replaces cn while the entry is still named by "Alice".
+            modify(
+                c(20, 1),
+                u(1),
+                vec![ValueOp::Replace("cn".into(), vals(&["Bob"]))],
+            ),
+            // An older add of another spelling of the RDN's value.
+            modify(
+                c(15, 2),
+                u(1),
+                vec![ValueOp::Add("cn".into(), vals(&["ALICE"]))],
+            ),
+            modify(
+                c(25, 3),
+                u(1),
+                vec![ValueOp::Add("cn".into(), vals(&["Carol"]))],
+            ),
+        ],
+    );
+    assert_eq!(m.visible(&u(1), "cn"), vec!["Alice", "Bob", "Carol"]);
+    assert_eq!(m.dn(&u(1)).as_deref(), Some("cn=Alice,dc=x"));
+    // Renamed away from "Alice" later: the replaced value goes.
+    let m = converge(
+        &history,
+        &[
+            modify(
+                c(20, 1),
+                u(1),
+                vec![ValueOp::Replace("cn".into(), vals(&["Bob"]))],
+            ),
+            rename(c(30, 2), u(1), ("cn", "Alice"), ("cn", "Bob"), None),
+            modify(
+                c(15, 3),
+                u(1),
+                vec![ValueOp::Add("cn".into(), vals(&["ALICE"]))],
+            ),
+        ],
+    );
+    assert_eq!(m.visible(&u(1), "cn"), vec!["Bob"]);
+    assert_eq!(m.get(&u(1)).expect("state").attrs["cn"].values.len(), 2);
+}

@@ -809,9 +809,12 @@ fn check_value_op(db: &Mem, s: &EntryState, op: &ValueOp, c: Csn) -> Result<(), 
     let attr_del = attr.deleted.unwrap_or(Csn::ZERO);
     let asserted_present = |v: &Vec<u8>| -> Result<(), String> {
         let vk = norm.value_key(&key, v);
-        let vs = attr.values.get(&vk).ok_or("value state missing")?;
+        let vs = attr.values.get(&vk);
+        if vs.is_none() && attr_del <= c {
+            return Err(format!("{op:?}@{c}: value state missing"));
+        }
         let shown = visible.contains_key(&vk);
-        let deleted_later = vs.deleted.is_some_and(|d| d > c) || attr_del > c;
+        let deleted_later = vs.is_some_and(|vs| vs.deleted.is_some_and(|d| d > c)) || attr_del > c;
         let newer_single = single && visible.values().any(|w| w.updated > c);
         if shown || deleted_later || newer_single {
             Ok(())

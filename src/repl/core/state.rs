@@ -21,10 +21,10 @@ pub type Uuid = [u8; 16];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValueState {
     pub bytes: Vec<u8>,
-    /// The first add of this value; `Csn::ZERO` when only deletes were seen.
-    pub added: Csn,
     /// The latest add (or replace) asserting this value: the CSN that
-    /// decides last-writer-wins.
+    /// decides last-writer-wins. `Csn::ZERO` when only deletes were seen,
+    /// or when every add was older than the attribute's latest
+    /// whole-attribute delete (see [`AttrState::canonicalise`]).
     pub updated: Csn,
     /// The latest delete naming this value, kept until purged so an older
     /// add arriving late cannot resurrect it.
@@ -259,9 +259,12 @@ impl EntryState {
 
     /// The canonical bytes of the state. Values take one flag byte and
     /// their bytes in the common case: the normalised key is left out when
-    /// it equals the value or its ASCII lower case, the add CSN when it is the entry's own add, the
-    /// update CSN when it is the add (an imported or freshly added entry is
-    /// little more than its values).
+    /// it equals the value or its ASCII lower case, the value's CSN when it
+    /// is the entry's own add (an imported or freshly added entry is little
+    /// more than its values). Version 2 gave each value a first-add CSN
+    /// beside its update CSN; values have no first add any more, so the
+    /// update CSN is written in that slot and flagged as equal to it, which
+    /// earlier versions still read.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![STATE_VERSION];
         out.extend_from_slice(&self.uuid);
@@ -292,8 +295,8 @@ impl EntryState {
                 };
                 let flag = |set: bool, bit: u8| if set { bit } else { 0 };
                 let flags = key_form
-                    | flag(v.added == base, VALUE_ADDED_WITH_ENTRY)
-                    | flag(v.updated == v.added, VALUE_UPDATED_AT_ADD)
+                    | flag(v.updated == base, VALUE_ADDED_WITH_ENTRY)
+                    | VALUE_UPDATED_AT_ADD
                     | flag(v.deleted.is_some(), VALUE_DELETED)
                     | flag(v.distinguished, VALUE_DISTINGUISHED);
                 out.push(flags);
@@ -302,9 +305,6 @@ impl EntryState {
                 }
                 put_bytes(&mut out, &v.bytes);
                 if flags & VALUE_ADDED_WITH_ENTRY == 0 {
-                    out.extend_from_slice(&v.added.to_bytes());
-                }
-                if flags & VALUE_UPDATED_AT_ADD == 0 {
                     out.extend_from_slice(&v.updated.to_bytes());
                 }
                 if let Some(d) = v.deleted {
@@ -401,6 +401,47 @@ impl AttrState {
             v.distinguished || !absent || removed_at >= cutoff
         });
         self.values.len() != before
+    }
+
+    /// Reduces the value records to what can still decide the attribute.
+    /// A whole-attribute delete or replace at `A` overrides every add older
+    /// than `A` and every value delete older than `A`: a value whose latest
+    /// add is older stays absent until an add newer than `A` arrives, and
+    /// that add sets everything its record holds. So such a record keeps
+    /// only a delete newer than `A` (its spelling becomes its key), and
+    /// goes when it has none, unless the value is in the RDN (it keeps the
+    /// RDN's spelling, `rdn_spelling` of its key). Applied after every
+    /// merge, this keeps a state the same whatever order its changes came
+    /// in, and bounded: without it a value replaced at each modify
+    /// (modifyTimestamp, entryCSN, a last-login time) left a record per
+    /// modify until the purge delay (a week), and every later change to
+    /// the entry decoded them all.
+    pub fn canonicalise(&mut self, rdn_spelling: impl Fn(&[u8]) -> Option<Vec<u8>>) {
+        let Some(attr_del) = self.deleted else {
+            return;
+        };
+        self.values.retain(|key, v| {
+            if v.deleted.is_some_and(|d| d < attr_del) {
+                v.deleted = None;
+            }
+            if v.updated >= attr_del {
+                return true;
+            }
+            v.updated = Csn::ZERO;
+            if v.distinguished {
+                if let Some(spelling) = rdn_spelling(key) {
+                    v.bytes = spelling;
+                }
+                true
+            } else if v.deleted.is_some() {
+                if v.bytes != *key {
+                    v.bytes = key.clone();
+                }
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// Last-writer-wins per value: a value is present when its latest add
@@ -592,7 +633,9 @@ impl<'a> Reader<'a> {
             None
         };
         let bytes = self.bytes()?.to_vec();
-        let added = if flags & VALUE_ADDED_WITH_ENTRY == 0 {
+        // Version 2 as first written: a first-add CSN, then the update
+        // CSN unless equal to it. Only the update CSN is kept.
+        let first_add = if flags & VALUE_ADDED_WITH_ENTRY == 0 {
             self.csn()?
         } else {
             base
@@ -600,7 +643,7 @@ impl<'a> Reader<'a> {
         let updated = if flags & VALUE_UPDATED_AT_ADD == 0 {
             self.csn()?
         } else {
-            added
+            first_add
         };
         let deleted = if flags & VALUE_DELETED != 0 {
             Some(self.csn()?)
@@ -609,7 +652,6 @@ impl<'a> Reader<'a> {
         };
         let value = ValueState {
             bytes,
-            added,
             updated,
             deleted,
             distinguished: flags & VALUE_DISTINGUISHED != 0,
@@ -625,7 +667,7 @@ impl<'a> Reader<'a> {
     fn fixed_value(&mut self) -> Result<(Vec<u8>, ValueState), StateError> {
         let key = self.bytes()?.to_vec();
         let bytes = self.bytes()?.to_vec();
-        let added = self.csn()?;
+        let _first_add = self.csn()?;
         let updated = self.csn()?;
         let deleted = self.opt_csn()?;
         let distinguished = self.flag()?;
@@ -633,7 +675,6 @@ impl<'a> Reader<'a> {
             key,
             ValueState {
                 bytes,
-                added,
                 updated,
                 deleted,
                 distinguished,
@@ -696,7 +737,6 @@ mod tests {
     fn value(bytes: &str, updated: u32, deleted: Option<u32>, dist: bool) -> ValueState {
         ValueState {
             bytes: bytes.as_bytes().to_vec(),
-            added: csn(updated),
             updated: csn(updated),
             deleted: deleted.map(csn),
             distinguished: dist,
@@ -741,7 +781,7 @@ mod tests {
             for (key, v) in &a.values {
                 bytes(&mut out, key);
                 bytes(&mut out, &v.bytes);
-                out.extend_from_slice(&v.added.to_bytes());
+                out.extend_from_slice(&v.updated.to_bytes());
                 out.extend_from_slice(&v.updated.to_bytes());
                 opt(&mut out, v.deleted);
                 out.push(u8::from(v.distinguished));
@@ -777,8 +817,7 @@ mod tests {
         ] {
             let mut a = AttrState::default();
             for v in vals {
-                let mut vs = value(v, 10, None, attr == "uid");
-                vs.added = csn(10);
+                let vs = value(v, 10, None, attr == "uid");
                 a.values.insert(v.to_ascii_lowercase().into_bytes(), vs);
             }
             s.attrs.insert(attr.into(), a);
