@@ -20,8 +20,12 @@ use tokio::task::JoinHandle;
 /// agreement's connection with the credentials only it can decrypt.
 pub use crate::model::oid::REPL_TEST_AGREEMENT as OID_TEST_AGREEMENT;
 
-/// Changes per CHANGES request.
-pub(super) const BATCH: usize = 500;
+/// Changes per CHANGES request, one write transaction on the consumer.
+/// Large batches share the commit's page writes: a 20,000-change catch-up
+/// ran at 8,600 changes/s with 500, 10,800 with 2,000, 14,400 with 5,000
+/// and no faster with 10,000. A batch holds the consumer's writer (its
+/// local writes wait) for about 50 µs a change, 0.25 s at most.
+pub(super) const BATCH: usize = 5000;
 /// Entries per page of a total init (a page larger than
 /// MAX_REQUEST_BYTES goes as several requests).
 pub(super) const INIT_PAGE: usize = 1000;

@@ -1,6 +1,6 @@
 //! An incremental session: connect, bind as the agreement's identity, START
 //! (suffix, replica ID, generation) which answers with the consumer's RUV,
-//! then stream batches of changelog records (up to 500 per request) the
+//! then stream batches of changelog records (up to 5,000 per request) the
 //! consumer lacks; each answer is the consumer's new RUV, so a lost
 //! connection resumes exactly where the consumer stands. A consumer with
 //! another generation needs a total init (nsds5BeginReplicaRefresh: start).
