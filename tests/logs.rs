@@ -128,3 +128,40 @@ fn a_generated_root_password_never_lands_in_a_log() {
     assert!(!stdout.contains("Generated password"), "{stdout}");
     assert!(stderr.contains("FERRODIR_ROOT_PASSWORD"), "{stderr}");
 }
+
+#[test]
+fn access_log_none_writes_no_operation_lines_and_still_counts_them() {
+    let s = Server::start_with(&["--access-log", "none"]);
+    for _ in 0..3 {
+        let o = search_root(&s.url(), SUFFIX, &["-s", "base", "(objectClass=*)", "dc"]);
+        assert_eq!(code(&o), 0, "{}", err(&o));
+    }
+    let bad = run_tool(
+        "ldapwhoami",
+        &["-x", "-H", &s.url(), "-D", ROOT_DN, "-w", "wrong"],
+        None,
+    );
+    assert_eq!(code(&bad), 49);
+    // cn=monitor still counts what the log leaves out.
+    let o = search_root(&s.url(), "cn=monitor", &["-s", "base", "opsCompleted"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let completed: u64 = out(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("opsCompleted: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no opsCompleted in:\n{}", out(&o)));
+    assert!(completed >= 4, "opsCompleted {completed}");
+    let log = s.log_text();
+    assert!(log.contains(" ready"), "{log}");
+    for field in ["SRCH", "BIND", "etime=", "result=49"] {
+        assert!(
+            !log.contains(field),
+            "{field} logged with --access-log none:\n{log}"
+        );
+    }
+    // `none` is not a file name: the server runs in this test's directory.
+    assert!(
+        !std::path::Path::new("none").exists(),
+        "--access-log none wrote a file named none"
+    );
+}

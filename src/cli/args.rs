@@ -109,8 +109,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH|none")]
     pub ldapi: Option<String>,
     /// Where the access log goes (one line per operation): `stderr`
-    /// (default), `stdout`, or a file appended to.
-    #[arg(long, value_name = "stderr|stdout|FILE")]
+    /// (default), `stdout`, a file appended to, or `none` (no lines are
+    /// formatted at all, as slapd's `loglevel 0`; the operation counters
+    /// of cn=monitor and /metrics still count).
+    #[arg(long, value_name = "stderr|stdout|FILE|none")]
     pub access_log: Option<String>,
     /// Where everything else is logged (start-up, replication, warnings,
     /// errors): `stderr` (default), `stdout`, or a file appended to.

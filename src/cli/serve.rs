@@ -68,7 +68,8 @@ where
 
 /// Two logs: the access log (one line per operation) and the error log
 /// (everything else), each to its own destination; `filter` (or
-/// FERRODIR_LOG) sets the levels, `warn` silences the access log.
+/// FERRODIR_LOG) sets the levels, `warn` silences the access log, and so
+/// does `access = "none"`, without formatting its lines.
 pub fn init_logs(filter: &str, access: &str, error: &str) -> Result<()> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -84,12 +85,20 @@ pub fn init_logs(filter: &str, access: &str, error: &str) -> Result<()> {
         "stdout" => std::io::IsTerminal::is_terminal(&std::io::stdout()),
         _ => false,
     };
-    let access_layer = tracing_subscriber::fmt::layer()
-        .event_format(AccessFormat)
-        .with_writer(log_writer(access)?)
-        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
-            m.target() == ACCESS_TARGET
-        }));
+    // `none`: no access layer, so no callsite of the access target is
+    // enabled and its lines are never formatted.
+    ferrodir::server::set_access_log(access != "none");
+    let access_layer = match access {
+        "none" => None,
+        to => Some(
+            tracing_subscriber::fmt::layer()
+                .event_format(AccessFormat)
+                .with_writer(log_writer(to)?)
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                    m.target() == ACCESS_TARGET
+                })),
+        ),
+    };
     let error_layer = tracing_subscriber::fmt::layer()
         .with_target(false)
         // Colour codes only on a terminal, never in log files.

@@ -172,19 +172,30 @@ impl Core {
     /// DN index key: normalised RDNs from the root down, each followed by NUL,
     /// so every subtree is a key-prefix range.
     pub(crate) fn dn_key(&self, dn: &Dn) -> DnKey {
+        let schema = self.schema();
         let mut key = DnKey::root();
         for rdn in dn.rdns.iter().rev() {
-            self.push_rdn_key(&mut key, rdn);
+            key.push_rdn(schema.normalize_rdn(rdn).as_bytes());
         }
         key
     }
 
+    /// [`Core::norm_dn`] of `dn` and of its parent, and [`Core::dn_key`],
+    /// each RDN normalised once (a bind needs all three).
+    pub(crate) fn norm_dn_and_key(&self, dn: &Dn) -> (String, Option<String>, DnKey) {
+        let schema = self.schema();
+        let rdns: Vec<String> = dn.rdns.iter().map(|r| schema.normalize_rdn(r)).collect();
+        let mut key = DnKey::root();
+        for rdn in rdns.iter().rev() {
+            key.push_rdn(rdn.as_bytes());
+        }
+        let parent = rdns.get(1..).map(|p| p.join(","));
+        (rdns.join(","), parent, key)
+    }
+
     /// One RDN's part of a DN key: its normalised form and a NUL.
     fn push_rdn_key(&self, key: &mut DnKey, rdn: &crate::model::Rdn) {
-        let one = Dn {
-            rdns: vec![rdn.clone()],
-        };
-        key.push_rdn(self.schema().normalize_dn(&one).as_bytes());
+        key.push_rdn(self.schema().normalize_rdn(rdn).as_bytes());
     }
 
     /// The key of `dn`'s parent, given `key` = `dn_key(dn)`. Keys list the
@@ -503,7 +514,7 @@ impl Directory {
             Ok(t) => t,
             Err(e) => return answer(Err(e.into())),
         };
-        let norm = self.core.norm_dn(dn);
+        let (norm, parent_norm, key) = self.core.norm_dn_and_key(dn);
         if norm == self.core.root_norm {
             let stored = match txn.meta(META_ROOT_PASSWORD) {
                 Ok(s) => s,
@@ -521,7 +532,7 @@ impl Directory {
                 _ => Err(DirError::InvalidCredentials),
             });
         }
-        let found = match txn.id_by_dn(&self.core.dn_key(dn)) {
+        let found = match txn.id_by_dn(&key) {
             Ok(Some(id)) => txn.entry(id),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
@@ -539,7 +550,7 @@ impl Directory {
         {
             return BindRead::Slow;
         }
-        let rules = self.core.policy_rules_at(&txn, &entry);
+        let rules = self.core.policy_rules_at(&txn, &entry, parent_norm);
         let (decision, mods) = self.core.bind_entry(&rules, &entry, password);
         BindRead::Verdict(BindVerdict {
             entry,

@@ -1152,17 +1152,27 @@ impl Schema {
     /// under their equality rule (unknown types fall back to caseIgnore), RDN
     /// components sorted. Equal DNs give equal strings.
     pub fn normalize_dn(&self, dn: &Dn) -> String {
+        dn.normalized_with(&|t: &str, v: &[u8]| self.normalize_ava(t, v))
+    }
+
+    /// One RDN as [`Schema::normalize_dn`] writes it: a normalised DN is
+    /// its normalised RDNs joined by commas.
+    pub fn normalize_rdn(&self, rdn: &crate::model::Rdn) -> String {
+        crate::model::normalized_rdn(rdn, &|t: &str, v: &[u8]| self.normalize_ava(t, v))
+    }
+
+    fn normalize_ava(&self, t: &str, v: &[u8]) -> (String, Vec<u8>) {
         let fallback = |v: &[u8]| match std::str::from_utf8(v) {
             Ok(s) => matching::prep_string(s, true),
             Err(_) => v.to_vec(),
         };
-        dn.normalized_with(&|t: &str, v: &[u8]| match self.attribute(t) {
+        match self.attribute(t) {
             Some(at) => {
                 let value = self.eq_normalize(&at, v).unwrap_or_else(|_| fallback(v));
                 (at.name().to_ascii_lowercase(), value)
             }
             None => (t.to_ascii_lowercase(), fallback(v)),
-        })
+        }
     }
 
     /// Attributes of the subschema subentry (cn=schema): attributeTypes,

@@ -53,6 +53,10 @@ fn notice(code: LdapResultCode, message: &str) -> LdapMsg {
 
 /// What the access log says about a request.
 fn describe(m: &LdapMsg) -> String {
+    // Only the access log reads it.
+    if !super::access_log_on() {
+        return String::new();
+    }
     match &m.op {
         LdapOp::BindRequest(b) => format!(
             "dn=\"{}\" method={}",
@@ -103,6 +107,9 @@ fn log_access(
     started: Instant,
 ) {
     stats.operation(kind, outcome.code, outcome.entries, started.elapsed());
+    if !super::access_log_on() {
+        return;
+    }
     tracing::info!(
         target: "ferrodir::access",
         "conn={} op={} msgid={} {} {} result={} entries={} etime={:.6}",

@@ -20,6 +20,19 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub use tls::TlsContext;
 
+/// Whether operations are written to the access log. Off (`serve
+/// --access-log none`), an operation's line is neither described nor
+/// formatted; its counters (cn=monitor, /metrics) still count.
+static ACCESS_LOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+pub fn set_access_log(on: bool) {
+    ACCESS_LOG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn access_log_on() -> bool {
+    ACCESS_LOG.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}{hint}")]
