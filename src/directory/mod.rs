@@ -101,6 +101,9 @@ pub(crate) struct Core {
     pub(crate) cfg: DirectoryConfig,
     /// Suffixes and cn=config, as DN keys.
     suffix_keys: Vec<DnKey>,
+    /// cn=config's DN key (every search and write asks whether it is
+    /// under cn=config).
+    config_key: DnKey,
     root_norm: String,
     /// Access-control settings kept outside the data (replication identities).
     pub(crate) acl: crate::acl::AccessControl,
@@ -350,6 +353,7 @@ impl Directory {
             schema: std::sync::RwLock::new(schema),
             cfg,
             suffix_keys: Vec::new(),
+            config_key: DnKey::root(),
             root_norm: String::new(),
             acl: crate::acl::AccessControl::default(),
             secrets,
@@ -371,8 +375,8 @@ impl Directory {
         };
         core.load_user_schema()?;
         core.suffix_keys = core.cfg.suffixes.iter().map(|s| core.dn_key(s)).collect();
-        let config_key = core.config_key();
-        core.suffix_keys.push(config_key);
+        core.config_key = core.dn_key(&repl::config_dn());
+        core.suffix_keys.push(core.config_key.clone());
         core.root_norm = core.norm_dn(&core.cfg.root_dn);
         core.bootstrap_config()?;
         let state = core.load_repl_state(&core.store.read()?)?;

@@ -385,6 +385,11 @@ pub fn search(
     base: &Dn,
     scope: Scope,
 ) -> Option<Vec<(String, Vec<SyntheticAttr>)>> {
+    // Most searches are elsewhere: their base's top RDN says so at the
+    // cost of one RDN's normalisation.
+    if shared.dir.schema().normalize_rdn(base.rdns.last()?) != "cn=monitor" {
+        return None;
+    }
     let monitor = Dn::parse("cn=monitor").ok()?;
     let norm = |d: &Dn| shared.dir.normalize_dn(d);
     let (base_norm, monitor_norm) = (norm(base), norm(&monitor));

@@ -138,7 +138,7 @@ fn invalid(msg: String) -> DirError {
 }
 impl Core {
     pub(crate) fn config_key(&self) -> DnKey {
-        self.dn_key(&config_dn())
+        self.config_key.clone()
     }
 
     /// The replicated suffix (its DN key) holding `key`; None for cn=config
