@@ -20,11 +20,11 @@ impl Core {
         // Retirements do not change within a batch: read once.
         let retired = self.load_retired(txn, suffix_key)?;
         let mut ruv = self.load_ruv(txn, suffix_key)?;
-        let mut suffix_uuid = None;
+        let mut memo = super::urp::BatchMemo::default();
         let mut applied = 0;
         for rec in records {
             observe(rec)?;
-            if self.apply_replicated(txn, suffix_key, rec, &retired, &mut ruv, &mut suffix_uuid)? {
+            if self.apply_replicated(txn, suffix_key, rec, &retired, &mut ruv, &mut memo)? {
                 applied += 1;
             }
         }
@@ -45,12 +45,12 @@ impl Core {
         rec: &ChangeRecord,
         retired: &crate::repl::core::retire::Retired,
         ruv: &mut Ruv,
-        suffix_uuid: &mut Option<[u8; 16]>,
+        memo: &mut super::urp::BatchMemo,
     ) -> DirResult<bool> {
         if ruv.covers(rec.csn) || !self.admit_replicated(retired, rec) {
             return Ok(false);
         }
-        let outcome = self.resolve_change_in(txn, suffix_key, rec, suffix_uuid)?;
+        let outcome = self.resolve_change_in(txn, suffix_key, rec, memo)?;
         tracing::debug!(dn = %rec.dn, csn = %rec.csn, resolution = ?outcome.resolution, effects = outcome.effects.len(), "replicated change applied");
         txn.put_changelog(&rec.csn.to_bytes(), &encode_change(rec))?;
         ruv.update(rec.csn);

@@ -149,6 +149,18 @@ impl ReplicaView for TxnView<'_, '_> {
     }
 }
 
+/// What one batch of changes to a suffix carries from one change to the
+/// next ([`Core::resolve_change_in`]).
+#[derive(Debug, Default)]
+pub(crate) struct BatchMemo {
+    /// The suffix entry's entryUUID, forgotten when a change rewrites it.
+    suffix_uuid: Option<Uuid>,
+    /// Parents' DNs by entryUUID (None: not in the tree), forgotten when a
+    /// change renames, moves, deletes or places an entry: a batch of
+    /// modifies under one parent then reads and decodes it once.
+    parent_dns: HashMap<Uuid, Option<Dn>>,
+}
+
 /// What a rename stamps on the entry (modifiersName, modifyTimestamp,
 /// entryCSN), as a modification right after the rename's own steps. The
 /// rename record does not carry them, but every replica derives the same
@@ -290,35 +302,34 @@ impl Core {
         suffix_key: &DnKey,
         rec: &ChangeRecord,
     ) -> DirResult<Outcome> {
-        self.resolve_change_in(txn, suffix_key, rec, &mut None)
+        self.resolve_change_in(txn, suffix_key, rec, &mut BatchMemo::default())
     }
 
     /// [`Core::resolve_change`] for one of a batch of changes of one
-    /// suffix: `suffix_uuid` keeps the suffix entry's entryUUID from one
-    /// change to the next, forgotten when a change rewrites that entry.
+    /// suffix, `memo` carrying what one change read to the next.
     pub(crate) fn resolve_change_in(
         &self,
         txn: &mut WriteTxn<'_>,
         suffix_key: &DnKey,
         rec: &ChangeRecord,
-        suffix_uuid: &mut Option<Uuid>,
+        memo: &mut BatchMemo,
     ) -> DirResult<Outcome> {
         self.ensure_repl_states(txn)?;
         let change = self.core_change(txn, suffix_key, rec)?;
         let schema = self.schema();
         let norm = SchemaNorm(&schema);
-        if suffix_uuid.is_none() {
-            *suffix_uuid = self.suffix_uuid(txn, suffix_key)?;
+        if memo.suffix_uuid.is_none() {
+            memo.suffix_uuid = self.suffix_uuid(txn, suffix_key)?;
         }
-        let suffix = suffix_uuid.unwrap_or(rec.uuid);
-        let outcome = self.resolve_one(txn, suffix_key, &norm, suffix, &change)?;
+        let suffix = memo.suffix_uuid.unwrap_or(rec.uuid);
+        let outcome = self.resolve_one(txn, suffix_key, &norm, suffix, &change, memo)?;
         let mut rewrote_suffix = outcome.writes.iter().any(|s| s.uuid == suffix);
         if let Some(stamps) = rename_stamps(rec) {
-            let stamped = self.resolve_one(txn, suffix_key, &norm, suffix, &stamps)?;
+            let stamped = self.resolve_one(txn, suffix_key, &norm, suffix, &stamps, memo)?;
             rewrote_suffix |= stamped.writes.iter().any(|s| s.uuid == suffix);
         }
         if rewrote_suffix {
-            *suffix_uuid = None;
+            memo.suffix_uuid = None;
         }
         Ok(outcome)
     }
@@ -330,6 +341,7 @@ impl Core {
         norm: &SchemaNorm<'_>,
         suffix: Uuid,
         change: &ReplChange,
+        memo: &mut BatchMemo,
     ) -> DirResult<Outcome> {
         let (outcome, places) = {
             let view = TxnView {
@@ -348,7 +360,7 @@ impl Core {
         for s in &outcome.writes {
             self.store_state(txn, norm, s, places.get(&s.uuid))?;
         }
-        self.materialize(txn, suffix_key, norm, &outcome.writes)?;
+        self.materialize(txn, suffix_key, norm, &outcome.writes, memo)?;
         Ok(outcome)
     }
 
@@ -480,6 +492,7 @@ impl Core {
         suffix_key: &DnKey,
         norm: &SchemaNorm<'_>,
         writes: &[EntryState],
+        memo: &mut BatchMemo,
     ) -> DirResult<()> {
         let by_uuid: BTreeMap<Uuid, &EntryState> = writes.iter().map(|s| (s.uuid, s)).collect();
         let suffix_dn = self.suffix_dn(suffix_key);
@@ -499,9 +512,18 @@ impl Core {
                 let parent_dn = match s.derived.parent {
                     None => Some(suffix_dn.parent().unwrap_or_default()),
                     Some(p) if by_uuid.contains_key(&p) => new_dn.get(&p).cloned(),
-                    Some(p) => match txn.id_by_uuid(&p)? {
-                        Some(pid) => txn.entry(pid)?.filter(|e| !is_tombstone(e)).map(|e| e.dn),
-                        None => None,
+                    Some(p) => match memo.parent_dns.get(&p) {
+                        Some(dn) => dn.clone(),
+                        None => {
+                            let dn = match txn.id_by_uuid(&p)? {
+                                Some(pid) => {
+                                    txn.entry(pid)?.filter(|e| !is_tombstone(e)).map(|e| e.dn)
+                                }
+                                None => None,
+                            };
+                            memo.parent_dns.insert(p, dn.clone());
+                            dn
+                        }
                     },
                 };
                 match parent_dn {
@@ -528,34 +550,56 @@ impl Core {
             entry: Entry,
             key: DnKey,
             live: bool,
+            /// The parent's ID, read only for an entry whose DN changes
+            /// (0 for the suffix entry and unplaced entries).
             parent_id: u64,
         }
         let mut current: BTreeMap<Uuid, Current> = BTreeMap::new();
+        let mut desired: BTreeMap<Uuid, Entry> = BTreeMap::new();
+        // Whether every write leaves every DN as it was (the memo of
+        // parents' DNs stays true).
+        let mut names_kept = true;
         for s in writes {
-            let Some(id) = txn.id_by_uuid(&s.uuid)? else {
-                continue;
+            let wanted = new_dn.get(&s.uuid).and_then(|dn| {
+                let pdn = dn.parent().unwrap_or_default();
+                s.to_entry(&pdn, norm)
+            });
+            let found = match txn.id_by_uuid(&s.uuid)? {
+                Some(id) => txn.entry(id)?.map(|e| (id, e)),
+                None => None,
             };
-            let Some(entry) = txn.entry(id)? else {
-                continue;
-            };
-            let key = self.dn_key(&entry.dn);
-            let live = !is_tombstone(&entry) && txn.id_by_dn(&key)? == Some(id);
-            let parent_id = if live && key != *suffix_key {
-                txn.id_by_dn(&self.parent_key(&entry.dn, &key))?
-                    .unwrap_or(0)
+            if let Some((id, entry)) = found {
+                let key = self.dn_key(&entry.dn);
+                let live = !is_tombstone(&entry) && txn.id_by_dn(&key)? == Some(id);
+                let spelled_alike = wanted.as_ref().is_some_and(|d| d.dn == entry.dn);
+                let same_name =
+                    spelled_alike || wanted.as_ref().is_some_and(|d| key == self.dn_key(&d.dn));
+                let parent_id = if live && !same_name && key != *suffix_key {
+                    txn.id_by_dn(&self.parent_key(&entry.dn, &key))?
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                names_kept &= live && spelled_alike;
+                current.insert(
+                    s.uuid,
+                    Current {
+                        id,
+                        entry,
+                        key,
+                        live,
+                        parent_id,
+                    },
+                );
             } else {
-                0
-            };
-            current.insert(
-                s.uuid,
-                Current {
-                    id,
-                    entry,
-                    key,
-                    live,
-                    parent_id,
-                },
-            );
+                names_kept = false;
+            }
+            if let Some(d) = wanted {
+                desired.insert(s.uuid, d);
+            }
+        }
+        if !names_kept {
+            memo.parent_dns.clear();
         }
 
         // Content-only changes in place; everything else is taken out first.
@@ -563,10 +607,7 @@ impl Core {
         let mut moved: Vec<(u64, Dn)> = Vec::new(); // (id, new DN) of entries whose DN changed
         let mut to_place: Vec<(Uuid, Entry)> = Vec::new();
         for s in writes {
-            let desired = new_dn.get(&s.uuid).and_then(|dn| {
-                let pdn = dn.parent().unwrap_or_default();
-                s.to_entry(&pdn, norm)
-            });
+            let desired = desired.remove(&s.uuid);
             let cur = current.get(&s.uuid);
             match (cur.filter(|c| c.live), desired) {
                 (Some(c), Some(d)) if c.entry.dn == d.dn || c.key == self.dn_key(&d.dn) => {
@@ -1048,6 +1089,7 @@ mod tests {
     use super::*;
     use crate::directory::test_support::temp_directory;
     use crate::directory::WriteOp;
+    use crate::model::{ModOp, Modification};
 
     const SUFFIX: &str = "dc=example,dc=com";
 
@@ -1129,5 +1171,85 @@ mod tests {
             .filter(|s| s.derived.status == EntryStatus::Tombstone)
             .count();
         assert_eq!(tombstone, 1);
+    }
+
+    fn write(dir: &Directory, op: WriteOp) {
+        dir.write_blocking(&dir.root_identity(), op)
+            .unwrap_or_else(|e| panic!("write: {e}"));
+    }
+
+    fn describe(dn: &str, text: &str) -> WriteOp {
+        WriteOp::Modify {
+            dn: Dn::parse(dn).unwrap(),
+            mods: vec![Modification {
+                op: ModOp::Replace,
+                attr: "description".into(),
+                values: vec![text.as_bytes().to_vec()],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_batch_renaming_a_parent_between_two_modifies_of_its_children_places_both() {
+        // A supplier: modify a child (its parent's DN is then remembered),
+        // rename the parent, modify another child, all in one batch.
+        let (_a_tmp, a) = temp_directory(SUFFIX, Default::default());
+        for (dn, attrs) in [
+            (SUFFIX, vec![("objectClass", "domain"), ("dc", "example")]),
+            (
+                "ou=people,dc=example,dc=com",
+                vec![("objectClass", "organizationalUnit"), ("ou", "people")],
+            ),
+            (
+                "cn=x,ou=people,dc=example,dc=com",
+                vec![("objectClass", "person"), ("cn", "x"), ("sn", "X")],
+            ),
+            (
+                "cn=y,ou=people,dc=example,dc=com",
+                vec![("objectClass", "person"), ("cn", "y"), ("sn", "Y")],
+            ),
+        ] {
+            add(&a, dn, &attrs);
+        }
+        write(&a, describe("cn=y,ou=people,dc=example,dc=com", "before"));
+        write(
+            &a,
+            WriteOp::ModDn {
+                dn: Dn::parse("ou=people,dc=example,dc=com").unwrap(),
+                new_rdn: Rdn::single("ou", "folk"),
+                delete_old_rdn: true,
+                new_superior: None,
+            },
+        );
+        write(&a, describe("cn=x,ou=folk,dc=example,dc=com", "after"));
+        let suffix = Dn::parse(SUFFIX).unwrap();
+        let records = a
+            .changes_for(&suffix, &Ruv::default(), 100)
+            .unwrap()
+            .expect("the changelog reaches back");
+        assert_eq!(records.len(), 7);
+
+        // A consumer applies them in one batch.
+        let (_b_tmp, b) = temp_directory(SUFFIX, Default::default());
+        let key = b.core.dn_key(&suffix);
+        let mut txn = b.core.store.write().unwrap();
+        let applied = b
+            .core
+            .apply_replicated_batch(&mut txn, &key, &records, |_| Ok(()))
+            .unwrap();
+        assert_eq!(applied, 7);
+        txn.commit().unwrap();
+        let txn = b.core.store.read().unwrap();
+        let entry = |dn: &str| {
+            let id = txn
+                .id_by_dn(&b.core.dn_key(&Dn::parse(dn).unwrap()))
+                .unwrap();
+            id.and_then(|id| txn.entry(id).unwrap())
+        };
+        let x = entry("cn=x,ou=folk,dc=example,dc=com").expect("x under its renamed parent");
+        assert_eq!(x.values("description"), vec![b"after".to_vec()]);
+        assert_eq!(x.dn.to_string(), "cn=x,ou=folk,dc=example,dc=com");
+        assert!(entry("cn=y,ou=folk,dc=example,dc=com").is_some());
+        assert!(entry("cn=x,ou=people,dc=example,dc=com").is_none());
     }
 }
