@@ -9,6 +9,16 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A bind as the root DN with a wrong password: result 49.
+fn failed_root_bind(s: &Server) {
+    let bad = run_tool(
+        "ldapwhoami",
+        &["-x", "-H", &s.url(), "-D", ROOT_DN, "-w", "wrong"],
+        None,
+    );
+    assert_eq!(code(&bad), 49);
+}
+
 #[test]
 fn access_and_error_logs_go_their_own_ways() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -16,12 +26,7 @@ fn access_and_error_logs_go_their_own_ways() {
     let s = Server::start_with(&["--access-log", access.to_str().expect("path")]);
     let o = search_root(&s.url(), SUFFIX, &["-s", "base", "(objectClass=*)", "dc"]);
     assert_eq!(code(&o), 0, "{}", err(&o));
-    let bad = run_tool(
-        "ldapwhoami",
-        &["-x", "-H", &s.url(), "-D", ROOT_DN, "-w", "wrong"],
-        None,
-    );
-    assert_eq!(code(&bad), 49);
+    failed_root_bind(&s);
     // Malformed bytes: the warning names the connection.
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     raw.write_all(&[0x30, 0x03, 0x02, 0x01, 0xff, 0x00, 0x00])
@@ -136,12 +141,7 @@ fn access_log_none_writes_no_operation_lines_and_still_counts_them() {
         let o = search_root(&s.url(), SUFFIX, &["-s", "base", "(objectClass=*)", "dc"]);
         assert_eq!(code(&o), 0, "{}", err(&o));
     }
-    let bad = run_tool(
-        "ldapwhoami",
-        &["-x", "-H", &s.url(), "-D", ROOT_DN, "-w", "wrong"],
-        None,
-    );
-    assert_eq!(code(&bad), 49);
+    failed_root_bind(&s);
     // cn=monitor still counts what the log leaves out.
     let o = search_root(&s.url(), "cn=monitor", &["-s", "base", "opsCompleted"]);
     assert_eq!(code(&o), 0, "{}", err(&o));

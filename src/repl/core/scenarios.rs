@@ -53,6 +53,11 @@ fn modify(csn: Csn, uuid: Uuid, mods: Vec<ValueOp>) -> ReplChange {
     }
 }
 
+/// A modify of entry 1 at `c(t, rid)` with one value operation.
+fn one_op(t: u32, rid: u16, op: ValueOp) -> ReplChange {
+    modify(c(t, rid), u(1), vec![op])
+}
+
 fn delete(csn: Csn, uuid: Uuid) -> ReplChange {
     ReplChange {
         csn,
@@ -298,11 +303,7 @@ fn conflict_attribute_multi_valued_as_389ds() {
                 ("uid", "foo2"),
                 None,
             ),
-            modify(
-                c(22, 1),
-                u(1),
-                vec![ValueOp::Replace("uid".into(), vals(&["foo1"]))],
-            ),
+            one_op(22, 1, ValueOp::Replace("uid".into(), vals(&["foo1"]))),
         ],
     );
     assert_eq!(m.dn(&u(1)).as_deref(), Some("uid=foo2,dc=x"));
@@ -336,10 +337,10 @@ fn conflict_attribute_single_valued_as_389ds() {
                 ("employeeNumber", "foo2"),
                 None,
             ),
-            modify(
-                c(22, 1),
-                u(1),
-                vec![ValueOp::Replace("employeeNumber".into(), vals(&["foo1"]))],
+            one_op(
+                22,
+                1,
+                ValueOp::Replace("employeeNumber".into(), vals(&["foo1"])),
             ),
         ],
     );
@@ -357,10 +358,10 @@ fn single_valued_keeps_the_latest_value_whatever_the_shape() {
         ("cn", "a"),
         &[("employeeNumber", &["old"])],
     )];
-    let replace = modify(
-        c(20, 1),
-        u(1),
-        vec![ValueOp::Replace("employeeNumber".into(), vals(&["r"]))],
+    let replace = one_op(
+        20,
+        1,
+        ValueOp::Replace("employeeNumber".into(), vals(&["r"])),
     );
     let add_delete = modify(
         c(21, 2),
@@ -396,16 +397,8 @@ fn values_are_one_value_by_matching_rule_and_lww_per_value() {
     let m = converge(
         &history,
         &[
-            modify(
-                c(20, 1),
-                u(1),
-                vec![ValueOp::Delete("description".into(), vals(&["foo"]))],
-            ),
-            modify(
-                c(15, 2),
-                u(1),
-                vec![ValueOp::Add("DESCRIPTION".into(), vals(&["bar"]))],
-            ),
+            one_op(20, 1, ValueOp::Delete("description".into(), vals(&["foo"]))),
+            one_op(15, 2, ValueOp::Add("DESCRIPTION".into(), vals(&["bar"]))),
         ],
     );
     assert_eq!(m.visible(&u(1), "description"), vec!["bar"]);
@@ -413,16 +406,12 @@ fn values_are_one_value_by_matching_rule_and_lww_per_value() {
     let m = converge(
         &history,
         &[
-            modify(
-                c(20, 1),
-                u(1),
-                vec![ValueOp::Replace("description".into(), vals(&["new"]))],
+            one_op(
+                20,
+                1,
+                ValueOp::Replace("description".into(), vals(&["new"])),
             ),
-            modify(
-                c(15, 2),
-                u(1),
-                vec![ValueOp::Add("description".into(), vals(&["late"]))],
-            ),
+            one_op(15, 2, ValueOp::Add("description".into(), vals(&["late"]))),
         ],
     );
     assert_eq!(m.visible(&u(1), "description"), vec!["new"]);
@@ -495,18 +484,10 @@ fn a_value_replaced_at_every_modify_leaves_no_record_behind() {
             replace(40, 1, "v3"),
             // An add older than the last replace, of a value replaced
             // earlier: absent, and nothing to keep.
-            modify(
-                c(35, 3),
-                u(1),
-                vec![ValueOp::Add("description".into(), vals(&["V1"]))],
-            ),
+            one_op(35, 3, ValueOp::Add("description".into(), vals(&["V1"]))),
             // A value delete newer than the last replace: kept, so that an
             // add older than it stays absent.
-            modify(
-                c(45, 2),
-                u(1),
-                vec![ValueOp::Delete("description".into(), vals(&["v9"]))],
-            ),
+            one_op(45, 2, ValueOp::Delete("description".into(), vals(&["v9"]))),
         ],
     );
     assert_eq!(m.visible(&u(1), "description"), vec!["v3"]);
@@ -535,22 +516,10 @@ fn a_replaced_value_of_the_rdn_keeps_the_rdn_spelling_in_every_order() {
         &history,
         &[
             // Replaces cn while the entry is still named by "Alice".
-            modify(
-                c(20, 1),
-                u(1),
-                vec![ValueOp::Replace("cn".into(), vals(&["Bob"]))],
-            ),
+            one_op(20, 1, ValueOp::Replace("cn".into(), vals(&["Bob"]))),
             // An older add of another spelling of the RDN's value.
-            modify(
-                c(15, 2),
-                u(1),
-                vec![ValueOp::Add("cn".into(), vals(&["ALICE"]))],
-            ),
-            modify(
-                c(25, 3),
-                u(1),
-                vec![ValueOp::Add("cn".into(), vals(&["Carol"]))],
-            ),
+            one_op(15, 2, ValueOp::Add("cn".into(), vals(&["ALICE"]))),
+            one_op(25, 3, ValueOp::Add("cn".into(), vals(&["Carol"]))),
         ],
     );
     assert_eq!(m.visible(&u(1), "cn"), vec!["Alice", "Bob", "Carol"]);
@@ -559,17 +528,9 @@ fn a_replaced_value_of_the_rdn_keeps_the_rdn_spelling_in_every_order() {
     let m = converge(
         &history,
         &[
-            modify(
-                c(20, 1),
-                u(1),
-                vec![ValueOp::Replace("cn".into(), vals(&["Bob"]))],
-            ),
+            one_op(20, 1, ValueOp::Replace("cn".into(), vals(&["Bob"]))),
             rename(c(30, 2), u(1), ("cn", "Alice"), ("cn", "Bob"), None),
-            modify(
-                c(15, 3),
-                u(1),
-                vec![ValueOp::Add("cn".into(), vals(&["ALICE"]))],
-            ),
+            one_op(15, 3, ValueOp::Add("cn".into(), vals(&["ALICE"]))),
         ],
     );
     assert_eq!(m.visible(&u(1), "cn"), vec!["Bob"]);
