@@ -19,6 +19,7 @@ pub mod result;
 pub mod rootdse;
 pub mod search;
 mod search_ber;
+pub(crate) use search_ber::encode_result;
 mod sort;
 pub mod stats;
 pub mod sync;

@@ -423,6 +423,9 @@ fn finish(
             entries: 0,
         };
     };
+    if search_ber::encode_result(batch, &last) {
+        return outcome;
+    }
     let mut codec = LdapCodec::new(None, None);
     let mut done = BytesMut::new();
     match codec.encode(last, &mut done) {

@@ -1,13 +1,17 @@
-//! BER encoding of SearchResultEntry messages straight from the selected
-//! attributes (RFC 4511 §4.5.2), so a search streams entries without
-//! building owned protocol structures for each one.
+//! BER encoding of the messages sent most, without ldap3_proto's tree of
+//! tags: SearchResultEntry straight from the selected attributes (RFC 4511
+//! §4.5.2), so a search streams entries without building owned protocol
+//! structures for each one, and the responses that are an LDAPResult and
+//! nothing else (a bind's, a write's, a search's end).
 
 use crate::directory::{SelectedEntry, SelectedValues};
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult};
 
 const SEQUENCE: u8 = 0x30;
 const SET: u8 = 0x31;
 const INTEGER: u8 = 0x02;
 const OCTET_STRING: u8 = 0x04;
+const ENUMERATED: u8 = 0x0a;
 /// [APPLICATION 4] constructed: SearchResultEntry.
 const SEARCH_RESULT_ENTRY: u8 = 0x64;
 
@@ -85,6 +89,50 @@ pub fn encode_entry(out: &mut Vec<u8>, msgid: i32, entry: &SelectedEntry<'_>) {
             put_octets(out, v);
         }
     }
+}
+
+/// The [APPLICATION n] tag and result of a response that is an LDAPResult
+/// and nothing else.
+fn result_only(op: &LdapOp) -> Option<(u8, &LdapResult)> {
+    match op {
+        LdapOp::BindResponse(b) if b.saslcreds.is_none() => Some((0x61, &b.res)),
+        LdapOp::SearchResultDone(r) => Some((0x65, r)),
+        LdapOp::ModifyResponse(r) => Some((0x67, r)),
+        LdapOp::AddResponse(r) => Some((0x69, r)),
+        LdapOp::DelResponse(r) => Some((0x6b, r)),
+        LdapOp::ModifyDNResponse(r) => Some((0x6d, r)),
+        LdapOp::CompareResult(r) => Some((0x6f, r)),
+        _ => None,
+    }
+}
+
+/// Appends `msg` when it is a response of only an LDAPResult, without
+/// referrals or controls, and says whether it did; anything else is left
+/// to the codec.
+pub fn encode_result(out: &mut Vec<u8>, msg: &LdapMsg) -> bool {
+    let Some((tag, res)) = result_only(&msg.op) else {
+        return false;
+    };
+    if !msg.ctrl.is_empty() || !res.referral.is_empty() {
+        return false;
+    }
+    let (code_bytes, code_start) = int_content(res.code.clone() as i32);
+    let code = code_bytes.get(code_start..).unwrap_or_default();
+    let op_len = tlv_size(code.len()) + tlv_size(res.matcheddn.len()) + tlv_size(res.message.len());
+    let (id_bytes, id_start) = int_content(msg.msgid);
+    let id = id_bytes.get(id_start..).unwrap_or_default();
+    let msg_len = tlv_size(id.len()) + tlv_size(op_len);
+    out.reserve(tlv_size(msg_len));
+
+    put_header(out, SEQUENCE, msg_len);
+    put_header(out, INTEGER, id.len());
+    out.extend_from_slice(id);
+    put_header(out, tag, op_len);
+    put_header(out, ENUMERATED, code.len());
+    out.extend_from_slice(code);
+    put_octets(out, res.matcheddn.as_bytes());
+    put_octets(out, res.message.as_bytes());
+    true
 }
 
 #[cfg(test)]
@@ -200,6 +248,86 @@ mod tests {
                 assert_ne!(out[2], 0, "no leading zero octet for {len}");
             }
             assert_eq!(parsed, len);
+        }
+    }
+
+    #[test]
+    fn result_responses_are_the_bytes_the_codec_writes() {
+        use ldap3_proto::proto::{LdapBindResponse, LdapResultCode};
+        use tokio_util::codec::Encoder;
+        let result = |code: LdapResultCode, matched: &str, message: &str| LdapResult {
+            code,
+            matcheddn: matched.into(),
+            message: message.into(),
+            referral: Vec::new(),
+        };
+        let long = "m".repeat(70_000);
+        let mut cases = Vec::new();
+        for msgid in [0, 1, 127, 128, 255, 256, 65_535, 8_388_608, i32::MAX] {
+            for (code, matched, message) in [
+                (LdapResultCode::Success, "", ""),
+                (
+                    LdapResultCode::InvalidCredentials,
+                    "",
+                    "invalid credentials",
+                ),
+                (
+                    LdapResultCode::NoSuchObject,
+                    "dc=example,dc=com",
+                    "no such entry",
+                ),
+                (LdapResultCode::Other, "", long.as_str()),
+            ] {
+                let res = result(code, matched, message);
+                for op in [
+                    LdapOp::BindResponse(LdapBindResponse {
+                        res: res.clone(),
+                        saslcreds: None,
+                    }),
+                    LdapOp::SearchResultDone(res.clone()),
+                    LdapOp::ModifyResponse(res.clone()),
+                    LdapOp::AddResponse(res.clone()),
+                    LdapOp::DelResponse(res.clone()),
+                    LdapOp::ModifyDNResponse(res.clone()),
+                    LdapOp::CompareResult(res.clone()),
+                ] {
+                    cases.push(LdapMsg {
+                        msgid,
+                        op,
+                        ctrl: Vec::new(),
+                    });
+                }
+            }
+        }
+        for m in cases {
+            let mut ours = Vec::new();
+            assert!(encode_result(&mut ours, &m), "{m:?}");
+            let mut theirs = BytesMut::new();
+            LdapCodec::new(None, None)
+                .encode(m.clone(), &mut theirs)
+                .unwrap();
+            assert_eq!(ours, theirs.to_vec(), "{m:?}");
+        }
+        // Left to the codec: SASL credentials, referrals, controls.
+        let with_creds = LdapMsg {
+            msgid: 1,
+            op: LdapOp::BindResponse(LdapBindResponse {
+                res: result(LdapResultCode::SaslBindInProgress, "", ""),
+                saslcreds: Some(b"challenge".to_vec()),
+            }),
+            ctrl: Vec::new(),
+        };
+        let mut referred = result(LdapResultCode::Referral, "", "");
+        referred.referral = vec!["ldap://master.example.com/".into()];
+        let with_referral = LdapMsg {
+            msgid: 2,
+            op: LdapOp::AddResponse(referred),
+            ctrl: Vec::new(),
+        };
+        for m in [with_creds, with_referral] {
+            let mut out = Vec::new();
+            assert!(!encode_result(&mut out, &m));
+            assert!(out.is_empty());
         }
     }
 }
