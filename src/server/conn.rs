@@ -241,6 +241,20 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
 
 /// A connection whose operations are still running or whose responses are
 /// still being written is not idle (a stalled writer ends by write_timeout).
+/// `fut` under a time limit, the timer armed only when `fut` does not
+/// finish at its first poll: a response that fits in the socket's buffer
+/// (nearly all) then costs no timer registration and cancellation.
+async fn within<F: std::future::Future>(
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    if let std::task::Poll::Ready(out) = futures::poll!(fut.as_mut()) {
+        return Ok(out);
+    }
+    tokio::time::timeout(limit, fut).await
+}
+
 fn busy_writing(outstanding: &Outstanding, tx: &mpsc::Sender<Response>) -> bool {
     let running = outstanding.lock().map(|m| !m.is_empty()).unwrap_or(false);
     running || tx.capacity() < tx.max_capacity()
@@ -292,9 +306,9 @@ where
         while let Some(m) = rx.recv().await {
             // Flush only when no more responses are queued: fewer syscalls under pipelining.
             let r = if rx.is_empty() {
-                tokio::time::timeout(write_limit, writer.send(m)).await
+                within(write_limit, writer.send(m)).await
             } else {
-                tokio::time::timeout(write_limit, writer.feed(m)).await
+                within(write_limit, writer.feed(m)).await
             };
             match r {
                 Ok(Ok(())) => {}
@@ -342,27 +356,43 @@ where
     // for this connection only: a user's own password change is chained to
     // the master bound as that user (ops::keeps_bind_secret).
     let mut bound_secret: Option<Arc<Vec<u8>>> = None;
+    // One idle timer for the connection's life, re-armed only when it
+    // fires early (a timer per request cost its registration and
+    // cancellation on every operation).
+    let mut last_request = tokio::time::Instant::now();
+    let idle_timer = tokio::time::sleep(Duration::from_secs(limits.anonymous_idle_timeout.max(1)));
+    tokio::pin!(idle_timer);
     loop {
         let idle = if identity.is_anonymous() {
             limits.anonymous_idle_timeout
         } else {
             limits.idle_timeout
         };
+        let deadline = last_request + Duration::from_secs(idle.max(1));
+        if idle_timer.is_elapsed() || idle_timer.deadline() > deadline {
+            idle_timer.as_mut().reset(deadline);
+        }
         let next = tokio::select! {
-            n = tokio::time::timeout(Duration::from_secs(idle.max(1)), reader.next()) => n,
+            n = reader.next() => Some(n),
+            _ = &mut idle_timer => None,
             _ = tx.closed() => break,
         };
         let request = match next {
-            Err(_) if busy_writing(&outstanding, &tx) => continue,
-            Err(_) => {
+            // Armed for an earlier request: wait the rest.
+            None if tokio::time::Instant::now() < deadline => continue,
+            None if busy_writing(&outstanding, &tx) => {
+                last_request = tokio::time::Instant::now();
+                continue;
+            }
+            None => {
                 tracing::info!("closing idle connection after {idle} s");
                 let _ = tx
                     .send(notice(LdapResultCode::Unavailable, "idle timeout").into())
                     .await;
                 break;
             }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
+            Some(None) => break,
+            Some(Some(Err(e))) => {
                 let mut code = LdapResultCode::ProtocolError;
                 let why = match classify_read_error(&e) {
                     ReadError::Budget => {
@@ -386,7 +416,10 @@ where
                 let _ = tx.send(notice(code, &why).into()).await;
                 break;
             }
-            Ok(Some(Ok(m))) => m,
+            Some(Some(Ok(m))) => {
+                last_request = tokio::time::Instant::now();
+                m
+            }
         };
         let started = Instant::now();
         let op_no = ctx.ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
