@@ -836,3 +836,33 @@ impl BindVerdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::temp_directory;
+    use crate::model::Dn;
+
+    #[test]
+    fn a_bind_dn_normalises_in_one_pass_as_its_parts_do() {
+        let (_tmp, dir) = temp_directory("dc=example,dc=com", Default::default());
+        let core = &dir.core;
+        for text in [
+            "uid=a,ou=People,dc=example,dc=com",
+            "UID=B+cn=x,OU=people,DC=Example,DC=COM",
+            "cn=with\\,comma,ou=a\\+b,dc=x",
+            "dc=com",
+            "",
+        ] {
+            let dn = Dn::parse(text).unwrap();
+            let (norm, parent, key) = core.norm_dn_and_key(&dn);
+            assert_eq!(norm, core.norm_dn(&dn), "{text}");
+            assert_eq!(key, core.dn_key(&dn), "{text}");
+            let expected_parent = dn.rdns.split_first().map(|(_, rest)| {
+                core.norm_dn(&Dn {
+                    rdns: rest.to_vec(),
+                })
+            });
+            assert_eq!(parent, expected_parent, "{text}");
+        }
+    }
+}
