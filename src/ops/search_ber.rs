@@ -61,6 +61,19 @@ fn values_size(values: &SelectedValues<'_>) -> usize {
     values.iter().map(|v| tlv_size(v.len())).sum()
 }
 
+/// Starts an LDAPMessage: its SEQUENCE, the message ID and the header of
+/// a protocol operation of `op_len` content bytes (room reserved for all).
+fn put_envelope(out: &mut Vec<u8>, msgid: i32, op_tag: u8, op_len: usize) {
+    let (id_bytes, id_start) = int_content(msgid);
+    let id = id_bytes.get(id_start..).unwrap_or_default();
+    let msg_len = tlv_size(id.len()) + tlv_size(op_len);
+    out.reserve(tlv_size(msg_len));
+    put_header(out, SEQUENCE, msg_len);
+    put_header(out, INTEGER, id.len());
+    out.extend_from_slice(id);
+    put_header(out, op_tag, op_len);
+}
+
 /// Appends one complete LDAPMessage carrying a SearchResultEntry.
 pub fn encode_entry(out: &mut Vec<u8>, msgid: i32, entry: &SelectedEntry<'_>) {
     let mut attrs_len = 0;
@@ -69,15 +82,7 @@ pub fn encode_entry(out: &mut Vec<u8>, msgid: i32, entry: &SelectedEntry<'_>) {
         attrs_len += tlv_size(one);
     }
     let op_len = tlv_size(entry.dn.len()) + tlv_size(attrs_len);
-    let (id_bytes, id_start) = int_content(msgid);
-    let id = id_bytes.get(id_start..).unwrap_or_default();
-    let msg_len = tlv_size(id.len()) + tlv_size(op_len);
-    out.reserve(tlv_size(msg_len));
-
-    put_header(out, SEQUENCE, msg_len);
-    put_header(out, INTEGER, id.len());
-    out.extend_from_slice(id);
-    put_header(out, SEARCH_RESULT_ENTRY, op_len);
+    put_envelope(out, msgid, SEARCH_RESULT_ENTRY, op_len);
     put_octets(out, entry.dn.as_bytes());
     put_header(out, SEQUENCE, attrs_len);
     for (name, values) in &entry.attrs {
@@ -119,15 +124,7 @@ pub fn encode_result(out: &mut Vec<u8>, msg: &LdapMsg) -> bool {
     let (code_bytes, code_start) = int_content(res.code.clone() as i32);
     let code = code_bytes.get(code_start..).unwrap_or_default();
     let op_len = tlv_size(code.len()) + tlv_size(res.matcheddn.len()) + tlv_size(res.message.len());
-    let (id_bytes, id_start) = int_content(msg.msgid);
-    let id = id_bytes.get(id_start..).unwrap_or_default();
-    let msg_len = tlv_size(id.len()) + tlv_size(op_len);
-    out.reserve(tlv_size(msg_len));
-
-    put_header(out, SEQUENCE, msg_len);
-    put_header(out, INTEGER, id.len());
-    out.extend_from_slice(id);
-    put_header(out, tag, op_len);
+    put_envelope(out, msg.msgid, tag, op_len);
     put_header(out, ENUMERATED, code.len());
     out.extend_from_slice(code);
     put_octets(out, res.matcheddn.as_bytes());
