@@ -514,19 +514,18 @@ impl Core {
     /// and decode ou=people and the suffix entry again (about a third of
     /// a bind's own work). A commit changes the snapshot id, so nothing
     /// written since is missed; writes (whose transactions have no
-    /// snapshot id yet) use `policy_rules`. `parent_norm` is the
-    /// normalised DN of the entry's parent (the bind has normalised it).
+    /// snapshot id yet) use `policy_rules`. `parent` is the normalised DN
+    /// of the entry's parent (the bind has normalised it).
     pub(crate) fn policy_rules_at(
         &self,
         txn: &ReadTxn,
         entry: &Entry,
-        parent_norm: Option<String>,
+        parent: Option<String>,
     ) -> Rules {
         if let Some(r) = self.referenced_policy(txn, entry) {
             return r;
         }
         let snapshot = txn.snapshot();
-        let parent = parent_norm;
         let known = self.inherited_policies.lock().ok().and_then(|c| {
             (c.snapshot == snapshot)
                 .then(|| parent.as_ref().and_then(|p| c.by_parent.get(p).cloned()))

@@ -15,6 +15,31 @@ const ENUMERATED: u8 = 0x0a;
 /// [APPLICATION 4] constructed: SearchResultEntry.
 const SEARCH_RESULT_ENTRY: u8 = 0x64;
 
+/// Where encoded bytes go: a batch of entries (Vec) or the connection's
+/// write buffer (BytesMut), written in place either way.
+pub trait BerOut {
+    fn reserve(&mut self, additional: usize);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl BerOut for Vec<u8> {
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional)
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes)
+    }
+}
+
+impl BerOut for bytes::BytesMut {
+    fn reserve(&mut self, additional: usize) {
+        bytes::BytesMut::reserve(self, additional)
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        bytes::BytesMut::extend_from_slice(self, bytes)
+    }
+}
+
 /// Bytes of a definite length field for `len` content bytes.
 fn len_size(len: usize) -> usize {
     if len < 0x80 {
@@ -29,7 +54,7 @@ fn tlv_size(len: usize) -> usize {
     1 + len_size(len) + len
 }
 
-fn put_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+fn put_header(out: &mut impl BerOut, tag: u8, len: usize) {
     if len < 0x80 {
         out.extend_from_slice(&[tag, len as u8]);
         return;
@@ -40,7 +65,7 @@ fn put_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.extend_from_slice(be.get(8 - n..).unwrap_or_default());
 }
 
-fn put_octets(out: &mut Vec<u8>, bytes: &[u8]) {
+fn put_octets(out: &mut impl BerOut, bytes: &[u8]) {
     put_header(out, OCTET_STRING, bytes.len());
     out.extend_from_slice(bytes);
 }
@@ -63,7 +88,7 @@ fn values_size(values: &SelectedValues<'_>) -> usize {
 
 /// Starts an LDAPMessage: its SEQUENCE, the message ID and the header of
 /// a protocol operation of `op_len` content bytes (room reserved for all).
-fn put_envelope(out: &mut Vec<u8>, msgid: i32, op_tag: u8, op_len: usize) {
+fn put_envelope(out: &mut impl BerOut, msgid: i32, op_tag: u8, op_len: usize) {
     let (id_bytes, id_start) = int_content(msgid);
     let id = id_bytes.get(id_start..).unwrap_or_default();
     let msg_len = tlv_size(id.len()) + tlv_size(op_len);
@@ -114,7 +139,7 @@ fn result_only(op: &LdapOp) -> Option<(u8, &LdapResult)> {
 /// Appends `msg` when it is a response of only an LDAPResult, without
 /// referrals or controls, and says whether it did; anything else is left
 /// to the codec.
-pub fn encode_result(out: &mut Vec<u8>, msg: &LdapMsg) -> bool {
+pub fn encode_result(out: &mut impl BerOut, msg: &LdapMsg) -> bool {
     let Some((tag, res)) = result_only(&msg.op) else {
         return false;
     };

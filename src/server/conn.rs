@@ -31,15 +31,8 @@ impl Encoder<Response> for ResponseCodec {
 
     fn encode(&mut self, r: Response, buf: &mut bytes::BytesMut) -> std::io::Result<()> {
         match r {
-            Response::Msg(m) => {
-                let mut bytes = Vec::new();
-                if ops::encode_result(&mut bytes, &m) {
-                    buf.extend_from_slice(&bytes);
-                    Ok(())
-                } else {
-                    self.0.encode(*m, buf)
-                }
-            }
+            Response::Msg(m) if ops::encode_result(buf, &m) => Ok(()),
+            Response::Msg(m) => self.0.encode(*m, buf),
             Response::Encoded(bytes) => {
                 buf.extend_from_slice(&bytes);
                 Ok(())

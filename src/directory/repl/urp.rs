@@ -550,6 +550,8 @@ impl Core {
             entry: Entry,
             key: DnKey,
             live: bool,
+            /// Whether the state names it as it is stored (in any spelling).
+            same_name: bool,
             /// The parent's ID, read only for an entry whose DN changes
             /// (0 for the suffix entry and unplaced entries).
             parent_id: u64,
@@ -588,6 +590,7 @@ impl Core {
                         entry,
                         key,
                         live,
+                        same_name,
                         parent_id,
                     },
                 );
@@ -610,7 +613,7 @@ impl Core {
             let desired = desired.remove(&s.uuid);
             let cur = current.get(&s.uuid);
             match (cur.filter(|c| c.live), desired) {
-                (Some(c), Some(d)) if c.entry.dn == d.dn || c.key == self.dn_key(&d.dn) => {
+                (Some(c), Some(d)) if c.same_name => {
                     if c.entry != d {
                         txn.put_entry(c.id, &d)?;
                         self.index_update(txn, c.id, Some(&c.entry), Some(&d))?;
