@@ -398,7 +398,13 @@ impl Session {
                     .dir
                     .sync_pending(&self.suffix, since, MAX_DELTA as u64 + 1)?;
             if pending.is_some_and(|n| n <= MAX_DELTA as u64) {
-                return self.refresh_changes(since, upto).map(|n| (true, n));
+                // Housekeeping may trim the changelog between the count
+                // and the first page: nothing sent yet, so a present phase
+                // still answers this request instead of making the
+                // consumer start over.
+                if let Some(n) = self.refresh_changes(since, upto)? {
+                    return Ok((true, n));
+                }
             }
         }
         self.refresh_present(cookie).map(|n| (false, n))
@@ -407,8 +413,9 @@ impl Session {
     /// Delete phase: each entry a change since `since` touched, as it is
     /// now, read a page of changes at a time up to `upto` (what the new
     /// cookie will say). An entry is sent once: what is sent is its state
-    /// now, which already includes its later changes.
-    fn refresh_changes(&self, since: &Ruv, upto: &Ruv) -> Result<usize, Stop> {
+    /// now, which already includes its later changes. None when the
+    /// changelog no longer reaches `since` before anything was sent.
+    fn refresh_changes(&self, since: &Ruv, upto: &Ruv) -> Result<Option<usize>, Stop> {
         let request = self.search.request();
         let mut done: std::collections::HashSet<[u8; 16]> = std::collections::HashSet::new();
         let mut since = since.clone();
@@ -419,6 +426,9 @@ impl Session {
                 .dir
                 .changes_for(&self.suffix, &since, PERSIST_BATCH)?
             else {
+                if sent == 0 {
+                    return Ok(None);
+                }
                 return Err(Stop::Result(result::result(
                     LdapResultCode::EsyncRefreshRequired,
                     "the changelog was trimmed during the refresh; refresh from the start",
@@ -449,7 +459,7 @@ impl Session {
                 sent += 1;
             }
         }
-        Ok(sent)
+        Ok(Some(sent))
     }
 
     /// Present phase: entries changed since the cookie whole, the others
