@@ -772,8 +772,9 @@ impl Core {
                 .map_err(DirError::from)
                 .and_then(|t| self.load_repl_state(&t))
             {
-                Ok(state) => {
+                Ok(mut state) => {
                     if let Ok(mut r) = self.repl.write() {
+                        state.version = r.version.wrapping_add(1);
                         *r = state;
                     }
                 }

@@ -131,13 +131,21 @@ pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
         }
         let mut rx = dir.subscribe();
         let mut running: HashMap<String, (AgreementConfig, JoinHandle<()>)> = HashMap::new();
+        // Every commit wakes this loop; the agreements are read again only
+        // when the replication configuration changed.
+        let mut wanted: HashMap<String, AgreementConfig> = HashMap::new();
+        let mut read_version = None;
         loop {
             rx.borrow_and_update();
-            let wanted: HashMap<String, AgreementConfig> = dir
-                .agreements()
-                .into_iter()
-                .map(|a| (dir.normalize_dn(&a.dn), a))
-                .collect();
+            let version = dir.repl_config_version();
+            if read_version != Some(version) {
+                wanted = dir
+                    .agreements()
+                    .into_iter()
+                    .map(|a| (dir.normalize_dn(&a.dn), a))
+                    .collect();
+                read_version = Some(version);
+            }
             running.retain(|key, (cfg, handle)| {
                 let keep = wanted
                     .get(key)
@@ -150,8 +158,8 @@ pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
                 }
                 keep
             });
-            for (key, cfg) in wanted {
-                if running.contains_key(&key) {
+            for (key, cfg) in &wanted {
+                if running.contains_key(key) {
                     continue;
                 }
                 if !cfg.enabled {
@@ -164,7 +172,7 @@ pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
                 }
                 let handle =
                     tokio::spawn(run_agreement(dir.clone(), cfg.clone(), local_url.clone()));
-                running.insert(key, (cfg, handle));
+                running.insert(key.clone(), (cfg.clone(), handle));
             }
             if rx.changed().await.is_err() {
                 break;
@@ -176,16 +184,9 @@ pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
     })
 }
 
-/// The agreement's current settings (None when it was removed).
-pub(super) fn current(dir: &Directory, dn: &Dn) -> Option<AgreementConfig> {
-    let norm = dir.normalize_dn(dn);
-    dir.agreements()
-        .into_iter()
-        .find(|a| dir.normalize_dn(&a.dn) == norm)
-}
-
 pub(super) fn refresh_requested(dir: &Directory, dn: &Dn) -> bool {
-    current(dir, dn).is_some_and(|a| a.refresh_requested)
+    dir.with_agreement(dn, |a| a.refresh_requested)
+        .unwrap_or(false)
 }
 
 pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, local_url: String) {
