@@ -416,12 +416,15 @@ impl Directory {
     /// batch: cloning and normalising all agreements there made a supplier
     /// with 20 agreements spend a fifth of its CPU here.)
     pub fn with_agreement<T>(&self, dn: &Dn, f: impl FnOnce(&AgreementConfig) -> T) -> Option<T> {
-        let r = self.core.repl.read().ok()?;
-        if let Some(a) = r.agreements.iter().find(|a| a.dn == *dn) {
-            return Some(f(a));
+        {
+            let r = self.core.repl.read().ok()?;
+            if let Some(a) = r.agreements.iter().find(|a| a.dn == *dn) {
+                return Some(f(a));
+            }
         }
+        // Normalising takes the schema's lock: not under this one.
         let norm = self.normalize_dn(dn);
-        r.agreements
+        self.agreements()
             .iter()
             .find(|a| self.normalize_dn(&a.dn) == norm)
             .map(f)
