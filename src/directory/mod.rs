@@ -537,7 +537,7 @@ impl Directory {
             });
         }
         let found = match txn.id_by_dn(&key) {
-            Ok(Some(id)) => txn.entry(id),
+            Ok(Some(id)) => txn.entry_with(id, &policy::read_by_bind),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };

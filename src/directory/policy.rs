@@ -946,6 +946,14 @@ impl Core {
     }
 }
 
+/// The attributes a simple bind reads from its entry: the password and
+/// the password policy's (pwdPolicySubentry and the account's pwd* state).
+/// The rest of the entry is not decoded for a bind.
+pub(crate) fn read_by_bind(name: &str) -> bool {
+    name.eq_ignore_ascii_case("userPassword")
+        || name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("pwd"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

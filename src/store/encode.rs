@@ -91,51 +91,73 @@ pub(crate) fn encode_stored_entry(entry: &Entry) -> Vec<u8> {
 
 /// Reads either version.
 pub fn decode_entry(buf: &[u8]) -> Result<Entry, DecodeError> {
+    decode_entry_with(buf, &|_| true)
+}
+
+/// [`decode_entry`] with only the attributes `keep` accepts; the others'
+/// values are stepped over, not copied (a bind reads its password and
+/// policy state, not the whole entry).
+pub fn decode_entry_with(buf: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Entry, DecodeError> {
     let mut r = Cursor::new(buf);
     match r.byte()? {
-        ENTRY_FORMAT => codec::decode_entry(buf),
-        STORED_ENTRY_FORMAT => decode_compact(&mut r),
+        ENTRY_FORMAT => {
+            let mut e = codec::decode_entry(buf)?;
+            e.attrs.retain(|a| keep(&a.name));
+            Ok(e)
+        }
+        STORED_ENTRY_FORMAT => decode_compact(&mut r, keep),
         _ => Err(DecodeError("unknown entry format version")),
     }
 }
 
 /// An attribute name of version 2: an index into `WELL_KNOWN` or the text.
-fn compact_name(r: &mut Cursor<'_>) -> Result<String, DecodeError> {
+fn compact_name<'a>(r: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
     let tag = r.varint()?;
     let n = usize::try_from(tag >> 1).map_err(|_| DecodeError("bad length"))?;
     if tag & 1 == 1 {
-        return Ok(WELL_KNOWN
+        return WELL_KNOWN
             .get(n)
-            .ok_or(DecodeError("bad name index"))?
-            .to_string());
+            .copied()
+            .ok_or(DecodeError("bad name index"));
     }
-    Ok(std::str::from_utf8(r.take(n)?)
-        .map_err(|_| DecodeError("text not UTF-8"))?
-        .to_string())
+    std::str::from_utf8(r.take(n)?).map_err(|_| DecodeError("text not UTF-8"))
 }
 
-fn decode_compact(r: &mut Cursor<'_>) -> Result<Entry, DecodeError> {
+fn decode_compact(r: &mut Cursor<'_>, keep: &dyn Fn(&str) -> bool) -> Result<Entry, DecodeError> {
     let dn = Dn::parse(r.text()?).map_err(|_| DecodeError("stored DN does not parse"))?;
     let count = r.varint()? as usize;
     let mut attrs = Vec::with_capacity(count.min(256));
     let mut prev: Option<Csn> = None;
     for _ in 0..count {
         let name = compact_name(r)?;
+        let kept = keep(name);
         let nvals = r.varint()? as usize;
-        let mut values = Vec::with_capacity(nvals.min(1024));
+        let mut values = Vec::with_capacity(if kept { nvals.min(1024) } else { 0 });
         for _ in 0..nvals {
             let tag = r.varint()?;
             let len = usize::try_from(tag >> 1).map_err(|_| DecodeError("bad length"))?;
-            let bytes = r.take(len)?.to_vec();
+            let bytes = r.take(len)?;
+            // A value's CSN may be "the previous one": read every CSN,
+            // kept or not.
             let csn = if tag & 1 == 1 {
                 prev.ok_or(DecodeError("no previous CSN"))?
             } else {
                 r.csn()?
             };
             prev = Some(csn);
-            values.push(Value { bytes, csn });
+            if kept {
+                values.push(Value {
+                    bytes: bytes.to_vec(),
+                    csn,
+                });
+            }
         }
-        attrs.push(Attribute { name, values });
+        if kept {
+            attrs.push(Attribute {
+                name: name.to_string(),
+                values,
+            });
+        }
     }
     Ok(Entry { dn, attrs })
 }
@@ -163,5 +185,29 @@ mod tests {
             assert!(decode_entry(&bad).is_err());
         }
         assert!(encode_stored_entry(&e).len() + 30 < encode_entry(&e).len());
+    }
+
+    #[test]
+    fn a_selective_decode_keeps_the_chosen_attributes_with_their_csns() {
+        let mut e = Entry::new(Dn::parse("uid=a,dc=x").unwrap());
+        let (older, newer) = (Csn::new(5, 1, 2, 0), Csn::new(6, 0, 2, 0));
+        e.set("uid", vec![b"a".to_vec()], older);
+        // Same CSN as the value before: stored as "the previous one".
+        e.set("jpegPhoto", vec![vec![1; 300]], older);
+        e.set("pwdFailureTime", vec![b"20261206000000Z".to_vec()], older);
+        e.set("mail", vec![b"a@x".to_vec()], newer);
+        e.set("userPassword", vec![b"{SSHA}xyz".to_vec()], newer);
+        let keep = |n: &str| n == "pwdFailureTime" || n == "userPassword";
+        for enc in [encode_entry(&e), encode_stored_entry(&e)] {
+            let part = decode_entry_with(&enc, &keep).unwrap();
+            let mut want = e.clone();
+            want.attrs.retain(|a| keep(&a.name));
+            assert_eq!(part, want);
+            assert_eq!(part.attrs.len(), 2);
+            assert_eq!(decode_entry_with(&enc, &|_| true).unwrap(), e);
+            for cut in 0..enc.len() {
+                assert!(decode_entry_with(&enc[..cut], &keep).is_err());
+            }
+        }
     }
 }

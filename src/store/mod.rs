@@ -296,6 +296,15 @@ pub trait StoreRead {
         }
     }
 
+    /// The entry with only the attributes `keep` accepts.
+    fn entry_with(&self, id: u64, keep: &dyn Fn(&str) -> bool) -> Result<Option<Entry>> {
+        let (t, d) = self.parts();
+        match d.entries.get(t, &id)? {
+            Some(b) => Ok(Some(encode::decode_entry_with(b, keep)?)),
+            None => Ok(None),
+        }
+    }
+
     fn id_by_dn(&self, dn_key: &DnKey) -> Result<Option<u64>> {
         let (t, d) = self.parts();
         Ok(d.dn.get(t, dn_key.as_bytes())?)
