@@ -253,17 +253,18 @@ impl Dn {
 pub type AvaNormalizer<'a> = dyn Fn(&str, &[u8]) -> (String, Vec<u8>) + 'a;
 
 pub fn normalized_rdn(rdn: &Rdn, norm: &AvaNormalizer<'_>) -> String {
-    let mut parts: Vec<String> = rdn
-        .avas
-        .iter()
-        .map(|a| {
-            let (t, v) = norm(&a.attr, &a.value);
-            let mut s = t;
-            s.push('=');
-            escape_value_into(&v, &mut s);
-            s
-        })
-        .collect();
+    let one = |a: &Ava| {
+        let (t, v) = norm(&a.attr, &a.value);
+        let mut s = t;
+        s.push('=');
+        escape_value_into(&v, &mut s);
+        s
+    };
+    // Nearly every RDN has one AVA: no list to sort and join.
+    if let [only] = rdn.avas.as_slice() {
+        return one(only);
+    }
+    let mut parts: Vec<String> = rdn.avas.iter().map(one).collect();
     parts.sort();
     parts.join("+")
 }
