@@ -25,7 +25,7 @@ pub mod state_export;
 pub mod subschema;
 pub mod sync;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod time;
 mod tombstone;
 mod transfer;

@@ -40,3 +40,56 @@ pub(crate) fn add_as_root(dir: &Directory, dn: &str, attrs: &[(&str, &str)]) -> 
         },
     )
 }
+
+/// The replica entry of dc=example,dc=com (replica ID 1, read-write).
+pub(crate) const EXAMPLE_REPLICA: &str =
+    "cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config";
+
+/// Configures dc=example,dc=com as a replica with one agreement,
+/// cn=to-consumer, to consumer.example.com:389; returns the agreement's DN.
+pub(crate) fn add_replica_and_agreement(dir: &Directory) -> String {
+    add_as_root(
+        dir,
+        EXAMPLE_REPLICA,
+        &[
+            ("objectClass", "nsDS5Replica"),
+            ("cn", "replica"),
+            ("nsDS5ReplicaRoot", "dc=example,dc=com"),
+            ("nsDS5ReplicaType", "3"),
+            ("nsDS5ReplicaId", "1"),
+        ],
+    )
+    .unwrap();
+    let agreement = format!("cn=to-consumer,{EXAMPLE_REPLICA}");
+    add_as_root(
+        dir,
+        &agreement,
+        &[
+            ("objectClass", "nsDS5ReplicationAgreement"),
+            ("cn", "to-consumer"),
+            ("nsDS5ReplicaRoot", "dc=example,dc=com"),
+            ("nsDS5ReplicaHost", "consumer.example.com"),
+            ("nsDS5ReplicaPort", "389"),
+            ("nsDS5ReplicaBindDN", "cn=replication manager,cn=config"),
+            ("nsDS5ReplicaCredentials", "secret"),
+        ],
+    )
+    .unwrap();
+    agreement
+}
+
+/// Replaces one attribute of `dn` as the root DN.
+pub(crate) fn replace_as_root(dir: &Directory, dn: &str, attr: &str, value: &str) {
+    dir.write_blocking(
+        &dir.root_identity(),
+        WriteOp::Modify {
+            dn: Dn::parse(dn).unwrap(),
+            mods: vec![crate::model::Modification {
+                op: crate::model::ModOp::Replace,
+                attr: attr.into(),
+                values: vec![value.as_bytes().to_vec()],
+            }],
+        },
+    )
+    .unwrap_or_else(|e| panic!("replacing {attr} of {dn}: {e}"));
+}

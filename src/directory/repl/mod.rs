@@ -490,37 +490,13 @@ mod tests {
 
     #[test]
     fn an_agreement_is_found_by_its_dn_as_spelt_or_normalised_and_reloads_are_counted() {
-        use crate::directory::test_support::{add_as_root, temp_directory};
+        use crate::directory::test_support::{
+            add_as_root, add_replica_and_agreement, temp_directory, EXAMPLE_REPLICA,
+        };
         let (_tmp, dir) = temp_directory("dc=example,dc=com", Default::default());
-        let replica = "cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config";
-        add_as_root(
-            &dir,
-            replica,
-            &[
-                ("objectClass", "nsDS5Replica"),
-                ("cn", "replica"),
-                ("nsDS5ReplicaRoot", "dc=example,dc=com"),
-                ("nsDS5ReplicaType", "3"),
-                ("nsDS5ReplicaId", "1"),
-            ],
-        )
-        .unwrap();
         let before = dir.repl_config_version();
-        let agreement = format!("cn=to-consumer,{replica}");
-        add_as_root(
-            &dir,
-            &agreement,
-            &[
-                ("objectClass", "nsDS5ReplicationAgreement"),
-                ("cn", "to-consumer"),
-                ("nsDS5ReplicaRoot", "dc=example,dc=com"),
-                ("nsDS5ReplicaHost", "consumer.example.com"),
-                ("nsDS5ReplicaPort", "389"),
-                ("nsDS5ReplicaBindDN", "cn=replication manager,cn=config"),
-                ("nsDS5ReplicaCredentials", "secret"),
-            ],
-        )
-        .unwrap();
+        let agreement = add_replica_and_agreement(&dir);
+        let replica = EXAMPLE_REPLICA;
         let reloaded = dir.repl_config_version();
         assert_ne!(
             reloaded, before,

@@ -184,6 +184,23 @@ pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
     })
 }
 
+/// Whether the agreement is still enabled with the settings `cfg` has.
+/// `seen` is the replication configuration's version last found so: the
+/// agreement is looked at again only when the configuration reloaded.
+pub(super) fn still_wanted(dir: &Directory, cfg: &AgreementConfig, seen: &mut Option<u64>) -> bool {
+    let version = dir.repl_config_version();
+    if *seen == Some(version) {
+        return true;
+    }
+    let wanted = dir
+        .with_agreement(&cfg.dn, |a| a.enabled && settings(a) == settings(cfg))
+        .unwrap_or(false);
+    if wanted {
+        *seen = Some(version);
+    }
+    wanted
+}
+
 pub(super) fn refresh_requested(dir: &Directory, dn: &Dn) -> bool {
     dir.with_agreement(dn, |a| a.refresh_requested)
         .unwrap_or(false)
@@ -234,6 +251,17 @@ pub(super) async fn run_agreement(dir: Arc<Directory>, cfg: AgreementConfig, loc
             &mut failures,
         )
         .await;
+        if matches!(err, SessionError::Stopped) {
+            // The runner stops this task and says why in the status; should
+            // the agreement come back as it was, this task goes on.
+            let mut rx = dir.subscribe();
+            while !still_wanted(&dir, &cfg, &mut None) {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
         if progressed {
             backoff = first_backoff;
         }
@@ -345,4 +373,44 @@ pub async fn test_agreement(dir: &Directory, cfg: &AgreementConfig) -> String {
     };
     client.unbind().await;
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::test_support::{
+        add_replica_and_agreement, replace_as_root, temp_directory,
+    };
+
+    #[test]
+    fn a_session_sees_its_agreement_disabled_or_changed_at_once() {
+        let (_tmp, dir) = temp_directory("dc=example,dc=com", Default::default());
+        let agreement = add_replica_and_agreement(&dir);
+        let cfg = dir.agreements()[0].clone();
+        let mut seen = None;
+        assert!(still_wanted(&dir, &cfg, &mut seen));
+        assert_eq!(seen, Some(dir.repl_config_version()));
+
+        replace_as_root(&dir, &agreement, "nsds5ReplicaEnabled", "off");
+        assert!(
+            !still_wanted(&dir, &cfg, &mut seen),
+            "disabled: nothing more is sent under it"
+        );
+        replace_as_root(&dir, &agreement, "nsds5ReplicaEnabled", "on");
+        assert!(
+            still_wanted(&dir, &cfg, &mut seen),
+            "enabled again as it was"
+        );
+
+        replace_as_root(&dir, &agreement, "nsds5BeginReplicaRefresh", "start");
+        assert!(
+            still_wanted(&dir, &cfg, &mut seen),
+            "a refresh request is not a new setting"
+        );
+        replace_as_root(&dir, &agreement, "nsDS5ReplicaPort", "1389");
+        assert!(
+            !still_wanted(&dir, &cfg, &mut seen),
+            "another consumer port needs a new session"
+        );
+    }
 }

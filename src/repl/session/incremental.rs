@@ -31,6 +31,10 @@ pub(super) enum SessionError {
     Config(String),
     #[error("malformed answer from the consumer: {0}")]
     Answer(String),
+    /// The agreement was disabled, removed or changed: this session's
+    /// settings are no longer the agreement's.
+    #[error("the agreement was disabled or changed")]
+    Stopped,
 }
 
 impl SessionError {
@@ -212,6 +216,7 @@ pub(super) async fn session_inner(
         *logged_security = security;
     }
     let suffix = cfg.suffix.to_string();
+    let mut settings_seen = None;
     let mut rx = dir.subscribe();
     let mut pause = SessionPause::default();
     // Schema first: the entries that follow may use it.
@@ -307,6 +312,12 @@ pub(super) async fn session_inner(
                 continue;
             }
             pause.before_sending(cfg.session_pause).await;
+            // The batch may hold changes made after the agreement was
+            // disabled or changed (the runner stops this task only when it
+            // gets to run): they are not sent under the old settings.
+            if !still_wanted(dir, cfg, &mut settings_seen) {
+                return Err(SessionError::Stopped);
+            }
             let n = batch.len() as u64;
             let t0 = now();
             dir.update_agreement_status(&cfg.dn, |s| {
