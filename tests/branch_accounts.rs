@@ -413,21 +413,25 @@ fn samba_pdc_on_the_master_and_bdc_on_the_slave_share_the_accounts() {
     // The slave referred both writes (the NT hash modify and, with `ldap
     // passwd sync`, the Password Modify request); Samba's libldap chased
     // the referrals to the master, where they were applied.
-    let slave_log = b.slave.log_text().split_off(slave_seen);
-    let master_log = b.master.log_text().split_off(master_seen);
-    for (log, what, want) in [
-        (&slave_log, "slave", "result=10"),
-        (&master_log, "master", "result=0"),
+    // An operation's access line is written just after its answer: wait
+    // for it rather than read the log the moment Samba is done.
+    for (server, seen, what, want) in [
+        (&b.slave, slave_seen, "slave", "result=10"),
+        (&b.master, master_seen, "master", "result=0"),
     ] {
-        assert!(
-            log.lines()
-                .any(|l| l.contains(&format!("MOD dn=\"{FRANK}\"")) && l.contains(want)),
-            "the {what} logs the Samba modify of frank with {want}:\n{log}"
-        );
-        assert!(
-            log.lines()
-                .any(|l| l.contains("EXT oid=1.3.6.1.4.1.4203.1.11.1") && l.contains(want)),
-            "the {what} logs the Password Modify with {want}:\n{log}"
+        let modify = format!("MOD dn=\"{FRANK}\"");
+        server.wait_log(
+            &format!(
+                "the {what} logging the Samba modify of frank and the Password Modify with {want}"
+            ),
+            std::time::Duration::from_secs(30),
+            |log| {
+                let log = log.get(seen..).unwrap_or_default();
+                log.lines().any(|l| l.contains(&modify) && l.contains(want))
+                    && log
+                        .lines()
+                        .any(|l| l.contains("EXT oid=1.3.6.1.4.1.4203.1.11.1") && l.contains(want))
+            },
         );
     }
     assert_eq!(

@@ -379,7 +379,9 @@ fn a_consumer_behind_the_trimmed_changelog_gets_a_present_phase() {
             .args(["-b", SUFFIX, "-E", &format!("!sync=ro/{cookie}"), "1.1"])
             .output()
             .expect("ldapsearch");
-        if !out(&o).contains("refreshDeletes=1") {
+        // Only the answer of a finished refresh that is not a delete phase
+        // ends the wait; anything else (a delete phase, an error) retries.
+        if o.status.success() && !out(&o).contains("refreshDeletes=1") {
             break o;
         }
         assert!(

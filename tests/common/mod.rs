@@ -114,13 +114,33 @@ impl Server {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             root_password_env: true,
         };
+        // A port picked free can be taken before the server binds it (by
+        // another test's server or a client's ephemeral port): try another.
+        for _ in 0..4 {
+            if s.try_launch() {
+                return s;
+            }
+            s.port = free_port();
+        }
         s.launch();
         s
     }
 
     /// Starts (or restarts) the process on the same data directory and port.
     pub fn launch(&mut self) {
-        let ready_before = self.ready_lines();
+        if !self.try_launch() {
+            panic!(
+                "ferrodir could not bind 127.0.0.1:{}:\n{}",
+                self.port,
+                self.log_text()
+            );
+        }
+    }
+
+    /// [`Server::launch`]; false when the port was taken meanwhile.
+    fn try_launch(&mut self) -> bool {
+        let log_before = self.log_text().len();
+        let ready_before = (self.ready_lines(), self.listening_lines());
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -143,12 +163,11 @@ impl Server {
             .spawn()
             .expect("spawn ferrodir");
         self.child = Some(child);
-        self.wait_ready(ready_before);
+        self.wait_ready(ready_before, log_before)
     }
 
     /// "ready" lines in the log: the server logs one when start-up is complete
-    /// (base entry created, default access rules in place), after it already
-    /// accepts connections.
+    /// (base entry created, default access rules in place).
     fn ready_lines(&self) -> usize {
         self.log_text()
             .lines()
@@ -156,18 +175,37 @@ impl Server {
             .count()
     }
 
-    fn wait_ready(&mut self, ready_before: usize) {
+    /// Lines saying this server listens on its port: only then is what
+    /// answers on the port this server and not another process.
+    fn listening_lines(&self) -> usize {
+        let listener = format!("listener=127.0.0.1:{}", self.port);
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("listening for LDAP starttls") && l.contains(&listener))
+            .count()
+    }
+
+    fn wait_ready(&mut self, (ready, listening): (usize, usize), log_before: usize) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
-                    panic!("ferrodir exited early ({status}):\n{}", self.log_text());
+                    let text = self.log_text();
+                    if text
+                        .get(log_before..)
+                        .is_some_and(|t| t.contains("Address already in use"))
+                    {
+                        self.child = None;
+                        return false;
+                    }
+                    panic!("ferrodir exited early ({status}):\n{text}");
                 }
             }
-            if self.ready_lines() > ready_before
+            if self.ready_lines() > ready
+                && self.listening_lines() > listening
                 && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

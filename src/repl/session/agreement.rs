@@ -125,10 +125,12 @@ pub(super) fn settings(a: &AgreementConfig) -> AgreementConfig {
 /// Starts the supervisor: one task per enabled agreement, started, stopped
 /// and restarted as agreement entries are added, disabled, removed or changed.
 pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
+    // Before the listeners open: a status read at once after a restart
+    // shows the saved history, not "never".
+    if let Err(e) = dir.load_agreement_history() {
+        tracing::warn!("the agreements' saved history could not be read: {e}");
+    }
     tokio::spawn(async move {
-        if let Err(e) = dir.load_agreement_history() {
-            tracing::warn!("the agreements' saved history could not be read: {e}");
-        }
         let mut rx = dir.subscribe();
         let mut running: HashMap<String, (AgreementConfig, JoinHandle<()>)> = HashMap::new();
         // Every commit wakes this loop; the agreements are read again only
