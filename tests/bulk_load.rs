@@ -67,7 +67,7 @@ fn imported_and_total_init_indexes_match_per_entry_adds() {
         "dn: uid=people-7,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: sn\nsn: renamed-seven\n",
     );
     assert_eq!(code(&o), 0, "{}", err(&o));
-    wait_converged(&[&supplier, &consumer], Duration::from_secs(30));
+    wait_converged(&[&supplier, &consumer], Duration::from_secs(120));
     for url in [supplier.url(), consumer.url()] {
         assert_eq!(
             sorted_dns(&url, "(sn=renamed-*)"),

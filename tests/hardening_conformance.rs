@@ -7,7 +7,7 @@ mod repl_common;
 use repl_common::*;
 use std::time::{Duration, Instant};
 
-const CONVERGE: Duration = Duration::from_secs(30);
+const CONVERGE: Duration = Duration::from_secs(120);
 
 /// The result code of an `ldappasswd` run: it exits 1 for any failure and
 /// prints `Result: <text> (<code>)`, so the code is read from that line.

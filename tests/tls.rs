@@ -107,15 +107,10 @@ fn ldap_tool(name: &str, args: &[&str], env: &[(&str, &Path)], stdin: Option<&st
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("running {name}: {e}"));
-    if let Some(input) = stdin {
-        if let Some(mut sin) = child.stdin.take() {
-            sin.write_all(input.as_bytes()).expect("stdin");
-        }
-    }
-    child.wait_with_output().expect("wait")
+    feed_and_wait(child, stdin)
 }
 
 fn openssl() -> PathBuf {

@@ -302,15 +302,32 @@ pub fn run_tool(name: &str, args: &[&str], stdin: Option<&str>) -> Output {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("running {name}: {e}"));
-    if let Some(input) = stdin {
-        if let Some(mut sin) = child.stdin.take() {
-            sin.write_all(input.as_bytes()).expect("stdin");
+    feed_and_wait(child, stdin)
+}
+
+/// Writes `stdin` to the child from a thread of its own while its output
+/// is read: a tool that answers as it reads (ldapmodify prints a line per
+/// entry) would otherwise fill its output pipe and both would wait forever.
+pub fn feed_and_wait(mut child: std::process::Child, stdin: Option<&str>) -> Output {
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(input), Some(mut sin)) => {
+            let input = input.to_owned();
+            // A tool that exits early closes its end: its exit status and
+            // output say why, not the broken pipe.
+            Some(std::thread::spawn(move || {
+                let _ = sin.write_all(input.as_bytes());
+            }))
         }
+        _ => None,
+    };
+    let output = child.wait_with_output().expect("wait");
+    if let Some(f) = feeder {
+        let _ = f.join();
     }
-    child.wait_with_output().expect("wait")
+    output
 }
 
 pub fn out(o: &Output) -> String {
@@ -471,13 +488,8 @@ pub fn ferrodir(args: &[&str], stdin: Option<&str>) -> Output {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("running ferrodir");
-    if let Some(input) = stdin {
-        if let Some(mut sin) = child.stdin.take() {
-            sin.write_all(input.as_bytes()).expect("stdin");
-        }
-    }
-    child.wait_with_output().expect("wait")
+    let child = cmd.spawn().expect("running ferrodir");
+    feed_and_wait(child, stdin)
 }
 
 /// Who a client binds as.
