@@ -9,7 +9,6 @@ use crate::model::{Entry, Value};
 use crate::schema::{AttributeType, Schema};
 use crate::store::StoreRead;
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::sync::Arc;
 
 /// The values of one returned attribute: borrowed from the stored entry
@@ -89,24 +88,14 @@ pub(super) fn computed_value(
     }
 }
 
-/// What a stored attribute name means for this search's attribute list.
-struct AttrChoice {
-    /// The lowercased primary name access checks use.
-    lname: String,
-    /// Asked for (before access control).
-    wanted: bool,
-}
-
 /// The requested attributes (`*` or nothing = user attributes, `+` =
 /// operational ones, explicit names, `1.1` = none), resolved once per
-/// search; the meaning of each stored attribute name is remembered, since
-/// the entries of a search hold the same few names.
+/// search.
 pub(super) struct Selection {
     all_user: bool,
     all_oper: bool,
     explicit: Vec<String>,
     explicit_types: Vec<Arc<AttributeType>>,
-    seen: RefCell<rustc_hash::FxHashMap<String, AttrChoice>>,
 }
 
 impl Selection {
@@ -136,45 +125,41 @@ impl Selection {
             all_oper,
             explicit,
             explicit_types,
-            seen: RefCell::new(Default::default()),
         }
     }
 
-    fn choose(&self, schema: &Schema, name: &str) -> AttrChoice {
-        let at = schema.attribute(name);
-        let (lname, operational) = match &at {
-            Some(at) => (at.name().to_ascii_lowercase(), at.is_operational()),
-            None => (name.to_ascii_lowercase(), false),
-        };
-        // Asking for a supertype (e.g. `name`) returns its subtypes (RFC 4511 §4.5.1.8).
-        let wanted = if operational {
+    /// Whether a stored attribute of type `at` (`lname`: its lowercased
+    /// primary name) was asked for, before access control.
+    fn wants(&self, schema: &Schema, at: &AttributeType, lname: &str) -> bool {
+        (if at.is_operational() {
             self.all_oper
         } else {
             self.all_user
-        } || self.explicit.contains(&lname)
-            || (!self.explicit_types.is_empty()
-                && at.as_ref().is_some_and(|at| {
-                    at.sup.is_some()
-                        && self
-                            .explicit_types
-                            .iter()
-                            .any(|sup| schema.has_subtypes(sup) && schema.is_subtype(at, sup))
-                }));
-        // Agreement credentials are write-only over LDAP, even for the root DN.
-        let wanted = wanted && lname != "nsds5replicacredentials";
-        AttrChoice { lname, wanted }
+        }) || self.explicit.iter().any(|e| e == lname)
+            // Asking for a supertype (e.g. `name`) returns its subtypes
+            // (RFC 4511 §4.5.1.8).
+            || (at.sup.is_some()
+                && self
+                    .explicit_types
+                    .iter()
+                    .any(|sup| schema.has_subtypes(sup) && schema.is_subtype(at, sup)))
     }
 
-    /// Whether the stored attribute `name` is returned, given what the requester may read.
+    /// Whether the stored attribute `name` is returned, given what the
+    /// requester may read. Looked up for every attribute of every entry:
+    /// the schema's map gives the type and its lowercased name without an
+    /// allocation.
     fn returns(&self, schema: &Schema, name: &str, readable: &dyn Fn(&str) -> bool) -> bool {
-        let mut seen = self.seen.borrow_mut();
-        if let Some(c) = seen.get(name) {
-            return c.wanted && readable(&c.lname);
-        }
-        let c = self.choose(schema, name);
-        let returned = c.wanted && readable(&c.lname);
-        seen.insert(name.to_string(), c);
-        returned
+        let (lname, wanted) = match schema.attribute_lname(name) {
+            Some((at, lname)) => (Cow::Borrowed(lname), self.wants(schema, at, lname)),
+            None => {
+                let lname = name.to_ascii_lowercase();
+                let wanted = self.all_user || self.explicit.contains(&lname);
+                (Cow::Owned(lname), wanted)
+            }
+        };
+        // Agreement credentials are write-only over LDAP, even for the root DN.
+        wanted && lname != "nsds5replicacredentials" && readable(&lname)
     }
 }
 

@@ -87,6 +87,15 @@ pub enum Usage {
     DsaOperation,
 }
 
+/// An attribute type as the name map holds it, with its primary name
+/// lowercased once (searches compare and check access by it for every
+/// attribute of every entry they return).
+#[derive(Debug, Clone)]
+struct KnownAttribute {
+    at: Arc<AttributeType>,
+    lname: Box<str>,
+}
+
 #[derive(Debug, Clone)]
 pub struct AttributeType {
     pub oid: String,
@@ -166,7 +175,7 @@ impl ObjectClass {
 #[derive(Debug)]
 pub struct Schema {
     attrs: Vec<Arc<AttributeType>>,
-    attr_map: HashMap<String, Arc<AttributeType>>,
+    attr_map: HashMap<String, KnownAttribute>,
     classes: Vec<Arc<ObjectClass>>,
     class_map: HashMap<String, Arc<ObjectClass>>,
     /// Per class OID: the class and all its superclasses (top implied).
@@ -596,9 +605,13 @@ impl Schema {
             }
         }
         for at in resolved.into_iter().flatten() {
-            self.attr_map.insert(at.oid.clone(), at.clone());
+            let known = KnownAttribute {
+                lname: at.name().to_ascii_lowercase().into(),
+                at: at.clone(),
+            };
+            self.attr_map.insert(at.oid.clone(), known.clone());
             for n in &at.names {
-                self.attr_map.insert(n.to_ascii_lowercase(), at.clone());
+                self.attr_map.insert(n.to_ascii_lowercase(), known.clone());
             }
             self.attrs.push(at);
         }
@@ -801,8 +814,8 @@ impl Schema {
         with_lower(s, |l| {
             if let Some(oc) = self.class_map.get(l) {
                 oc.oid.clone()
-            } else if let Some(at) = self.attr_map.get(l) {
-                at.oid.clone()
+            } else if let Some(known) = self.attr_map.get(l) {
+                known.at.oid.clone()
             } else if let Some(r) = self.rule_map.get(l).and_then(|&i| self.rules.get(i)) {
                 r.oid.clone()
             } else {
@@ -813,7 +826,15 @@ impl Schema {
 
     /// Looks up by any NAME (case-insensitive) or OID.
     pub fn attribute(&self, name_or_oid: &str) -> Option<Arc<AttributeType>> {
-        with_lower(name_or_oid, |l| self.attr_map.get(l).cloned())
+        with_lower(name_or_oid, |l| self.attr_map.get(l).map(|k| k.at.clone()))
+    }
+
+    /// The attribute type `name_or_oid` names and its primary name in
+    /// lower case, borrowed (no reference count, no allocation).
+    pub fn attribute_lname(&self, name_or_oid: &str) -> Option<(&AttributeType, &str)> {
+        with_lower(name_or_oid, |l| {
+            self.attr_map.get(l).map(|k| (&*k.at, &*k.lname))
+        })
     }
 
     pub fn object_class(&self, name_or_oid: &str) -> Option<Arc<ObjectClass>> {
