@@ -1187,10 +1187,10 @@ impl Schema {
             Ok(s) => matching::prep_string(s, true),
             Err(_) => v.to_vec(),
         };
-        match self.attribute(t) {
-            Some(at) => {
-                let value = self.eq_normalize(&at, v).unwrap_or_else(|_| fallback(v));
-                (at.name().to_ascii_lowercase(), value)
+        match self.attribute_lname(t) {
+            Some((at, lname)) => {
+                let value = self.eq_normalize(at, v).unwrap_or_else(|_| fallback(v));
+                (lname.to_string(), value)
             }
             None => (t.to_ascii_lowercase(), fallback(v)),
         }

@@ -232,8 +232,6 @@ pub(super) async fn handle_tls(stream: TcpStream, ctx: &ConnCtx, identity: Ident
     let _ = session(tls_stream, ctx, identity, Some(info)).await;
 }
 
-/// A connection whose operations are still running or whose responses are
-/// still being written is not idle (a stalled writer ends by write_timeout).
 /// `fut` under a time limit, the timer armed only when `fut` does not
 /// finish at its first poll: a response that fits in the socket's buffer
 /// (nearly all) then costs no timer registration and cancellation.
@@ -248,6 +246,8 @@ async fn within<F: std::future::Future>(
     tokio::time::timeout(limit, fut).await
 }
 
+/// A connection whose operations are still running or whose responses are
+/// still being written is not idle (a stalled writer ends by write_timeout).
 fn busy_writing(outstanding: &Outstanding, tx: &mpsc::Sender<Response>) -> bool {
     let running = outstanding.lock().map(|m| !m.is_empty()).unwrap_or(false);
     running || tx.capacity() < tx.max_capacity()

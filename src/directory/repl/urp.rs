@@ -1090,9 +1090,8 @@ impl AttrStateSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::test_support::temp_directory;
+    use crate::directory::test_support::{replace_as_root, temp_directory};
     use crate::directory::WriteOp;
-    use crate::model::{ModOp, Modification};
 
     const SUFFIX: &str = "dc=example,dc=com";
 
@@ -1181,17 +1180,6 @@ mod tests {
             .unwrap_or_else(|e| panic!("write: {e}"));
     }
 
-    fn describe(dn: &str, text: &str) -> WriteOp {
-        WriteOp::Modify {
-            dn: Dn::parse(dn).unwrap(),
-            mods: vec![Modification {
-                op: ModOp::Replace,
-                attr: "description".into(),
-                values: vec![text.as_bytes().to_vec()],
-            }],
-        }
-    }
-
     #[test]
     fn a_batch_renaming_a_parent_between_two_modifies_of_its_children_places_both() {
         // A supplier: modify a child (its parent's DN is then remembered),
@@ -1214,7 +1202,12 @@ mod tests {
         ] {
             add(&a, dn, &attrs);
         }
-        write(&a, describe("cn=y,ou=people,dc=example,dc=com", "before"));
+        replace_as_root(
+            &a,
+            "cn=y,ou=people,dc=example,dc=com",
+            "description",
+            "before",
+        );
         write(
             &a,
             WriteOp::ModDn {
@@ -1224,7 +1217,7 @@ mod tests {
                 new_superior: None,
             },
         );
-        write(&a, describe("cn=x,ou=folk,dc=example,dc=com", "after"));
+        replace_as_root(&a, "cn=x,ou=folk,dc=example,dc=com", "description", "after");
         let suffix = Dn::parse(SUFFIX).unwrap();
         let records = a
             .changes_for(&suffix, &Ruv::default(), 100)

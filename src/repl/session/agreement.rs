@@ -122,6 +122,12 @@ pub(super) fn settings(a: &AgreementConfig) -> AgreementConfig {
     }
 }
 
+/// Whether a session started with `cfg` may go on under the agreement as
+/// it is `now`: enabled, and no setting that needs a new session changed.
+fn session_still_fits(now: &AgreementConfig, cfg: &AgreementConfig) -> bool {
+    now.enabled && settings(now) == settings(cfg)
+}
+
 /// Starts the supervisor: one task per enabled agreement, started, stopped
 /// and restarted as agreement entries are added, disabled, removed or changed.
 pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
@@ -149,9 +155,7 @@ pub fn spawn_runner(dir: Arc<Directory>, local_url: String) -> JoinHandle<()> {
                 read_version = Some(version);
             }
             running.retain(|key, (cfg, handle)| {
-                let keep = wanted
-                    .get(key)
-                    .is_some_and(|w| w.enabled && settings(w) == settings(cfg))
+                let keep = wanted.get(key).is_some_and(|w| session_still_fits(w, cfg))
                     && !handle.is_finished();
                 if !keep {
                     tracing::info!("agreement {}: stopping its session", name_of(cfg));
@@ -195,7 +199,7 @@ pub(super) fn still_wanted(dir: &Directory, cfg: &AgreementConfig, seen: &mut Op
         return true;
     }
     let wanted = dir
-        .with_agreement(&cfg.dn, |a| a.enabled && settings(a) == settings(cfg))
+        .with_agreement(&cfg.dn, |now| session_still_fits(now, cfg))
         .unwrap_or(false);
     if wanted {
         *seen = Some(version);
