@@ -50,14 +50,11 @@ use crate::auth::password::{self, Scheme};
 use crate::model::{Csn, Dn};
 use crate::repl::core::HlcClock;
 use crate::schema::{AttributeType, Schema};
-use crate::store::{DnKey, IndexBuffer, Store, StoreRead, WriteTxn};
+use crate::store::{DnKey, Store, StoreRead};
 use std::sync::{Arc, Mutex};
 
 const META_ROOT_PASSWORD: &str = "root_password";
 const META_LAST_CSN: &str = "last_csn";
-/// Entries whose replication states one transaction writes after an
-/// offline import: bounds the transaction's dirty pages.
-const IMPORT_STATE_CHUNK: usize = 20_000;
 
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
@@ -659,93 +656,6 @@ impl Directory {
             op,
             origin: Origin::Client,
         })
-    }
-
-    /// Bulk load: applies adds in large transactions without the writer
-    /// thread (offline import). Returns the number of entries added.
-    ///
-    /// Index keys are gathered in memory and written in key order at the
-    /// end (store::bulk); until then the store is marked as holding an
-    /// unfinished bulk load, so a process killed in between leaves a data
-    /// directory that refuses to open rather than one with missing index keys.
-    pub fn bulk_add<I>(
-        &self,
-        entries: I,
-        batch: usize,
-        progress: &mut dyn FnMut(u64),
-    ) -> DirResult<u64>
-    where
-        I: Iterator<Item = DirResult<WriteOp>>,
-    {
-        let root = Identity {
-            dn: Some(self.core.cfg.root_dn.clone()),
-            norm: self.core.root_norm.clone(),
-            root: true,
-        };
-        let mut gen = self
-            .csn
-            .lock()
-            .map_err(|_| DirError::Busy("CSN generator poisoned".into()))?;
-        let mut txn: WriteTxn<'static> = self.core.store.write()?;
-        txn.begin_bulk_load()?;
-        txn.commit()?;
-        txn = self.core.store.write()?;
-        // Ids up to here are committed: postings above it belong to an aborted batch.
-        let mut committed = txn.next_id()?.saturating_sub(1);
-        txn.defer_index(IndexBuffer::new());
-        let mut n = 0u64;
-        let mut failure = None;
-        for op in entries {
-            let applied = op.and_then(|op| {
-                let csn = gen.now(time::now_secs());
-                self.core.apply(&mut txn, &root, &op, csn, Origin::Import)
-            });
-            if let Err(e) = applied {
-                failure = Some(e);
-                break;
-            }
-            n += 1;
-            if n.is_multiple_of(batch as u64) {
-                let mut buf = txn.take_deferred().unwrap_or_default();
-                if buf.is_full() {
-                    txn.write_index_buffer(&buf)?;
-                    buf.clear();
-                }
-                txn.put_meta(META_LAST_CSN, &gen.last().to_bytes())?;
-                txn.commit()?;
-                txn = self.core.store.write()?;
-                committed = txn.next_id()?.saturating_sub(1);
-                txn.defer_index(buf);
-                progress(n);
-            }
-        }
-        let mut buf = txn.take_deferred().unwrap_or_default();
-        if failure.is_some() {
-            // The failed batch is dropped; the batches before it stay, indexed.
-            txn.abort();
-            buf.discard_after(committed);
-            n -= n % batch as u64;
-            txn = self.core.store.write()?;
-        } else {
-            txn.put_meta(META_LAST_CSN, &gen.last().to_bytes())?;
-        }
-        if n > 0 {
-            self.core.note_offline_changes(&mut txn, gen.last())?;
-        }
-        txn.write_index_buffer(&buf)?;
-        txn.end_bulk_load()?;
-        txn.commit()?;
-        // The entries' replication state is built here, offline, rather
-        // than by the server's first write after the import (which would
-        // hold every write, and the start, for as long as it takes).
-        if n > 0 {
-            self.core.build_repl_states_offline(IMPORT_STATE_CHUNK)?;
-        }
-        progress(n);
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(n),
-        }
     }
 
     pub fn search(

@@ -2,11 +2,23 @@
 //! large transactions through `bulk_add`) and the export (one read
 //! snapshot, so a running server's data is exported consistently).
 
-use super::{DirError, DirResult, Directory};
+use super::repl::import_states::{self, ImportStates};
+use super::write::PreparedAdd;
+use super::writer::Origin;
+use super::{time, DirError, DirResult, Directory, Identity, META_LAST_CSN};
 use crate::ldif::{self, LdifRecord};
-use crate::model::{Dn, WriteOp};
-use crate::store::StoreRead;
+use crate::model::{Csn, Dn, WriteOp};
+use crate::repl::core::EntryState;
+use crate::store::{IndexBuffer, StoreRead, WriteTxn};
 use std::io::{BufRead, Write};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+/// Entries whose replication states one transaction writes when they are
+/// built after an offline import: bounds the transaction's dirty pages.
+const IMPORT_STATE_CHUNK: usize = 20_000;
+
+/// How many records the preparing thread may be ahead of the writing one.
+const PREPARED_AHEAD: usize = 512;
 
 /// Why an import stopped, with the line of the record it stopped at.
 #[derive(Debug, thiserror::Error)]
@@ -44,28 +56,203 @@ fn add_of(source: &str, line: usize, rec: LdifRecord) -> DirResult<WriteOp> {
 impl Directory {
     /// Imports the entries of an LDIF stream (offline: the directory must
     /// have been opened for import). `source` names the stream in messages.
-    pub fn import_ldif<R: BufRead>(
+    pub fn import_ldif<R: BufRead + Send>(
         &self,
         reader: R,
         source: &str,
         batch: usize,
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64, ImportError> {
-        let mut current_line = 0usize;
-        let ops = ldif::LdifReader::new(reader).map(|r| {
-            let (line, rec) = r.map_err(|e| DirError::Protocol(format!("{source}: {e}")))?;
-            current_line = line;
-            add_of(source, line, rec)
+        // A record the reader cannot make out is reported at the line of
+        // the last one it could (its message names its own line).
+        let mut last_line = 0usize;
+        let records = ldif::LdifReader::new(reader).map(move |r| match r {
+            Ok((line, rec)) => {
+                last_line = line;
+                (line, add_of(source, line, rec))
+            }
+            Err(e) => (last_line, Err(DirError::Protocol(format!("{source}: {e}")))),
         });
-        let result = self.bulk_add(ops, batch.max(1), progress);
-        let synced = self.store().sync().map_err(DirError::from);
-        match result.and_then(|n| synced.map(|_| n)) {
-            Ok(n) => Ok(n),
-            Err(source) => Err(ImportError {
-                line: current_line,
-                source,
-            }),
+        let result = self.bulk_add(records, batch.max(1), progress);
+        let synced = self.store().sync().map_err(|e| ImportError {
+            line: 0,
+            source: e.into(),
+        });
+        result.and_then(|n| synced.map(|_| n))
+    }
+
+    /// Bulk load: applies adds in large transactions without the writer
+    /// thread (offline import). Returns the number of entries added.
+    ///
+    /// One thread parses and prepares the records (schema checks, index
+    /// keys, replication states: everything that needs no store) while
+    /// this one writes them, so an import uses two cores.
+    ///
+    /// Index keys are gathered in memory and written in key order at the
+    /// end (store::bulk); until then the store is marked as holding an
+    /// unfinished bulk load, so a process killed in between leaves a data
+    /// directory that refuses to open rather than one with missing index keys.
+    fn bulk_add<I>(
+        &self,
+        records: I,
+        batch: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, ImportError>
+    where
+        I: Iterator<Item = (usize, DirResult<WriteOp>)> + Send,
+    {
+        let at_start = |source: DirError| ImportError { line: 0, source };
+        let root = Identity {
+            dn: Some(self.core.cfg.root_dn.clone()),
+            norm: self.core.root_norm.clone(),
+            root: true,
+        };
+        let mut txn = self.core.store.write().map_err(|e| at_start(e.into()))?;
+        txn.begin_bulk_load().map_err(|e| at_start(e.into()))?;
+        txn.commit().map_err(|e| at_start(e.into()))?;
+        let txn = self.core.store.write().map_err(|e| at_start(e.into()))?;
+        let states = self.core.import_states(&txn).map_err(at_start)?;
+        let (prepared_tx, prepared_rx) = sync_channel::<Prepared>(PREPARED_AHEAD);
+        let core = &self.core;
+        let csn = &self.csn;
+        let preparer_root = root.clone();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let Ok(mut gen) = csn.lock() else {
+                    let failed = Err(DirError::Busy("CSN generator poisoned".into()));
+                    let _ = prepared_tx.send(Prepared::failed(0, failed));
+                    return;
+                };
+                for (line, op) in records {
+                    let item = match op {
+                        Ok(op) => {
+                            core.prepare_import(&preparer_root, op, gen.now(time::now_secs()), line)
+                        }
+                        Err(e) => Prepared::failed(line, Err(e)),
+                    };
+                    let failed = item.op.is_err();
+                    // The writer hung up: it stopped at an error of its own.
+                    if prepared_tx.send(item).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            self.write_prepared(txn, &root, prepared_rx, states, batch, progress)
+        })
+    }
+
+    /// The writing half of [`Directory::bulk_add`]: returns when the
+    /// records run out or one fails (dropping `prepared`, which stops the
+    /// preparing thread).
+    fn write_prepared(
+        &self,
+        mut txn: WriteTxn<'static>,
+        root: &Identity,
+        prepared: Receiver<Prepared>,
+        mut states: ImportStates,
+        batch: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, ImportError> {
+        let core = &self.core;
+        let at = |line: usize| move |source: DirError| ImportError { line, source };
+        // Ids up to here are committed: postings above it belong to an aborted batch.
+        let mut committed = txn
+            .next_id()
+            .map_err(|e| at(0)(e.into()))?
+            .saturating_sub(1);
+        txn.defer_index(IndexBuffer::new());
+        let mut n = 0u64;
+        let mut line = 0usize;
+        let mut last_csn = None;
+        let mut failure = None;
+        for item in prepared {
+            line = item.line;
+            let applied = item.op.and_then(|(op, add)| {
+                let change = core.apply_import(&mut txn, root, &op, add, item.csn)?;
+                match change {
+                    Some(change) => states.added(core, &mut txn, &change, item.state),
+                    None => Ok(()),
+                }
+            });
+            if let Err(e) = applied {
+                failure = Some(at(line)(e));
+                break;
+            }
+            n += 1;
+            last_csn = Some(item.csn);
+            if n.is_multiple_of(batch as u64) {
+                (txn, committed) = self.commit_batch(txn, item.csn).map_err(at(line))?;
+                progress(n);
+            }
         }
+        let kept = match failure {
+            // The failed batch is dropped; the batches before it stay, indexed.
+            Some(_) => n - n % batch as u64,
+            None => n,
+        };
+        self.finish_bulk(txn, failure.is_some(), committed, kept, last_csn, states)
+            .map_err(at(line))?;
+        progress(kept);
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
+    /// Commits a batch of an import; the next batch's transaction and the
+    /// last id committed.
+    fn commit_batch(
+        &self,
+        mut txn: WriteTxn<'static>,
+        csn: Csn,
+    ) -> DirResult<(WriteTxn<'static>, u64)> {
+        let mut buf = txn.take_deferred().unwrap_or_default();
+        if buf.is_full() {
+            txn.write_index_buffer(&buf)?;
+            buf.clear();
+        }
+        txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        txn.commit()?;
+        let mut txn = self.core.store.write()?;
+        let committed = txn.next_id()?.saturating_sub(1);
+        txn.defer_index(buf);
+        Ok((txn, committed))
+    }
+
+    /// The end of an import that `kept` entries: its index keys written,
+    /// the bulk-load mark taken off, the replication states finished.
+    fn finish_bulk(
+        &self,
+        mut txn: WriteTxn<'static>,
+        failed: bool,
+        committed: u64,
+        kept: u64,
+        last_csn: Option<Csn>,
+        states: ImportStates,
+    ) -> DirResult<()> {
+        let core = &self.core;
+        let mut buf = txn.take_deferred().unwrap_or_default();
+        if failed {
+            txn.abort();
+            buf.discard_after(committed);
+            txn = core.store.write()?;
+        } else if let Some(csn) = last_csn {
+            txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
+        }
+        if let (true, Some(csn)) = (kept > 0, last_csn) {
+            core.note_offline_changes(&mut txn, csn)?;
+        }
+        txn.write_index_buffer(&buf)?;
+        txn.end_bulk_load()?;
+        txn.commit()?;
+        // The entries' replication states are written with them or built
+        // here, offline, rather than by the server's first write after the
+        // import (which would hold every write, and the start, for as long
+        // as it takes).
+        if kept > 0 {
+            states.finish(core, IMPORT_STATE_CHUNK)?;
+        }
+        Ok(())
     }
 
     /// Writes every entry of every suffix as LDIF, parents before children,
@@ -97,5 +284,130 @@ impl Directory {
         out.flush()
             .map_err(|e| DirError::Store(crate::store::StoreError::Io(e)))?;
         Ok(())
+    }
+}
+
+/// One import record as the preparing thread hands it to the writer.
+struct Prepared {
+    /// The line the record starts on.
+    line: usize,
+    csn: Csn,
+    /// The operation, with its add prepared when it could be (when not,
+    /// the writer's own add finds and reports what is wrong, in the order
+    /// a client's add would); or why the record cannot be imported.
+    op: DirResult<(WriteOp, Option<PreparedAdd>)>,
+    /// The entry's replication state, parent left out, for a replicated suffix.
+    state: Option<EntryState>,
+}
+
+impl Prepared {
+    fn failed(line: usize, op: DirResult<(WriteOp, Option<PreparedAdd>)>) -> Prepared {
+        Prepared {
+            line,
+            csn: Csn::ZERO,
+            op,
+            state: None,
+        }
+    }
+}
+
+impl super::Core {
+    /// What of an import's record can be done without the store.
+    fn prepare_import(&self, root: &Identity, op: WriteOp, csn: Csn, line: usize) -> Prepared {
+        let mut prepared = Prepared {
+            line,
+            csn,
+            op: Ok((op, None)),
+            state: None,
+        };
+        let Ok((WriteOp::Add { dn, attrs }, add)) = &mut prepared.op else {
+            return prepared;
+        };
+        let key = self.dn_key(dn);
+        // cn=schema and cn=config have writes of their own (apply's).
+        if super::subschema::is_subschema_dn(dn) || self.replicated_suffix_of(&key).is_none() {
+            return prepared;
+        }
+        let stamp = self.stamp(root, csn, Origin::Import);
+        if let Ok(p) = self.prepare_add(dn, key, attrs, &stamp) {
+            prepared.state = import_states::state_of_added(&self.schema(), p.entry());
+            *add = Some(p);
+        }
+        prepared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::directory::test_support::temp_directory;
+    use crate::directory::{DirError, Directory};
+    use crate::model::Dn;
+    use crate::store::StoreRead;
+
+    const SUFFIX: &str = "dc=example,dc=com";
+
+    /// Lines 1, 5 and 9 start the suffix, ou=people and a user; `bad`
+    /// starts on line 14, one more user after it.
+    fn ldif_with(bad: &str) -> String {
+        format!(
+            "dn: dc=example,dc=com\nobjectClass: domain\ndc: example\n\n\
+             dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: uid=a,ou=people,dc=example,dc=com\nobjectClass: account\nuid: a\n\n\
+             # the record the import stops at\n\
+             {bad}\n\
+             dn: uid=z,ou=people,dc=example,dc=com\nobjectClass: account\nuid: z\n"
+        )
+    }
+
+    fn exists(dir: &Directory, dn: &str) -> bool {
+        let txn = dir.core.store.read().unwrap();
+        txn.id_by_dn(&dir.core.dn_key(&Dn::parse(dn).unwrap()))
+            .unwrap()
+            .is_some()
+    }
+
+    #[test]
+    fn an_import_stops_at_the_line_of_the_record_whose_parent_is_missing() {
+        let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
+        let text =
+            ldif_with("dn: uid=b,ou=nowhere,dc=example,dc=com\nobjectClass: account\nuid: b\n");
+        let e = dir
+            .import_ldif(text.as_bytes(), "t.ldif", 2, &mut |_| {})
+            .expect_err("a missing parent stops the import");
+        assert_eq!(e.line, 14, "{e}");
+        assert!(matches!(e.source, DirError::NoSuchObject { .. }), "{e}");
+        // Batches of 2: the first (suffix, ou) stays, the failed one goes.
+        assert!(exists(&dir, "ou=people,dc=example,dc=com"));
+        assert!(!exists(&dir, "uid=a,ou=people,dc=example,dc=com"));
+        assert!(!exists(&dir, "uid=z,ou=people,dc=example,dc=com"));
+    }
+
+    #[test]
+    fn an_import_stops_at_the_line_of_the_record_the_schema_refuses() {
+        let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
+        let text = ldif_with(
+            "dn: uid=b,ou=people,dc=example,dc=com\nobjectClass: account\nuid: b\nnoSuchType: x\n",
+        );
+        let e = dir
+            .import_ldif(text.as_bytes(), "t.ldif", 10, &mut |_| {})
+            .expect_err("an undefined type stops the import");
+        assert_eq!(e.line, 14, "{e}");
+        assert!(e.to_string().contains("noSuchType"), "{e}");
+        assert!(!exists(&dir, "uid=a,ou=people,dc=example,dc=com"));
+    }
+
+    #[test]
+    fn an_existing_entry_is_reported_as_existing_whatever_it_carries() {
+        let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
+        // uid=a again, with a type the schema does not know: the name is
+        // checked first, as for a client's add.
+        let text = ldif_with(
+            "dn: uid=a,ou=people,dc=example,dc=com\nobjectClass: account\nuid: a\nnoSuchType: x\n",
+        );
+        let e = dir
+            .import_ldif(text.as_bytes(), "t.ldif", 10, &mut |_| {})
+            .expect_err("a second uid=a stops the import");
+        assert_eq!(e.line, 14, "{e}");
+        assert!(matches!(e.source, DirError::AlreadyExists(_)), "{e}");
     }
 }

@@ -30,6 +30,11 @@ pub fn claim_key(parent: &Uuid, rdn_key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Whether a name-index key is a claim key ([`claim_key`]).
+pub fn is_claim_key(key: &[u8]) -> bool {
+    key.first() == Some(&b'n')
+}
+
 /// Reads of the replication state, for read and write transactions.
 pub trait ReplStateRead: StoreRead {
     fn repl_state(&self, uuid: &Uuid) -> Result<Option<Vec<u8>>> {

@@ -7,6 +7,7 @@
 mod apply;
 mod changes;
 mod config;
+pub(crate) mod import_states;
 pub(crate) mod retire;
 mod settings;
 pub(crate) mod status;

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 /// Meta record present while the stored states match the entries of every
 /// suffix (all but cn=config record their changes); anything that writes
 /// entries without the core removes it.
-const META_STATES_BUILT: &str = "replstate_built";
+pub(super) const META_STATES_BUILT: &str = "replstate_built";
 
 type Uuid = [u8; 16];
 
@@ -188,7 +188,7 @@ fn rename_stamps(rec: &ChangeRecord) -> Option<ReplChange> {
 }
 
 /// The name-index keys an entry's state puts it under.
-fn name_keys(norm: &SchemaNorm<'_>, s: &EntryState) -> Vec<Vec<u8>> {
+pub(super) fn name_keys(norm: &SchemaNorm<'_>, s: &EntryState) -> Vec<Vec<u8>> {
     place_keys(norm, &name_place(s))
 }
 
@@ -820,7 +820,7 @@ impl Core {
     }
 
     /// Every suffix but cn=config records its changes (replicated_suffix_of).
-    fn replicated_suffix_keys(&self) -> Vec<DnKey> {
+    pub(super) fn replicated_suffix_keys(&self) -> Vec<DnKey> {
         let config = self.config_key();
         self.suffix_keys
             .iter()
@@ -980,7 +980,7 @@ fn tombstone_state(t: &Entry, norm: &SchemaNorm<'_>) -> Option<EntryState> {
 /// value added at its own CSN, the entry added at its oldest, nothing
 /// deleted. Conflict and glue markers written by an earlier resolution are
 /// taken off again (the resolver puts them back where they still apply).
-fn state_from_entry(
+pub(super) fn state_from_entry(
     e: &Entry,
     parent: Option<Uuid>,
     deleted: Option<Csn>,
@@ -1023,7 +1023,13 @@ fn state_of_entry(
         {
             continue;
         }
-        let key = norm.attr_key(name);
+        // The type is looked up once for all its values (what attr_key and
+        // value_key would each do per value).
+        let at = norm.0.attribute(name);
+        let key = match &at {
+            Some(at) => at.name().to_string(),
+            None => norm.attr_key(name),
+        };
         if marker.is_some() && !glue && key.eq_ignore_ascii_case("nsUniqueId") {
             continue;
         }
@@ -1042,8 +1048,12 @@ fn state_of_entry(
             let csn = v.csn.max(floor);
             added = added.min(csn);
             if let Some(attr) = values.0.as_mut() {
+                let value_key = at
+                    .as_ref()
+                    .and_then(|at| norm.0.eq_normalize(at, &v.bytes).ok())
+                    .unwrap_or_else(|| v.bytes.clone());
                 attr.values.insert(
-                    norm.value_key(&key, &v.bytes),
+                    value_key,
                     rc::ValueState {
                         bytes: v.bytes.clone(),
                         updated: csn,
@@ -1055,7 +1065,14 @@ fn state_of_entry(
         }
         if let Some(attr) = values.0 {
             // Two spellings of one attribute (a name and an alias) merge.
-            s.attrs.entry(key).or_default().values.extend(attr.values);
+            match s.attrs.entry(key) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(attr);
+                }
+                std::collections::btree_map::Entry::Occupied(mut slot) => {
+                    slot.get_mut().values.extend(attr.values);
+                }
+            }
         }
     }
     if added.time == u32::MAX {

@@ -3,6 +3,26 @@
 
 use super::*;
 
+/// An entry to add, checked against the schema, with its operational
+/// attributes and index keys: everything an add does without the store, so
+/// an import prepares the next entries on one thread while another stores.
+pub(crate) struct PreparedAdd {
+    key: DnKey,
+    entry: Entry,
+    uuid: [u8; 16],
+    index_keys: Vec<crate::store::IndexKey>,
+}
+
+impl PreparedAdd {
+    pub(crate) fn key(&self) -> &DnKey {
+        &self.key
+    }
+
+    pub(crate) fn entry(&self) -> &Entry {
+        &self.entry
+    }
+}
+
 impl Core {
     pub(super) fn add(
         &self,
@@ -12,10 +32,39 @@ impl Core {
         stamp: &Stamp,
     ) -> DirResult<([u8; 16], Change)> {
         let key = self.dn_key(dn);
-        if txn.id_by_dn(&key)?.is_some() {
+        // The entry's place is checked before its content, so an existing
+        // name answers entryAlreadyExists whatever the request carries.
+        let parent = self.add_place(txn, dn, &key)?;
+        let prepared = self.prepare_add(dn, key, attrs, stamp)?;
+        self.store_add(txn, prepared, parent)
+    }
+
+    /// [`Core::add`] of an entry prepared beforehand.
+    pub(super) fn add_prepared(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        prepared: PreparedAdd,
+    ) -> DirResult<([u8; 16], Change)> {
+        let parent = self.add_place(txn, &prepared.entry.dn, &prepared.key)?;
+        self.store_add(txn, prepared, parent)
+    }
+
+    /// The parent's id (0 for a suffix) of an entry that may be added at `key`.
+    fn add_place(&self, txn: &WriteTxn<'_>, dn: &Dn, key: &DnKey) -> DirResult<u64> {
+        if txn.id_by_dn(key)?.is_some() {
             return Err(DirError::AlreadyExists(dn.to_string()));
         }
-        let parent = self.parent_id(txn, dn, &key)?;
+        self.parent_id(txn, dn, key)
+    }
+
+    /// The checks and derivations of an add that need no store.
+    pub(crate) fn prepare_add(
+        &self,
+        dn: &Dn,
+        key: DnKey,
+        attrs: &[(String, Vec<Vec<u8>>)],
+        stamp: &Stamp,
+    ) -> DirResult<PreparedAdd> {
         let schema = self.schema();
         let mut entry = Entry::new(dn.clone());
         // Normalised values per attribute of `entry` (same order as
@@ -89,12 +138,14 @@ impl Core {
         // Imports keep the operational state they carry, so export -> import -> export is identical.
         let keep = |e: &Entry, name: &str| stamp.origin != Origin::Client && e.has(name);
         if !keep(&entry, "entryUUID") {
-            self.set_operational(
-                &mut entry,
-                "entryUUID",
-                uuid::Uuid::new_v4().to_string(),
-                csn,
-            );
+            // An import's entryUUIDs increase (time-ordered, RFC 9562 v7), so
+            // everything keyed by them is appended in order rather than
+            // scattered over half-filled pages.
+            let uuid = match stamp.origin {
+                Origin::Import => uuid::Uuid::now_v7(),
+                _ => uuid::Uuid::new_v4(),
+            };
+            self.set_operational(&mut entry, "entryUUID", uuid.to_string(), csn);
         }
         for (name, value) in [
             ("creatorsName", stamp.modifier.clone()),
@@ -113,9 +164,32 @@ impl Core {
             self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
         }
         let uuid = entry_uuid(&entry)?;
+        let index_keys = index::entry_keys_sorted(&schema, &self.cfg.indexes, &entry);
+        Ok(PreparedAdd {
+            key,
+            entry,
+            uuid,
+            index_keys,
+        })
+    }
+
+    /// Writes a prepared entry under `parent` (its id, 0 for a suffix).
+    fn store_add(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        prepared: PreparedAdd,
+        parent: u64,
+    ) -> DirResult<([u8; 16], Change)> {
+        let PreparedAdd {
+            key,
+            entry,
+            uuid,
+            index_keys,
+        } = prepared;
         if txn.id_by_uuid(&uuid)?.is_some() {
             return Err(DirError::ConstraintViolation(format!(
-                "entryUUID of '{dn}' is already used by another entry"
+                "entryUUID of '{}' is already used by another entry",
+                entry.dn
             )));
         }
         let id = txn.next_id()?;
@@ -125,8 +199,8 @@ impl Core {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        for k in index::entry_keys_sorted(&schema, &self.cfg.indexes, &entry) {
-            txn.index_add_new(&k, id)?;
+        for k in &index_keys {
+            txn.index_add_new(k, id)?;
         }
         let parent = match parent {
             0 => None,

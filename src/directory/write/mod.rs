@@ -10,6 +10,8 @@ mod moddn;
 mod modify;
 mod schema;
 
+pub(crate) use add::PreparedAdd;
+
 use super::writer::Origin;
 use super::{index, time, Core, DirError, DirResult, Identity, META_LAST_CSN};
 use crate::auth::password;
@@ -37,21 +39,52 @@ impl Core {
         csn: Csn,
         origin: Origin,
     ) -> DirResult<()> {
-        let modifier = match &who.dn {
-            Some(dn) => dn.to_string(),
-            None => String::new(),
-        };
-        let stamp = Stamp {
+        self.apply_with(txn, who, op, None, csn, origin).map(|_| ())
+    }
+
+    /// [`Core::apply`] for an offline import, with the add prepared
+    /// beforehand ([`Core::prepare_add`] with [`Core::stamp`] of the same
+    /// `who` and `csn`) when it was. Hands back the change, which no
+    /// changelog takes: the import writes its replication states itself.
+    pub(crate) fn apply_import(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        who: &Identity,
+        op: &WriteOp,
+        prepared: Option<PreparedAdd>,
+        csn: Csn,
+    ) -> DirResult<Option<Change>> {
+        self.apply_with(txn, who, op, prepared, csn, Origin::Import)
+    }
+
+    /// What a write by `who` at `csn` stamps on the entries it writes.
+    pub(crate) fn stamp(&self, who: &Identity, csn: Csn, origin: Origin) -> Stamp {
+        Stamp {
             csn,
             time: time::generalized_time(u64::from(csn.time)),
-            modifier,
+            modifier: match &who.dn {
+                Some(dn) => dn.to_string(),
+                None => String::new(),
+            },
             origin,
-        };
+        }
+    }
+
+    fn apply_with(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        who: &Identity,
+        op: &WriteOp,
+        prepared: Option<PreparedAdd>,
+        csn: Csn,
+        origin: Origin,
+    ) -> DirResult<Option<Change>> {
+        let stamp = self.stamp(who, csn, origin);
         if super::subschema::is_subschema_dn(op.dn()) {
             // cn=schema is not a stored entry: its own access check and storage.
             self.write_subschema(txn, who, op, &stamp)?;
             txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
-            return Ok(());
+            return Ok(None);
         }
         self.check_write_access(txn, who, op, origin)?;
         if origin == Origin::Client && !who.root {
@@ -73,8 +106,12 @@ impl Core {
             _ => None,
         };
         let op = with_policy.as_ref().unwrap_or(op);
+        let known_key = prepared.as_ref().map(|p| p.key().clone());
         let (uuid, change) = match op {
-            WriteOp::Add { dn, attrs } => self.add(txn, dn, attrs, &stamp)?,
+            WriteOp::Add { dn, attrs } => match prepared {
+                Some(p) => self.add_prepared(txn, p)?,
+                None => self.add(txn, dn, attrs, &stamp)?,
+            },
             WriteOp::Delete { dn } => self.delete(txn, dn, &stamp)?,
             WriteOp::Modify { dn, mods } => self.modify(txn, dn, mods, &stamp)?,
             WriteOp::ModDn {
@@ -91,7 +128,7 @@ impl Core {
                 &stamp,
             )?,
         };
-        let key = self.dn_key(op.dn());
+        let key = known_key.unwrap_or_else(|| self.dn_key(op.dn()));
         if self.suffix_of(&key) == Some(&self.config_key()) {
             let target = match op {
                 WriteOp::ModDn {
@@ -116,21 +153,25 @@ impl Core {
         if !replicated && self.replicated_suffix_of(&key).is_some() {
             self.invalidate_repl_states(txn)?;
         }
-        if let Some(suffix) = self.replicated_suffix_of(&key).filter(|_| replicated) {
-            let record = ChangeRecord {
-                csn,
-                uuid,
-                dn: op.dn().clone(),
-                modifier: stamp.modifier.clone(),
-                change,
-            };
-            self.record_change(txn, &suffix, &record)?;
-        }
+        let unrecorded = match self.replicated_suffix_of(&key).filter(|_| replicated) {
+            Some(suffix) => {
+                let record = ChangeRecord {
+                    csn,
+                    uuid,
+                    dn: op.dn().clone(),
+                    modifier: stamp.modifier.clone(),
+                    change,
+                };
+                self.record_change(txn, &suffix, &record)?;
+                None
+            }
+            None => Some(change),
+        };
         if !moved.is_empty() {
             self.follow_references(txn, op, moved, &stamp)?;
         }
         txn.put_meta(META_LAST_CSN, &csn.to_bytes())?;
-        Ok(())
+        Ok(unrecorded)
     }
 
     /// Refint after a client's delete or rename (`moved`: the old DNs the

@@ -142,8 +142,8 @@ pub use change::{mark_distinguished, merge, step_csn, Op, ReplChange, ValueOp};
 pub use clock::{HlcClock, Skew, SKEW_WARNING_SECS};
 pub use normalise::{rdn_key, CaseFold, Normaliser};
 pub use resolve::{
-    apply, derive_all, derive_skeletons, Absorbed, Effect, Outcome, Placement, ReplicaView,
-    Resolution, Skeleton,
+    apply, derive_all, derive_skeletons, place_added, Absorbed, Effect, Outcome, Placement,
+    ReplicaView, Resolution, Skeleton,
 };
 pub use state::{
     conflict_rdn, nsuniqueid, AttrState, Derived, EntryState, EntryStatus, StateError, Uuid,

@@ -306,6 +306,18 @@ pub fn derive_skeletons(states: &mut BTreeMap<Uuid, Skeleton>, suffix: Uuid) {
     }
 }
 
+/// The derived part of an entry added where nothing happened concurrently
+/// (an offline import into an empty suffix: parents before children, every
+/// name taken once): in the tree under its parent register, live. It is
+/// what [`derive_skeletons`] finds for such an entry, without the suffix.
+pub fn place_added(s: &mut EntryState) {
+    s.derived.parent = s.parent;
+    s.derived.in_tree = s.exists();
+    s.derived.cycle_breaker = false;
+    s.derived.conflict = false;
+    refresh_status(s);
+}
+
 /// Whether each entry is in the tree: added, and either not deleted or
 /// holding an entry of the tree below it. Children before parents, with
 /// an explicit stack so a deep tree cannot exhaust the thread's stack.
