@@ -3,15 +3,15 @@
 //! snapshot, so a running server's data is exported consistently).
 
 use super::repl::import_states::{self, ImportStates};
-use super::write::PreparedAdd;
+use super::write::{PreparedAdd, Stamp};
 use super::writer::Origin;
 use super::{time, DirError, DirResult, Directory, Identity, META_LAST_CSN};
 use crate::ldif::{self, LdifRecord};
-use crate::model::{Csn, Dn, WriteOp};
+use crate::model::{Change, Csn, Dn, WriteOp};
 use crate::repl::core::EntryState;
 use crate::store::{IndexBuffer, StoreRead, WriteTxn};
 use std::io::{BufRead, Write};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 
 /// Entries whose replication states one transaction writes when they are
 /// built after an offline import: bounds the transaction's dirty pages.
@@ -113,6 +113,7 @@ impl Directory {
         let txn = self.core.store.write().map_err(|e| at_start(e.into()))?;
         let states = self.core.import_states(&txn).map_err(at_start)?;
         let (prepared_tx, prepared_rx) = sync_channel::<Prepared>(PREPARED_AHEAD);
+        let (spent_tx, spent_rx) = channel::<Vec<Spent>>();
         let core = &self.core;
         let csn = &self.csn;
         let preparer_root = root.clone();
@@ -124,6 +125,12 @@ impl Directory {
                     return;
                 };
                 for (line, op) in records {
+                    // What the writer is done with is freed here, where it
+                    // was allocated: freeing another thread's blocks costs
+                    // the allocator more on both threads.
+                    while let Ok(spent) = spent_rx.try_recv() {
+                        drop(spent);
+                    }
                     let item = match op {
                         Ok(op) => {
                             core.prepare_import(&preparer_root, op, gen.now(time::now_secs()), line)
@@ -137,18 +144,20 @@ impl Directory {
                     }
                 }
             });
-            self.write_prepared(txn, &root, prepared_rx, states, batch, progress)
+            self.write_prepared(txn, &root, prepared_rx, spent_tx, states, batch, progress)
         })
     }
 
     /// The writing half of [`Directory::bulk_add`]: returns when the
     /// records run out or one fails (dropping `prepared`, which stops the
     /// preparing thread).
+    #[allow(clippy::too_many_arguments)]
     fn write_prepared(
         &self,
         mut txn: WriteTxn<'static>,
         root: &Identity,
         prepared: Receiver<Prepared>,
+        spent_tx: Sender<Vec<Spent>>,
         mut states: ImportStates,
         batch: usize,
         progress: &mut dyn FnMut(u64),
@@ -165,23 +174,45 @@ impl Directory {
         let mut line = 0usize;
         let mut last_csn = None;
         let mut failure = None;
+        let mut spent: Vec<Spent> = Vec::with_capacity(SPENT_BATCH);
         for item in prepared {
             line = item.line;
-            let applied = item.op.and_then(|(op, add)| {
-                let change = core.apply_import(&mut txn, root, &op, add, item.csn)?;
-                match change {
-                    Some(change) => states.added(core, &mut txn, &change, item.state),
-                    None => Ok(()),
-                }
+            let Prepared {
+                csn,
+                stamp,
+                op,
+                mut state,
+                ..
+            } = item;
+            let applied = op.and_then(|(op, mut add)| {
+                let stamp = stamp.unwrap_or_else(|| core.stamp(root, csn, Origin::Import));
+                let written = core
+                    .apply_import(&mut txn, root, &op, add.as_mut(), stamp)
+                    .and_then(|change| {
+                        if let Some(change) = &change {
+                            states.added(core, &mut txn, change, state.as_mut())?;
+                        }
+                        Ok(change)
+                    });
+                let (written, change) = match written {
+                    Ok(change) => (Ok(()), change),
+                    Err(e) => (Err(e), None),
+                };
+                spent.push((op, add, change, state.take()));
+                written
             });
+            if spent.len() >= SPENT_BATCH {
+                // A preparing thread that has finished frees nothing more.
+                let _ = spent_tx.send(std::mem::take(&mut spent));
+            }
             if let Err(e) = applied {
                 failure = Some(at(line)(e));
                 break;
             }
             n += 1;
-            last_csn = Some(item.csn);
+            last_csn = Some(csn);
             if n.is_multiple_of(batch as u64) {
-                (txn, committed) = self.commit_batch(txn, item.csn).map_err(at(line))?;
+                (txn, committed) = self.commit_batch(txn, csn).map_err(at(line))?;
                 progress(n);
             }
         }
@@ -287,11 +318,25 @@ impl Directory {
     }
 }
 
+/// What the writer hands back to the preparing thread to free, in batches
+/// of [`SPENT_BATCH`]: a record's operation, the rest of its prepared add,
+/// its change and its state.
+type Spent = (
+    WriteOp,
+    Option<PreparedAdd>,
+    Option<Change>,
+    Option<EntryState>,
+);
+
+const SPENT_BATCH: usize = 64;
+
 /// One import record as the preparing thread hands it to the writer.
 struct Prepared {
     /// The line the record starts on.
     line: usize,
     csn: Csn,
+    /// What the entry was prepared with (the writer makes it otherwise).
+    stamp: Option<Stamp>,
     /// The operation, with its add prepared when it could be (when not,
     /// the writer's own add finds and reports what is wrong, in the order
     /// a client's add would); or why the record cannot be imported.
@@ -305,6 +350,7 @@ impl Prepared {
         Prepared {
             line,
             csn: Csn::ZERO,
+            stamp: None,
             op,
             state: None,
         }
@@ -317,6 +363,7 @@ impl super::Core {
         let mut prepared = Prepared {
             line,
             csn,
+            stamp: None,
             op: Ok((op, None)),
             state: None,
         };
@@ -329,9 +376,12 @@ impl super::Core {
             return prepared;
         }
         let stamp = self.stamp(root, csn, Origin::Import);
-        if let Ok(p) = self.prepare_add(dn, key, attrs, &stamp) {
-            prepared.state = import_states::state_of_added(&self.schema(), p.entry());
+        if let Ok(mut p) = self.prepare_add(dn, key, attrs, &stamp) {
+            let mut known = p.take_value_keys();
+            prepared.state =
+                import_states::state_of_added(&self.schema(), p.entry(), Some(&mut known));
             *add = Some(p);
+            prepared.stamp = Some(stamp);
         }
         prepared
     }

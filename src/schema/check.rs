@@ -254,17 +254,17 @@ pub(super) fn check_entry_structural(
             .is_some_and(|c| c.iter().any(|x| x.oid == EXTENSIBLE_OBJECT_OID))
     });
     if !extensible {
-        let mut allowed: HashSet<&str> = HashSet::default();
-        allowed.insert(OBJECT_CLASS_OID);
-        for l in &cls.listed {
-            for map in [&schema.class_must, &schema.class_may] {
-                if let Some(list) = map.get(&l.oid) {
-                    allowed.extend(list.iter().map(String::as_str));
-                }
-            }
-        }
+        let allowed = |oid: &str| {
+            oid == OBJECT_CLASS_OID
+                || cls.listed.iter().any(|l| {
+                    schema
+                        .class_allowed
+                        .get(&l.oid)
+                        .is_some_and(|a| a.contains(oid))
+                })
+        };
         for g in &groups {
-            if !g.at.is_operational() && !allowed.contains(g.at.oid.as_str()) {
+            if !g.at.is_operational() && !allowed(g.at.oid.as_str()) {
                 return Err(violation(
                     ViolationKind::ObjectClassViolation,
                     format!(

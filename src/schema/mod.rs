@@ -183,6 +183,9 @@ pub struct Schema {
     /// Per class OID: OIDs of MUST and MAY attribute types, superclasses included.
     class_must: HashMap<String, Vec<String>>,
     class_may: HashMap<String, Vec<String>>,
+    /// Per class OID: MUST and MAY together, for the per-entry check of
+    /// which types its classes allow.
+    class_allowed: HashMap<String, rustc_hash::FxHashSet<String>>,
     rules: Vec<RuleDef>,
     /// Canonical names, lowercased names and OIDs -> index into `rules`.
     rule_map: HashMap<String, usize>,
@@ -353,6 +356,7 @@ impl Schema {
             class_closure: HashMap::default(),
             class_must: HashMap::default(),
             class_may: HashMap::default(),
+            class_allowed: HashMap::default(),
             rules: Vec::new(),
             rule_map: HashMap::default(),
             syntax_map: SYNTAXES.iter().map(|i| (i.oid, i.syntax)).collect(),
@@ -783,6 +787,8 @@ impl Schema {
                     }
                 }
             }
+            let allowed = must.iter().chain(&may).cloned().collect();
+            self.class_allowed.insert(oc.oid.clone(), allowed);
             self.class_must.insert(oc.oid.clone(), must);
             self.class_may.insert(oc.oid.clone(), may);
             self.class_closure.insert(oc.oid.clone(), closure);

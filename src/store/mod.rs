@@ -77,6 +77,17 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// An entry in its stored form, encoded ahead of its write (an import
+/// encodes on the thread that prepares its entries, not the writing one).
+#[derive(Debug, Clone)]
+pub struct EncodedEntry(Vec<u8>);
+
+impl EncodedEntry {
+    pub fn of(entry: &Entry) -> EncodedEntry {
+        EncodedEntry(encode_stored_entry(entry))
+    }
+}
+
 /// How the environment is opened.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -645,14 +656,22 @@ impl WriteTxn<'_> {
 
     /// Stores a newly created entry, whose id is the largest (LMDB append).
     pub fn put_new_entry(&mut self, id: u64, entry: &Entry) -> Result<()> {
-        let encoded = encode_stored_entry(entry);
+        self.put_new_encoded(id, &EncodedEntry::of(entry))
+    }
+
+    /// [`WriteTxn::put_new_entry`] of an entry encoded beforehand.
+    pub fn put_new_encoded(&mut self, id: u64, encoded: &EncodedEntry) -> Result<()> {
+        let bytes = encoded.0.as_slice();
         match self
             .dbs
             .entries
-            .put_with_flags(&mut self.txn, heed::PutFlags::APPEND, &id, &encoded)
+            .put_with_flags(&mut self.txn, heed::PutFlags::APPEND, &id, bytes)
         {
             Ok(()) => Ok(()),
-            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => self.put_entry(id, entry),
+            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => {
+                self.dbs.entries.put(&mut self.txn, &id, bytes)?;
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -9,8 +9,9 @@
 //! already, a name claimed twice, a conflict entry carried by the LDIF)
 //! falls back to that build.
 
-use super::urp::{name_keys, state_from_entry, SchemaNorm, META_STATES_BUILT};
+use super::urp::{name_keys, state_from_entry, state_of_new_entry, SchemaNorm, META_STATES_BUILT};
 use super::{Core, DirResult};
+use crate::directory::write::ValueKeys;
 use crate::model::{Change, Entry};
 use crate::repl::core::{self as rc, EntryState, CONFLICT_ATTR};
 use crate::schema::Schema;
@@ -46,11 +47,18 @@ impl Core {
 /// The state of an entry an import adds, without its parent (the writer
 /// knows it); None where the entry needs the offline build (it carries a
 /// conflict marker from an earlier resolution).
-pub(crate) fn state_of_added(schema: &Schema, entry: &Entry) -> Option<EntryState> {
+pub(crate) fn state_of_added(
+    schema: &Schema,
+    entry: &Entry,
+    known: Option<&mut ValueKeys>,
+) -> Option<EntryState> {
     if entry.get(CONFLICT_ATTR).is_some() {
         return None;
     }
-    state_from_entry(entry, None, None, &SchemaNorm(schema))
+    match known {
+        Some(k) => state_of_new_entry(entry, &SchemaNorm(schema), k),
+        None => state_from_entry(entry, None, None, &SchemaNorm(schema)),
+    }
 }
 
 impl ImportStates {
@@ -63,7 +71,7 @@ impl ImportStates {
         core: &Core,
         txn: &mut WriteTxn<'_>,
         change: &Change,
-        prepared: Option<EntryState>,
+        prepared: Option<&mut EntryState>,
     ) -> DirResult<()> {
         if !self.inline {
             return Ok(());
@@ -72,20 +80,23 @@ impl ImportStates {
             self.inline = false;
             return Ok(());
         };
+        let mut computed = None;
         let state = match prepared {
             Some(s) => Some(s),
             None if core.replicated_suffix_of(&core.dn_key(&entry.dn)).is_none() => {
                 return Ok(());
             }
-            None => state_of_added(&self.schema, entry),
+            None => computed
+                .insert(state_of_added(&self.schema, entry, None))
+                .as_mut(),
         };
-        let Some(mut state) = state else {
+        let Some(state) = state else {
             self.inline = false;
             return Ok(());
         };
         state.parent = *parent;
-        rc::place_added(&mut state);
-        let keys = name_keys(&SchemaNorm(&self.schema), &state);
+        rc::place_added(state);
+        let keys = name_keys(&SchemaNorm(&self.schema), state);
         // Two DNs the entries' index tells apart but whose RDNs the
         // resolver's normalisation makes one name: a conflict to resolve.
         for claim in keys.iter().filter(|k| is_claim_key(k)) {

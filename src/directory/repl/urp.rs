@@ -15,6 +15,7 @@
 //! means.
 
 use super::*;
+use crate::directory::write::ValueKeys;
 use crate::model::Rdn;
 use crate::repl::core::{
     self as rc, rdn_key, EntryState, EntryStatus, Normaliser, Op, Outcome, ReplChange, ReplicaView,
@@ -860,7 +861,7 @@ impl Core {
             } else {
                 uuid_by_key.get(&self.parent_key(&e.dn, key)).copied()
             };
-            if let Some(s) = state_of_entry(&e, parent, None, norm, false) {
+            if let Some(s) = state_of_entry(&e, parent, None, norm, Values::Left) {
                 ids.push((s.uuid, *id));
                 skeletons.insert(s.uuid, rc::Skeleton::of(&s, norm));
             }
@@ -986,17 +987,35 @@ pub(super) fn state_from_entry(
     deleted: Option<Csn>,
     norm: &SchemaNorm<'_>,
 ) -> Option<EntryState> {
-    state_of_entry(e, parent, deleted, norm, true)
+    state_of_entry(e, parent, deleted, norm, Values::Normalised(None))
 }
 
-/// With `with_values` false, the state without its values (their
+/// [`state_from_entry`] of an entry just added, with the equality keys its
+/// add found (`known`, taken out): its values are not normalised again.
+pub(super) fn state_of_new_entry(
+    e: &Entry,
+    norm: &SchemaNorm<'_>,
+    known: &mut ValueKeys,
+) -> Option<EntryState> {
+    state_of_entry(e, None, None, norm, Values::Normalised(Some(known)))
+}
+
+/// Which values a state is built with.
+enum Values<'k> {
+    /// None: the registers only (all a skeleton needs).
+    Left,
+    /// Every value, keyed by its equality key: these when known.
+    Normalised(Option<&'k mut ValueKeys>),
+}
+
+/// With [`Values::Left`], the state without its values (their
 /// normalisation is most of the cost): all a skeleton needs.
 fn state_of_entry(
     e: &Entry,
     parent: Option<Uuid>,
     deleted: Option<Csn>,
     norm: &SchemaNorm<'_>,
-    with_values: bool,
+    mut values_wanted: Values<'_>,
 ) -> Option<EntryState> {
     let uuid = crate::directory::write::entry_uuid(e).ok()?;
     let floor = Csn::new(1, 0, 0, 0);
@@ -1034,8 +1053,13 @@ fn state_of_entry(
             continue;
         }
         let is_class = key.eq_ignore_ascii_case("objectClass");
-        let mut values = AttrStateSlot::new(with_values);
+        let mut values = AttrStateSlot::new(matches!(values_wanted, Values::Normalised(_)));
+        let mut known = match &mut values_wanted {
+            Values::Normalised(Some(k)) => k.take(name).into_iter(),
+            _ => Vec::new().into_iter(),
+        };
         for v in &a.values {
+            let known_key = known.next();
             let virtual_marker = is_class
                 && Some(v.csn) == marker_csn
                 && (v.bytes.eq_ignore_ascii_case(b"ldapSubEntry")
@@ -1048,10 +1072,13 @@ fn state_of_entry(
             let csn = v.csn.max(floor);
             added = added.min(csn);
             if let Some(attr) = values.0.as_mut() {
-                let value_key = at
-                    .as_ref()
-                    .and_then(|at| norm.0.eq_normalize(at, &v.bytes).ok())
-                    .unwrap_or_else(|| v.bytes.clone());
+                let value_key = match known_key {
+                    Some(k) => k,
+                    None => at
+                        .as_ref()
+                        .and_then(|at| norm.0.eq_normalize(at, &v.bytes).ok()),
+                }
+                .unwrap_or_else(|| v.bytes.clone());
                 attr.values.insert(
                     value_key,
                     rc::ValueState {
@@ -1088,7 +1115,7 @@ fn state_of_entry(
     s.parent_csn = added;
     s.rdn = rdn;
     s.rdn_csn = added;
-    if with_values {
+    if let Values::Normalised(_) = values_wanted {
         rc::mark_distinguished(&mut s, norm);
     }
     Some(s)

@@ -2,15 +2,17 @@
 //! DN, parent and index keys, and the changelog record.
 
 use super::*;
+use crate::store::EncodedEntry;
 
 /// An entry to add, checked against the schema, with its operational
-/// attributes and index keys: everything an add does without the store, so
+/// attributes, encoded: most of what an add does without the store, so
 /// an import prepares the next entries on one thread while another stores.
 pub(crate) struct PreparedAdd {
     key: DnKey,
     entry: Entry,
     uuid: [u8; 16],
-    index_keys: Vec<crate::store::IndexKey>,
+    encoded: EncodedEntry,
+    value_keys: ValueKeys,
 }
 
 impl PreparedAdd {
@@ -20,6 +22,30 @@ impl PreparedAdd {
 
     pub(crate) fn entry(&self) -> &Entry {
         &self.entry
+    }
+
+    /// The equality keys the duplicate check found (an import's only: the
+    /// replication state is keyed by them).
+    pub(crate) fn take_value_keys(&mut self) -> ValueKeys {
+        std::mem::take(&mut self.value_keys)
+    }
+}
+
+/// The equality keys of an added entry's values, for the attributes the
+/// request named: per attribute (the schema's spelling), one per value in
+/// the attribute's order (None: no equality rule, the bytes are their own
+/// key). Values appended later (superclasses) have none.
+#[derive(Debug, Default)]
+pub(crate) struct ValueKeys(Vec<(String, Vec<Option<Vec<u8>>>)>);
+
+impl ValueKeys {
+    /// The keys of the attribute `name`, taken out.
+    pub(crate) fn take(&mut self, name: &str) -> Vec<Option<Vec<u8>>> {
+        self.0
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, keys)| std::mem::take(keys))
+            .unwrap_or_default()
     }
 }
 
@@ -35,15 +61,17 @@ impl Core {
         // The entry's place is checked before its content, so an existing
         // name answers entryAlreadyExists whatever the request carries.
         let parent = self.add_place(txn, dn, &key)?;
-        let prepared = self.prepare_add(dn, key, attrs, stamp)?;
-        self.store_add(txn, prepared, parent)
+        let mut prepared = self.prepare_add(dn, key, attrs, stamp)?;
+        self.store_add(txn, &mut prepared, parent)
     }
 
-    /// [`Core::add`] of an entry prepared beforehand.
+    /// [`Core::add`] of an entry prepared beforehand. The entry moves into
+    /// the change; what is left of `prepared` is the caller's to drop (an
+    /// import hands it back to the thread that allocated it).
     pub(super) fn add_prepared(
         &self,
         txn: &mut WriteTxn<'_>,
-        prepared: PreparedAdd,
+        prepared: &mut PreparedAdd,
     ) -> DirResult<([u8; 16], Change)> {
         let parent = self.add_place(txn, &prepared.entry.dn, &prepared.key)?;
         self.store_add(txn, prepared, parent)
@@ -73,6 +101,9 @@ impl Core {
         // groups). Values whose normalisation failed are not in the set, as
         // they never matched before either.
         let mut seen: Vec<rustc_hash::FxHashSet<Vec<u8>>> = Vec::new();
+        // The same keys in value order, kept for an import's state.
+        let keep_keys = stamp.origin == Origin::Import;
+        let mut keys: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
         for (name, values) in attrs {
             let at = self.resolve_attr(name)?;
             // memberOf is computed from the groups (memberof.rs): a stored
@@ -110,15 +141,28 @@ impl Core {
             };
             if seen.len() <= slot {
                 seen.resize_with(slot + 1, Default::default);
+                keys.resize_with(slot + 1, Default::default);
             }
-            let (Some(a), Some(norms)) = (entry.attrs.get_mut(slot), seen.get_mut(slot)) else {
+            let (Some(a), Some(norms), Some(kept)) = (
+                entry.attrs.get_mut(slot),
+                seen.get_mut(slot),
+                keys.get_mut(slot),
+            ) else {
                 continue;
             };
             for v in values {
                 let duplicate = match schema.eq_normalize(&at, &v) {
-                    Ok(norm) => !norms.insert(norm),
+                    Ok(norm) => {
+                        if keep_keys {
+                            kept.push(Some(norm.clone()));
+                        }
+                        !norms.insert(norm)
+                    }
                     // No equality rule: only identical bytes are the same value.
                     Err(e) if e.kind == ViolationKind::InappropriateMatching => {
+                        if keep_keys {
+                            kept.push(None);
+                        }
                         a.values.iter().any(|x| x.bytes == v)
                     }
                     Err(e) => return Err(DirError::Schema(e)),
@@ -134,6 +178,17 @@ impl Core {
                 });
             }
         }
+        let value_keys = match keep_keys {
+            true => ValueKeys(
+                entry
+                    .attrs
+                    .iter()
+                    .map(|a| a.name.clone())
+                    .zip(keys)
+                    .collect(),
+            ),
+            false => ValueKeys::default(),
+        };
         let csn = stamp.csn;
         // Imports keep the operational state they carry, so export -> import -> export is identical.
         let keep = |e: &Entry, name: &str| stamp.origin != Origin::Client && e.has(name);
@@ -164,12 +219,12 @@ impl Core {
             self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
         }
         let uuid = entry_uuid(&entry)?;
-        let index_keys = index::entry_keys_sorted(&schema, &self.cfg.indexes, &entry);
         Ok(PreparedAdd {
             key,
+            encoded: EncodedEntry::of(&entry),
             entry,
             uuid,
-            index_keys,
+            value_keys,
         })
     }
 
@@ -177,31 +232,30 @@ impl Core {
     fn store_add(
         &self,
         txn: &mut WriteTxn<'_>,
-        prepared: PreparedAdd,
+        prepared: &mut PreparedAdd,
         parent: u64,
     ) -> DirResult<([u8; 16], Change)> {
-        let PreparedAdd {
-            key,
-            entry,
-            uuid,
-            index_keys,
-        } = prepared;
+        let uuid = prepared.uuid;
         if txn.id_by_uuid(&uuid)?.is_some() {
             return Err(DirError::ConstraintViolation(format!(
                 "entryUUID of '{}' is already used by another entry",
-                entry.dn
+                prepared.entry.dn
             )));
         }
         let id = txn.next_id()?;
-        txn.put_new_entry(id, &entry)?;
-        txn.put_dn(&key, id)?;
+        txn.put_new_encoded(id, &prepared.encoded)?;
+        txn.put_dn(&prepared.key, id)?;
         if parent != 0 {
             txn.link_child(parent, id)?;
         }
         txn.put_uuid(&uuid, id)?;
-        for k in &index_keys {
-            txn.index_add_new(k, id)?;
+        // Derived here rather than in the preparation: an import's writing
+        // thread has time to spare, its preparing thread has none.
+        let schema = self.schema();
+        for k in index::entry_keys_sorted(&schema, &self.cfg.indexes, &prepared.entry) {
+            txn.index_add_new(&k, id)?;
         }
+        let entry = std::mem::take(&mut prepared.entry);
         let parent = match parent {
             0 => None,
             pid => txn.entry(pid)?.map(|p| entry_uuid(&p)).transpose()?,

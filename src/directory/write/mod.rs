@@ -10,7 +10,7 @@ mod moddn;
 mod modify;
 mod schema;
 
-pub(crate) use add::PreparedAdd;
+pub(crate) use add::{PreparedAdd, ValueKeys};
 
 use super::writer::Origin;
 use super::{index, time, Core, DirError, DirResult, Identity, META_LAST_CSN};
@@ -39,22 +39,23 @@ impl Core {
         csn: Csn,
         origin: Origin,
     ) -> DirResult<()> {
-        self.apply_with(txn, who, op, None, csn, origin).map(|_| ())
+        let stamp = self.stamp(who, csn, origin);
+        self.apply_with(txn, who, op, None, stamp).map(|_| ())
     }
 
-    /// [`Core::apply`] for an offline import, with the add prepared
-    /// beforehand ([`Core::prepare_add`] with [`Core::stamp`] of the same
-    /// `who` and `csn`) when it was. Hands back the change, which no
+    /// [`Core::apply`] for an offline import (`stamp`: [`Core::stamp`] of
+    /// an import), with the add prepared beforehand ([`Core::prepare_add`]
+    /// with the same stamp) when it was. Hands back the change, which no
     /// changelog takes: the import writes its replication states itself.
     pub(crate) fn apply_import(
         &self,
         txn: &mut WriteTxn<'_>,
         who: &Identity,
         op: &WriteOp,
-        prepared: Option<PreparedAdd>,
-        csn: Csn,
+        prepared: Option<&mut PreparedAdd>,
+        stamp: Stamp,
     ) -> DirResult<Option<Change>> {
-        self.apply_with(txn, who, op, prepared, csn, Origin::Import)
+        self.apply_with(txn, who, op, prepared, stamp)
     }
 
     /// What a write by `who` at `csn` stamps on the entries it writes.
@@ -75,11 +76,10 @@ impl Core {
         txn: &mut WriteTxn<'_>,
         who: &Identity,
         op: &WriteOp,
-        prepared: Option<PreparedAdd>,
-        csn: Csn,
-        origin: Origin,
+        mut prepared: Option<&mut PreparedAdd>,
+        stamp: Stamp,
     ) -> DirResult<Option<Change>> {
-        let stamp = self.stamp(who, csn, origin);
+        let (csn, origin) = (stamp.csn, stamp.origin);
         if super::subschema::is_subschema_dn(op.dn()) {
             // cn=schema is not a stored entry: its own access check and storage.
             self.write_subschema(txn, who, op, &stamp)?;
@@ -106,9 +106,8 @@ impl Core {
             _ => None,
         };
         let op = with_policy.as_ref().unwrap_or(op);
-        let known_key = prepared.as_ref().map(|p| p.key().clone());
         let (uuid, change) = match op {
-            WriteOp::Add { dn, attrs } => match prepared {
+            WriteOp::Add { dn, attrs } => match prepared.as_deref_mut() {
                 Some(p) => self.add_prepared(txn, p)?,
                 None => self.add(txn, dn, attrs, &stamp)?,
             },
@@ -128,7 +127,10 @@ impl Core {
                 &stamp,
             )?,
         };
-        let key = known_key.unwrap_or_else(|| self.dn_key(op.dn()));
+        let key = match &prepared {
+            Some(p) => p.key().clone(),
+            None => self.dn_key(op.dn()),
+        };
         if self.suffix_of(&key) == Some(&self.config_key()) {
             let target = match op {
                 WriteOp::ModDn {
