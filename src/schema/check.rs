@@ -171,17 +171,23 @@ fn eq_key(schema: &Schema, at: &AttributeType, v: &[u8]) -> Vec<u8> {
     schema.eq_normalize(at, v).unwrap_or_else(|_| v.to_vec())
 }
 
-fn check_values(schema: &Schema, g: &Group<'_>) -> Result<(), SchemaViolation> {
-    let name = g.at.name();
+fn check_single_valued(g: &Group<'_>) -> Result<(), SchemaViolation> {
     if g.at.single_value && g.values.len() > 1 {
         return Err(violation(
             ViolationKind::ConstraintViolation,
             format!(
-                "attribute '{name}' is single-valued (found {} values)",
+                "attribute '{}' is single-valued (found {} values)",
+                g.at.name(),
                 g.values.len()
             ),
         ));
     }
+    Ok(())
+}
+
+fn check_values(schema: &Schema, g: &Group<'_>) -> Result<(), SchemaViolation> {
+    let name = g.at.name();
+    check_single_valued(g)?;
     if let Some(syn) = schema.syntax_of(&g.at) {
         for (i, v) in g.values.iter().enumerate() {
             if !syntax::validate(syn, v) {
@@ -209,7 +215,7 @@ fn check_values(schema: &Schema, g: &Group<'_>) -> Result<(), SchemaViolation> {
 }
 
 pub(super) fn check_entry(schema: &Schema, entry: &Entry) -> Result<(), SchemaViolation> {
-    check_entry_structural(schema, entry).map(|_| ())
+    check_entry_structural(schema, entry, false).map(|_| ())
 }
 
 /// `check_entry`, also giving the structural class it found (what
@@ -218,10 +224,14 @@ pub(super) fn check_entry(schema: &Schema, entry: &Entry) -> Result<(), SchemaVi
 pub(super) fn check_entry_structural(
     schema: &Schema,
     entry: &Entry,
+    values_checked: bool,
 ) -> Result<String, SchemaViolation> {
     let groups = groups(schema, entry)?;
     for g in &groups {
-        check_values(schema, g)?;
+        match values_checked {
+            true => check_single_valued(g)?,
+            false => check_values(schema, g)?,
+        }
     }
     let cls = classes(schema, object_class_values(&groups))?;
     let present: HashSet<&str> = groups.iter().map(|g| g.at.oid.as_str()).collect();

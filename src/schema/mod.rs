@@ -932,10 +932,12 @@ impl Schema {
         check::check_entry(self, entry)
     }
 
-    /// `check_entry`, answering the entry's structural class as
+    /// `check_entry` for an add that checked each value's syntax and
+    /// uniqueness as it read it (what is left here: classes, MUST and MAY,
+    /// SINGLE-VALUE, the RDN), answering the entry's structural class as
     /// `structural_class` would, without resolving the classes twice.
-    pub fn check_entry_structural(&self, entry: &Entry) -> Result<String, SchemaViolation> {
-        check::check_entry_structural(self, entry)
+    pub fn check_new_entry(&self, entry: &Entry) -> Result<String, SchemaViolation> {
+        check::check_entry_structural(self, entry, true)
     }
 
     /// The name of the entry's structural object class (most specific in its chain).

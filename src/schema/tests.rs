@@ -1704,7 +1704,7 @@ fn posix_group_alone_and_with_group_of_names() {
         ],
     );
     assert_eq!(
-        s.check_entry_structural(&alone).map_err(|e| e.to_string()),
+        s.check_new_entry(&alone).map_err(|e| e.to_string()),
         Ok("posixGroup".to_string())
     );
     let bis = entry(
@@ -1717,7 +1717,7 @@ fn posix_group_alone_and_with_group_of_names() {
         ],
     );
     assert_eq!(
-        s.check_entry_structural(&bis).map_err(|e| e.to_string()),
+        s.check_new_entry(&bis).map_err(|e| e.to_string()),
         Ok("groupOfNames".to_string())
     );
     let unique = entry(
@@ -1729,7 +1729,7 @@ fn posix_group_alone_and_with_group_of_names() {
         ],
     );
     assert_eq!(
-        s.check_entry_structural(&unique).map_err(|e| e.to_string()),
+        s.check_new_entry(&unique).map_err(|e| e.to_string()),
         Ok("groupOfUniqueNames".to_string())
     );
 }

@@ -214,7 +214,8 @@ impl Core {
             }
         }
         self.expand_object_classes(&mut entry, csn);
-        let structural = schema.check_entry_structural(&entry)?;
+        // Each value's syntax and uniqueness were checked above.
+        let structural = schema.check_new_entry(&entry)?;
         if !keep(&entry, "structuralObjectClass") {
             self.set_operational(&mut entry, "structuralObjectClass", structural, csn);
         }
@@ -261,5 +262,73 @@ impl Core {
             pid => txn.entry(pid)?.map(|p| entry_uuid(&p)).transpose()?,
         };
         Ok((uuid, Change::Add { entry, parent }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::directory::test_support::{add_as_root, temp_directory};
+    use crate::directory::DirError;
+    use crate::schema::ViolationKind;
+
+    const SUFFIX: &str = "dc=example,dc=com";
+
+    fn refusal(attrs: &[(&str, &str)]) -> DirError {
+        let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
+        add_as_root(
+            &dir,
+            SUFFIX,
+            &[("objectClass", "domain"), ("dc", "example")],
+        )
+        .unwrap();
+        let mut all = vec![
+            ("objectClass", "inetOrgPerson"),
+            ("objectClass", "posixAccount"),
+            ("uid", "x"),
+            ("cn", "x"),
+            ("sn", "y"),
+            ("gidNumber", "1"),
+            ("homeDirectory", "/home/x"),
+        ];
+        all.extend_from_slice(attrs);
+        add_as_root(&dir, "uid=x,dc=example,dc=com", &all).expect_err("a refused add")
+    }
+
+    fn schema_kind(e: &DirError) -> Option<ViolationKind> {
+        match e {
+            DirError::Schema(v) => Some(v.kind),
+            _ => None,
+        }
+    }
+
+    /// The value checks the add makes as it reads each value, which the
+    /// entry's structural check then leaves out.
+    #[test]
+    fn an_add_checks_each_values_syntax_its_duplicates_and_single_valued_types() {
+        let e = refusal(&[("uidNumber", "12a")]);
+        assert_eq!(
+            schema_kind(&e),
+            Some(ViolationKind::InvalidAttributeSyntax),
+            "{e}"
+        );
+        let e = refusal(&[("uidNumber", "1"), ("uidNumber", "2")]);
+        assert_eq!(
+            schema_kind(&e),
+            Some(ViolationKind::ConstraintViolation),
+            "{e}"
+        );
+        assert!(e.to_string().contains("single-valued"), "{e}");
+        let e = refusal(&[
+            ("uidNumber", "1"),
+            ("description", "A"),
+            ("description", "a"),
+        ]);
+        assert!(matches!(e, DirError::AttributeOrValueExists(_)), "{e}");
+        let e = refusal(&[("uidNumber", "1"), ("dc", "nope")]);
+        assert_eq!(
+            schema_kind(&e),
+            Some(ViolationKind::ObjectClassViolation),
+            "{e}"
+        );
     }
 }
