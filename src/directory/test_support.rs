@@ -41,6 +41,16 @@ pub(crate) fn add_as_root(dir: &Directory, dn: &str, attrs: &[(&str, &str)]) -> 
     )
 }
 
+/// Adds the entry of the suffix dc=example,dc=com (a domain).
+pub(crate) fn add_example_suffix(dir: &Directory) {
+    add_as_root(
+        dir,
+        "dc=example,dc=com",
+        &[("objectClass", "domain"), ("dc", "example")],
+    )
+    .unwrap_or_else(|e| panic!("adding dc=example,dc=com: {e}"));
+}
+
 /// The replica entry of dc=example,dc=com (replica ID 1, read-write).
 pub(crate) const EXAMPLE_REPLICA: &str =
     "cn=replica,cn=dc\\3Dexample\\2Cdc\\3Dcom,cn=mapping tree,cn=config";

@@ -389,6 +389,7 @@ impl super::Core {
 
 #[cfg(test)]
 mod tests {
+    use super::ImportError;
     use crate::directory::test_support::temp_directory;
     use crate::directory::{DirError, Directory};
     use crate::model::Dn;
@@ -432,32 +433,32 @@ mod tests {
         assert!(!exists(&dir, "uid=z,ou=people,dc=example,dc=com"));
     }
 
+    /// Imports `ldif_with(bad)` in batches of 10, which must stop at `bad`.
+    fn stopped_at(bad: &str) -> (tempfile::TempDir, Directory, ImportError) {
+        let (tmp, dir) = temp_directory(SUFFIX, Default::default());
+        let e = dir
+            .import_ldif(ldif_with(bad).as_bytes(), "t.ldif", 10, &mut |_| {})
+            .expect_err("the import stops at the bad record");
+        assert_eq!(e.line, 14, "{e}");
+        (tmp, dir, e)
+    }
+
     #[test]
     fn an_import_stops_at_the_line_of_the_record_the_schema_refuses() {
-        let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
-        let text = ldif_with(
+        let (_tmp, dir, e) = stopped_at(
             "dn: uid=b,ou=people,dc=example,dc=com\nobjectClass: account\nuid: b\nnoSuchType: x\n",
         );
-        let e = dir
-            .import_ldif(text.as_bytes(), "t.ldif", 10, &mut |_| {})
-            .expect_err("an undefined type stops the import");
-        assert_eq!(e.line, 14, "{e}");
         assert!(e.to_string().contains("noSuchType"), "{e}");
         assert!(!exists(&dir, "uid=a,ou=people,dc=example,dc=com"));
     }
 
     #[test]
     fn an_existing_entry_is_reported_as_existing_whatever_it_carries() {
-        let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
         // uid=a again, with a type the schema does not know: the name is
         // checked first, as for a client's add.
-        let text = ldif_with(
+        let (_tmp, _dir, e) = stopped_at(
             "dn: uid=a,ou=people,dc=example,dc=com\nobjectClass: account\nuid: a\nnoSuchType: x\n",
         );
-        let e = dir
-            .import_ldif(text.as_bytes(), "t.ldif", 10, &mut |_| {})
-            .expect_err("a second uid=a stops the import");
-        assert_eq!(e.line, 14, "{e}");
         assert!(matches!(e.source, DirError::AlreadyExists(_)), "{e}");
     }
 }

@@ -126,7 +126,7 @@ impl ImportStates {
 
 #[cfg(test)]
 mod tests {
-    use crate::directory::test_support::{add_as_root, temp_directory};
+    use crate::directory::test_support::{add_example_suffix, temp_directory};
     use crate::directory::Directory;
     use crate::model::Dn;
     use crate::store::replstate::ReplStateRead;
@@ -207,12 +207,7 @@ mod tests {
     #[test]
     fn an_import_into_a_suffix_with_entries_builds_the_states_offline() {
         let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
-        add_as_root(
-            &dir,
-            SUFFIX,
-            &[("objectClass", "domain"), ("dc", "example")],
-        )
-        .unwrap();
+        add_example_suffix(&dir);
         assert!(!writes_inline(&dir));
         let text = ldif(6);
         // Everything but the suffix entry, which is there already.

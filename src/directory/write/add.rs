@@ -267,7 +267,7 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
-    use crate::directory::test_support::{add_as_root, temp_directory};
+    use crate::directory::test_support::{add_as_root, add_example_suffix, temp_directory};
     use crate::directory::DirError;
     use crate::schema::ViolationKind;
 
@@ -275,12 +275,7 @@ mod tests {
 
     fn refusal(attrs: &[(&str, &str)]) -> DirError {
         let (_tmp, dir) = temp_directory(SUFFIX, Default::default());
-        add_as_root(
-            &dir,
-            SUFFIX,
-            &[("objectClass", "domain"), ("dc", "example")],
-        )
-        .unwrap();
+        add_example_suffix(&dir);
         let mut all = vec![
             ("objectClass", "inetOrgPerson"),
             ("objectClass", "posixAccount"),
