@@ -187,7 +187,7 @@ impl Directory {
             let applied = op.and_then(|(op, mut add)| {
                 let stamp = stamp.unwrap_or_else(|| core.stamp(root, csn, Origin::Import));
                 let written = core
-                    .apply_import(&mut txn, root, &op, add.as_mut(), stamp)
+                    .apply_stamped(&mut txn, root, &op, add.as_mut(), stamp)
                     .and_then(|change| {
                         if let Some(change) = &change {
                             states.added(core, &mut txn, change, state.as_mut())?;

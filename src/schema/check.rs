@@ -220,7 +220,9 @@ pub(super) fn check_entry(schema: &Schema, entry: &Entry) -> Result<(), SchemaVi
 
 /// `check_entry`, also giving the structural class it found (what
 /// `structural_class` would answer for a valid entry), so adding an entry
-/// resolves its object classes once.
+/// resolves its object classes once. With `values_checked` (the caller
+/// checked each value's syntax and uniqueness as it read them) only
+/// SINGLE-VALUE is checked of the values.
 pub(super) fn check_entry_structural(
     schema: &Schema,
     entry: &Entry,

@@ -21,7 +21,7 @@ use crate::repl::core::{
     self as rc, rdn_key, EntryState, EntryStatus, Normaliser, Op, Outcome, ReplChange, ReplicaView,
     ValueOp, CONFLICT_ATTR,
 };
-use crate::schema::Schema;
+use crate::schema::{AttributeType, Schema};
 use crate::store::replstate::{children_key, claim_key, ReplStateRead};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -47,14 +47,20 @@ impl Normaliser for SchemaNorm<'_> {
     }
 
     fn value_key(&self, attr_key: &str, value: &[u8]) -> Vec<u8> {
-        self.0
-            .attribute(attr_key)
-            .and_then(|at| self.0.eq_normalize(&at, value).ok())
-            .unwrap_or_else(|| value.to_vec())
+        self.key_of(self.0.attribute(attr_key).as_deref(), value)
     }
 
     fn single_valued(&self, attr_key: &str) -> bool {
         self.0.attribute(attr_key).is_some_and(|at| at.single_value)
+    }
+}
+
+impl SchemaNorm<'_> {
+    /// [`Normaliser::value_key`] with the type looked up already: the
+    /// equality key, or the bytes where there is no rule or it fails.
+    fn key_of(&self, at: Option<&AttributeType>, value: &[u8]) -> Vec<u8> {
+        at.and_then(|at| self.0.eq_normalize(at, value).ok())
+            .unwrap_or_else(|| value.to_vec())
     }
 }
 
@@ -1073,12 +1079,9 @@ fn state_of_entry(
             added = added.min(csn);
             if let Some(attr) = values.0.as_mut() {
                 let value_key = match known_key {
-                    Some(k) => k,
-                    None => at
-                        .as_ref()
-                        .and_then(|at| norm.0.eq_normalize(at, &v.bytes).ok()),
-                }
-                .unwrap_or_else(|| v.bytes.clone());
+                    Some(k) => k.unwrap_or_else(|| v.bytes.clone()),
+                    None => norm.key_of(at.as_deref(), &v.bytes),
+                };
                 attr.values.insert(
                     value_key,
                     rc::ValueState {

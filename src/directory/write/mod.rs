@@ -40,22 +40,7 @@ impl Core {
         origin: Origin,
     ) -> DirResult<()> {
         let stamp = self.stamp(who, csn, origin);
-        self.apply_with(txn, who, op, None, stamp).map(|_| ())
-    }
-
-    /// [`Core::apply`] for an offline import (`stamp`: [`Core::stamp`] of
-    /// an import), with the add prepared beforehand ([`Core::prepare_add`]
-    /// with the same stamp) when it was. Hands back the change, which no
-    /// changelog takes: the import writes its replication states itself.
-    pub(crate) fn apply_import(
-        &self,
-        txn: &mut WriteTxn<'_>,
-        who: &Identity,
-        op: &WriteOp,
-        prepared: Option<&mut PreparedAdd>,
-        stamp: Stamp,
-    ) -> DirResult<Option<Change>> {
-        self.apply_with(txn, who, op, prepared, stamp)
+        self.apply_stamped(txn, who, op, None, stamp).map(|_| ())
     }
 
     /// What a write by `who` at `csn` stamps on the entries it writes.
@@ -71,7 +56,12 @@ impl Core {
         }
     }
 
-    fn apply_with(
+    /// [`Core::apply`] with its stamp made beforehand ([`Core::stamp`]),
+    /// and the add prepared beforehand ([`Core::prepare_add`] with the same
+    /// stamp) when it was, as an offline import does. Hands back the change
+    /// when no changelog took it (an import's: the import writes its
+    /// replication states itself).
+    pub(crate) fn apply_stamped(
         &self,
         txn: &mut WriteTxn<'_>,
         who: &Identity,
